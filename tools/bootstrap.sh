@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Sets up everything the project needs, idempotently: a Python virtualenv with the pinned
+# packages, the pinned npm packages (solc-js, anvil, OpenZeppelin), and the solc stand-in
+# that py-solc-x and brownie call. Re-running it does nothing that is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PY=${PYTHON:-python3}
+
+stamp_matches() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
+
+# 1. npm packages, pinned by package-lock.json.
+npm_hash=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
+if ! stamp_matches node_modules/.scf-stamp "$npm_hash"; then
+  echo "bootstrap: installing npm packages (solc-js, anvil, OpenZeppelin)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$npm_hash" > node_modules/.scf-stamp
+fi
+
+# 2. Python virtualenv with the pinned packages and this project in editable mode.
+py_hash=$( (cat pyproject.toml; "$PY" --version) | sha256sum | cut -d' ' -f1)
+if ! stamp_matches .venv/.scf-stamp "$py_hash"; then
+  echo "bootstrap: installing Python packages into .venv"
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  echo "$py_hash" > .venv/.scf-stamp
+fi
+
+# 3. solc for py-solc-x and brownie: they look for `solc-v<version>` in their install
+#    folder; we point that name at our solc-js stand-in (no download possible here).
+solc_version=$(node -e "console.log(require('./node_modules/solc/package.json').version)")
+solcx_dir=${SOLCX_BINARY_PATH:-$HOME/.solcx}
+mkdir -p "$solcx_dir"
+ln -sfn "$ROOT/tools/solc" "$solcx_dir/solc-v$solc_version"
+
+# 4. anvil on PATH for brownie's development network: the platform binary itself, so that
+#    stopping it stops the node (the npm wrapper would leave a child process behind).
+ln -sfn "$ROOT/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" .venv/bin/anvil
