@@ -200,9 +200,7 @@ class Compiler:
 
     def project_sources(self) -> list[str]:
         """Source unit names of the project's own .sol files, sorted."""
-        return sorted(
-            self._unit_name(p) for p in self.contracts_dir.rglob("*.sol") if p.is_file()
-        )
+        return sorted(self._unit_name(p) for p in self.contracts_dir.rglob("*.sol") if p.is_file())
 
     def collect_sources(self, roots: Iterable[str]) -> dict[str, str]:
         """The import closure of ``roots``: source unit name -> content."""
@@ -332,9 +330,7 @@ def _parse_remapping(text: str) -> tuple[str, str, str]:
     return context, prefix, target
 
 
-def _apply_remappings(
-    remappings: Sequence[tuple[str, str, str]], importer: str, path: str
-) -> str:
+def _apply_remappings(remappings: Sequence[tuple[str, str, str]], importer: str, path: str) -> str:
     """solc's rule: longest matching context wins, then longest matching prefix."""
     best: tuple[int, int, str, str] | None = None
     for context, prefix, target in remappings:

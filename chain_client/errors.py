@@ -79,7 +79,7 @@ class TransactionRejected(TransactionError):  # noqa: N818
     """The node refused to accept the signed transaction (not a revert)."""
 
 
-class TransactionTimeout(TransactionError):
+class TransactionTimeout(TransactionError):  # noqa: N818
     """No receipt with enough confirmations arrived in time; the tx may still be mined."""
 
 
@@ -87,7 +87,7 @@ class TransactionReplaced(TransactionError):  # noqa: N818
     """Our nonce was consumed by a different transaction (sent by someone else)."""
 
 
-class TransactionFailed(TransactionError):
+class TransactionFailed(TransactionError):  # noqa: N818
     """A mined transaction has status 0 and no revert reason could be recovered.
 
     Typical cause: out of gas with a fixed gas limit, or a node that cannot replay history.
@@ -98,7 +98,7 @@ class TransactionFailed(TransactionError):
         self.receipt = receipt
 
 
-class ContractRevert(ChainClientError):
+class ContractRevert(ChainClientError):  # noqa: N818 - named like the Solidity concept
     """A contract call or transaction reverted.
 
     Subclasses are created at run time, one per Solidity custom error of an ABI, and are
@@ -154,7 +154,7 @@ class RevertWithReason(ContractRevert):
     selector = bytes.fromhex("08c379a0")
 
 
-class Panic(ContractRevert):  # noqa: N818 - the Solidity name
+class Panic(ContractRevert):
     """A Solidity panic (assert, overflow, division by zero ...): args is ``{"code": int}``."""
 
     error_name = "Panic"
@@ -162,7 +162,7 @@ class Panic(ContractRevert):  # noqa: N818 - the Solidity name
     selector = bytes.fromhex("4e487b71")
 
 
-class UnknownRevert(ContractRevert):  # noqa: N818
+class UnknownRevert(ContractRevert):
     """Revert data that matches no error of the ABI (or no data at all)."""
 
 
