@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {Membership} from "./ledger/Membership.sol";
+import {Settlement} from "./ledger/Settlement.sol";
+import {Financing} from "./ledger/Financing.sol";
+import {Repayment} from "./ledger/Repayment.sol";
+
+/// @title CreditLedger
+/// @notice The supply-chain finance ledger: members and roles, credit lines, the invoice
+/// registry, certificates as provenance trees of fragments, discounting as
+/// delivery-versus-payment, and pro-rata repayment at maturity. Each concern lives in its
+/// own module under ledger/; this contract only wires them together.
+/// @dev Not upgradeable on purpose: a bank verifying a certificate verifies this code.
+contract CreditLedger is Financing, Repayment {
+    /// @param operator the platform operator (may be a multisig): registers members, pauses.
+    /// @param token the settlement token every financing and repayment is paid in.
+    /// @param gracePeriod_ seconds after maturity before an unpaid certificate is overdue.
+    constructor(address operator, IERC20 token, uint256 gracePeriod_)
+        Membership(operator)
+        Settlement(token)
+        Repayment(gracePeriod_)
+    {}
+}

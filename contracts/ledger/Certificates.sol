@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {CreditLines} from "./CreditLines.sol";
+import {Certificate, CertificateStatus, Fragment, Role} from "./LedgerTypes.sol";
+
+/// @title Certificates
+/// @notice Digital credit certificates (电子债权凭证) and their fragments. A certificate is
+/// a core enterprise's irrevocable promise to pay its face value at maturity. Once the
+/// tier-1 supplier accepts it, it lives as a tree of fragments: every split carves a new
+/// fragment off a parent, so each fragment can be traced back to the one confirmed debt
+/// (穿透), and the values of all fragments always sum to the face value.
+/// @dev Leaner than ERC-3525 on purpose: no approvals, no enumeration by owner, no receiver
+/// callbacks (holders are vetted members, and the read model follows events), which is
+/// what makes a split cost less than half of the reference implementation's.
+abstract contract Certificates is CreditLines {
+    /// @notice Longest tenor a certificate may have: one year, as platforms and regulators
+    /// in practice allow for supply-chain payables.
+    uint256 public constant MAX_TENOR = 366 days;
+
+    uint256 internal _certificateCount;
+    mapping(uint256 certificateId => Certificate) internal _certificates;
+    mapping(uint256 fragmentId => Fragment) internal _fragments;
+    mapping(bytes32 invoiceKey => uint256 certificateId) private _certificateOfInvoice;
+
+    event CertificateIssued(
+        uint256 indexed certificateId,
+        address indexed issuer,
+        address indexed beneficiary,
+        address creditProvider,
+        uint256 faceValue,
+        uint256 maturity,
+        bytes32 invoiceKey,
+        bytes32 documentHash
+    );
+    event CertificateAccepted(uint256 indexed certificateId, address indexed beneficiary, uint256 rootFragmentId);
+    event CertificateRejected(uint256 indexed certificateId, address indexed beneficiary);
+    event CertificateRevoked(uint256 indexed certificateId, address indexed issuer);
+    event FragmentSplit(
+        uint256 indexed certificateId,
+        uint256 indexed parentFragmentId,
+        uint256 indexed fragmentId,
+        address from,
+        address to,
+        uint256 value
+    );
+    event FragmentTransferred(uint256 indexed fragmentId, address indexed from, address indexed to);
+
+    /// @notice Issues a certificate to a tier-1 supplier against the caller's credit line
+    /// from `creditProvider`, bound to one underlying receivable.
+    /// @param invoiceKey keyed hash of the normalized invoice identity (seller tax id and
+    /// invoice number), computed off chain so the invoice itself stays private; one
+    /// receivable can back one certificate, ever, even if that certificate is later revoked.
+    /// @param documentHash hash of the invoice/contract documents kept encrypted off chain.
+    /// @return certificateId the new certificate's id (sequential, from 1).
+    function issue(
+        address creditProvider,
+        address beneficiary,
+        uint128 faceValue,
+        uint40 maturity,
+        bytes32 invoiceKey,
+        bytes32 documentHash
+    ) external whenNotPaused returns (uint256 certificateId) {
+        _requireActive(msg.sender, Role.CoreEnterprise);
+        _requireActive(beneficiary, Role.Supplier);
+        if (faceValue == 0) revert ZeroAmount();
+        if (maturity <= block.timestamp || maturity > block.timestamp + MAX_TENOR) {
+            revert InvalidMaturity(maturity, block.timestamp + 1, block.timestamp + MAX_TENOR);
+        }
+        if (invoiceKey == bytes32(0)) revert ZeroInvoiceKey();
+        if (documentHash == bytes32(0)) revert ZeroDocumentHash();
+        uint256 previous = _certificateOfInvoice[invoiceKey];
+        if (previous != 0) revert InvoiceAlreadyUsed(invoiceKey, previous);
+
+        _drawCredit(creditProvider, msg.sender, faceValue);
+        certificateId = ++_certificateCount;
+        _certificateOfInvoice[invoiceKey] = certificateId;
+        _certificates[certificateId] = Certificate({
+            issuer: msg.sender,
+            maturity: maturity,
+            fragmentCount: 0,
+            status: CertificateStatus.Issued,
+            beneficiary: beneficiary,
+            issuedAt: uint40(block.timestamp),
+            creditProvider: creditProvider,
+            faceValue: faceValue,
+            repaid: 0,
+            paidOut: 0,
+            invoiceKey: invoiceKey,
+            documentHash: documentHash
+        });
+        emit CertificateIssued(
+            certificateId, msg.sender, beneficiary, creditProvider, faceValue, maturity, invoiceKey, documentHash
+        );
+    }
+
+    /// @notice The beneficiary signs for the certificate (签收): it becomes one fragment
+    /// holding the whole face value, and from now on it can be split, transferred, financed.
+    /// @return rootFragmentId the id of the certificate's first fragment.
+    function accept(uint256 certificateId) external whenNotPaused returns (uint256 rootFragmentId) {
+        Certificate storage cert = _pendingCertificateOfBeneficiary(certificateId);
+        if (block.timestamp >= cert.maturity) revert CertificateMatured(certificateId, cert.maturity);
+        cert.status = CertificateStatus.Active;
+        cert.fragmentCount = 1;
+        rootFragmentId = fragmentIdOf(certificateId, 0);
+        _fragments[rootFragmentId] = Fragment({holder: msg.sender, parentSeq: 0, value: cert.faceValue, paid: 0});
+        emit CertificateAccepted(certificateId, msg.sender, rootFragmentId);
+    }
+
+    /// @notice The beneficiary refuses the certificate; the issuer's credit line is restored.
+    function reject(uint256 certificateId) external whenNotPaused {
+        Certificate storage cert = _pendingCertificateOfBeneficiary(certificateId);
+        cert.status = CertificateStatus.Rejected;
+        _restoreCredit(cert.creditProvider, cert.issuer, cert.faceValue);
+        emit CertificateRejected(certificateId, msg.sender);
+    }
+
+    /// @notice The issuer withdraws a certificate the beneficiary has not accepted yet.
+    function revoke(uint256 certificateId) external whenNotPaused {
+        Certificate storage cert = _existingCertificate(certificateId);
+        if (cert.issuer != msg.sender) revert NotIssuer(certificateId, msg.sender);
+        if (cert.status != CertificateStatus.Issued) revert WrongCertificateStatus(certificateId, cert.status);
+        cert.status = CertificateStatus.Revoked;
+        _restoreCredit(cert.creditProvider, cert.issuer, cert.faceValue);
+        emit CertificateRevoked(certificateId, msg.sender);
+    }
+
+    /// @notice Carves `amount` fen off one of the caller's fragments into a new fragment
+    /// held by `to` (a supplier paying its own supplier, or keeping a piece to finance).
+    /// @dev `amount` must be below the fragment's value: moving all of it is a transfer,
+    /// and no fragment may ever hold zero.
+    /// @return newFragmentId the id of the fragment created.
+    function split(uint256 fragmentId, address to, uint128 amount)
+        external
+        whenNotPaused
+        returns (uint256 newFragmentId)
+    {
+        _requireActiveHolder(msg.sender);
+        _requireActiveHolder(to);
+        Fragment storage parent = _movableFragmentOf(fragmentId, msg.sender);
+        if (amount == 0 || amount >= parent.value) revert InvalidSplitAmount(amount, parent.value);
+        newFragmentId = _split(fragmentId, parent, to, amount);
+    }
+
+    /// @notice Moves a whole fragment to another member.
+    function transferFragment(uint256 fragmentId, address to) external whenNotPaused {
+        _requireActiveHolder(msg.sender);
+        _requireActiveHolder(to);
+        Fragment storage fragment = _movableFragmentOf(fragmentId, msg.sender);
+        _transfer(fragmentId, fragment, to);
+    }
+
+    /// @notice The fragment id of the `seq`-th fragment of a certificate.
+    function fragmentIdOf(uint256 certificateId, uint256 seq) public pure returns (uint256) {
+        return (certificateId << 32) | seq;
+    }
+
+    /// @notice How many certificates were ever issued (ids run from 1 to this number).
+    function certificateCount() external view returns (uint256) {
+        return _certificateCount;
+    }
+
+    /// @notice A certificate's full record.
+    function getCertificate(uint256 certificateId) external view returns (Certificate memory) {
+        return _existingCertificate(certificateId);
+    }
+
+    /// @notice A fragment, with its place in the provenance tree.
+    /// @return certificateId the root certificate.
+    /// @return parentFragmentId the fragment it was split from, 0 for the root fragment.
+    /// @return holder the current holder.
+    /// @return value the fragment's face value in fen.
+    /// @return paid what has been paid out to it from repayments.
+    function getFragment(uint256 fragmentId)
+        external
+        view
+        returns (uint256 certificateId, uint256 parentFragmentId, address holder, uint256 value, uint256 paid)
+    {
+        Fragment storage fragment = _existingFragment(fragmentId);
+        certificateId = fragmentId >> 32;
+        uint256 seq = uint32(fragmentId);
+        parentFragmentId = seq == 0 ? 0 : fragmentIdOf(certificateId, fragment.parentSeq);
+        return (certificateId, parentFragmentId, fragment.holder, fragment.value, fragment.paid);
+    }
+
+    /// @notice The certificate an invoice key backs, or 0.
+    function certificateOfInvoice(bytes32 invoiceKey) external view returns (uint256) {
+        return _certificateOfInvoice[invoiceKey];
+    }
+
+    function _split(uint256 fragmentId, Fragment storage parent, address to, uint128 amount)
+        internal
+        returns (uint256 newFragmentId)
+    {
+        uint256 certificateId = fragmentId >> 32;
+        Certificate storage cert = _certificates[certificateId];
+        uint32 seq = cert.fragmentCount;
+        cert.fragmentCount = seq + 1;
+        parent.value -= amount;
+        newFragmentId = fragmentIdOf(certificateId, seq);
+        _fragments[newFragmentId] = Fragment({holder: to, parentSeq: uint32(fragmentId), value: amount, paid: 0});
+        emit FragmentSplit(certificateId, fragmentId, newFragmentId, parent.holder, to, amount);
+    }
+
+    function _transfer(uint256 fragmentId, Fragment storage fragment, address to) internal {
+        address from = fragment.holder;
+        fragment.holder = to;
+        emit FragmentTransferred(fragmentId, from, to);
+    }
+
+    /// @dev A fragment of an active, not yet matured certificate, held by `holder`.
+    function _movableFragmentOf(uint256 fragmentId, address holder) internal view returns (Fragment storage fragment) {
+        fragment = _fragments[fragmentId];
+        if (fragment.holder != holder) {
+            if (fragment.value == 0) revert UnknownFragment(fragmentId);
+            revert NotHolder(fragmentId, holder);
+        }
+        uint256 certificateId = fragmentId >> 32;
+        Certificate storage cert = _certificates[certificateId];
+        if (cert.status != CertificateStatus.Active) revert WrongCertificateStatus(certificateId, cert.status);
+        if (block.timestamp >= cert.maturity) revert CertificateMatured(certificateId, cert.maturity);
+    }
+
+    function _existingCertificate(uint256 certificateId) internal view returns (Certificate storage cert) {
+        cert = _certificates[certificateId];
+        if (cert.status == CertificateStatus.None) revert UnknownCertificate(certificateId);
+    }
+
+    function _existingFragment(uint256 fragmentId) internal view returns (Fragment storage fragment) {
+        fragment = _fragments[fragmentId];
+        if (fragment.value == 0) revert UnknownFragment(fragmentId);
+    }
+
+    function _pendingCertificateOfBeneficiary(uint256 certificateId) private view returns (Certificate storage cert) {
+        cert = _existingCertificate(certificateId);
+        if (cert.beneficiary != msg.sender) revert NotBeneficiary(certificateId, msg.sender);
+        if (cert.status != CertificateStatus.Issued) revert WrongCertificateStatus(certificateId, cert.status);
+        _requireActive(msg.sender, Role.Supplier);
+    }
+}

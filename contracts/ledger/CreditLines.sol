@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {Membership} from "./Membership.sol";
+import {Role} from "./LedgerTypes.sol";
+
+/// @title CreditLines
+/// @notice A financier's issuance limit (授信额度) for a core enterprise. Issuing a
+/// certificate draws on one line; repayment, revocation and rejection give it back, so the
+/// line always equals what the core enterprise still owes under it.
+abstract contract CreditLines is Membership {
+    struct CreditLine {
+        uint128 limit;
+        uint128 used;
+    }
+
+    mapping(address financier => mapping(address coreEnterprise => CreditLine)) private _creditLines;
+
+    event CreditLineSet(address indexed financier, address indexed coreEnterprise, uint256 limit);
+
+    /// @notice Sets (grants, raises, lowers or closes) the limit the caller extends to a core
+    /// enterprise. A limit below what is used stops new issuance but cancels nothing issued.
+    function setCreditLine(address coreEnterprise, uint128 limit) external whenNotPaused {
+        _requireActive(msg.sender, Role.Financier);
+        _requireActive(coreEnterprise, Role.CoreEnterprise);
+        _creditLines[msg.sender][coreEnterprise].limit = limit;
+        emit CreditLineSet(msg.sender, coreEnterprise, limit);
+    }
+
+    /// @notice The limit and the amount in use of a financier's line to a core enterprise.
+    function creditLine(address financier, address coreEnterprise)
+        external
+        view
+        returns (uint256 limit, uint256 used)
+    {
+        CreditLine storage line = _creditLines[financier][coreEnterprise];
+        return (line.limit, line.used);
+    }
+
+    function _drawCredit(address financier, address coreEnterprise, uint128 amount) internal {
+        CreditLine storage line = _creditLines[financier][coreEnterprise];
+        uint256 available = line.limit > line.used ? line.limit - line.used : 0;
+        if (amount > available) revert CreditLineExceeded(financier, coreEnterprise, amount, available);
+        line.used += amount;
+    }
+
+    function _restoreCredit(address financier, address coreEnterprise, uint128 amount) internal {
+        _creditLines[financier][coreEnterprise].used -= amount;
+    }
+}

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {Settlement} from "./Settlement.sol";
+import {Certificate, CertificateStatus, Fragment} from "./LedgerTypes.sol";
+
+/// @title Repayment
+/// @notice At maturity the core enterprise pays the face value once, in full or in parts,
+/// into the ledger; each fragment is then owed `value * repaid / faceValue` (rounded down),
+/// so holders are paid pro rata, and what was paid in always covers what is paid out.
+/// @dev The issuer's cost is O(1) whatever the number of fragments: repaying only raises
+/// the certificate's `repaid` total. Payouts are pulled per fragment, by the holder
+/// (`claim`) or by anyone for a page of fragments (`payFragments`), which is what a keeper
+/// runs to make repayment automatic. Repayment is accepted only from maturity on, when no
+/// fragment can move or split any more, so a fragment's share never changes under it.
+abstract contract Repayment is Settlement {
+    using SafeERC20 for IERC20;
+
+    /// @notice Longest grace period the operator may set.
+    uint256 public constant MAX_GRACE_PERIOD = 90 days;
+
+    /// @notice Time after maturity before an unpaid certificate may be marked overdue.
+    uint256 public gracePeriod;
+
+    event GracePeriodChanged(uint256 previousGracePeriod, uint256 newGracePeriod);
+    event RepaymentReceived(uint256 indexed certificateId, address indexed payer, uint256 amount, uint256 totalRepaid);
+    event CertificateSettled(uint256 indexed certificateId);
+    event FragmentPaid(uint256 indexed certificateId, uint256 indexed fragmentId, address indexed holder, uint256 amount);
+    event CertificateOverdue(uint256 indexed certificateId, uint256 outstanding);
+    event CertificateDefaulted(uint256 indexed certificateId, uint256 outstanding);
+
+    constructor(uint256 gracePeriod_) {
+        _setGracePeriod(gracePeriod_);
+    }
+
+    /// @notice The issuer pays `amount` fen towards a matured certificate (pulled from its
+    /// settlement-token balance; approve the ledger first). Late payment of an overdue or
+    /// defaulted certificate is accepted too. The issuer's credit line is restored by as much.
+    function repay(uint256 certificateId, uint128 amount) external whenNotPaused nonReentrant {
+        Certificate storage cert = _existingCertificate(certificateId);
+        if (cert.issuer != msg.sender) revert NotIssuer(certificateId, msg.sender);
+        CertificateStatus status = cert.status;
+        if (status != CertificateStatus.Active && status != CertificateStatus.Overdue
+            && status != CertificateStatus.Defaulted) {
+            revert WrongCertificateStatus(certificateId, status);
+        }
+        if (block.timestamp < cert.maturity) revert NotMatured(certificateId, cert.maturity);
+        if (amount == 0) revert ZeroAmount();
+        uint128 outstanding = cert.faceValue - cert.repaid;
+        if (amount > outstanding) revert RepaymentExceedsOutstanding(certificateId, amount, outstanding);
+
+        uint128 totalRepaid = cert.repaid + amount;
+        cert.repaid = totalRepaid;
+        _restoreCredit(cert.creditProvider, msg.sender, amount);
+        emit RepaymentReceived(certificateId, msg.sender, amount, totalRepaid);
+        if (totalRepaid == cert.faceValue) {
+            cert.status = CertificateStatus.Settled;
+            emit CertificateSettled(certificateId);
+        }
+        settlementToken.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @notice The holder collects what its fragment is owed so far.
+    /// @return amount fen paid.
+    function claim(uint256 fragmentId) external whenNotPaused nonReentrant returns (uint256 amount) {
+        Fragment storage fragment = _existingFragment(fragmentId);
+        if (fragment.holder != msg.sender) revert NotHolder(fragmentId, msg.sender);
+        uint256 certificateId = fragmentId >> 32;
+        Certificate storage cert = _certificates[certificateId];
+        amount = _owed(cert, fragment);
+        if (amount == 0) revert NothingOwed(fragmentId);
+        fragment.paid += uint128(amount);
+        cert.paidOut += uint128(amount);
+        emit FragmentPaid(certificateId, fragmentId, msg.sender, amount);
+        settlementToken.safeTransfer(msg.sender, amount);
+    }
+
+    /// @notice Pays every fragment with seq in [fromSeq, fromSeq + count) of a certificate
+    /// what it is owed, to its current holder. Anyone may call it; fragments owed nothing
+    /// are skipped, so running it twice pays nobody twice.
+    /// @return total fen paid by this call.
+    function payFragments(uint256 certificateId, uint256 fromSeq, uint256 count)
+        external
+        whenNotPaused
+        nonReentrant
+        returns (uint256 total)
+    {
+        Certificate storage cert = _existingCertificate(certificateId);
+        uint256 fragmentCount = cert.fragmentCount;
+        if (fromSeq >= fragmentCount) revert InvalidPage(certificateId, fromSeq, fragmentCount);
+        uint256 end = fromSeq + count < fragmentCount ? fromSeq + count : fragmentCount;
+        uint256 repaid = cert.repaid;
+        uint256 faceValue = cert.faceValue;
+        for (uint256 seq = fromSeq; seq < end; ++seq) {
+            uint256 fragmentId = fragmentIdOf(certificateId, seq);
+            Fragment storage fragment = _fragments[fragmentId];
+            uint256 amount = (uint256(fragment.value) * repaid) / faceValue - fragment.paid;
+            if (amount == 0) continue;
+            fragment.paid += uint128(amount);
+            total += amount;
+            address holder = fragment.holder;
+            emit FragmentPaid(certificateId, fragmentId, holder, amount);
+            settlementToken.safeTransfer(holder, amount);
+        }
+        cert.paidOut += uint128(total);
+    }
+
+    /// @notice Marks a certificate overdue once maturity plus the grace period has passed
+    /// without full repayment. Anyone may call it (a keeper, a bank, a regulator).
+    function markOverdue(uint256 certificateId) external whenNotPaused {
+        Certificate storage cert = _existingCertificate(certificateId);
+        if (cert.status != CertificateStatus.Active) revert WrongCertificateStatus(certificateId, cert.status);
+        uint256 overdueAt = uint256(cert.maturity) + gracePeriod;
+        if (block.timestamp <= overdueAt) revert NotYetOverdue(certificateId, overdueAt);
+        cert.status = CertificateStatus.Overdue;
+        emit CertificateOverdue(certificateId, cert.faceValue - cert.repaid);
+    }
+
+    /// @notice The operator declares an overdue certificate in default (a legal step taken
+    /// off chain, recorded here so every holder and bank sees it). Late repayment still counts.
+    function declareDefault(uint256 certificateId) external onlyRole(OPERATOR_ROLE) whenNotPaused {
+        Certificate storage cert = _existingCertificate(certificateId);
+        if (cert.status != CertificateStatus.Overdue) revert WrongCertificateStatus(certificateId, cert.status);
+        cert.status = CertificateStatus.Defaulted;
+        emit CertificateDefaulted(certificateId, cert.faceValue - cert.repaid);
+    }
+
+    /// @notice Sets the grace period for certificates marked overdue from now on.
+    function setGracePeriod(uint256 newGracePeriod) external onlyRole(OPERATOR_ROLE) {
+        _setGracePeriod(newGracePeriod);
+    }
+
+    /// @notice What a fragment is owed now and has not been paid yet.
+    function owed(uint256 fragmentId) external view returns (uint256) {
+        Fragment storage fragment = _existingFragment(fragmentId);
+        return _owed(_certificates[fragmentId >> 32], fragment);
+    }
+
+    function _owed(Certificate storage cert, Fragment storage fragment) private view returns (uint256) {
+        return (uint256(fragment.value) * cert.repaid) / cert.faceValue - fragment.paid;
+    }
+
+    function _setGracePeriod(uint256 newGracePeriod) private {
+        if (newGracePeriod > MAX_GRACE_PERIOD) revert InvalidGracePeriod(newGracePeriod);
+        emit GracePeriodChanged(gracePeriod, newGracePeriod);
+        gracePeriod = newGracePeriod;
+    }
+}
