@@ -1,0 +1,163 @@
+"""Fixtures for the contract tests: a deployed ledger with a small supply chain.
+
+Roles map onto anvil's funded accounts: the operator, one core enterprise, two banks,
+three tiers of suppliers, and an outsider who was never registered.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from brownie import web3
+
+DAY = 86_400
+GRACE_PERIOD = 3 * DAY
+CREDIT_LIMIT = 10_000_000_000  # 100,000,000.00 CNY in fen
+FACE_VALUE = 100_000_000  # 1,000,000.00 CNY in fen
+
+ROLE_NONE, ROLE_CORE, ROLE_SUPPLIER, ROLE_FINANCIER = 0, 1, 2, 3
+(
+    STATUS_NONE,
+    STATUS_ISSUED,
+    STATUS_ACTIVE,
+    STATUS_REJECTED,
+    STATUS_REVOKED,
+    STATUS_SETTLED,
+    STATUS_OVERDUE,
+    STATUS_DEFAULTED,
+) = range(8)
+OFFER_NONE, OFFER_OPEN, OFFER_ACCEPTED, OFFER_WITHDRAWN = range(4)
+
+_invoice_numbers = itertools.count(1)
+
+
+def org_hash(name: str) -> bytes:
+    return web3.keccak(text=f"USCC:{name}")
+
+
+def next_invoice_key() -> bytes:
+    return web3.keccak(text=f"invoice:91310000MA1FL0000X:{next(_invoice_numbers):08d}")
+
+
+def document_hash(text: str = "purchase contract") -> bytes:
+    return web3.keccak(text=text)
+
+
+def custom_error(name: str, *args) -> str:
+    """The revert message brownie decodes a custom error into."""
+
+    def fmt(arg) -> str:
+        if hasattr(arg, "address"):
+            return str(arg.address).lower()
+        if isinstance(arg, str) and arg.startswith("0x") and len(arg) == 42:
+            return arg.lower()
+        if isinstance(arg, bytes):
+            return str(bytes(arg))
+        return str(arg)
+
+    if not args:
+        return f"{name}: "
+    return f"{name}: {', '.join(fmt(a) for a in args)}"
+
+
+@pytest.fixture(autouse=True)
+def isolation(fn_isolation):
+    """Every test starts from the same deployed state."""
+
+
+@pytest.fixture(scope="module")
+def operator(accounts):
+    return accounts[0]
+
+
+@pytest.fixture(scope="module")
+def core(accounts):
+    return accounts[1]
+
+
+@pytest.fixture(scope="module")
+def bank(accounts):
+    return accounts[2]
+
+
+@pytest.fixture(scope="module")
+def bank2(accounts):
+    return accounts[3]
+
+
+@pytest.fixture(scope="module")
+def tier1(accounts):
+    return accounts[4]
+
+
+@pytest.fixture(scope="module")
+def tier2(accounts):
+    return accounts[5]
+
+
+@pytest.fixture(scope="module")
+def tier3(accounts):
+    return accounts[6]
+
+
+@pytest.fixture(scope="module")
+def outsider(accounts):
+    return accounts[9]
+
+
+@pytest.fixture(scope="module")
+def token(SettlementToken, operator):
+    return SettlementToken.deploy("Settlement CNY", "dCNY", operator, {"from": operator})
+
+
+@pytest.fixture(scope="module")
+def ledger(CreditLedger, token, operator, core, bank, bank2, tier1, tier2, tier3):
+    ledger = CreditLedger.deploy(operator, token, GRACE_PERIOD, {"from": operator})
+    members = [
+        (core, "core", ROLE_CORE),
+        (bank, "bank", ROLE_FINANCIER),
+        (bank2, "bank2", ROLE_FINANCIER),
+        (tier1, "tier1", ROLE_SUPPLIER),
+        (tier2, "tier2", ROLE_SUPPLIER),
+        (tier3, "tier3", ROLE_SUPPLIER),
+    ]
+    for account, name, role in members:
+        ledger.registerMember(account, org_hash(name), role, {"from": operator})
+    ledger.setCreditLine(core, CREDIT_LIMIT, {"from": bank})
+    for payer in (core, bank, bank2):
+        token.mint(payer, 10 * CREDIT_LIMIT, {"from": operator})
+        token.approve(ledger, 2**256 - 1, {"from": payer})
+    return ledger
+
+
+@pytest.fixture(scope="module")
+def issue(ledger, chain, core, bank, tier1):
+    """Issues a certificate; returns its id."""
+
+    def _issue(face_value=FACE_VALUE, tenor_days=180, beneficiary=None, invoice_key=None):
+        maturity = chain.time() + tenor_days * DAY
+        tx = ledger.issue(
+            bank,
+            beneficiary or tier1,
+            face_value,
+            maturity,
+            invoice_key or next_invoice_key(),
+            document_hash(),
+            {"from": core},
+        )
+        return tx.return_value
+
+    return _issue
+
+
+@pytest.fixture(scope="module")
+def active_certificate(ledger, issue, tier1):
+    """Issues and accepts a certificate; returns (certificate id, root fragment id)."""
+
+    def _active(face_value=FACE_VALUE, tenor_days=180):
+        certificate_id = issue(face_value=face_value, tenor_days=tenor_days)
+        root = ledger.accept(certificate_id, {"from": tier1}).return_value
+        return certificate_id, root
+
+    return _active
