@@ -18,7 +18,7 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
-from eth_utils import function_signature_to_4byte_selector
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from eth_utils.abi import abi_to_signature, get_abi_input_types
 from hexbytes import HexBytes
 from web3.exceptions import ContractLogicError, Web3RPCError
@@ -191,6 +191,10 @@ def _convert(spec: Mapping[str, Any], value: Any) -> Any:
     if kind.startswith("tuple[") or (kind.startswith("tuple") and kind.endswith("]")):
         inner = {**spec, "type": kind[: kind.rindex("[")]}
         return [_convert(inner, v) for v in value]
+    if kind == "address":
+        return to_checksum_address(value)  # like web3 does for events and return values
+    if kind.startswith("address["):
+        return [_convert({"type": kind[: kind.rindex("[")]}, v) for v in value]
     return value
 
 
