@@ -1,0 +1,292 @@
+"""Follow a contract's events from a checkpoint, page by page, safely across reorgs.
+
+Why this shape: the API keeps a read model (an index of ledger events) that must survive
+restarts and must never keep events from blocks the chain abandoned. So:
+
+* we only read up to ``head - confirmations`` (finality on a consortium chain is a few
+  blocks; anvil reorgs only when a test asks it to);
+* progress is a :class:`Checkpoint` (block number *and* hash) persisted in a pluggable
+  :class:`CheckpointStore`, together with a short history of earlier checkpoints;
+* before each read we check the last checkpoint's hash against the chain. If it changed,
+  we walk back through the history to the newest checkpoint still on the chain, report a
+  :class:`Reorg` (callback and return value) so the consumer deletes everything above
+  ``reorg.rollback_to``, and read again from there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from eth_utils import event_abi_to_log_topic, to_checksum_address
+from hexbytes import HexBytes
+from web3 import Web3
+from web3._utils.events import get_event_data
+
+from chain_client.errors import EventReaderError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Everything up to and including ``block_number`` has been delivered."""
+
+    block_number: int
+    block_hash: str
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One decoded log."""
+
+    event: str
+    args: dict[str, Any]
+    address: str
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    log_index: int
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """Unique and stable id of the log on its chain: (tx hash, log index)."""
+        return (self.tx_hash, self.log_index)
+
+
+@dataclass(frozen=True)
+class Reorg:
+    """The chain changed under us: undo everything above ``rollback_to``.
+
+    ``rollback_to`` is None when no stored checkpoint survived: undo everything.
+    """
+
+    orphaned: Checkpoint
+    rollback_to: Checkpoint | None
+
+    @property
+    def undo_above(self) -> int:
+        """Delete records with ``block_number > undo_above``."""
+        return self.rollback_to.block_number if self.rollback_to else -1
+
+
+@dataclass
+class ReadResult:
+    events: list[EventRecord] = field(default_factory=list)
+    checkpoint: Checkpoint | None = None
+    reorg: Reorg | None = None
+    caught_up: bool = False  # True when nothing more is readable right now
+
+
+class CheckpointStore(Protocol):
+    """Where progress lives. Newest checkpoint last; the list is the reorg history."""
+
+    def load(self) -> list[Checkpoint]: ...
+
+    def save(self, checkpoints: Sequence[Checkpoint]) -> None: ...
+
+
+class MemoryCheckpointStore:
+    def __init__(self, checkpoints: Sequence[Checkpoint] = ()) -> None:
+        self._checkpoints = list(checkpoints)
+        self._lock = threading.Lock()
+
+    def load(self) -> list[Checkpoint]:
+        with self._lock:
+            return list(self._checkpoints)
+
+    def save(self, checkpoints: Sequence[Checkpoint]) -> None:
+        with self._lock:
+            self._checkpoints = list(checkpoints)
+
+
+class JsonFileCheckpointStore:
+    """A small JSON file, replaced atomically on each save (a crash leaves the old one)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def load(self) -> list[Checkpoint]:
+        if not self.path.is_file():
+            return []
+        try:
+            payload = json.loads(self.path.read_text(encoding="utf-8"))
+            return [Checkpoint(int(c["block_number"]), str(c["block_hash"])) for c in payload]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EventReaderError(f"checkpoint file {self.path} is corrupt: {exc}") from exc
+
+    def save(self, checkpoints: Sequence[Checkpoint]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump([asdict(c) for c in checkpoints], fh)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+class EventReader:
+    """Reads and decodes the events of ``abi`` emitted by ``addresses``.
+
+    ``start_block``: the first block to read when the store is empty (a contract's
+    deployment block). ``page_size``: blocks per eth_getLogs. ``history``: checkpoints
+    kept for reorg recovery (each page end is one). ``on_reorg``: called before the
+    re-read, so a read model can undo.
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        addresses: str | Sequence[str],
+        abi: Sequence[Mapping[str, Any]],
+        store: CheckpointStore | None = None,
+        *,
+        start_block: int = 0,
+        confirmations: int = 0,
+        page_size: int = 1_000,
+        history: int = 128,
+        on_reorg: Callable[[Reorg], None] | None = None,
+    ) -> None:
+        if page_size < 1 or confirmations < 0 or history < 1:
+            raise ValueError("page_size >= 1, confirmations >= 0, history >= 1")
+        self.w3 = w3
+        self.addresses = [
+            to_checksum_address(a)
+            for a in ([addresses] if isinstance(addresses, str) else addresses)
+        ]
+        self.store: CheckpointStore = store or MemoryCheckpointStore()
+        self.start_block = start_block
+        self.confirmations = confirmations
+        self.page_size = page_size
+        self.history = history
+        self.on_reorg = on_reorg
+        self._events: dict[bytes, dict[str, Any]] = {
+            bytes(event_abi_to_log_topic(e)): dict(e)  # type: ignore[arg-type]
+            for e in abi
+            if e.get("type") == "event" and not e.get("anonymous")
+        }
+
+    @property
+    def checkpoint(self) -> Checkpoint | None:
+        checkpoints = self.store.load()
+        return checkpoints[-1] if checkpoints else None
+
+    def safe_head(self) -> int:
+        """The newest block we may read: ``head - confirmations``."""
+        return int(self.w3.eth.block_number) - self.confirmations
+
+    def poll(self) -> ReadResult:
+        """Check for a reorg, then read at most one page. Cheap to call in a loop."""
+        checkpoints = self.store.load()
+        reorg = self._check_reorg(checkpoints)
+        if reorg is not None:
+            checkpoints = self.store.load()
+        first = checkpoints[-1].block_number + 1 if checkpoints else self.start_block
+        last = min(self.safe_head(), first + self.page_size - 1)
+        if last < first:
+            return ReadResult([], checkpoints[-1] if checkpoints else None, reorg, True)
+        # The hash is taken *before* the logs: if a reorg lands in between, the stored hash
+        # is the old one and the next poll detects it (never the reverse).
+        end_block = self.w3.eth.get_block(last)
+        end = Checkpoint(last, _hex(end_block["hash"]))
+        query: dict[str, Any] = {"address": self.addresses, "fromBlock": first, "toBlock": last}
+        if self._events:
+            query["topics"] = [[_hex(t) for t in self._events]]
+        logs = self.w3.eth.get_logs(query)  # type: ignore[arg-type]
+        records = []
+        for entry in logs:
+            if entry.get("removed"):
+                continue
+            if int(entry["blockNumber"]) == last and _hex(entry["blockHash"]) != end.block_hash:
+                # the last block changed while we read: do not commit this page
+                return ReadResult([], checkpoints[-1] if checkpoints else None, reorg, False)
+            record = self._decode(entry)
+            if record is not None:
+                records.append(record)
+        records.sort(key=lambda r: (r.block_number, r.log_index))
+        self.store.save([*checkpoints, end][-self.history :])
+        return ReadResult(records, end, reorg, last >= self.safe_head())
+
+    def read_available(self, max_pages: int | None = None) -> Iterator[ReadResult]:
+        """Poll until caught up (or ``max_pages``); yields every non-empty result."""
+        pages = 0
+        while max_pages is None or pages < max_pages:
+            result = self.poll()
+            pages += 1
+            if result.events or result.reorg:
+                yield result
+            if result.caught_up:
+                return
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _check_reorg(self, checkpoints: list[Checkpoint]) -> Reorg | None:
+        if not checkpoints or self._on_chain(checkpoints[-1]):
+            return None
+        orphaned = checkpoints[-1]
+        survivors = list(checkpoints)
+        while survivors and not self._on_chain(survivors[-1]):
+            survivors.pop()
+        reorg = Reorg(orphaned=orphaned, rollback_to=survivors[-1] if survivors else None)
+        log.warning(
+            "chain reorganized: checkpoint %d %s is gone, rolling back to %s",
+            orphaned.block_number,
+            orphaned.block_hash,
+            reorg.rollback_to,
+        )
+        if self.on_reorg is not None:
+            self.on_reorg(reorg)  # before saving: if the consumer fails we retry next time
+        self.store.save(survivors)
+        return reorg
+
+    def _on_chain(self, checkpoint: Checkpoint) -> bool:
+        try:
+            block = self.w3.eth.get_block(checkpoint.block_number)
+        except Exception:  # BlockNotFound: the chain is now shorter than our checkpoint
+            return False
+        return _hex(block["hash"]) == checkpoint.block_hash
+
+    def _decode(self, entry: Mapping[str, Any]) -> EventRecord | None:
+        topics = entry.get("topics") or []
+        event_abi = self._events.get(bytes(HexBytes(topics[0]))) if topics else None
+        if event_abi is None:
+            return None
+        try:
+            decoded = get_event_data(self.w3.codec, event_abi, entry)  # type: ignore[arg-type]
+        except Exception as exc:  # a log with the topic but another layout (indexed-ness)
+            log.warning("cannot decode log %s: %s", entry.get("transactionHash"), exc)
+            return None
+        return EventRecord(
+            event=str(decoded["event"]),
+            args=_plain(dict(decoded["args"])),
+            address=to_checksum_address(entry["address"]),
+            block_number=int(entry["blockNumber"]),
+            block_hash=_hex(entry["blockHash"]),
+            tx_hash=_hex(entry["transactionHash"]),
+            log_index=int(entry["logIndex"]),
+        )
+
+
+def _plain(value: Any) -> Any:
+    """AttributeDicts and tuples of structs into plain dicts/lists (JSON-friendly-ish)."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _hex(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    text = str(value)
+    return text if text.startswith("0x") else "0x" + text
