@@ -37,3 +37,10 @@ ln -sfn "$ROOT/tools/solc" "$solcx_dir/solc-v$solc_version"
 # 4. anvil on PATH for brownie's development network: the platform binary itself, so that
 #    stopping it stops the node (the npm wrapper would leave a child process behind).
 ln -sfn "$ROOT/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" .venv/bin/anvil
+
+# 5. A brownie network for the test suite on its own port, so `make test` never attaches to
+#    the node that `make run` keeps on 8545.
+if ! .venv/bin/brownie networks list 2>/dev/null | grep -q "scf-test"; then
+  .venv/bin/brownie networks add Development scf-test cmd=anvil host=http://127.0.0.1 \
+    port=18545 accounts=10 gas_limit=30000000 base_fee=0 >/dev/null
+fi

@@ -64,6 +64,7 @@ abstract contract Certificates is CreditLines {
         _requireActive(msg.sender, Role.CoreEnterprise);
         _requireActive(beneficiary, Role.Supplier);
         if (faceValue == 0) revert ZeroAmount();
+        if (faceValue > type(uint96).max) revert FaceValueTooLarge(faceValue);
         if (maturity <= block.timestamp || maturity > block.timestamp + MAX_TENOR) {
             revert InvalidMaturity(maturity, block.timestamp + 1, block.timestamp + MAX_TENOR);
         }

@@ -30,19 +30,21 @@ enum OfferStatus {
     Withdrawn
 }
 
-/// @dev Packed into five slots. The hot fields of split/transfer (issuer is not needed,
-/// maturity, fragmentCount, status) share the first slot.
+/// @dev Packed into six slots, every one non-zero from issuance on, so that later writes
+/// (repayment, the first payout) never pay for a fresh slot. The hot fields of
+/// split/transfer (maturity, fragmentCount, status) share the first slot. Amounts that are
+/// summed (paidOut) fit in 96 bits because face values are capped at type(uint96).max fen.
 struct Certificate {
     address issuer;
     uint40 maturity;
     uint32 fragmentCount;
     CertificateStatus status;
     address beneficiary;
-    uint40 issuedAt;
+    uint96 paidOut;
     address creditProvider;
+    uint40 issuedAt;
     uint128 faceValue;
     uint128 repaid;
-    uint128 paidOut;
     bytes32 invoiceKey;
     bytes32 documentHash;
 }

@@ -72,7 +72,7 @@ abstract contract Repayment is Settlement {
         amount = _owed(cert, fragment);
         if (amount == 0) revert NothingOwed(fragmentId);
         fragment.paid += uint128(amount);
-        cert.paidOut += uint128(amount);
+        cert.paidOut += uint96(amount); // paidOut <= repaid <= faceValue < 2**96
         emit FragmentPaid(certificateId, fragmentId, msg.sender, amount);
         settlementToken.safeTransfer(msg.sender, amount);
     }
@@ -104,7 +104,7 @@ abstract contract Repayment is Settlement {
             emit FragmentPaid(certificateId, fragmentId, holder, amount);
             settlementToken.safeTransfer(holder, amount);
         }
-        cert.paidOut += uint128(total);
+        cert.paidOut += uint96(total); // paidOut <= repaid <= faceValue < 2**96
     }
 
     /// @notice Marks a certificate overdue once maturity plus the grace period has passed

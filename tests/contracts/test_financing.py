@@ -16,7 +16,9 @@ RATE_BPS = 365  # 3.65% a year
 
 def offer(ledger, chain, fragment, seller, financier, amount, rate=RATE_BPS, valid_days=3):
     expires = chain.time() + valid_days * DAY
-    return ledger.offerFinancing(fragment, financier, amount, rate, expires, {"from": seller}).return_value
+    return ledger.offerFinancing(
+        fragment, financier, amount, rate, expires, {"from": seller}
+    ).return_value
 
 
 def test_offer_records_terms(ledger, chain, active_certificate, tier1, bank):
@@ -31,7 +33,7 @@ def test_offer_records_terms(ledger, chain, active_certificate, tier1, bank):
 
 
 def test_partial_financing_is_dvp(ledger, token, chain, active_certificate, tier1, bank):
-    certificate_id, root = active_certificate(tenor_days=181)
+    _, root = active_certificate(tenor_days=181)
     amount = 12_000_000
     offer_id = offer(ledger, chain, root, tier1, bank, amount)
     chain.sleep(3600)
@@ -48,11 +50,17 @@ def test_partial_financing_is_dvp(ledger, token, chain, active_certificate, tier
     assert (parent, holder, value) == (root, bank, amount)
     assert ledger.getFragment(root)[3] == FACE_VALUE - amount
     event = tx.events["FinancingAccepted"]
-    assert (event["discount"], event["payment"], event["financedFragmentId"]) == (discount, payment, financed)
+    assert (event["discount"], event["payment"], event["financedFragmentId"]) == (
+        discount,
+        payment,
+        financed,
+    )
     assert ledger.getOffer(offer_id)["status"] == OFFER_ACCEPTED
 
 
-def test_whole_fragment_financing_transfers_it(ledger, token, chain, active_certificate, tier1, tier2, bank):
+def test_whole_fragment_financing_transfers_it(
+    ledger, token, chain, active_certificate, tier1, tier2, bank
+):
     _, root = active_certificate()
     piece = ledger.split(root, tier2, 5_000_000, {"from": tier1}).return_value
     offer_id = offer(ledger, chain, piece, tier2, bank, 5_000_000)
@@ -105,7 +113,9 @@ def test_offer_fails_if_value_left_meanwhile(ledger, chain, active_certificate, 
     _, root = active_certificate()
     offer_id = offer(ledger, chain, root, tier1, bank, FACE_VALUE)
     ledger.split(root, tier2, 1, {"from": tier1})
-    with brownie.reverts(custom_error("InsufficientFragmentValue", root, FACE_VALUE, FACE_VALUE - 1)):
+    with brownie.reverts(
+        custom_error("InsufficientFragmentValue", root, FACE_VALUE, FACE_VALUE - 1)
+    ):
         ledger.acceptOffer(offer_id, {"from": bank})
     ledger.transferFragment(root, tier2, {"from": tier1})
     with brownie.reverts(custom_error("NotHolder", root, tier1)):
@@ -113,11 +123,13 @@ def test_offer_fails_if_value_left_meanwhile(ledger, chain, active_certificate, 
 
 
 def test_offer_validation(ledger, chain, active_certificate, tier1, tier2, bank):
-    certificate_id, root = active_certificate(tenor_days=30)
+    _, root = active_certificate(tenor_days=30)
     now = chain.time()
     with brownie.reverts(custom_error("InsufficientFragmentValue", root, 0, FACE_VALUE)):
         ledger.offerFinancing(root, bank, 0, RATE_BPS, now + DAY, {"from": tier1})
-    with brownie.reverts(custom_error("InsufficientFragmentValue", root, FACE_VALUE + 1, FACE_VALUE)):
+    with brownie.reverts(
+        custom_error("InsufficientFragmentValue", root, FACE_VALUE + 1, FACE_VALUE)
+    ):
         ledger.offerFinancing(root, bank, FACE_VALUE + 1, RATE_BPS, now + DAY, {"from": tier1})
     with brownie.reverts(custom_error("InvalidRate", 10_001)):
         ledger.offerFinancing(root, bank, 1, 10_001, now + DAY, {"from": tier1})
@@ -142,7 +154,9 @@ def test_discount_that_eats_the_amount_is_refused(ledger, chain, active_certific
         ledger.acceptOffer(offer_id, {"from": bank})
 
 
-def test_bank_can_pass_on_a_financed_fragment(ledger, chain, active_certificate, tier1, bank, bank2):
+def test_bank_can_pass_on_a_financed_fragment(
+    ledger, chain, active_certificate, tier1, bank, bank2
+):
     _, root = active_certificate()
     offer_id = offer(ledger, chain, root, tier1, bank, 1_000_000)
     financed = ledger.acceptOffer(offer_id, {"from": bank}).return_value

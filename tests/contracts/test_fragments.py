@@ -10,7 +10,11 @@ def test_split_creates_child_with_provenance(ledger, active_certificate, tier1, 
     child = tx.return_value
     assert child == (certificate_id << 32) | 1
     event = tx.events["FragmentSplit"]
-    assert (event["parentFragmentId"], event["fragmentId"], event["value"]) == (root, child, 30_000_000)
+    assert (event["parentFragmentId"], event["fragmentId"], event["value"]) == (
+        root,
+        child,
+        30_000_000,
+    )
     assert (event["from"], event["to"]) == (tier1, tier2)
     cert_id, parent, holder, value, paid = ledger.getFragment(child)
     assert (cert_id, parent, holder, value, paid) == (certificate_id, root, tier2, 30_000_000, 0)
@@ -40,7 +44,9 @@ def test_split_refuses_zero_whole_and_more(ledger, active_certificate, tier1, ti
             ledger.split(root, tier2, amount, {"from": tier1})
 
 
-def test_split_only_by_holder_to_a_holder_role(ledger, active_certificate, core, tier1, tier2, outsider):
+def test_split_only_by_holder_to_a_holder_role(
+    ledger, active_certificate, core, tier1, tier2, outsider
+):
     _, root = active_certificate()
     with brownie.reverts(custom_error("NotHolder", root, tier2)):
         ledger.split(root, tier2, 5, {"from": tier2})
@@ -62,7 +68,9 @@ def test_transfer_moves_whole_fragment(ledger, active_certificate, tier1, tier2,
         ledger.transferFragment(root, tier3, {"from": tier1})
 
 
-def test_nothing_moves_before_acceptance_or_after_maturity(ledger, issue, active_certificate, chain, tier1, tier2):
+def test_nothing_moves_before_acceptance_or_after_maturity(
+    ledger, issue, active_certificate, chain, tier1, tier2
+):
     pending = issue()
     pending_root = pending << 32
     with brownie.reverts(custom_error("UnknownFragment", pending_root)):

@@ -23,9 +23,6 @@ snapshot before every example.
 from __future__ import annotations
 
 import brownie
-from hypothesis import settings
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from conftest import (
     DAY,
     STATUS_ACTIVE,
@@ -37,6 +34,9 @@ from conftest import (
     document_hash,
     next_invoice_key,
 )
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 OWING = (STATUS_ISSUED, STATUS_ACTIVE, STATUS_OVERDUE, STATUS_DEFAULTED)
 
@@ -50,7 +50,7 @@ days = st.integers(min_value=1, max_value=60)
 
 class LedgerStateMachine(RuleBasedStateMachine):
     ledger = token = chain = core = bank = None
-    holders: list = []
+    holders: tuple = ()
 
     def __init__(self):
         self.chain.revert()
@@ -71,7 +71,8 @@ class LedgerStateMachine(RuleBasedStateMachine):
     def _movable_fragments(self):
         now = self._now()
         return [
-            f for f, rec in self.fragments.items()
+            f
+            for f, rec in self.fragments.items()
             if self.certs[rec["cert"]]["status"] == STATUS_ACTIVE
             and now < self.certs[rec["cert"]]["maturity"]
         ]
@@ -84,16 +85,24 @@ class LedgerStateMachine(RuleBasedStateMachine):
     def rule_issue(self, face, days, choice):
         maturity = self._now() + days * DAY
         key = next_invoice_key()
-        tx = self.ledger.issue(self.bank, self.holders[0], face, maturity, key, document_hash(),
-                               {"from": self.core})
+        tx = self.ledger.issue(
+            self.bank, self.holders[0], face, maturity, key, document_hash(), {"from": self.core}
+        )
         self.certs[tx.return_value] = {
-            "face": face, "maturity": maturity, "status": STATUS_ISSUED, "repaid": 0, "invoice": key,
+            "face": face,
+            "maturity": maturity,
+            "status": STATUS_ISSUED,
+            "repaid": 0,
+            "invoice": key,
         }
 
     @rule(choice=choice)
     def rule_accept_or_reject(self, choice):
-        pending = [c for c, rec in self.certs.items()
-                   if rec["status"] == STATUS_ISSUED and self._now() < rec["maturity"]]
+        pending = [
+            c
+            for c, rec in self.certs.items()
+            if rec["status"] == STATUS_ISSUED and self._now() < rec["maturity"]
+        ]
         cert = self._pick(pending, choice)
         if cert is None:
             return
@@ -103,8 +112,13 @@ class LedgerStateMachine(RuleBasedStateMachine):
             return
         root = self.ledger.accept(cert, {"from": self.holders[0]}).return_value
         self.certs[cert]["status"] = STATUS_ACTIVE
-        self.fragments[root] = {"cert": cert, "holder": self.holders[0],
-                                "value": self.certs[cert]["face"], "paid": 0, "parent": 0}
+        self.fragments[root] = {
+            "cert": cert,
+            "holder": self.holders[0],
+            "value": self.certs[cert]["face"],
+            "paid": 0,
+            "parent": 0,
+        }
 
     @rule(choice=choice, fraction=fraction)
     def rule_split(self, choice, fraction):
@@ -115,13 +129,20 @@ class LedgerStateMachine(RuleBasedStateMachine):
         amount = rec["value"] * fraction // 10_000
         if amount == 0 or amount >= rec["value"]:
             with brownie.reverts(revert_pattern=r"InvalidSplitAmount: .*"):
-                self.ledger.split(fragment, self._holder(choice >> 3), amount, {"from": rec["holder"]})
+                self.ledger.split(
+                    fragment, self._holder(choice >> 3), amount, {"from": rec["holder"]}
+                )
             return
         to = self._holder(choice >> 3)
         child = self.ledger.split(fragment, to, amount, {"from": rec["holder"]}).return_value
         rec["value"] -= amount
-        self.fragments[child] = {"cert": rec["cert"], "holder": to, "value": amount, "paid": 0,
-                                 "parent": fragment}
+        self.fragments[child] = {
+            "cert": rec["cert"],
+            "holder": to,
+            "value": amount,
+            "paid": 0,
+            "parent": fragment,
+        }
 
     @rule(choice=choice)
     def rule_transfer(self, choice):
@@ -135,16 +156,19 @@ class LedgerStateMachine(RuleBasedStateMachine):
 
     @rule(choice=choice, fraction=fraction, rate=rate)
     def rule_finance(self, choice, fraction, rate):
-        candidates = [f for f in self._movable_fragments() if self.fragments[f]["holder"] != self.bank]
+        candidates = [
+            f for f in self._movable_fragments() if self.fragments[f]["holder"] != self.bank
+        ]
         fragment = self._pick(candidates, choice)
         if fragment is None:
             return
         rec = self.fragments[fragment]
         amount = max(1, rec["value"] * fraction // 10_000)
         maturity = self.certs[rec["cert"]]["maturity"]
-        offer = self.ledger.offerFinancing(fragment, self.bank, amount, rate, maturity,
-                                           {"from": rec["holder"]}).return_value
-        days, discount, payment = self.ledger.quote(offer)
+        offer = self.ledger.offerFinancing(
+            fragment, self.bank, amount, rate, maturity, {"from": rec["holder"]}
+        ).return_value
+        days, discount, _payment = self.ledger.quote(offer)
         if discount >= amount:
             return
         seller = rec["holder"]
@@ -155,8 +179,13 @@ class LedgerStateMachine(RuleBasedStateMachine):
             rec["holder"] = self.bank
         else:
             rec["value"] -= amount
-            self.fragments[financed] = {"cert": rec["cert"], "holder": self.bank, "value": amount,
-                                        "paid": 0, "parent": fragment}
+            self.fragments[financed] = {
+                "cert": rec["cert"],
+                "holder": self.bank,
+                "value": amount,
+                "paid": 0,
+                "parent": fragment,
+            }
 
     @rule(days=days)
     def rule_time_passes(self, days):
@@ -166,14 +195,19 @@ class LedgerStateMachine(RuleBasedStateMachine):
         if fragment is not None:
             rec = self.fragments[fragment]
             if self._now() >= self.certs[rec["cert"]]["maturity"]:
-                with brownie.reverts(revert_pattern=r"(CertificateMatured|WrongCertificateStatus): .*"):
+                with brownie.reverts(
+                    revert_pattern=r"(CertificateMatured|WrongCertificateStatus): .*"
+                ):
                     self.ledger.transferFragment(fragment, self.holders[1], {"from": rec["holder"]})
 
     @rule(choice=choice, fraction=fraction)
     def rule_repay(self, choice, fraction):
         now = self._now()
-        due = [c for c, rec in self.certs.items()
-               if rec["status"] in (STATUS_ACTIVE, STATUS_OVERDUE) and now >= rec["maturity"]]
+        due = [
+            c
+            for c, rec in self.certs.items()
+            if rec["status"] in (STATUS_ACTIVE, STATUS_OVERDUE) and now >= rec["maturity"]
+        ]
         cert = self._pick(due, choice)
         if cert is None:
             return
@@ -194,14 +228,19 @@ class LedgerStateMachine(RuleBasedStateMachine):
             return
         count = self.ledger.getCertificate(cert)["fragmentCount"]
         start = choice % count
-        total = self.ledger.payFragments(cert, start, 1 + choice % 4, {"from": self.core}).return_value
+        total = self.ledger.payFragments(
+            cert, start, 1 + choice % 4, {"from": self.core}
+        ).return_value
         self._record_payouts(cert, total)
 
     @rule(choice=choice)
     def rule_claim(self, choice):
-        owed = [f for f, rec in self.fragments.items()
-                if rec["value"] * self.certs[rec["cert"]]["repaid"] // self.certs[rec["cert"]]["face"]
-                > rec["paid"]]
+        owed = [
+            f
+            for f, rec in self.fragments.items()
+            if rec["value"] * self.certs[rec["cert"]]["repaid"] // self.certs[rec["cert"]]["face"]
+            > rec["paid"]
+        ]
         fragment = self._pick(owed, choice)
         if fragment is None:
             return
@@ -213,8 +252,11 @@ class LedgerStateMachine(RuleBasedStateMachine):
     def rule_mark_overdue(self, choice):
         now = self._now()
         grace = self.ledger.gracePeriod()
-        late = [c for c, rec in self.certs.items()
-                if rec["status"] == STATUS_ACTIVE and now > rec["maturity"] + grace]
+        late = [
+            c
+            for c, rec in self.certs.items()
+            if rec["status"] == STATUS_ACTIVE and now > rec["maturity"] + grace
+        ]
         cert = self._pick(late, choice)
         if cert is None:
             return
@@ -240,7 +282,12 @@ class LedgerStateMachine(RuleBasedStateMachine):
                 certificate_id, parent, holder, value, paid = self.ledger.getFragment(fragment_id)
                 model = self.fragments[fragment_id]
                 assert value > 0
-                assert (certificate_id, holder, value, paid) == (cert, model["holder"], model["value"], model["paid"])
+                assert (certificate_id, holder, value, paid) == (
+                    cert,
+                    model["holder"],
+                    model["value"],
+                    model["paid"],
+                )
                 assert parent == model["parent"]
                 assert seq == 0 or (parent >> 32 == cert and parent < fragment_id)
                 assert paid * on_chain["faceValue"] <= value * on_chain["repaid"]
@@ -261,7 +308,9 @@ class LedgerStateMachine(RuleBasedStateMachine):
 
     @invariant()
     def invariant_credit_line_matches_debt(self):
-        owing = sum(rec["face"] - rec["repaid"] for rec in self.certs.values() if rec["status"] in OWING)
+        owing = sum(
+            rec["face"] - rec["repaid"] for rec in self.certs.values() if rec["status"] in OWING
+        )
         assert self.ledger.creditLine(self.bank, self.core)[1] == owing
 
     @invariant()
@@ -275,7 +324,7 @@ def test_ledger_invariants(ledger, token, chain, core, bank, tier1, tier2, tier3
         pass
 
     Machine.ledger, Machine.token, Machine.chain = ledger, token, chain
-    Machine.core, Machine.bank, Machine.holders = core, bank, [tier1, tier2, tier3]
+    Machine.core, Machine.bank, Machine.holders = core, bank, (tier1, tier2, tier3)
     chain.snapshot()
     run_state_machine_as_test(
         Machine, settings=settings(max_examples=30, stateful_step_count=25, deadline=None)

@@ -38,9 +38,18 @@ def test_issue_records_certificate_and_draws_credit(ledger, chain, core, bank, t
 
 def test_issue_beyond_credit_line_reverts(ledger, chain, core, bank, tier1):
     maturity = chain.time() + 90 * DAY
-    with brownie.reverts(custom_error("CreditLineExceeded", bank, core, CREDIT_LIMIT + 1, CREDIT_LIMIT)):
-        ledger.issue(bank, tier1, CREDIT_LIMIT + 1, maturity, next_invoice_key(), document_hash(),
-                     {"from": core})
+    with brownie.reverts(
+        custom_error("CreditLineExceeded", bank, core, CREDIT_LIMIT + 1, CREDIT_LIMIT)
+    ):
+        ledger.issue(
+            bank,
+            tier1,
+            CREDIT_LIMIT + 1,
+            maturity,
+            next_invoice_key(),
+            document_hash(),
+            {"from": core},
+        )
     with brownie.reverts(custom_error("CreditLineExceeded", core, core, 1, 0)):
         ledger.issue(core, tier1, 1, maturity, next_invoice_key(), document_hash(), {"from": core})
 
@@ -73,7 +82,9 @@ def test_only_core_enterprise_issues_to_a_supplier(ledger, chain, core, bank, ti
     with brownie.reverts(custom_error("WrongRole", tier1, ROLE_SUPPLIER)):
         ledger.issue(bank, tier1, 1, maturity, next_invoice_key(), document_hash(), {"from": tier1})
     with brownie.reverts(custom_error("NotAMember", outsider)):
-        ledger.issue(bank, tier1, 1, maturity, next_invoice_key(), document_hash(), {"from": outsider})
+        ledger.issue(
+            bank, tier1, 1, maturity, next_invoice_key(), document_hash(), {"from": outsider}
+        )
     with brownie.reverts(custom_error("WrongRole", bank, ROLE_FINANCIER)):
         ledger.issue(bank, bank, 1, maturity, next_invoice_key(), document_hash(), {"from": core})
 
@@ -148,3 +159,18 @@ def test_lowering_a_line_below_use_stops_new_issuance_only(ledger, issue, core, 
     assert (limit, used) == (1, FACE_VALUE)
     with brownie.reverts(custom_error("CreditLineExceeded", bank, core, FACE_VALUE, 0)):
         issue()
+
+
+def test_face_value_is_capped_at_96_bits(ledger, chain, core, bank, tier1):
+    too_large = 2**96
+    ledger.setCreditLine(core, 2**128 - 1, {"from": bank})
+    with brownie.reverts(custom_error("FaceValueTooLarge", too_large)):
+        ledger.issue(
+            bank,
+            tier1,
+            too_large,
+            chain.time() + DAY,
+            next_invoice_key(),
+            document_hash(),
+            {"from": core},
+        )

@@ -29,7 +29,9 @@ def test_register_refuses_duplicates_and_bad_input(ledger, operator, tier1, outs
         ledger.registerMember(outsider, org_hash("y"), ROLE_NONE, {"from": operator})
     with brownie.reverts(custom_error("ZeroAddress")):
         ledger.registerMember(
-            "0x0000000000000000000000000000000000000000", org_hash("z"), ROLE_SUPPLIER,
+            "0x0000000000000000000000000000000000000000",
+            org_hash("z"),
+            ROLE_SUPPLIER,
             {"from": operator},
         )
 
@@ -38,7 +40,9 @@ def test_change_role(ledger, operator, tier1, outsider):
     tx = ledger.changeMemberRole(tier1, ROLE_CORE, {"from": operator})
     event = tx.events["MemberRoleChanged"]
     assert (event["account"], event["previousRole"], event["newRole"]) == (
-        tier1, ROLE_SUPPLIER, ROLE_CORE
+        tier1,
+        ROLE_SUPPLIER,
+        ROLE_CORE,
     )
     assert ledger.memberOf(tier1)[0] == ROLE_CORE
     with brownie.reverts(custom_error("NotAMember", outsider)):
@@ -71,7 +75,9 @@ def test_only_operator_suspends_and_pauses(ledger, tier1, tier2):
         ledger.pause({"from": tier1})
 
 
-def test_pause_halts_every_state_change(ledger, operator, active_certificate, tier1, tier2, outsider):
+def test_pause_halts_every_state_change(
+    ledger, operator, active_certificate, tier1, tier2, outsider
+):
     _, root = active_certificate()
     ledger.pause({"from": operator})
     paused = custom_error("EnforcedPause")

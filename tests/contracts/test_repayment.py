@@ -24,11 +24,15 @@ def test_repay_before_maturity_reverts(ledger, active_certificate, core):
         ledger.repay(certificate_id, FACE_VALUE, {"from": core})
 
 
-def test_full_repayment_pays_every_holder(ledger, token, chain, active_certificate, core, bank, tier1, tier2, tier3):
+def test_full_repayment_pays_every_holder(
+    ledger, token, chain, active_certificate, core, bank, tier1, tier2, tier3
+):
     certificate_id, root = active_certificate(tenor_days=30)
     piece2 = ledger.split(root, tier2, 30_000_000, {"from": tier1}).return_value
     piece3 = ledger.split(piece2, tier3, 12_000_000, {"from": tier2}).return_value
-    offer_id = ledger.offerFinancing(piece3, bank, 12_000_000, 365, chain.time() + DAY, {"from": tier3}).return_value
+    offer_id = ledger.offerFinancing(
+        piece3, bank, 12_000_000, 365, chain.time() + DAY, {"from": tier3}
+    ).return_value
     ledger.acceptOffer(offer_id, {"from": bank})
     mature(chain)
 
@@ -52,7 +56,9 @@ def test_full_repayment_pays_every_holder(ledger, token, chain, active_certifica
     assert ledger.payFragments(certificate_id, 0, 10, {"from": tier3}).return_value == 0
 
 
-def test_partial_repayment_is_pro_rata_and_never_overpays(ledger, token, chain, active_certificate, core, tier1, tier2):
+def test_partial_repayment_is_pro_rata_and_never_overpays(
+    ledger, token, chain, active_certificate, core, tier1, tier2
+):
     certificate_id, root = active_certificate(face_value=1_000, tenor_days=30)
     piece = ledger.split(root, tier2, 333, {"from": tier1}).return_value
     mature(chain)
@@ -79,7 +85,9 @@ def test_repay_validation(ledger, chain, active_certificate, issue, core, tier1)
         ledger.repay(certificate_id, 1, {"from": tier1})
     with brownie.reverts(custom_error("ZeroAmount")):
         ledger.repay(certificate_id, 0, {"from": core})
-    with brownie.reverts(custom_error("RepaymentExceedsOutstanding", certificate_id, FACE_VALUE + 1, FACE_VALUE)):
+    with brownie.reverts(
+        custom_error("RepaymentExceedsOutstanding", certificate_id, FACE_VALUE + 1, FACE_VALUE)
+    ):
         ledger.repay(certificate_id, FACE_VALUE + 1, {"from": core})
     with brownie.reverts(revert_pattern=r"WrongCertificateStatus: .*"):
         ledger.repay(pending, 1, {"from": core})
@@ -101,20 +109,27 @@ def test_claim_rules(ledger, chain, active_certificate, core, tier1, tier2):
         ledger.claim(root, {"from": tier1})
 
 
-def test_pages_cover_every_fragment_once(ledger, token, chain, active_certificate, core, tier1, tier2):
+def test_pages_cover_every_fragment_once(
+    ledger, token, chain, active_certificate, core, tier1, tier2
+):
     certificate_id, root = active_certificate(tenor_days=30)
     for _ in range(6):
         ledger.split(root, tier2, 1_000_000, {"from": tier1})
     mature(chain)
     ledger.repay(certificate_id, FACE_VALUE, {"from": core})
-    paid = sum(ledger.payFragments(certificate_id, start, 3, {"from": core}).return_value for start in (0, 3, 6))
+    paid = sum(
+        ledger.payFragments(certificate_id, start, 3, {"from": core}).return_value
+        for start in (0, 3, 6)
+    )
     assert paid == FACE_VALUE
     with brownie.reverts(custom_error("InvalidPage", certificate_id, 7, 7)):
         ledger.payFragments(certificate_id, 7, 3, {"from": core})
 
 
-def test_suspended_holder_is_still_paid(ledger, token, chain, operator, active_certificate, core, tier1):
-    certificate_id, root = active_certificate(tenor_days=30)
+def test_suspended_holder_is_still_paid(
+    ledger, token, chain, operator, active_certificate, core, tier1
+):
+    certificate_id, _ = active_certificate(tenor_days=30)
     mature(chain)
     ledger.suspendMember(tier1, {"from": operator})
     ledger.repay(certificate_id, FACE_VALUE, {"from": core})
@@ -123,7 +138,9 @@ def test_suspended_holder_is_still_paid(ledger, token, chain, operator, active_c
     assert token.balanceOf(tier1) - before == FACE_VALUE
 
 
-def test_overdue_then_default_then_late_payment(ledger, chain, operator, active_certificate, core, tier1):
+def test_overdue_then_default_then_late_payment(
+    ledger, chain, operator, active_certificate, core, tier1
+):
     certificate_id, _ = active_certificate(tenor_days=30)
     mature(chain)
     maturity = ledger.getCertificate(certificate_id)["maturity"]
@@ -154,7 +171,9 @@ def test_grace_period_is_operator_only_and_bounded(ledger, operator, tier1):
         ledger.setGracePeriod(DAY, {"from": tier1})
 
 
-def test_issuer_repayment_gas_does_not_grow_with_fragments(ledger, chain, active_certificate, core, tier1, tier2):
+def test_issuer_repayment_gas_does_not_grow_with_fragments(
+    ledger, chain, active_certificate, core, tier1, tier2
+):
     warm_up, _ = active_certificate(tenor_days=30)
     small, _ = active_certificate(tenor_days=30)
     big, big_root = active_certificate(tenor_days=30)
