@@ -1,0 +1,142 @@
+"""Typed views of the ledger's on-chain records, shared by the client, the API and scripts.
+
+Money is `int` fen everywhere; timestamps are `int` Unix seconds (block time); ids are the
+contract's: certificates count from 1, and a fragment id is `(certificate_id << 32) | seq`.
+These mirror contracts/ledger/LedgerTypes.sol; change both together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+FRAGMENT_SEQ_BITS = 32
+
+
+class Role(IntEnum):
+    NONE = 0
+    CORE_ENTERPRISE = 1
+    SUPPLIER = 2
+    FINANCIER = 3
+
+
+class CertificateStatus(IntEnum):
+    NONE = 0
+    ISSUED = 1
+    ACTIVE = 2
+    REJECTED = 3
+    REVOKED = 4
+    SETTLED = 5
+    OVERDUE = 6
+    DEFAULTED = 7
+
+
+class OfferStatus(IntEnum):
+    NONE = 0
+    OPEN = 1
+    ACCEPTED = 2
+    WITHDRAWN = 3
+
+
+def fragment_id_of(certificate_id: int, seq: int) -> int:
+    """The id of the `seq`-th fragment of a certificate (same rule as the contract)."""
+    return (certificate_id << FRAGMENT_SEQ_BITS) | seq
+
+
+def certificate_id_of(fragment_id: int) -> int:
+    """The root certificate of a fragment, read off its id."""
+    return fragment_id >> FRAGMENT_SEQ_BITS
+
+
+def seq_of(fragment_id: int) -> int:
+    return fragment_id & ((1 << FRAGMENT_SEQ_BITS) - 1)
+
+
+@dataclass(frozen=True)
+class Member:
+    address: str
+    role: Role
+    suspended: bool
+    org_id_hash: bytes
+
+
+@dataclass(frozen=True)
+class CreditLine:
+    financier: str
+    core_enterprise: str
+    limit: int
+    used: int
+
+    @property
+    def available(self) -> int:
+        return max(self.limit - self.used, 0)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    id: int
+    issuer: str
+    beneficiary: str
+    credit_provider: str
+    face_value: int
+    maturity: int
+    issued_at: int
+    status: CertificateStatus
+    fragment_count: int
+    repaid: int
+    paid_out: int
+    invoice_key: bytes
+    document_hash: bytes
+
+    @property
+    def outstanding(self) -> int:
+        """What the issuer still owes (0 once settled; the full face value while pending)."""
+        return self.face_value - self.repaid
+
+    def is_matured(self, now: int) -> bool:
+        return now >= self.maturity
+
+
+@dataclass(frozen=True)
+class Fragment:
+    id: int
+    certificate_id: int
+    parent_id: int | None  # None for the root fragment
+    holder: str
+    value: int
+    paid: int
+
+    @property
+    def seq(self) -> int:
+        return seq_of(self.id)
+
+
+@dataclass(frozen=True)
+class Offer:
+    id: int
+    fragment_id: int
+    seller: str
+    financier: str
+    amount: int
+    rate_bps: int
+    expires_at: int
+    status: OfferStatus
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The price of a financing by DiscountMath's rule: payment = amount - discount."""
+
+    days: int
+    discount: int
+    payment: int
+
+
+@dataclass(frozen=True)
+class TxOutcome:
+    """A mined transaction and the value the ledger returned through its events."""
+
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    value: int | None = None  # e.g. the new certificate / fragment / offer id, or fen paid
