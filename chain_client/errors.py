@@ -171,3 +171,18 @@ class UnknownRevert(ContractRevert):
 
 class EventReaderError(ChainClientError):
     """The event reader cannot continue (e.g. the chain reorganized past every checkpoint)."""
+
+
+# --- deployment manifest ----------------------------------------------------------------
+
+
+class ManifestError(ChainClientError):
+    """A deployment manifest is missing, unreadable or malformed."""
+
+
+class ManifestMismatch(ManifestError):  # noqa: N818 - reads better at the call site
+    """The chain does not hold what the manifest describes (chain id, code, addresses).
+
+    Why loud: a client pointed at the wrong chain or at a redeployed contract would read
+    and sign against a ledger nobody agreed on; a bank's verifier must refuse outright.
+    """

@@ -140,3 +140,41 @@ class TxOutcome:
     block_number: int
     gas_used: int
     value: int | None = None  # e.g. the new certificate / fragment / offer id, or fen paid
+
+
+@dataclass(frozen=True)
+class RepaymentStatus:
+    """Where a certificate's repayment stands (all fen), as read at ``as_of`` (block time).
+
+    ``unclaimed`` is what was paid in but not yet paid out to holders; ``overdue_at`` is
+    maturity plus the ledger's grace period, after which anyone may mark it overdue.
+    """
+
+    certificate_id: int
+    status: CertificateStatus
+    face_value: int
+    repaid: int
+    paid_out: int
+    maturity: int
+    overdue_at: int
+    as_of: int
+
+    @property
+    def outstanding(self) -> int:
+        return self.face_value - self.repaid
+
+    @property
+    def unclaimed(self) -> int:
+        return self.repaid - self.paid_out
+
+    @property
+    def matured(self) -> bool:
+        return self.as_of >= self.maturity
+
+    @property
+    def settled(self) -> bool:
+        return self.repaid == self.face_value
+
+    @property
+    def fully_paid_out(self) -> bool:
+        return self.settled and self.paid_out == self.repaid

@@ -39,6 +39,7 @@ PANIC_REASONS: dict[int, str] = {
 }
 
 _classes: dict[tuple[str, str], type[ContractRevert]] = {}
+_declared_bases: dict[str, type[ContractRevert]] = {}
 _decoders: dict[str, ErrorDecoder] = {}
 _lock = threading.Lock()
 
@@ -198,6 +199,22 @@ def _convert(spec: Mapping[str, Any], value: Any) -> Any:
     return value
 
 
+def declare_error_bases(classes: Sequence[type[ContractRevert]]) -> None:
+    """Make every class created later for these signatures a subclass of the given ones.
+
+    Why: classes are created per ABI (an error name may mean different things in
+    different contracts), so two ABIs that both declare ``InvalidSplitAmount`` would give
+    two unrelated classes. A contract-specific client (the ledger's) declares stable
+    classes once at import, and ``except ledger_errors.InvalidSplitAmount`` then catches
+    the error whichever ABI decoded it. Each class must set ``error_signature``.
+    """
+    with _lock:
+        for cls in classes:
+            if not cls.error_signature:
+                raise ValueError(f"{cls.__name__} has no error_signature")
+            _declared_bases[cls.error_signature] = cls
+
+
 def _fingerprint(error_entries: Sequence[Mapping[str, Any]]) -> str:
     canonical = sorted(json.dumps(e, sort_keys=True) for e in error_entries)
     return hashlib.sha256("\n".join(canonical).encode()).hexdigest()
@@ -211,7 +228,7 @@ def _error_class(
         if cls is None:
             cls = type(
                 name,
-                (ContractRevert,),
+                (_declared_bases.get(signature, ContractRevert),),
                 {
                     "error_name": name,
                     "error_signature": signature,

@@ -1,0 +1,772 @@
+"""Ledger: the typed client of CreditLedger + SettlementToken used by the API and scripts.
+
+Why a typed layer over :class:`~chain_client.contract.ContractHandle`: callers should deal
+in the project's vocabulary (certificates, fragments, fen as ``int``, the dataclasses of
+:mod:`chain_client.ledger_types`) and never in ABI tuples, hex or receipts. Every write
+returns a :class:`~chain_client.ledger_types.TxOutcome` whose ``value`` is what the ledger
+returned (a new id, fen paid), taken from the *events of the receipt*: a transaction's
+return value is not recorded on chain, its events are, so this is also what an auditor
+would read. Every refusal raises the exception named after the contract's custom error
+(``Ledger.errors.InvalidSplitAmount``, see :mod:`chain_client.ledger_errors`).
+
+Throughput: ``ledger.split(...)`` waits for its receipt. To keep many transactions in
+flight, build calls with ``ledger.calls.*``, :meth:`Ledger.submit` them (signed and
+broadcast, nonces assigned locally) and :meth:`Ledger.wait_all` later::
+
+    pending = [alice.submit(alice.calls.split(fid, bob_address, 100)) for _ in range(50)]
+    outcomes = alice.wait_all(pending)        # [TxOutcome(value=new fragment id), ...]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector
+from eth_utils import to_checksum_address as checksum
+from web3 import Web3
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from chain_client.batch import BatchCaller, encode_uint_call, word_address, words
+from chain_client.contract import ContractHandle
+from chain_client.discount import days_to_maturity, discount
+from chain_client.errors import ContractRevert
+from chain_client.ledger_errors import LedgerErrors, ledger_errors
+from chain_client.ledger_types import (
+    Certificate,
+    CertificateStatus,
+    CreditLine,
+    Fragment,
+    Member,
+    Offer,
+    OfferStatus,
+    Quote,
+    RepaymentStatus,
+    Role,
+    TxOutcome,
+    certificate_id_of,
+    fragment_id_of,
+)
+from chain_client.manifest import DeploymentManifest
+from chain_client.transactions import PendingTransaction, TransactionSender
+
+log = logging.getLogger(__name__)
+
+_GET_FRAGMENT = function_signature_to_4byte_selector("getFragment(uint256)")
+_OWED = function_signature_to_4byte_selector("owed(uint256)")
+ZERO_ADDRESS = "0x" + "00" * 20
+
+Extractor = Callable[["Ledger", TxReceipt], "int | None"]
+
+
+@dataclass(frozen=True)
+class LedgerCall:
+    """One write, not sent yet: which contract, which function, and how to read its result.
+
+    ``prepare`` runs (and waits) before the call is signed: it is how :meth:`accept_offer`
+    and :meth:`repay` top up the settlement-token allowance the call will spend.
+    """
+
+    function: str
+    args: tuple[Any, ...]
+    contract: str = "ledger"  # or "token"
+    extract: Extractor | None = None
+    prepare: Callable[[Ledger], None] | None = None
+
+
+class PendingOutcome:
+    """A broadcast ledger transaction; :meth:`wait` gives its :class:`TxOutcome`."""
+
+    def __init__(self, ledger: Ledger, call: LedgerCall, pending: PendingTransaction) -> None:
+        self.ledger = ledger
+        self.call = call
+        self.pending = pending
+
+    @property
+    def tx_hash(self) -> str:
+        return self.pending.tx_hash
+
+    def wait(self, *, timeout: float | None = None) -> TxOutcome:
+        """Block until mined with the sender's confirmations; raises the decoded revert."""
+        receipt = self.ledger._require_sender().wait(self.pending, timeout=timeout)
+        return self.ledger._outcome(self.call, receipt)
+
+
+class Calls:
+    """Builders of :class:`LedgerCall` for :meth:`Ledger.submit` (same arguments as the
+    Ledger's methods of the same name)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    # membership (operator)
+    def register_member(self, account: str, org_id_hash: bytes, role: Role) -> LedgerCall:
+        return LedgerCall("registerMember", (checksum(account), bytes(org_id_hash), int(role)))
+
+    def change_member_role(self, account: str, role: Role) -> LedgerCall:
+        return LedgerCall("changeMemberRole", (checksum(account), int(role)))
+
+    def suspend_member(self, account: str) -> LedgerCall:
+        return LedgerCall("suspendMember", (checksum(account),))
+
+    def reinstate_member(self, account: str) -> LedgerCall:
+        return LedgerCall("reinstateMember", (checksum(account),))
+
+    def pause(self) -> LedgerCall:
+        return LedgerCall("pause", ())
+
+    def unpause(self) -> LedgerCall:
+        return LedgerCall("unpause", ())
+
+    def set_grace_period(self, seconds: int) -> LedgerCall:
+        return LedgerCall("setGracePeriod", (int(seconds),))
+
+    # credit lines (financier)
+    def set_credit_line(self, core_enterprise: str, limit: int) -> LedgerCall:
+        return LedgerCall("setCreditLine", (checksum(core_enterprise), int(limit)))
+
+    # certificates
+    def issue(
+        self,
+        credit_provider: str,
+        beneficiary: str,
+        face_value: int,
+        maturity: int,
+        invoice_key: bytes,
+        document_hash: bytes,
+    ) -> LedgerCall:
+        return LedgerCall(
+            "issue",
+            (
+                checksum(credit_provider),
+                checksum(beneficiary),
+                int(face_value),
+                int(maturity),
+                bytes(invoice_key),
+                bytes(document_hash),
+            ),
+            extract=_topic_value("CertificateIssued", 1),
+        )
+
+    def accept(self, certificate_id: int) -> LedgerCall:
+        return LedgerCall(
+            "accept",
+            (int(certificate_id),),
+            extract=_arg_value("CertificateAccepted", "rootFragmentId"),
+        )
+
+    def reject(self, certificate_id: int) -> LedgerCall:
+        return LedgerCall("reject", (int(certificate_id),))
+
+    def revoke(self, certificate_id: int) -> LedgerCall:
+        return LedgerCall("revoke", (int(certificate_id),))
+
+    def split(self, fragment_id: int, to: str, amount: int) -> LedgerCall:
+        return LedgerCall(
+            "split",
+            (int(fragment_id), checksum(to), int(amount)),
+            extract=_topic_value("FragmentSplit", 3),
+        )
+
+    def transfer_fragment(self, fragment_id: int, to: str) -> LedgerCall:
+        return LedgerCall("transferFragment", (int(fragment_id), checksum(to)))
+
+    # financing
+    def offer_financing(
+        self, fragment_id: int, financier: str, amount: int, rate_bps: int, expires_at: int
+    ) -> LedgerCall:
+        return LedgerCall(
+            "offerFinancing",
+            (int(fragment_id), checksum(financier), int(amount), int(rate_bps), int(expires_at)),
+            extract=_topic_value("FinancingOffered", 1),
+        )
+
+    def withdraw_offer(self, offer_id: int) -> LedgerCall:
+        return LedgerCall("withdrawOffer", (int(offer_id),))
+
+    def accept_offer(self, offer_id: int, *, approve: bool = True) -> LedgerCall:
+        def prepare(ledger: Ledger) -> None:
+            ledger._ensure_allowance(ledger._payment_bound(offer_id))
+
+        return LedgerCall(
+            "acceptOffer",
+            (int(offer_id),),
+            extract=_arg_value("FinancingAccepted", "financedFragmentId"),
+            prepare=prepare if approve else None,
+        )
+
+    # repayment
+    def repay(self, certificate_id: int, amount: int, *, approve: bool = True) -> LedgerCall:
+        def prepare(ledger: Ledger) -> None:
+            ledger._ensure_allowance(int(amount))
+
+        return LedgerCall(
+            "repay", (int(certificate_id), int(amount)), prepare=prepare if approve else None
+        )
+
+    def claim(self, fragment_id: int) -> LedgerCall:
+        return LedgerCall("claim", (int(fragment_id),), extract=_sum_of("FragmentPaid", "amount"))
+
+    def pay_fragments(self, certificate_id: int, from_seq: int, count: int) -> LedgerCall:
+        return LedgerCall(
+            "payFragments",
+            (int(certificate_id), int(from_seq), int(count)),
+            extract=_sum_of("FragmentPaid", "amount"),
+        )
+
+    def mark_overdue(self, certificate_id: int) -> LedgerCall:
+        return LedgerCall("markOverdue", (int(certificate_id),))
+
+    def declare_default(self, certificate_id: int) -> LedgerCall:
+        return LedgerCall("declareDefault", (int(certificate_id),))
+
+    # settlement token
+    def mint_settlement(self, to: str, amount: int) -> LedgerCall:
+        return LedgerCall("mint", (checksum(to), int(amount)), contract="token")
+
+    def approve_settlement(self, amount: int, spender: str | None = None) -> LedgerCall:
+        target = checksum(spender) if spender else self._ledger.address
+        return LedgerCall("approve", (target, int(amount)), contract="token")
+
+    def transfer_settlement(self, to: str, amount: int) -> LedgerCall:
+        return LedgerCall("transfer", (checksum(to), int(amount)), contract="token")
+
+
+class Ledger:
+    """The ledger of one deployment (a :class:`DeploymentManifest`), signing as ``sender``.
+
+    Reads need no sender. ``as_member(sender)`` gives the same ledger signing as another
+    member (the API holds one sender per organization).
+    """
+
+    #: Every custom error, as stable exception classes: ``except Ledger.errors.NotHolder``.
+    errors: ClassVar[LedgerErrors] = ledger_errors
+
+    def __init__(
+        self,
+        w3: Web3,
+        manifest: DeploymentManifest,
+        sender: TransactionSender | None = None,
+        *,
+        batch_size: int = 500,
+        read_workers: int = 4,
+    ) -> None:
+        self.w3 = w3
+        self.manifest = manifest
+        self.sender = sender
+        # The token's errors are merged into the ledger's ABI: a failed token transfer
+        # inside acceptOffer/repay bubbles up as e.g. ERC20InsufficientBalance.
+        abi = list(manifest.ledger_abi)
+        known = {e.get("name") for e in abi if e.get("type") == "error"}
+        abi += [
+            e for e in manifest.token_abi if e.get("type") == "error" and e.get("name") not in known
+        ]
+        self.ledger = ContractHandle(w3, manifest.ledger_address, abi, sender=sender)
+        self.token = ContractHandle(w3, manifest.token_address, manifest.token_abi, sender=sender)
+        self.calls = Calls(self)
+        self.batch = BatchCaller(
+            w3, batch_size=batch_size, workers=read_workers, decoder=self.ledger.decoder
+        )
+        self._batch_size = batch_size
+        self._read_workers = read_workers
+        self._event_topics = {
+            e["name"]: "0x" + event_abi_to_log_topic(e).hex()  # type: ignore[arg-type]
+            for e in abi
+            if e.get("type") == "event"
+        }
+
+    # -- identity ---------------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return self.manifest.ledger_address
+
+    @property
+    def token_address(self) -> str:
+        return self.manifest.token_address
+
+    @property
+    def account(self) -> str:
+        """The address this view signs as."""
+        return self._require_sender().address
+
+    def as_member(self, sender: TransactionSender) -> Ledger:
+        """The same ledger, signing as ``sender``."""
+        return Ledger(
+            self.w3,
+            self.manifest,
+            sender,
+            batch_size=self._batch_size,
+            read_workers=self._read_workers,
+        )
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def submit(self, call: LedgerCall) -> PendingOutcome:
+        """Sign and broadcast ``call`` without waiting for it to be mined.
+
+        Estimation happens here, so a call that would revert against the current state
+        raises its custom error at once and nothing is sent.
+        """
+        if call.prepare is not None:
+            call.prepare(self)
+        handle = self.token if call.contract == "token" else self.ledger
+        pending = handle.submit(call.function, *call.args)
+        return PendingOutcome(self, call, pending)
+
+    def submit_many(self, calls: Iterable[LedgerCall]) -> list[PendingOutcome]:
+        return [self.submit(call) for call in calls]
+
+    @staticmethod
+    def wait_all(
+        pending: Sequence[PendingOutcome], *, timeout: float | None = None
+    ) -> list[TxOutcome]:
+        """Outcomes in order; the first failure raises (the rest are still mined)."""
+        return [p.wait(timeout=timeout) for p in pending]
+
+    def execute(self, call: LedgerCall) -> TxOutcome:
+        """Submit and wait."""
+        return self.submit(call).wait()
+
+    # -- writes: membership, administration ----------------------------------------------
+
+    def register_member(self, account: str, org_id_hash: bytes, role: Role) -> TxOutcome:
+        """Operator: onboard ``account`` for the organization ``org_id_hash``."""
+        return self.execute(self.calls.register_member(account, org_id_hash, role))
+
+    def change_member_role(self, account: str, role: Role) -> TxOutcome:
+        return self.execute(self.calls.change_member_role(account, role))
+
+    def suspend_member(self, account: str) -> TxOutcome:
+        return self.execute(self.calls.suspend_member(account))
+
+    def reinstate_member(self, account: str) -> TxOutcome:
+        return self.execute(self.calls.reinstate_member(account))
+
+    def pause(self) -> TxOutcome:
+        return self.execute(self.calls.pause())
+
+    def unpause(self) -> TxOutcome:
+        return self.execute(self.calls.unpause())
+
+    def set_grace_period(self, seconds: int) -> TxOutcome:
+        return self.execute(self.calls.set_grace_period(seconds))
+
+    def set_credit_line(self, core_enterprise: str, limit: int) -> TxOutcome:
+        """Financier: set the limit (fen) it extends to ``core_enterprise``."""
+        return self.execute(self.calls.set_credit_line(core_enterprise, limit))
+
+    # -- writes: certificates -----------------------------------------------------------
+
+    def issue(
+        self,
+        credit_provider: str,
+        beneficiary: str,
+        face_value: int,
+        maturity: int,
+        invoice_key: bytes,
+        document_hash: bytes,
+    ) -> TxOutcome:
+        """Core enterprise: issue a certificate; ``value`` is the new certificate id."""
+        return self.execute(
+            self.calls.issue(
+                credit_provider, beneficiary, face_value, maturity, invoice_key, document_hash
+            )
+        )
+
+    def accept(self, certificate_id: int) -> TxOutcome:
+        """Beneficiary: sign for it; ``value`` is the root fragment id."""
+        return self.execute(self.calls.accept(certificate_id))
+
+    def reject(self, certificate_id: int) -> TxOutcome:
+        return self.execute(self.calls.reject(certificate_id))
+
+    def revoke(self, certificate_id: int) -> TxOutcome:
+        return self.execute(self.calls.revoke(certificate_id))
+
+    def split(self, fragment_id: int, to: str, amount: int) -> TxOutcome:
+        """Holder: carve ``amount`` fen off to ``to``; ``value`` is the new fragment id."""
+        return self.execute(self.calls.split(fragment_id, to, amount))
+
+    def transfer_fragment(self, fragment_id: int, to: str) -> TxOutcome:
+        return self.execute(self.calls.transfer_fragment(fragment_id, to))
+
+    # -- writes: financing, repayment ---------------------------------------------------
+
+    def offer_financing(
+        self, fragment_id: int, financier: str, amount: int, rate_bps: int, expires_at: int
+    ) -> TxOutcome:
+        """Holder: offer ``amount`` fen to a bank; ``value`` is the offer id."""
+        return self.execute(
+            self.calls.offer_financing(fragment_id, financier, amount, rate_bps, expires_at)
+        )
+
+    def withdraw_offer(self, offer_id: int) -> TxOutcome:
+        return self.execute(self.calls.withdraw_offer(offer_id))
+
+    def accept_offer(self, offer_id: int, *, approve: bool = True) -> TxOutcome:
+        """Financier: buy the offer (DvP); ``value`` is the fragment it now holds.
+
+        With ``approve`` the settlement-token allowance is first raised to what the
+        payment can be when the transaction is mined (see :meth:`_payment_bound`).
+        """
+        return self.execute(self.calls.accept_offer(offer_id, approve=approve))
+
+    def repay(self, certificate_id: int, amount: int, *, approve: bool = True) -> TxOutcome:
+        """Issuer: pay ``amount`` fen towards a matured certificate (approving as needed)."""
+        return self.execute(self.calls.repay(certificate_id, amount, approve=approve))
+
+    def claim(self, fragment_id: int) -> TxOutcome:
+        """Holder: collect what the fragment is owed; ``value`` is the fen paid."""
+        return self.execute(self.calls.claim(fragment_id))
+
+    def pay_fragments(self, certificate_id: int, from_seq: int, count: int) -> TxOutcome:
+        """Anyone: pay a page of fragments; ``value`` is the total fen paid."""
+        return self.execute(self.calls.pay_fragments(certificate_id, from_seq, count))
+
+    def mark_overdue(self, certificate_id: int) -> TxOutcome:
+        return self.execute(self.calls.mark_overdue(certificate_id))
+
+    def declare_default(self, certificate_id: int) -> TxOutcome:
+        return self.execute(self.calls.declare_default(certificate_id))
+
+    # -- settlement token ---------------------------------------------------------------
+
+    def mint_settlement(self, to: str, amount: int) -> TxOutcome:
+        """Token admin (the operator): create ``amount`` fen for ``to``."""
+        return self.execute(self.calls.mint_settlement(to, amount))
+
+    def approve_settlement(self, amount: int, spender: str | None = None) -> TxOutcome:
+        """Allow ``spender`` (default: the ledger) to pull ``amount`` fen from this member."""
+        return self.execute(self.calls.approve_settlement(amount, spender))
+
+    def transfer_settlement(self, to: str, amount: int) -> TxOutcome:
+        return self.execute(self.calls.transfer_settlement(to, amount))
+
+    def token_balance(self, address: str | None = None) -> int:
+        return int(self.token.call("balanceOf", checksum(address or self.account)))
+
+    def allowance(self, owner: str | None = None, spender: str | None = None) -> int:
+        return int(
+            self.token.call(
+                "allowance", checksum(owner or self.account), checksum(spender or self.address)
+            )
+        )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def member(self, address: str) -> Member:
+        role, suspended, org = self.ledger.call("memberOf", checksum(address))
+        return Member(checksum(address), Role(role), bool(suspended), bytes(org))
+
+    def account_of_organization(self, org_id_hash: bytes) -> str | None:
+        account = str(self.ledger.call("accountOfOrganization", bytes(org_id_hash)))
+        return None if int(account, 16) == 0 else checksum(account)
+
+    def credit_line(self, financier: str, core_enterprise: str) -> CreditLine:
+        limit, used = self.ledger.call("creditLine", checksum(financier), checksum(core_enterprise))
+        return CreditLine(checksum(financier), checksum(core_enterprise), int(limit), int(used))
+
+    def certificate(self, certificate_id: int, *, block: int | str = "latest") -> Certificate:
+        raw = self.ledger.call("getCertificate", int(certificate_id), block=block)
+        return _certificate(int(certificate_id), raw)
+
+    def fragment(self, fragment_id: int, *, block: int | str = "latest") -> Fragment:
+        cid, parent, holder, value, paid = self.ledger.call(
+            "getFragment", int(fragment_id), block=block
+        )
+        return Fragment(
+            id=int(fragment_id),
+            certificate_id=int(cid),
+            parent_id=int(parent) if fragment_id & 0xFFFFFFFF else None,
+            holder=checksum(holder),
+            value=int(value),
+            paid=int(paid),
+        )
+
+    def fragments(
+        self, fragment_ids: Sequence[int], *, block: int | str = "latest"
+    ) -> list[Fragment | ContractRevert]:
+        """Many fragments in batched calls; an unknown id yields its UnknownFragment error."""
+        calldatas = [encode_uint_call(_GET_FRAGMENT, fid) for fid in fragment_ids]
+        results = self.batch.call_many(self.address, calldatas, block=block)
+        return [
+            r if isinstance(r, ContractRevert) else _fragment_from_words(fid, words(r))
+            for fid, r in zip(fragment_ids, results, strict=True)
+        ]
+
+    def fragments_of(self, certificate_id: int, *, block: int | str = "latest") -> list[Fragment]:
+        """Every fragment of a certificate, seq 0 .. fragmentCount - 1, batched."""
+        cert = self.certificate(certificate_id, block=block)
+        ids = [fragment_id_of(cert.id, seq) for seq in range(cert.fragment_count)]
+        found = self.fragments(ids, block=block)
+        for item in found:
+            if isinstance(item, ContractRevert):
+                raise item
+        return found  # type: ignore[return-value]
+
+    def offer(self, offer_id: int) -> Offer:
+        raw = self.ledger.call("getOffer", int(offer_id))
+        fragment_id, seller, rate_bps, expires_at, status, financier, amount = raw
+        return Offer(
+            id=int(offer_id),
+            fragment_id=int(fragment_id),
+            seller=checksum(seller),
+            financier=checksum(financier),
+            amount=int(amount),
+            rate_bps=int(rate_bps),
+            expires_at=int(expires_at),
+            status=OfferStatus(status),
+        )
+
+    def quote(self, offer_id: int) -> Quote:
+        """The contract's own price of an offer now (days, discount, payment)."""
+        days, interest, payment = self.ledger.call("quote", int(offer_id))
+        return Quote(days=int(days), discount=int(interest), payment=int(payment))
+
+    def owed(self, fragment_id: int) -> int:
+        return int(self.ledger.call("owed", int(fragment_id)))
+
+    def certificate_of_invoice(self, invoice_key: bytes) -> int | None:
+        """The certificate an invoice key backs, or None if it backs none."""
+        found = int(self.ledger.call("certificateOfInvoice", bytes(invoice_key)))
+        return found or None
+
+    def certificate_count(self) -> int:
+        return int(self.ledger.call("certificateCount"))
+
+    def grace_period(self) -> int:
+        return int(self.ledger.call("gracePeriod"))
+
+    def paused(self) -> bool:
+        return bool(self.ledger.call("paused"))
+
+    def provenance(self, fragment_id: int, *, block: int | str = "latest") -> list[Fragment]:
+        """The path from ``fragment_id`` up to the root fragment (child first, root last)."""
+        path = [self.fragment(fragment_id, block=block)]
+        while path[-1].parent_id is not None:
+            path.append(self.fragment(path[-1].parent_id, block=block))
+        return path
+
+    def holdings(self, address: str) -> list[Fragment]:
+        """Fragments ``address`` holds now.
+
+        Candidates come from the events that can give a member a fragment (accepting a
+        certificate, receiving a split, a transfer, or a financing); each is then read
+        from state and kept only if the member still holds it, so a fragment passed on
+        later is not listed. The API keeps an indexed read model for large ledgers; this
+        is the source of truth it can be checked against.
+        """
+        who = checksum(address)
+        topic = "0x" + "00" * 12 + who[2:].lower()
+        candidates: set[int] = set()
+        for record in self._logs("CertificateAccepted", [None, topic]):
+            candidates.add(int(record["args"]["rootFragmentId"]))
+        for record in self._logs("FragmentTransferred", [None, None, topic]):
+            candidates.add(int(record["args"]["fragmentId"]))
+        for record in self._logs("FinancingAccepted", [None, None, topic]):
+            candidates.add(int(record["args"]["financedFragmentId"]))
+        for record in self._logs("FragmentSplit", []):
+            if record["args"]["to"] == who:
+                candidates.add(int(record["args"]["fragmentId"]))
+        ordered = sorted(candidates)
+        return [
+            f
+            for f in self.fragments(ordered)
+            if isinstance(f, Fragment) and f.holder == who and f.value > 0
+        ]
+
+    def repayment_status(self, certificate_id: int) -> RepaymentStatus:
+        block = self.w3.eth.get_block("latest")
+        cert = self.certificate(certificate_id, block=int(block["number"]))
+        grace = int(self.ledger.call("gracePeriod", block=int(block["number"])))
+        return RepaymentStatus(
+            certificate_id=cert.id,
+            status=cert.status,
+            face_value=cert.face_value,
+            repaid=cert.repaid,
+            paid_out=cert.paid_out,
+            maturity=cert.maturity,
+            overdue_at=cert.maturity + grace,
+            as_of=int(block["timestamp"]),
+        )
+
+    def events(
+        self,
+        name: str,
+        topics: Sequence[Any] = (),
+        *,
+        from_block: int | None = None,
+        to_block: int | str = "latest",
+    ) -> list[dict[str, Any]]:
+        """Decoded logs of one ledger event (``args``, ``blockNumber``, ``logIndex``...)."""
+        return self._logs(name, list(topics), from_block=from_block, to_block=to_block)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _require_sender(self) -> TransactionSender:
+        if self.sender is None:
+            raise ValueError("this Ledger is read-only: pass sender= or use as_member()")
+        return self.sender
+
+    def _outcome(self, call: LedgerCall, receipt: TxReceipt) -> TxOutcome:
+        value = call.extract(self, receipt) if call.extract is not None else None
+        return TxOutcome(
+            tx_hash=_hex(receipt["transactionHash"]),
+            block_number=int(receipt["blockNumber"]),
+            gas_used=int(receipt["gasUsed"]),
+            value=value,
+        )
+
+    def receipt_events(self, receipt: TxReceipt, name: str) -> list[dict[str, Any]]:
+        """The ``name`` events this ledger emitted in ``receipt``, decoded (args dicts)."""
+        event = self.ledger.contract.events[name]()
+        return [
+            dict(e["args"])
+            for e in event.process_receipt(receipt, errors=DISCARD)
+            if checksum(e["address"]) == self.address
+        ]
+
+    def _payment_bound(self, offer_id: int) -> int:
+        """The most the financier can pay for an offer when the tx is mined.
+
+        The payment grows as days to maturity shrink; the tx is mined at or after the
+        latest block, possibly a day boundary later, so we price one day less than now
+        (never more than the amount). Approving exactly this leaves at most one day's
+        interest of allowance behind.
+        """
+        offer = self.offer(offer_id)
+        cert = self.certificate(certificate_id_of(offer.fragment_id))
+        now = int(self.w3.eth.get_block("latest")["timestamp"])
+        days = max(days_to_maturity(now, cert.maturity) - 1, 0)
+        return offer.amount - discount(offer.amount, offer.rate_bps, days)
+
+    def _ensure_allowance(self, needed: int) -> None:
+        """Approve the ledger for ``needed`` fen if the allowance is short (and wait)."""
+        if self.allowance() < needed:
+            self.execute(self.calls.approve_settlement(needed))
+
+    def _logs(
+        self,
+        name: str,
+        topics: list[Any],
+        *,
+        from_block: int | None = None,
+        to_block: int | str = "latest",
+    ) -> list[dict[str, Any]]:
+        event = self.ledger.contract.events[name]
+        query: dict[str, Any] = {
+            "address": self.address,
+            "fromBlock": self.manifest.deployment_block if from_block is None else from_block,
+            "toBlock": to_block,
+            "topics": [self._event_topics[name], *topics],
+        }
+        while query["topics"] and query["topics"][-1] is None:
+            query["topics"].pop()
+        decoded = []
+        for entry in self.w3.eth.get_logs(query):  # type: ignore[arg-type]
+            item = event().process_log(entry)
+            decoded.append(
+                {
+                    "event": name,
+                    "args": dict(item["args"]),
+                    "blockNumber": int(item["blockNumber"]),
+                    "logIndex": int(item["logIndex"]),
+                    "transactionHash": _hex(item["transactionHash"]),
+                }
+            )
+        return decoded
+
+
+# -- receipt value extractors -----------------------------------------------------------
+
+
+def _topic_value(event: str, index: int) -> Extractor:
+    """The indexed uint argument at topic ``index`` of the first ``event`` of the receipt."""
+
+    def extract(ledger: Ledger, receipt: TxReceipt) -> int | None:
+        topic0 = ledger._event_topics[event]
+        for entry in receipt["logs"]:
+            topics = entry["topics"]
+            if (
+                checksum(entry["address"]) == ledger.address
+                and topics
+                and _hex(topics[0]) == topic0
+            ):
+                return int.from_bytes(bytes(topics[index]), "big")
+        return None
+
+    return extract
+
+
+def _arg_value(event: str, arg: str) -> Extractor:
+    def extract(ledger: Ledger, receipt: TxReceipt) -> int | None:
+        found = ledger.receipt_events(receipt, event)
+        return int(found[0][arg]) if found else None
+
+    return extract
+
+
+def _sum_of(event: str, arg: str) -> Extractor:
+    def extract(ledger: Ledger, receipt: TxReceipt) -> int | None:
+        return sum(int(e[arg]) for e in ledger.receipt_events(receipt, event))
+
+    return extract
+
+
+# -- decoding -----------------------------------------------------------------------------
+
+
+def _certificate(certificate_id: int, raw: Sequence[Any]) -> Certificate:
+    (
+        issuer,
+        maturity,
+        fragment_count,
+        status,
+        beneficiary,
+        paid_out,
+        credit_provider,
+        issued_at,
+        face_value,
+        repaid,
+        invoice_key,
+        document_hash,
+    ) = raw
+    return Certificate(
+        id=certificate_id,
+        issuer=checksum(issuer),
+        beneficiary=checksum(beneficiary),
+        credit_provider=checksum(credit_provider),
+        face_value=int(face_value),
+        maturity=int(maturity),
+        issued_at=int(issued_at),
+        status=CertificateStatus(status),
+        fragment_count=int(fragment_count),
+        repaid=int(repaid),
+        paid_out=int(paid_out),
+        invoice_key=bytes(invoice_key),
+        document_hash=bytes(document_hash),
+    )
+
+
+def _fragment_from_words(fragment_id: int, w: Sequence[int]) -> Fragment:
+    """getFragment's five static words: certificateId, parent, holder, value, paid."""
+    cid, parent, holder, value, paid = w[:5]
+    return Fragment(
+        id=fragment_id,
+        certificate_id=cid,
+        parent_id=parent if fragment_id & 0xFFFFFFFF else None,
+        holder=word_address(holder),
+        value=value,
+        paid=paid,
+    )
+
+
+def _hex(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    text = str(value)
+    return text if text.startswith("0x") else "0x" + text

@@ -1,0 +1,138 @@
+"""Stable exception classes for every custom error the ledger (and its token) can raise.
+
+Why static: the reverts module creates one class per error *per ABI*, on first use. Code
+that catches ledger errors (the API maps them to HTTP answers) needs the classes before
+any ABI is loaded, and needs the same class whichever handle decoded the revert. So every
+error of CreditLedger and SettlementToken is declared here, once, from its signature, and
+registered with :func:`chain_client.reverts.declare_error_bases`: the per-ABI classes are
+subclasses of these, so ``except ledger_errors.InvalidSplitAmount`` always works.
+
+These mirror ILedgerErrors in contracts/ledger/LedgerTypes.sol plus the OpenZeppelin
+errors the contracts inherit; tests/client/test_ledger.py checks the list against the
+compiled ABIs, so a new Solidity error cannot be forgotten here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from eth_utils import function_signature_to_4byte_selector
+
+from chain_client.errors import ContractRevert
+from chain_client.reverts import declare_error_bases
+
+
+class LedgerError(ContractRevert):
+    """Any refusal by CreditLedger or SettlementToken: a business rejection, not a fault."""
+
+
+#: signature -> argument names, as in the compiled ABIs.
+LEDGER_ERROR_SIGNATURES: dict[str, tuple[str, ...]] = {
+    "AccessControlBadConfirmation()": (),
+    "AccessControlUnauthorizedAccount(address,bytes32)": ("account", "neededRole"),
+    "CertificateMatured(uint256,uint256)": ("certificateId", "maturity"),
+    "CreditLineExceeded(address,address,uint256,uint256)": (
+        "financier",
+        "coreEnterprise",
+        "requested",
+        "available",
+    ),
+    "DiscountExceedsAmount(uint256,uint256)": ("amount", "discount"),
+    "ERC20InsufficientAllowance(address,uint256,uint256)": ("spender", "allowance", "needed"),
+    "ERC20InsufficientBalance(address,uint256,uint256)": ("sender", "balance", "needed"),
+    "ERC20InvalidApprover(address)": ("approver",),
+    "ERC20InvalidReceiver(address)": ("receiver",),
+    "ERC20InvalidSender(address)": ("sender",),
+    "ERC20InvalidSpender(address)": ("spender",),
+    "EnforcedPause()": (),
+    "ExpectedPause()": (),
+    "FaceValueTooLarge(uint256)": ("faceValue",),
+    "InsufficientFragmentValue(uint256,uint256,uint256)": ("fragmentId", "amount", "fragmentValue"),
+    "InvalidGracePeriod(uint256)": ("gracePeriod",),
+    "InvalidMaturity(uint256,uint256,uint256)": ("maturity", "earliest", "latest"),
+    "InvalidOfferExpiry(uint256)": ("expiresAt",),
+    "InvalidPage(uint256,uint256,uint256)": ("certificateId", "fromSeq", "fragmentCount"),
+    "InvalidRate(uint256)": ("rateBps",),
+    "InvalidRole(uint8)": ("role",),
+    "InvalidSplitAmount(uint256,uint256)": ("amount", "fragmentValue"),
+    "InvoiceAlreadyUsed(bytes32,uint256)": ("invoiceKey", "certificateId"),
+    "MemberAlreadyRegistered(address)": ("account",),
+    "MemberIsSuspended(address)": ("account",),
+    "NotAMember(address)": ("account",),
+    "NotBeneficiary(uint256,address)": ("certificateId", "caller"),
+    "NotHolder(uint256,address)": ("fragmentId", "caller"),
+    "NotIssuer(uint256,address)": ("certificateId", "caller"),
+    "NotMatured(uint256,uint256)": ("certificateId", "maturity"),
+    "NotOfferFinancier(uint256,address)": ("offerId", "caller"),
+    "NotOfferSeller(uint256,address)": ("offerId", "caller"),
+    "NotYetOverdue(uint256,uint256)": ("certificateId", "overdueAt"),
+    "NothingOwed(uint256)": ("fragmentId",),
+    "OfferExpired(uint256,uint256)": ("offerId", "expiresAt"),
+    "OfferNotOpen(uint256,uint8)": ("offerId", "status"),
+    "OrganizationAlreadyRegistered(bytes32)": ("orgIdHash",),
+    "ReentrancyGuardReentrantCall()": (),
+    "RepaymentExceedsOutstanding(uint256,uint256,uint256)": (
+        "certificateId",
+        "amount",
+        "outstanding",
+    ),
+    "SafeERC20FailedOperation(address)": ("token",),
+    "UnknownCertificate(uint256)": ("certificateId",),
+    "UnknownFragment(uint256)": ("fragmentId",),
+    "UnknownOffer(uint256)": ("offerId",),
+    "WrongCertificateStatus(uint256,uint8)": ("certificateId", "status"),
+    "WrongRole(address,uint8)": ("account", "actual"),
+    "ZeroAddress()": (),
+    "ZeroAmount()": (),
+    "ZeroDocumentHash()": (),
+    "ZeroInvoiceKey()": (),
+    "ZeroOrganizationId()": (),
+}
+
+
+def _make(signature: str) -> type[LedgerError]:
+    name = signature.split("(", 1)[0]
+    return type(
+        name,
+        (LedgerError,),
+        {
+            "error_name": name,
+            "error_signature": signature,
+            "selector": function_signature_to_4byte_selector(signature),
+            "__doc__": f"CreditLedger custom error {signature}.",
+            "__module__": __name__,
+        },
+    )
+
+
+class LedgerErrors:
+    """Attribute access to the classes: ``ledger_errors.InvalidSplitAmount``."""
+
+    LedgerError = LedgerError
+
+    def __init__(self, classes: dict[str, type[LedgerError]]) -> None:
+        self._classes = classes
+        for name, cls in classes.items():
+            setattr(self, name, cls)
+
+    def __getattr__(self, name: str) -> type[LedgerError]:
+        # Only reached for names not set in __init__.
+        raise AttributeError(f"the ledger declares no error named {name!r}")
+
+    def __iter__(self) -> Iterator[type[LedgerError]]:
+        return iter(self._classes.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._classes
+
+    def by_name(self, name: str) -> type[LedgerError]:
+        return self._classes[name]
+
+
+_CLASSES = {s.split("(", 1)[0]: _make(s) for s in LEDGER_ERROR_SIGNATURES}
+declare_error_bases(list(_CLASSES.values()))
+ledger_errors = LedgerErrors(_CLASSES)
+# Module-level names too: ``from chain_client.ledger_errors import InvalidSplitAmount``.
+globals().update(_CLASSES)
+
+__all__ = ["LEDGER_ERROR_SIGNATURES", "LedgerError", "LedgerErrors", "ledger_errors", *_CLASSES]

@@ -1,0 +1,162 @@
+"""The deployment manifest: what "the ledger" is, written once at deployment.
+
+Why a manifest: the API, the scripts and every bank's verifier must talk to the *same*
+contracts, and must notice when they do not (a restarted dev chain, a redeployment, a
+node of another network). The manifest pins the chain id, the addresses, the block of
+deployment, the compiler and sources the code came from, and the keccak of each
+contract's runtime code as read from the chain right after deployment. It also carries
+the ABIs, so that a verifier needs nothing but an RPC URL and this one file.
+
+:func:`load_manifest` checks all of that against the chain and raises
+:class:`~chain_client.errors.ManifestMismatch` on any difference.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+
+from chain_client.errors import ManifestError, ManifestMismatch
+
+MANIFEST_FORMAT = "scf-ledger-manifest/1"
+LEDGER = "CreditLedger"
+TOKEN = "SettlementToken"
+
+
+@dataclass(frozen=True)
+class DeploymentManifest:
+    """One deployment of CreditLedger + SettlementToken on one chain."""
+
+    chain_id: int
+    ledger_address: str
+    token_address: str
+    deployment_block: int  # the block that created CreditLedger (events start here)
+    token_deployment_block: int
+    compiler_version: str
+    source_hash: str  # Compiler cache key: compiler, settings, every source, lock file
+    code_hashes: dict[str, str]  # contract name -> 0x keccak of its runtime code
+    deployer: str
+    grace_period: int
+    token_name: str
+    token_symbol: str
+    abis: dict[str, list[dict[str, Any]]] = field(repr=False)
+    format: str = MANIFEST_FORMAT
+
+    @property
+    def ledger_abi(self) -> list[dict[str, Any]]:
+        return self.abis[LEDGER]
+
+    @property
+    def token_abi(self) -> list[dict[str, Any]]:
+        return self.abis[TOKEN]
+
+    def address_of(self, name: str) -> str:
+        return {LEDGER: self.ledger_address, TOKEN: self.token_address}[name]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeploymentManifest:
+        try:
+            if data.get("format") != MANIFEST_FORMAT:
+                raise ManifestError(
+                    f"unsupported manifest format {data.get('format')!r}, "
+                    f"expected {MANIFEST_FORMAT!r}"
+                )
+            abis = {str(k): list(v) for k, v in dict(data["abis"]).items()}
+            for name in (LEDGER, TOKEN):
+                if name not in abis:
+                    raise ManifestError(f"manifest has no ABI for {name}")
+            return cls(
+                chain_id=int(data["chain_id"]),
+                ledger_address=to_checksum_address(data["ledger_address"]),
+                token_address=to_checksum_address(data["token_address"]),
+                deployment_block=int(data["deployment_block"]),
+                token_deployment_block=int(data["token_deployment_block"]),
+                compiler_version=str(data["compiler_version"]),
+                source_hash=str(data["source_hash"]),
+                code_hashes={str(k): str(v).lower() for k, v in dict(data["code_hashes"]).items()},
+                deployer=to_checksum_address(data["deployer"]),
+                grace_period=int(data["grace_period"]),
+                token_name=str(data["token_name"]),
+                token_symbol=str(data["token_symbol"]),
+                abis=abis,
+            )
+        except ManifestError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ManifestError(f"malformed manifest: {exc!r}") from exc
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> DeploymentManifest:
+        """Parse a manifest file without touching any chain (see :func:`load_manifest`)."""
+        file = Path(path)
+        if not file.is_file():
+            raise ManifestError(f"no deployment manifest at {file}")
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ManifestError(f"manifest {file} is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ManifestError(f"manifest {file} is not a JSON object")
+        return cls.from_dict(data)
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Atomically replace ``path`` (a crash leaves the previous manifest intact)."""
+        file = Path(path)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=file.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(self.to_json())
+            os.replace(tmp, file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def code_hash(w3: Web3, address: str, block: int | str = "latest") -> str:
+    """0x keccak256 of the runtime code at ``address`` (keccak of b"" if there is none)."""
+    code = bytes(w3.eth.get_code(to_checksum_address(address), block_identifier=block))
+    return "0x" + keccak(code).hex()
+
+
+EMPTY_CODE_HASH = "0x" + keccak(b"").hex()
+
+
+def mismatches(manifest: DeploymentManifest, w3: Web3) -> list[str]:
+    """Every way the chain behind ``w3`` differs from ``manifest`` (empty if none)."""
+    problems: list[str] = []
+    chain_id = int(w3.eth.chain_id)
+    if chain_id != manifest.chain_id:
+        # Nothing else is meaningful on another chain.
+        return [f"chain id is {chain_id}, the manifest was written for {manifest.chain_id}"]
+    for name in (LEDGER, TOKEN):
+        expected = manifest.code_hashes.get(name)
+        actual = code_hash(w3, manifest.address_of(name))
+        if actual == EMPTY_CODE_HASH:
+            problems.append(f"no contract code at {name} address {manifest.address_of(name)}")
+        elif expected is None or actual != expected.lower():
+            problems.append(
+                f"{name} at {manifest.address_of(name)} has code hash {actual}, "
+                f"the manifest says {expected}"
+            )
+    return problems
+
+
+def load_manifest(path: str | os.PathLike[str], w3: Web3) -> DeploymentManifest:
+    """Read a manifest and check it against the chain; ManifestMismatch if they differ."""
+    manifest = DeploymentManifest.read(path)
+    problems = mismatches(manifest, w3)
+    if problems:
+        raise ManifestMismatch(f"manifest {path} does not match the chain: " + "; ".join(problems))
+    return manifest
