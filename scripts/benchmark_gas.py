@@ -79,8 +79,12 @@ def main() -> None:
     # ids far above the reference's own counter, which numbers derived tokens from 1
     peer.mint(tier1, 10_001, 1, FACE, {"from": operator})
     peer.mint(tier1, 10_002, 1, FACE, {"from": operator})
-    peer_split_warm = peer.transferFrom["uint256,address,uint256"](10_001, tier2, 1_000, {"from": tier1})
-    peer_split = peer.transferFrom["uint256,address,uint256"](10_001, fresh1, 1_000, {"from": tier1})
+    peer_split_warm = peer.transferFrom["uint256,address,uint256"](
+        10_001, tier2, 1_000, {"from": tier1}
+    )
+    peer_split = peer.transferFrom["uint256,address,uint256"](
+        10_001, fresh1, 1_000, {"from": tier1}
+    )
     bench.add(
         "split to a new holder",
         split_gas,
@@ -94,7 +98,9 @@ def main() -> None:
     ledger.transferFragment(piece, tier3, {"from": tier2})  # warm-up
     transfer_gas = ledger.transferFragment(piece, fresh2, {"from": tier3}).gas_used
     peer.transferFrom["address,address,uint256"](tier1, tier3, 10_001, {"from": tier1})  # warm-up
-    peer_transfer = peer.transferFrom["address,address,uint256"](tier1, fresh2, 10_002, {"from": tier1})
+    peer_transfer = peer.transferFrom["address,address,uint256"](
+        tier1, fresh2, 10_002, {"from": tier1}
+    )
     bench.add(
         "transfer a whole fragment",
         transfer_gas,
@@ -103,15 +109,24 @@ def main() -> None:
     )
     token.transfer(tier2, 100, {"from": core})  # warm-up
     erc20 = token.transfer(fresh3, 100, {"from": core})
-    bench.add("(settlement token) ERC-20 transfer", erc20.gas_used, "OpenZeppelin ERC-20", erc20.gas_used)
+    bench.add(
+        "(settlement token) ERC-20 transfer", erc20.gas_used, "OpenZeppelin ERC-20", erc20.gas_used
+    )
 
     expires = chain.time() + 10 * DAY
     offer = ledger.offerFinancing(root, bank, 2_000_000, 365, expires, {"from": tier1})
     bench.add("offerFinancing", offer.gas_used)
-    bench.add("acceptOffer (part of a fragment, DvP)", ledger.acceptOffer(offer.return_value, {"from": bank}).gas_used)
+    bench.add(
+        "acceptOffer (part of a fragment, DvP)",
+        ledger.acceptOffer(offer.return_value, {"from": bank}).gas_used,
+    )
     whole = ledger.split(root, tier3, 3_000_000, {"from": tier1}).return_value
-    offer2 = ledger.offerFinancing(whole, bank, 3_000_000, 365, expires, {"from": tier3}).return_value
-    bench.add("acceptOffer (whole fragment, DvP)", ledger.acceptOffer(offer2, {"from": bank}).gas_used)
+    offer2 = ledger.offerFinancing(
+        whole, bank, 3_000_000, 365, expires, {"from": tier3}
+    ).return_value
+    bench.add(
+        "acceptOffer (whole fragment, DvP)", ledger.acceptOffer(offer2, {"from": bank}).gas_used
+    )
     offer3 = ledger.offerFinancing(root, bank, 1, 365, expires, {"from": tier1}).return_value
     bench.add("withdrawOffer", ledger.withdrawOffer(offer3, {"from": tier1}).gas_used)
 
@@ -132,7 +147,10 @@ def main() -> None:
     repay_many = ledger.repay(many, FACE, {"from": core}).gas_used
     bench.add("repay in full, certificate of 1 fragment", repay_one)
     bench.add(f"repay in full, certificate of {MANY_FRAGMENTS:,} fragments", repay_many)
-    bench.add("claim (holder pulls its payout)", ledger.claim(ledger.fragmentIdOf(one, 0), {"from": tier1}).gas_used)
+    bench.add(
+        "claim (holder pulls its payout)",
+        ledger.claim(ledger.fragmentIdOf(one, 0), {"from": tier1}).gas_used,
+    )
     page_gas = ledger.payFragments(many, 0, PAGE, {"from": operator}).gas_used
     bench.add(f"payFragments, page of {PAGE}", page_gas)
     bench.add("payFragments, per fragment", page_gas // PAGE)

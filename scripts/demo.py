@@ -31,7 +31,13 @@ def say(step: str, text: str) -> None:
 
 def main() -> None:
     operator, core, bank, tier1, tier2, tier3 = accounts[:6]
-    names = {core: "core enterprise", bank: "bank", tier1: "tier-1", tier2: "tier-2", tier3: "tier-3"}
+    names = {
+        core: "core enterprise",
+        bank: "bank",
+        tier1: "tier-1",
+        tier2: "tier-2",
+        tier3: "tier-3",
+    }
     quiet = {"from": operator, "silent": True}
 
     say("setup", "deploying the settlement token and the ledger; onboarding five members")
@@ -48,11 +54,21 @@ def main() -> None:
 
     maturity = chain.time() + 180 * DAY
     invoice_key = web3.keccak(text="invoice:91350100M000100Y43:00012345")
-    tx = ledger.issue(bank, tier1, FACE, maturity, invoice_key, web3.keccak(text="contract.pdf"),
-                      {"from": core, "silent": True})
+    tx = ledger.issue(
+        bank,
+        tier1,
+        FACE,
+        maturity,
+        invoice_key,
+        web3.keccak(text="contract.pdf"),
+        {"from": core, "silent": True},
+    )
     cert = tx.return_value
-    say("issue", f"core enterprise issues certificate #{cert}: {cny(FACE)} CNY, due in 180 days, "
-                 f"against its credit line at the bank ({tx.gas_used:,} gas)")
+    say(
+        "issue",
+        f"core enterprise issues certificate #{cert}: {cny(FACE)} CNY, due in 180 days, "
+        f"against its credit line at the bank ({tx.gas_used:,} gas)",
+    )
     root = ledger.accept(cert, {"from": tier1, "silent": True}).return_value
     say("accept", f"tier-1 signs for it; it is now fragment {root:#x} worth {cny(FACE)}")
     piece2 = ledger.split(root, tier2, 30_000_000, {"from": tier1, "silent": True}).return_value
@@ -60,15 +76,22 @@ def main() -> None:
     piece3 = ledger.split(piece2, tier3, 12_000_000, {"from": tier2, "silent": True}).return_value
     say("split", f"tier-2 pays tier-3 {cny(12_000_000)} (fragment {piece3:#x}, parent {piece2:#x})")
 
-    offer = ledger.offerFinancing(piece3, bank, 12_000_000, RATE_BPS, chain.time() + 2 * DAY,
-                                  {"from": tier3, "silent": True}).return_value
+    offer = ledger.offerFinancing(
+        piece3, bank, 12_000_000, RATE_BPS, chain.time() + 2 * DAY, {"from": tier3, "silent": True}
+    ).return_value
     days, discount, payment = ledger.quote(offer)
-    say("finance", f"tier-3 offers its fragment to the bank at 3.65%: {days} days to maturity, "
-                   f"discount {cny(discount)} = 120,000.00 x 3.65% x {days}/360 (rounded down), "
-                   f"cash {cny(payment)}")
+    say(
+        "finance",
+        f"tier-3 offers its fragment to the bank at 3.65%: {days} days to maturity, "
+        f"discount {cny(discount)} = 120,000.00 x 3.65% x {days}/360 (rounded down), "
+        f"cash {cny(payment)}",
+    )
     ledger.acceptOffer(offer, {"from": bank, "silent": True})
-    say("finance", f"the bank accepts: {cny(payment)} CNY reach tier-3 and the fragment reaches "
-                   f"the bank in the same transaction")
+    say(
+        "finance",
+        f"the bank accepts: {cny(payment)} CNY reach tier-3 and the fragment reaches "
+        f"the bank in the same transaction",
+    )
 
     chain.sleep(maturity - chain.time() + 1)
     chain.mine()
@@ -76,8 +99,11 @@ def main() -> None:
     ledger.repay(cert, FACE, {"from": core, "silent": True})
     say("repay", f"the core enterprise repays {cny(FACE)} once, whatever the number of holders")
     paid = ledger.payFragments(cert, 0, 100, {"from": operator, "silent": True}).return_value
-    say("payout", f"a keeper pays every fragment its share: {cny(paid)} to "
-                  f"{ledger.getCertificate(cert)['fragmentCount']} holders")
+    say(
+        "payout",
+        f"a keeper pays every fragment its share: {cny(paid)} to "
+        f"{ledger.getCertificate(cert)['fragmentCount']} holders",
+    )
 
     print("\n| member | held at maturity | cash change |")
     print("|---|---:|---:|")
@@ -94,5 +120,7 @@ def main() -> None:
     assert sum(held.values()) == FACE, "fragments must sum to the face value"
     assert total_change == 0, "cash only moved between members"
     assert token.balanceOf(ledger) == 0, "the ledger keeps nothing"
-    print("\nbooks balance: fragments sum to the face value, cash moved only between members, "
-          "the ledger holds nothing")
+    print(
+        "\nbooks balance: fragments sum to the face value, cash moved only between members, "
+        "the ledger holds nothing"
+    )
