@@ -1,0 +1,874 @@
+"""The bank's verifier: is this fragment what the platform says it is?
+
+Why independent: a bank lends to a tier-3 supplier it has never met because every
+fragment traces back to one confirmed debt of a core enterprise (穿透). The bank must be
+able to check that from the chain alone, not from the platform's database or API, which
+is exactly what could be wrong or lying. So the verifier takes only an RPC URL, a
+deployment manifest and a fragment id, reads state and events pinned to one block, and
+re-derives every claim:
+
+``manifest``        the chain id, the code at both addresses (keccak equal to the
+                    manifest's), the ledger created at the manifest's block, bound to its
+                    token. Everything below trusts this code, so it is checked first.
+``fragment_exists`` the fragment is on the ledger.
+``lineage``         each parent exists, is in the same certificate, was created before
+                    the child, and exactly one FragmentSplit event records each link.
+``issuance``        one CertificateIssued event, from the issuer, who was a registered
+                    CoreEnterprise at that block, with the certificate's terms.
+``acceptance``      one CertificateAccepted event from the beneficiary, creating the root.
+``invoice``         the invoice key is set, maps back to this certificate, used once.
+``financing``       every FinancingAccepted touching the lineage, re-priced by the
+                    discount rule with the offer's own rate.
+``repayment``       repaid <= face value, paid out <= repaid, the fragments' paid amounts
+                    add up to paid out, the status agrees.
+``value_invariant`` the whole certificate: fragment values are all non-zero and sum to
+                    the face value, and there are exactly ``fragmentCount`` of them.
+
+The check functions take plain inputs, so they can be exercised with doctored data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+
+from chain_client.batch import words
+from chain_client.discount import discount as discount_rule
+from chain_client.errors import ContractRevert, ManifestError
+from chain_client.ledger import Ledger
+from chain_client.ledger_types import (
+    Certificate,
+    CertificateStatus,
+    Fragment,
+    Role,
+    certificate_id_of,
+    fragment_id_of,
+    seq_of,
+)
+from chain_client.manifest import EMPTY_CODE_HASH, DeploymentManifest, mismatches
+
+CHECK_ORDER = (
+    "manifest",
+    "fragment_exists",
+    "lineage",
+    "issuance",
+    "acceptance",
+    "invoice",
+    "financing",
+    "repayment",
+    "value_invariant",
+)
+
+
+def _topic(signature: str) -> str:
+    return "0x" + keccak(text=signature).hex()
+
+
+TOPIC_ISSUED = _topic(
+    "CertificateIssued(uint256,address,address,address,uint256,uint256,bytes32,bytes32)"
+)
+TOPIC_ACCEPTED = _topic("CertificateAccepted(uint256,address,uint256)")
+TOPIC_SPLIT = _topic("FragmentSplit(uint256,uint256,uint256,address,address,uint256)")
+TOPIC_FINANCED = _topic(
+    "FinancingAccepted(uint256,uint256,address,address,uint256,uint256,uint256,uint256,uint256)"
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+    skipped: bool = False  # not run because an earlier check it depends on failed
+
+
+@dataclass(frozen=True)
+class SplitEvent:
+    """One FragmentSplit log: the link child -> parent, and where it sits in history."""
+
+    certificate_id: int
+    parent_id: int
+    fragment_id: int
+    sender: str
+    to: str
+    value: int
+    block_number: int
+    log_index: int
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return (self.block_number, self.log_index)
+
+
+@dataclass(frozen=True)
+class IssuedEvent:
+    certificate_id: int
+    issuer: str
+    beneficiary: str
+    credit_provider: str
+    face_value: int
+    maturity: int
+    invoice_key: bytes
+    document_hash: bytes
+    block_number: int
+    log_index: int
+
+
+@dataclass(frozen=True)
+class AcceptedEvent:
+    certificate_id: int
+    beneficiary: str
+    root_fragment_id: int
+    block_number: int
+    log_index: int
+
+
+@dataclass(frozen=True)
+class FinancedEvent:
+    offer_id: int
+    fragment_id: int
+    financier: str
+    seller: str
+    financed_fragment_id: int
+    amount: int
+    discount: int
+    days: int
+    payment: int
+    block_number: int
+    log_index: int
+
+
+@dataclass
+class VerificationReport:
+    """What the verifier found; ``ok`` only if every check passed."""
+
+    fragment_id: int
+    certificate_id: int
+    chain_id: int | None
+    ledger_address: str
+    block_number: int | None
+    checks: list[Check] = field(default_factory=list)
+    lineage: list[int] = field(default_factory=list)  # fragment ids, child first
+    fragment: dict[str, Any] | None = None
+    certificate: dict[str, Any] | None = None
+    financing: list[dict[str, Any]] = field(default_factory=list)
+    repayment: dict[str, Any] | None = None
+    fragments_read: int = 0
+    elapsed_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed and not c.skipped]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        data["failed_checks"] = [c.name for c in self.failed]
+        return _jsonable(data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    def summary(self) -> str:
+        """A few lines for a credit officer: verdict, each check, then the first failure."""
+        verdict = "VERIFIED" if self.ok else "NOT VERIFIED"
+        lines = [
+            f"{verdict}: fragment {self.fragment_id} (certificate {self.certificate_id}, "
+            f"seq {seq_of(self.fragment_id)}) on ledger {self.ledger_address}, "
+            f"chain {self.chain_id}, block {self.block_number}",
+        ]
+        for check in self.checks:
+            mark = "SKIP" if check.skipped else ("ok  " if check.passed else "FAIL")
+            lines.append(f"  [{mark}] {check.name}: {check.detail}")
+        if self.failed:
+            first = self.failed[0]
+            lines.append(f"failed check: {first.name} - {first.detail}")
+        lines.append(f"read {self.fragments_read} fragment(s) in {self.elapsed_seconds:.3f} s")
+        return "\n".join(lines)
+
+
+# -- pure checks ------------------------------------------------------------------------
+
+
+def check_lineage(
+    fragment_id: int,
+    fragments: Mapping[int, Fragment],
+    splits: Mapping[int, Sequence[SplitEvent]],
+    accepted: Sequence[AcceptedEvent],
+    fragment_count: int,
+) -> tuple[Check, list[int]]:
+    """Walk from ``fragment_id`` to the root; returns the check and the path (child first).
+
+    ``fragments``: what the chain's state says, by id; ``splits``: FragmentSplit events by
+    the id of the fragment they created; ``accepted``: the certificate's acceptance events.
+    """
+    certificate_id = certificate_id_of(fragment_id)
+    path: list[int] = []
+    current: int | None = fragment_id
+    problems: list[str] = []
+    while current is not None:
+        if current in path or len(path) > fragment_count:
+            problems.append(f"the parent chain loops at fragment {current}")
+            break
+        path.append(current)
+        fragment = fragments.get(current)
+        if fragment is None:
+            problems.append(f"fragment {current} does not exist")
+            break
+        if (
+            fragment.certificate_id != certificate_id
+            or certificate_id_of(current) != certificate_id
+        ):
+            problems.append(
+                f"fragment {current} belongs to certificate {fragment.certificate_id}, "
+                f"not {certificate_id}"
+            )
+            break
+        if seq_of(current) >= fragment_count:
+            problems.append(f"fragment {current} has seq {seq_of(current)} >= {fragment_count}")
+        if fragment.parent_id is None:
+            if seq_of(current) != 0:
+                problems.append(f"fragment {current} has no parent but is not the root (seq 0)")
+            roots = [a for a in accepted if a.root_fragment_id == current]
+            if len(roots) != 1:
+                problems.append(
+                    f"root fragment {current}: {len(roots)} CertificateAccepted event(s), "
+                    "expected 1"
+                )
+            break
+        parent_id = fragment.parent_id
+        events = list(splits.get(current, ()))
+        if len(events) != 1:
+            problems.append(
+                f"fragment {current}: {len(events)} FragmentSplit event(s) create it, expected 1"
+            )
+        else:
+            event = events[0]
+            if event.parent_id != parent_id or event.certificate_id != certificate_id:
+                problems.append(
+                    f"fragment {current}: state says parent {parent_id}, its FragmentSplit "
+                    f"event says parent {event.parent_id} in certificate {event.certificate_id}"
+                )
+            created_parent = _creation_position(parent_id, splits, accepted)
+            if created_parent is not None and created_parent >= event.position:
+                problems.append(
+                    f"fragment {current} was created (block {event.block_number}) before its "
+                    f"parent {parent_id}"
+                )
+        if certificate_id_of(parent_id) != certificate_id:
+            problems.append(f"parent {parent_id} of {current} is in another certificate")
+            break
+        if seq_of(parent_id) >= seq_of(current):
+            problems.append(
+                f"parent {parent_id} (seq {seq_of(parent_id)}) is not older than "
+                f"{current} (seq {seq_of(current)})"
+            )
+            break
+        current = parent_id
+    if problems:
+        return Check("lineage", False, "; ".join(problems)), path
+    depth = len(path) - 1
+    return (
+        Check(
+            "lineage",
+            True,
+            f"{depth} split(s) back to root fragment {path[-1]} of certificate "
+            f"{certificate_id}; every link matches its FragmentSplit event",
+        ),
+        path,
+    )
+
+
+def _creation_position(
+    fragment_id: int,
+    splits: Mapping[int, Sequence[SplitEvent]],
+    accepted: Sequence[AcceptedEvent],
+) -> tuple[int, int] | None:
+    if seq_of(fragment_id) == 0:
+        roots = [a for a in accepted if a.root_fragment_id == fragment_id]
+        return (roots[0].block_number, roots[0].log_index) if roots else None
+    events = splits.get(fragment_id, ())
+    return events[0].position if len(events) == 1 else None
+
+
+def check_value_invariant(certificate: Certificate, fragments: Sequence[Fragment]) -> Check:
+    """All fragments of the certificate: none zero, count as recorded, sum == face value."""
+    problems: list[str] = []
+    if len(fragments) != certificate.fragment_count:
+        problems.append(
+            f"read {len(fragments)} fragment(s), the certificate records "
+            f"{certificate.fragment_count}"
+        )
+    zero = [f.id for f in fragments if f.value <= 0]
+    if zero:
+        problems.append(f"{len(zero)} fragment(s) with zero value, e.g. {zero[:3]}")
+    total = sum(f.value for f in fragments)
+    if total != certificate.face_value:
+        problems.append(
+            f"fragments sum to {total} fen, the face value is {certificate.face_value} fen"
+        )
+    if problems:
+        return Check("value_invariant", False, "; ".join(problems))
+    return Check(
+        "value_invariant",
+        True,
+        f"{len(fragments)} fragment(s), all non-zero, sum to the face value "
+        f"{certificate.face_value} fen",
+    )
+
+
+def check_issuance(
+    certificate: Certificate, issued: Sequence[IssuedEvent], issuer_role: Role | None
+) -> Check:
+    if len(issued) != 1:
+        return Check("issuance", False, f"{len(issued)} CertificateIssued event(s), expected 1")
+    event = issued[0]
+    differences = [
+        name
+        for name, on_chain, logged in (
+            ("issuer", certificate.issuer, event.issuer),
+            ("beneficiary", certificate.beneficiary, event.beneficiary),
+            ("credit provider", certificate.credit_provider, event.credit_provider),
+            ("face value", certificate.face_value, event.face_value),
+            ("maturity", certificate.maturity, event.maturity),
+            ("invoice key", certificate.invoice_key, event.invoice_key),
+            ("document hash", certificate.document_hash, event.document_hash),
+        )
+        if on_chain != logged
+    ]
+    if differences:
+        return Check(
+            "issuance",
+            False,
+            "the certificate's state differs from its CertificateIssued event in: "
+            + ", ".join(differences),
+        )
+    if issuer_role != Role.CORE_ENTERPRISE:
+        role = issuer_role.name if issuer_role is not None else "unknown"
+        return Check(
+            "issuance",
+            False,
+            f"issuer {event.issuer} was not a registered CoreEnterprise at block "
+            f"{event.block_number} (role {role})",
+        )
+    return Check(
+        "issuance",
+        True,
+        f"issued at block {event.block_number} by core enterprise {event.issuer} for "
+        f"{event.face_value} fen, maturity {event.maturity}",
+    )
+
+
+def check_acceptance(certificate: Certificate, accepted: Sequence[AcceptedEvent]) -> Check:
+    if len(accepted) != 1:
+        return Check(
+            "acceptance", False, f"{len(accepted)} CertificateAccepted event(s), expected 1"
+        )
+    event = accepted[0]
+    if event.beneficiary != certificate.beneficiary:
+        return Check(
+            "acceptance",
+            False,
+            f"accepted by {event.beneficiary}, the beneficiary is {certificate.beneficiary}",
+        )
+    root = fragment_id_of(certificate.id, 0)
+    if event.root_fragment_id != root:
+        return Check(
+            "acceptance", False, f"acceptance created fragment {event.root_fragment_id}, not {root}"
+        )
+    return Check(
+        "acceptance",
+        True,
+        f"accepted by beneficiary {event.beneficiary} at block {event.block_number}",
+    )
+
+
+def check_invoice(
+    certificate: Certificate, registered_certificate: int, issuances_with_key: int
+) -> Check:
+    key = "0x" + certificate.invoice_key.hex()
+    if certificate.invoice_key == bytes(32):
+        return Check("invoice", False, "the certificate has no invoice key")
+    if registered_certificate != certificate.id:
+        return Check(
+            "invoice",
+            False,
+            f"invoice key {key} maps to certificate {registered_certificate}, not {certificate.id}",
+        )
+    if issuances_with_key != 1:
+        return Check(
+            "invoice",
+            False,
+            f"invoice key {key} appears in {issuances_with_key} CertificateIssued events",
+        )
+    return Check("invoice", True, f"invoice key {key} is registered once, to this certificate")
+
+
+def check_financing(
+    path: Sequence[int],
+    financed: Sequence[FinancedEvent],
+    rates: Mapping[int, int],
+) -> tuple[Check, list[dict[str, Any]]]:
+    """FinancingAccepted events touching the lineage, each re-priced with its offer's rate."""
+    on_path = set(path)
+    relevant = [
+        e for e in financed if e.fragment_id in on_path or e.financed_fragment_id in on_path
+    ]
+    problems: list[str] = []
+    rows: list[dict[str, Any]] = []
+    for event in relevant:
+        rate = rates.get(event.offer_id)
+        expected = None if rate is None else discount_rule(event.amount, rate, event.days)
+        if expected is None:
+            problems.append(f"offer {event.offer_id}: rate unknown")
+        elif expected != event.discount or event.payment != event.amount - event.discount:
+            problems.append(
+                f"offer {event.offer_id}: discount {event.discount} / payment {event.payment} "
+                f"do not follow the rule (expected discount {expected})"
+            )
+        rows.append(
+            {
+                "offer_id": event.offer_id,
+                "from_fragment": event.fragment_id,
+                "financed_fragment": event.financed_fragment_id,
+                "financier": event.financier,
+                "seller": event.seller,
+                "amount_fen": str(event.amount),
+                "discount_fen": str(event.discount),
+                "payment_fen": str(event.payment),
+                "days": event.days,
+                "rate_bps": rate,
+                "block_number": event.block_number,
+                "in_lineage": event.financed_fragment_id in on_path,
+            }
+        )
+    if problems:
+        return Check("financing", False, "; ".join(problems)), rows
+    in_lineage = [r for r in rows if r["in_lineage"]]
+    if not rows:
+        detail = "never financed (no FinancingAccepted touches this lineage)"
+    elif in_lineage:
+        detail = (
+            f"{len(in_lineage)} financing(s) of this lineage, e.g. offer "
+            f"{in_lineage[0]['offer_id']} to {in_lineage[0]['financier']} paying "
+            f"{in_lineage[0]['payment_fen']} fen; all priced by the discount rule"
+        )
+    else:
+        detail = f"{len(rows)} financing(s) split off ancestors (other branches); priced correctly"
+    return Check("financing", True, detail), rows
+
+
+def check_repayment(
+    certificate: Certificate, fragments: Sequence[Fragment], fragment: Fragment, owed: int
+) -> tuple[Check, dict[str, Any]]:
+    problems: list[str] = []
+    if certificate.repaid > certificate.face_value:
+        problems.append(f"repaid {certificate.repaid} exceeds the face value")
+    if certificate.paid_out > certificate.repaid:
+        problems.append(f"paid out {certificate.paid_out} exceeds repaid {certificate.repaid}")
+    paid_sum = sum(f.paid for f in fragments)
+    if paid_sum != certificate.paid_out:
+        problems.append(
+            f"fragments were paid {paid_sum} fen in total, the certificate records "
+            f"{certificate.paid_out}"
+        )
+    if certificate.face_value:
+        over = [
+            f.id
+            for f in fragments
+            if f.paid > f.value * certificate.repaid // certificate.face_value
+        ]
+        if over:
+            problems.append(f"{len(over)} fragment(s) paid more than their share, e.g. {over[:3]}")
+    settled = certificate.repaid == certificate.face_value
+    if settled != (certificate.status == CertificateStatus.SETTLED):
+        problems.append(
+            f"status {certificate.status.name} but repaid {certificate.repaid} of "
+            f"{certificate.face_value}"
+        )
+    status = {
+        "status": certificate.status.name,
+        "face_value_fen": str(certificate.face_value),
+        "repaid_fen": str(certificate.repaid),
+        "paid_out_fen": str(certificate.paid_out),
+        "outstanding_fen": str(certificate.face_value - certificate.repaid),
+        "fragment_value_fen": str(fragment.value),
+        "fragment_paid_fen": str(fragment.paid),
+        "fragment_owed_fen": str(owed),
+    }
+    if problems:
+        return Check("repayment", False, "; ".join(problems)), status
+    return (
+        Check(
+            "repayment",
+            True,
+            f"{certificate.status.name}: repaid {certificate.repaid} of "
+            f"{certificate.face_value} fen, paid out {certificate.paid_out}; this fragment "
+            f"paid {fragment.paid}, owed {owed}",
+        ),
+        status,
+    )
+
+
+# -- reading the chain ------------------------------------------------------------------
+
+
+class Verifier:
+    """Runs every check for one fragment against one deployment, at one block."""
+
+    def __init__(
+        self, w3: Web3, manifest: DeploymentManifest, *, batch_size: int = 1000, workers: int = 4
+    ) -> None:
+        self.w3 = w3
+        self.manifest = manifest
+        self.ledger = Ledger(w3, manifest, batch_size=batch_size, read_workers=workers)
+
+    def verify(self, fragment_id: int) -> VerificationReport:
+        started = time.perf_counter()
+        certificate_id = certificate_id_of(fragment_id)
+        report = VerificationReport(
+            fragment_id=fragment_id,
+            certificate_id=certificate_id,
+            chain_id=None,
+            ledger_address=self.manifest.ledger_address,
+            block_number=None,
+        )
+        try:
+            self._run(report, fragment_id)
+        finally:
+            done = {c.name for c in report.checks}
+            first_failure = report.failed[0].name if report.failed else "an earlier check"
+            for name in CHECK_ORDER:
+                if name not in done:
+                    report.checks.append(
+                        Check(name, False, f"not run: {first_failure} failed", skipped=True)
+                    )
+            report.elapsed_seconds = time.perf_counter() - started
+        return report
+
+    def _run(self, report: VerificationReport, fragment_id: int) -> None:
+        w3, ledger = self.w3, self.ledger
+        report.chain_id = int(w3.eth.chain_id)
+        manifest_check = self.check_manifest()
+        report.checks.append(manifest_check)
+        if not manifest_check.passed:
+            return
+        block = int(w3.eth.block_number)
+        report.block_number = block
+
+        try:
+            fragment = ledger.fragment(fragment_id, block=block)
+        except ContractRevert as exc:
+            report.checks.append(
+                Check(
+                    "fragment_exists",
+                    False,
+                    f"fragment {fragment_id} is not on the ledger ({type(exc).__name__})",
+                )
+            )
+            return
+        report.checks.append(
+            Check(
+                "fragment_exists",
+                True,
+                f"held by {fragment.holder}, value {fragment.value} fen",
+            )
+        )
+        report.fragment = asdict(fragment)
+        certificate = ledger.certificate(report.certificate_id, block=block)
+        report.certificate = asdict(certificate)
+
+        ids = [fragment_id_of(certificate.id, s) for s in range(certificate.fragment_count)]
+        read = ledger.fragments(ids, block=block)
+        fragments = [f for f in read if isinstance(f, Fragment)]
+        report.fragments_read = len(fragments)
+        by_id = {f.id: f for f in fragments}
+
+        # The lineage ids come from state; events are then fetched for exactly that path.
+        path_guess = _path_ids(fragment_id, by_id)
+        splits = self._split_events(certificate.id, path_guess, block)
+        accepted = self._accepted_events(certificate.id, block)
+        lineage, path = check_lineage(
+            fragment_id, by_id, splits, accepted, certificate.fragment_count
+        )
+        report.lineage = path
+        report.checks.append(lineage)
+
+        issued = self._issued_events(block, certificate_id=certificate.id)
+        issuer_role = self._role_at(certificate.issuer, issued[0].block_number if issued else block)
+        report.checks.append(check_issuance(certificate, issued, issuer_role))
+        report.checks.append(check_acceptance(certificate, accepted))
+
+        registered = int(
+            ledger.ledger.call("certificateOfInvoice", certificate.invoice_key, block=block)
+        )
+        same_key = [
+            e for e in self._issued_events(block) if e.invoice_key == certificate.invoice_key
+        ]
+        report.checks.append(check_invoice(certificate, registered, len(same_key)))
+
+        financed = self._financed_events(path, block)
+        rates = {
+            e.offer_id: int(ledger.ledger.call("getOffer", e.offer_id, block=block)[2])
+            for e in financed
+        }
+        financing_check, report.financing = check_financing(path, financed, rates)
+        report.checks.append(financing_check)
+
+        owed = int(ledger.ledger.call("owed", fragment_id, block=block))
+        repayment_check, report.repayment = check_repayment(certificate, fragments, fragment, owed)
+        report.checks.append(repayment_check)
+        report.checks.append(check_value_invariant(certificate, fragments))
+
+    def check_manifest(self) -> Check:
+        """Chain id and code hashes, creation at the manifest's block, token binding."""
+        try:
+            problems = mismatches(self.manifest, self.w3)
+        except Exception as exc:  # a node that cannot answer is a failed check, not a crash
+            return Check("manifest", False, f"cannot read the chain: {exc}")
+        if problems:
+            return Check("manifest", False, "; ".join(problems))
+        address = self.manifest.ledger_address
+        at = self.manifest.deployment_block
+        try:
+            before = bytes(self.w3.eth.get_code(address, block_identifier=at - 1)) if at else b""
+            created = bytes(self.w3.eth.get_code(address, block_identifier=at))
+        except Exception:
+            before, created = b"", b"?"  # no archive state on this node: cannot tell
+        if before or not created:
+            return Check(
+                "manifest",
+                False,
+                f"the ledger at {address} was not created at block {at} as the manifest says",
+            )
+        token = self.ledger.ledger.call("settlementToken")
+        if to_checksum_address(token) != self.manifest.token_address:
+            return Check(
+                "manifest",
+                False,
+                f"the ledger settles in {token}, the manifest says {self.manifest.token_address}",
+            )
+        return Check(
+            "manifest",
+            True,
+            f"chain {self.manifest.chain_id}; CreditLedger {address} created at block {at}, "
+            f"code {self.manifest.code_hashes['CreditLedger'][:12]}... as in the manifest",
+        )
+
+    # -- events (decoded by hand: fixed layouts, and 10,000 logs must stay cheap) -----------
+
+    def _logs(self, topics: list[Any], to_block: int) -> list[Any]:
+        return list(
+            self.w3.eth.get_logs(
+                {
+                    "address": self.manifest.ledger_address,
+                    "fromBlock": self.manifest.deployment_block,
+                    "toBlock": to_block,
+                    "topics": topics,
+                }  # type: ignore[arg-type]
+            )
+        )
+
+    def _split_events(
+        self, certificate_id: int, fragment_ids: Iterable[int], block: int
+    ) -> dict[int, list[SplitEvent]]:
+        wanted = [_word_topic(f) for f in fragment_ids if seq_of(f) != 0]
+        found: dict[int, list[SplitEvent]] = {}
+        if not wanted:
+            return found
+        for start in range(0, len(wanted), 200):
+            topics = [TOPIC_SPLIT, _word_topic(certificate_id), None, wanted[start : start + 200]]
+            for entry in self._logs(topics, block):
+                t = entry["topics"]
+                data = words(bytes(entry["data"]))
+                event = SplitEvent(
+                    certificate_id=_int(t[1]),
+                    parent_id=_int(t[2]),
+                    fragment_id=_int(t[3]),
+                    sender=_address(data[0]),
+                    to=_address(data[1]),
+                    value=data[2],
+                    block_number=int(entry["blockNumber"]),
+                    log_index=int(entry["logIndex"]),
+                )
+                found.setdefault(event.fragment_id, []).append(event)
+        return found
+
+    def _accepted_events(self, certificate_id: int, block: int) -> list[AcceptedEvent]:
+        events = []
+        for entry in self._logs([TOPIC_ACCEPTED, _word_topic(certificate_id)], block):
+            t = entry["topics"]
+            events.append(
+                AcceptedEvent(
+                    certificate_id=_int(t[1]),
+                    beneficiary=_address(_int(t[2])),
+                    root_fragment_id=words(bytes(entry["data"]))[0],
+                    block_number=int(entry["blockNumber"]),
+                    log_index=int(entry["logIndex"]),
+                )
+            )
+        return events
+
+    def _issued_events(self, block: int, *, certificate_id: int | None = None) -> list[IssuedEvent]:
+        topics: list[Any] = [TOPIC_ISSUED]
+        if certificate_id is not None:
+            topics.append(_word_topic(certificate_id))
+        events = []
+        for entry in self._logs(topics, block):
+            t = entry["topics"]
+            data = bytes(entry["data"])
+            w = words(data)
+            events.append(
+                IssuedEvent(
+                    certificate_id=_int(t[1]),
+                    issuer=_address(_int(t[2])),
+                    beneficiary=_address(_int(t[3])),
+                    credit_provider=_address(w[0]),
+                    face_value=w[1],
+                    maturity=w[2],
+                    invoice_key=data[96:128],
+                    document_hash=data[128:160],
+                    block_number=int(entry["blockNumber"]),
+                    log_index=int(entry["logIndex"]),
+                )
+            )
+        return events
+
+    def _financed_events(self, path: Sequence[int], block: int) -> list[FinancedEvent]:
+        if not path:
+            return []
+        events = []
+        topics = [TOPIC_FINANCED, None, [_word_topic(f) for f in path]]
+        for entry in self._logs(topics, block):
+            t = entry["topics"]
+            w = words(bytes(entry["data"]))
+            events.append(
+                FinancedEvent(
+                    offer_id=_int(t[1]),
+                    fragment_id=_int(t[2]),
+                    financier=_address(_int(t[3])),
+                    seller=_address(w[0]),
+                    financed_fragment_id=w[1],
+                    amount=w[2],
+                    discount=w[3],
+                    days=w[4],
+                    payment=w[5],
+                    block_number=int(entry["blockNumber"]),
+                    log_index=int(entry["logIndex"]),
+                )
+            )
+        return events
+
+    def _role_at(self, account: str, block: int) -> Role | None:
+        try:
+            role, _suspended, _org = self.ledger.ledger.call("memberOf", account, block=block)
+        except Exception:
+            try:  # a node without archive state: fall back to the current role
+                role, _suspended, _org = self.ledger.ledger.call("memberOf", account)
+            except Exception:
+                return None
+        return Role(int(role))
+
+
+def verify_fragment(w3: Web3, manifest: DeploymentManifest, fragment_id: int) -> VerificationReport:
+    """Run every check for ``fragment_id``; see the module docstring for what each means."""
+    return Verifier(w3, manifest).verify(fragment_id)
+
+
+def failed_manifest_report(fragment_id: int, error: ManifestError) -> VerificationReport:
+    """The report when the manifest file itself cannot be used."""
+    report = VerificationReport(
+        fragment_id=fragment_id,
+        certificate_id=certificate_id_of(fragment_id),
+        chain_id=None,
+        ledger_address="",
+        block_number=None,
+        checks=[Check("manifest", False, str(error))],
+    )
+    for name in CHECK_ORDER[1:]:
+        report.checks.append(Check(name, False, "not run: manifest failed", skipped=True))
+    return report
+
+
+def parse_fragment_id(text: str) -> int:
+    """``4294967297``, ``0x100000001`` or ``1:1`` (certificate:seq)."""
+    text = text.strip()
+    if ":" in text:
+        certificate, seq = text.split(":", 1)
+        return fragment_id_of(int(certificate), int(seq))
+    return int(text, 16) if text.lower().startswith("0x") else int(text)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _path_ids(fragment_id: int, by_id: Mapping[int, Fragment]) -> list[int]:
+    path, current, seen = [], fragment_id, set()
+    while current is not None and current in by_id and current not in seen:
+        seen.add(current)
+        path.append(current)
+        current = by_id[current].parent_id
+    return path
+
+
+def _word_topic(value: int) -> str:
+    return "0x" + value.to_bytes(32, "big").hex()
+
+
+def _int(topic: Any) -> int:
+    return int.from_bytes(bytes(topic), "big")
+
+
+def _address(word: int) -> str:
+    return to_checksum_address(word.to_bytes(32, "big")[12:])
+
+
+_MONEY_KEYS = frozenset({"value", "paid", "face_value", "repaid", "paid_out"})
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON-ready: bytes as 0x hex, enums by name, money (fen) as strings per DESIGN.md."""
+    if isinstance(value, dict):
+        return {
+            k: str(v) if k in _MONEY_KEYS and isinstance(v, int) else _jsonable(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, bool) or value is None:
+        return value
+    if hasattr(value, "name") and isinstance(value, int):  # IntEnum
+        return value.name
+    if isinstance(value, int) and abs(value) > 2**53:
+        return str(value)  # JSON numbers lose precision past 2**53
+    return value
+
+
+__all__ = [
+    "CHECK_ORDER",
+    "EMPTY_CODE_HASH",
+    "Check",
+    "VerificationReport",
+    "Verifier",
+    "check_acceptance",
+    "check_financing",
+    "check_invoice",
+    "check_issuance",
+    "check_lineage",
+    "check_repayment",
+    "check_value_invariant",
+    "parse_fragment_id",
+    "verify_fragment",
+]
