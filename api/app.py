@@ -1,0 +1,123 @@
+"""The application factory: ``create_app(settings)`` -> a FastAPI app.
+
+Start-up (the lifespan) does, in order: migrate the database, connect to the chain (and
+deploy the ledger on a fresh dev chain), register the bootstrap operator key, reconcile
+commands a previous process left unfinished, index the chain up to its head, then start
+the indexer and the maturity job as background tasks (unless ``settings.background`` is
+off, as in tests, which call their ``step()`` directly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlmodel import Session, select
+
+from api.auth import OPERATOR, ensure_key
+from api.chain import ChainGateway
+from api.db import make_engine, migrate
+from api.idempotency import CommandRunner
+from api.indexer import Indexer
+from api.jobs import MaturityJob
+from api.models import Organization
+from api.problems import install_handlers
+from api.routes import admin, certificates, documents, financing, fragments, organizations, reports
+from api.runtime import Runtime
+from api.services.responders import RESPONDERS
+from api.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Everything but the HTTP layer (also used by scripts and tests)."""
+    engine = make_engine(settings)
+    migrate(engine)
+    gateway = ChainGateway(settings)
+    indexer = Indexer(engine, gateway.ledger)
+    runner = CommandRunner(engine, gateway, RESPONDERS, on_mined=indexer.sync_to)
+    maturity = MaturityJob(engine, gateway, indexer, page_size=settings.payout_page_size)
+    runtime = Runtime(
+        settings=settings, engine=engine, gateway=gateway, runner=runner, indexer=indexer,
+        maturity=maturity, document_key=settings.document_key_bytes(),
+        invoice_secret=settings.invoice_secret_bytes(),
+    )
+    _bootstrap_operator(runtime)
+    return runtime
+
+
+def _bootstrap_operator(rt: Runtime) -> None:
+    with Session(rt.engine) as session:
+        operator = session.exec(select(Organization).where(Organization.role == OPERATOR)).first()
+        if operator is None:
+            operator = Organization(name="Platform operator", role=OPERATOR,
+                                    address=rt.gateway.operator.address, status="active")
+            session.add(operator)
+            session.commit()
+            session.refresh(operator)
+        key = rt.settings.bootstrap_operator_api_key
+        if key is not None and key.get_secret_value():
+            assert operator.id is not None
+            ensure_key(session, operator.id, key.get_secret_value(), "bootstrap")
+            session.commit()
+        else:
+            log.warning("no SCF_OPERATOR_API_KEY: no operator can log in until one is set")
+
+
+async def _loop(step: Callable[[], object], interval: float, name: str) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(step)
+        except Exception:  # keep the loop alive; the next pass retries
+            log.exception("%s step failed", name)
+        await asyncio.sleep(interval)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await asyncio.to_thread(build_runtime, settings)
+        app.state.runtime = runtime
+        counts = await asyncio.to_thread(runtime.runner.reconcile)
+        if any(counts.values()):
+            log.info("reconciled unfinished commands: %s", counts)
+        await asyncio.to_thread(runtime.indexer.catch_up)
+        tasks = []
+        if settings.background:
+            tasks = [
+                asyncio.create_task(_loop(runtime.indexer.catch_up, settings.indexer_interval,
+                                          "indexer")),
+                asyncio.create_task(_loop(runtime.maturity.step, settings.maturity_interval,
+                                          "maturity job")),
+            ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            runtime.engine.dispose()
+
+    app = FastAPI(
+        title="Supply-chain finance ledger API",
+        version="0.1.0",
+        description=(
+            "Digital credit certificates (电子债权凭证) on an EVM ledger: issue, accept, split, "
+            "transfer, finance, repay. Amounts are strings of whole fen. Every command "
+            "accepts an Idempotency-Key; every refusal is an RFC 9457 problem document."
+        ),
+        lifespan=lifespan,
+    )
+    install_handlers(app)
+    for module in (admin, organizations, documents, certificates, fragments, financing,
+                   reports):
+        app.include_router(module.router)
+    return app

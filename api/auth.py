@@ -1,0 +1,113 @@
+"""API keys and the caller's identity.
+
+A key is ``scf_`` + 43 url-safe characters (256 random bits). Only its SHA-256 is stored,
+so a database leak reveals no usable key; it is shown once, at creation. Every request
+carries ``Authorization: Bearer <key>`` and resolves to a :class:`Principal`: the
+organization, its role, and its chain address. Role checks are declared per endpoint with
+:func:`require_roles`; organization checks (whose fragment is this?) live in the services.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from sqlmodel import Session, select
+
+from api.models import ApiKey, Organization
+from api.problems import Problem
+
+OPERATOR = "operator"
+CORE_ENTERPRISE = "core_enterprise"
+SUPPLIER = "supplier"
+FINANCIER = "financier"
+AUDITOR = "auditor"
+ROLES = (OPERATOR, CORE_ENTERPRISE, SUPPLIER, FINANCIER, AUDITOR)
+#: Roles that may hold fragments (the contract's _requireActiveHolder).
+HOLDERS = (SUPPLIER, FINANCIER)
+#: Roles that see every record (read-only for the auditor).
+OVERSEERS = (OPERATOR, AUDITOR)
+TOKEN_PREFIX = "scf_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    org_id: int
+    role: str
+    address: str | None
+    api_key_id: int | None
+    name: str
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.role in OVERSEERS
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_key(session: Session, org_id: int, label: str = "") -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the token (the only time it exists in clear)."""
+    token = new_token()
+    row = ApiKey(org_id=org_id, prefix=token[:10], token_hash=hash_token(token), label=label)
+    session.add(row)
+    session.flush()
+    return row, token
+
+
+def ensure_key(session: Session, org_id: int, token: str, label: str) -> None:
+    """Register a key given from outside (the bootstrap operator key), once."""
+    digest = hash_token(token)
+    if session.exec(select(ApiKey).where(ApiKey.token_hash == digest)).first() is None:
+        session.add(ApiKey(org_id=org_id, prefix=token[:10], token_hash=digest, label=label))
+
+
+def _unauthenticated(detail: str) -> Problem:
+    return Problem(401, "unauthenticated", "Authentication required", detail)
+
+
+def authenticate(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthenticated("Send 'Authorization: Bearer <API key>'.")
+    runtime = request.app.state.runtime
+    with Session(runtime.engine) as session:
+        row = session.exec(
+            select(ApiKey, Organization)
+            .where(ApiKey.token_hash == hash_token(token.strip()))
+            .where(ApiKey.org_id == Organization.id)
+        ).first()
+    if row is None:
+        raise _unauthenticated("The API key is unknown.")
+    key, org = row
+    if key.revoked_at is not None:
+        raise _unauthenticated("The API key was revoked.")
+    if org.status == "suspended":
+        raise Problem(403, "member_suspended", "Organization suspended",
+                      "Your organization is suspended by the platform operator.")
+    assert org.id is not None
+    return Principal(org.id, org.role, org.address, key.id, org.name)
+
+
+def require_roles(*roles: str) -> Callable[..., Principal]:
+    """Dependency: the caller, if its role is one of ``roles`` (else 403 wrong_role)."""
+
+    def dependency(principal: Principal = Depends(authenticate)) -> Principal:  # noqa: B008
+        if principal.role not in roles:
+            raise Problem(
+                403, "wrong_role", "Your role may not do this",
+                f"This action is for {', '.join(roles)}; your organization is a "
+                f"{principal.role}.",
+            )
+        return principal
+
+    return dependency

@@ -1,0 +1,258 @@
+"""The service's one door to the chain: the ledger, the organizations' signing keys, and a
+journaled way to send transactions.
+
+Why not simply ``Ledger.split(...)``: an idempotent command must survive the process dying
+between "the node has the transaction" and "the database knows it". So a command's
+transaction is signed here, handed to ``on_signed`` (which commits the raw transaction and
+its hash to the database) and only *then* broadcast, all under the account's nonce lock.
+After a crash the stored hash tells whether it was mined, and the stored raw bytes can be
+broadcast again as they are (same nonce, same hash: it can never be sent twice). What the
+transaction returned (a new id, fen paid) comes from its receipt through the same
+:class:`~chain_client.ledger.LedgerCall` extractors the typed client uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import TransactionNotFound
+from web3.types import TxReceipt
+
+from api.settings import Settings
+from chain_client import KeyStore, TransactionSender, connect
+from chain_client.deployment import deploy_ledger
+from chain_client.errors import TransactionReplaced
+from chain_client.fees import AutoFees, is_legacy
+from chain_client.ledger import Ledger, LedgerCall
+from chain_client.ledger_types import TxOutcome
+from chain_client.manifest import DeploymentManifest, load_manifest
+from chain_client.nonces import NonceManager
+from chain_client.transactions import PendingTransaction
+
+log = logging.getLogger(__name__)
+
+MAX_UINT256 = 2**256 - 1
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    """What is journaled before broadcasting."""
+
+    sender: str
+    nonce: int
+    tx_hash: str
+    raw: str  # 0x hex of the signed bytes
+
+
+class ChainGateway:
+    """Connection, deployment manifest, key store, one sender per account."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.w3: Web3 = connect(settings.rpc_url)
+        self.keystore = KeyStore(settings.keystore_dir, scrypt_n=settings.keystore_scrypt_n)
+        self.nonces = NonceManager(self.w3)
+        self.fees = AutoFees()
+        self._accounts: dict[str, LocalAccount] = {}
+        self._senders: dict[str, TransactionSender] = {}
+        self._lock = threading.Lock()
+        self.operator = self._operator_account()
+        self._accounts[self.operator.address] = self.operator
+        manifest_path = settings.resolved_manifest_path
+        if settings.deploy_if_missing:
+            self.manifest: DeploymentManifest = deploy_ledger(
+                self.w3, self.sender_for(self.operator.address), manifest_path=manifest_path
+            )
+        else:
+            self.manifest = load_manifest(manifest_path, self.w3)
+        self.ledger = Ledger(self.w3, self.manifest)
+
+    # -- keys and senders -----------------------------------------------------------------
+
+    def _operator_account(self) -> LocalAccount:
+        """The chain operator: an explicit key (imported into the key store once) or the
+        key store's key labelled "operator"."""
+        passphrase = self.settings.master_passphrase.get_secret_value()
+        if self.settings.operator_private_key is not None:
+            account: LocalAccount = Account.from_key(
+                self.settings.operator_private_key.get_secret_value()
+            )
+            if not any(i.address == account.address for i in self.keystore.list()):
+                self.keystore.import_key(account.key, passphrase, label="operator")
+            return account
+        for info in self.keystore.list():
+            if info.label == "operator":
+                return self.keystore.load(info.id, passphrase)
+        raise RuntimeError(
+            "no operator key: set SCF_OPERATOR_PRIVATE_KEY or store a key labelled 'operator'"
+        )
+
+    def create_key(self, label: str) -> tuple[str, str]:
+        """A new signing key in the encrypted key store: (key id, address)."""
+        info = self.keystore.create(self.settings.master_passphrase.get_secret_value(), label=label)
+        return info.id, info.address
+
+    def account(self, address: str) -> LocalAccount:
+        address = to_checksum_address(address)
+        with self._lock:
+            account = self._accounts.get(address)
+        if account is None:
+            passphrase = self.settings.master_passphrase.get_secret_value()
+            account = self.keystore.load(address, passphrase)
+            with self._lock:
+                self._accounts[address] = account
+        return account
+
+    def sender_for(self, address: str) -> TransactionSender:
+        address = to_checksum_address(address)
+        with self._lock:
+            sender = self._senders.get(address)
+        if sender is None:
+            sender = TransactionSender(
+                self.w3,
+                self.account(address),
+                fee_strategy=self.fees,
+                nonce_manager=self.nonces,
+                confirmations=self.settings.confirmations,
+                timeout=self.settings.tx_timeout,
+                poll_interval=0.02,
+            )
+            with self._lock:
+                sender = self._senders.setdefault(address, sender)
+        return sender
+
+    def ledger_as(self, address: str) -> Ledger:
+        return self.ledger.as_member(self.sender_for(address))
+
+    # -- chain facts ------------------------------------------------------------------------
+
+    def block_time(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def head(self) -> int:
+        return int(self.w3.eth.block_number)
+
+    def gas_costs_something(self) -> bool:
+        fees = self.fees.fees(self.w3)
+        return any(v > 0 for v in fees.values())
+
+    def fund_gas(self, address: str) -> str | None:
+        """Send the operator's ether to a new account when the chain charges for gas."""
+        wanted = self.settings.gas_funding_wei
+        if wanted <= 0 or not self.gas_costs_something():
+            return None
+        if int(self.w3.eth.get_balance(to_checksum_address(address))) >= wanted // 2:
+            return None
+        receipt = self.sender_for(self.operator.address).send(
+            {"to": to_checksum_address(address), "value": wanted}
+        )
+        return _hex(receipt["transactionHash"])
+
+    # -- journaled sending ------------------------------------------------------------------
+
+    def send_journaled(
+        self,
+        address: str,
+        call: LedgerCall,
+        on_signed: Callable[[SignedTx], None],
+    ) -> SignedTx:
+        """Estimate (a revert raises its custom error, nothing is signed), sign, journal
+        through ``on_signed``, then broadcast. Returns what was journaled."""
+        ledger = self.ledger_as(address)
+        if call.prepare is not None:
+            call.prepare(ledger)  # e.g. top up the settlement-token allowance
+        sender = ledger._require_sender()
+        handle = ledger.token if call.contract == "token" else ledger.ledger
+        fields: dict[str, Any] = {
+            "to": handle.address,
+            "data": HexBytes(handle.encode(call.function, *call.args)),
+            "value": 0,
+            "chainId": sender.chain_id,
+        }
+        fields["gas"] = sender.estimate_gas(fields, abi=handle.abi)
+        fields.update(self.fees.fees(self.w3))
+        if not is_legacy(fields):
+            fields["type"] = 2
+        with self.nonces.reserve(sender.address) as slot:
+            for _attempt in range(5):
+                fields["nonce"] = slot.nonce
+                signed = sender.account.sign_transaction(fields)
+                journal = SignedTx(
+                    sender.address, slot.nonce, _hex(signed.hash), _hex(signed.raw_transaction)
+                )
+                on_signed(journal)
+                pending = PendingTransaction(
+                    sender.address, slot.nonce, dict(fields), bytes(signed.raw_transaction),
+                    journal.tx_hash, abi=handle.abi,
+                )
+                try:
+                    sender.rebroadcast(pending)
+                except TransactionReplaced:
+                    slot.resync()  # another process used the nonce: sign again
+                    continue
+                slot.consume()
+                return journal
+        raise RuntimeError(f"could not find a free nonce for {sender.address}")
+
+    def wait(self, journal: SignedTx, call: LedgerCall) -> TxOutcome:
+        """Wait for a journaled transaction; a mined revert raises its custom error."""
+        ledger = self.ledger_as(journal.sender)
+        sender = ledger._require_sender()
+        handle = ledger.token if call.contract == "token" else ledger.ledger
+        pending = PendingTransaction(
+            journal.sender, journal.nonce, {}, bytes(HexBytes(journal.raw)), journal.tx_hash,
+            abi=handle.abi,
+        )
+        receipt = sender.wait(pending)
+        return self.outcome(call, receipt)
+
+    def outcome(self, call: LedgerCall, receipt: TxReceipt) -> TxOutcome:
+        value = call.extract(self.ledger, receipt) if call.extract is not None else None
+        return TxOutcome(
+            tx_hash=_hex(receipt["transactionHash"]),
+            block_number=int(receipt["blockNumber"]),
+            gas_used=int(receipt["gasUsed"]),
+            value=value,
+        )
+
+    def receipt(self, tx_hash: str) -> TxReceipt | None:
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+
+    def failure_of(self, journal: SignedTx, receipt: TxReceipt) -> Exception:
+        """Why a journaled transaction failed (replayed at its block and decoded)."""
+        pending = PendingTransaction(
+            journal.sender, journal.nonce, {}, bytes(HexBytes(journal.raw)), journal.tx_hash,
+            abi=self.ledger.ledger.abi,
+        )
+        return self.sender_for(journal.sender).failure_reason(pending, receipt)
+
+    def broadcast_raw(self, journal: SignedTx) -> None:
+        """Re-send journaled bytes (after a restart); "already known" is fine."""
+        sender = self.sender_for(journal.sender)
+        sender.rebroadcast(
+            PendingTransaction(
+                journal.sender, journal.nonce, {}, bytes(HexBytes(journal.raw)), journal.tx_hash
+            )
+        )
+
+    def mined_nonce(self, address: str) -> int:
+        return int(self.w3.eth.get_transaction_count(to_checksum_address(address), "latest"))
+
+
+def _hex(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    text = value.hex() if hasattr(value, "hex") and not isinstance(value, str) else str(value)
+    return text if text.startswith("0x") else "0x" + text

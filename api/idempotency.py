@@ -1,0 +1,382 @@
+"""Idempotent commands: one journal row per request, its transaction stored before it is
+broadcast, its response stored once known.
+
+The guarantees, and how:
+
+* Same ``Idempotency-Key`` (per organization) -> same stored response, replayed byte for
+  byte with ``Idempotent-Replayed: true``; a different request under a used key is refused
+  (422 ``idempotency_key_reused``); a key whose first request is still running answers 409
+  ``request_in_progress``.
+* Never a second transaction: the signed raw transaction and its hash are committed
+  *before* the broadcast (see :meth:`api.chain.ChainGateway.send_journaled`). A retry, or
+  :meth:`CommandRunner.reconcile` at start-up, finds the hash and waits for *that*
+  transaction (re-broadcasting the same bytes if the node lost it) instead of signing anew.
+* A command that died before signing sent nothing; it is marked ``aborted`` at start-up
+  and a retry with the same key simply runs it.
+* Every command ends in the audit log: who, what, when, outcome, transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from api.audit import record
+from api.auth import Principal
+from api.chain import ChainGateway, SignedTx
+from api.models import Command
+from api.problems import PROBLEM_JSON, Problem, problem_from_revert
+from api.timeutil import utcnow
+from chain_client.errors import ContractRevert, TransactionError, TransactionTimeout
+from chain_client.ledger import LedgerCall
+from chain_client.ledger_types import TxOutcome
+
+log = logging.getLogger(__name__)
+
+#: action -> builds the response body from the outcome and the request's parameters.
+Responder = Callable[[ChainGateway, TxOutcome, dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ChainPlan:
+    """What a command sends: as whom, and which ledger call (by its builder's name in
+    ``Ledger.calls`` and arguments, so it can be rebuilt after a restart)."""
+
+    sender: str
+    builder: str
+    args: tuple[Any, ...]
+    status_code: int = 200
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    principal: Principal
+    idempotency_key: str | None
+
+
+class CommandRunner:
+    def __init__(
+        self,
+        engine: Engine,
+        gateway: ChainGateway,
+        responders: dict[str, Responder],
+        on_mined: Callable[[int], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.gateway = gateway
+        self.responders = responders
+        self.on_mined = on_mined
+        self._inflight: set[int] = set()
+        self._lock = threading.Lock()
+
+    # -- public -----------------------------------------------------------------------------
+
+    def run_chain(
+        self,
+        ctx: CommandContext,
+        action: str,
+        target: str,
+        params: dict[str, Any],
+        plan: Callable[[], ChainPlan],
+    ) -> JSONResponse:
+        """Run a command that sends one ledger transaction."""
+        claimed = self._claim(ctx, action, target, params)
+        if isinstance(claimed, JSONResponse):
+            return claimed
+        command_id = claimed
+        try:
+            try:
+                chosen = plan()
+            except Problem as problem:
+                return self._finish_problem(command_id, problem)
+            except ContractRevert as exc:
+                return self._finish_problem(command_id, problem_from_revert(exc))
+            call = self._call(chosen.builder, chosen.args)
+            self._save_plan(command_id, chosen)
+            try:
+                journal = self.gateway.send_journaled(
+                    chosen.sender, call, lambda j: self._journal(command_id, j)
+                )
+            except ContractRevert as exc:  # refused at estimation: nothing was signed
+                return self._finish_problem(command_id, problem_from_revert(exc))
+            except TransactionError as exc:
+                self._set_status(command_id, "aborted")
+                raise Problem(
+                    503, "chain_unavailable", "The chain did not take the transaction",
+                    f"{exc}. Nothing was recorded; retry with the same Idempotency-Key.",
+                ) from exc
+            return self._complete(command_id, journal, call, chosen.status_code)
+        finally:
+            with self._lock:
+                self._inflight.discard(command_id)
+
+    def run_local(
+        self,
+        ctx: CommandContext,
+        action: str,
+        target: str,
+        params: dict[str, Any],
+        work: Callable[[], tuple[int, dict[str, Any]]],
+    ) -> JSONResponse:
+        """Run a command whose effects are in the database (or state-checked chain steps):
+        ``work`` returns (status, body) and must be safe to re-run after a crash."""
+        claimed = self._claim(ctx, action, target, params)
+        if isinstance(claimed, JSONResponse):
+            return claimed
+        command_id = claimed
+        try:
+            try:
+                status, body = work()
+            except Problem as problem:
+                return self._finish_problem(command_id, problem)
+            except ContractRevert as exc:
+                return self._finish_problem(command_id, problem_from_revert(exc))
+            return self._finish(command_id, status, body, "succeeded", None)
+        finally:
+            with self._lock:
+                self._inflight.discard(command_id)
+
+    def reconcile(self) -> dict[str, int]:
+        """At start-up: settle every command a previous process left unfinished."""
+        counts = {"completed": 0, "aborted": 0}
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(Command).where(Command.status.in_(("pending", "signed")))  # type: ignore[attr-defined]
+            ).all()
+        for row in rows:
+            assert row.id is not None
+            if row.status == "pending" or not row.tx_hash:
+                self._set_status(row.id, "aborted")
+                counts["aborted"] += 1
+                continue
+            try:
+                self._resume(row)
+                counts["completed"] += 1
+            except Exception:  # one bad row must not stop the service from starting
+                log.exception("could not reconcile command %s", row.id)
+        return counts
+
+    # -- claiming a key ---------------------------------------------------------------------
+
+    def _claim(
+        self, ctx: CommandContext, action: str, target: str, params: dict[str, Any]
+    ) -> int | JSONResponse:
+        fingerprint = _fingerprint(action, target, params)
+        principal = ctx.principal
+        row = Command(
+            org_id=principal.org_id,
+            api_key_id=principal.api_key_id,
+            idempotency_key=ctx.idempotency_key,
+            fingerprint=fingerprint,
+            action=action,
+            target=target,
+            params=json.dumps({"request": params}, sort_keys=True, default=str),
+        )
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.add(row)
+            try:
+                session.commit()
+                assert row.id is not None
+                with self._lock:
+                    self._inflight.add(row.id)
+                return row.id
+            except IntegrityError:
+                session.rollback()
+        # The key was used before.
+        with Session(self.engine) as session:
+            existing = session.exec(
+                select(Command)
+                .where(Command.org_id == principal.org_id)
+                .where(Command.idempotency_key == ctx.idempotency_key)
+            ).one()
+        assert existing.id is not None
+        if existing.fingerprint != fingerprint:
+            raise Problem(
+                422, "idempotency_key_reused", "Idempotency-Key already used",
+                "This Idempotency-Key was used for a different request; use a new key.",
+            )
+        if existing.status in ("succeeded", "refused"):
+            return _replay(existing)
+        if existing.status == "signed" and existing.id not in self._inflight:
+            return self._resume(existing)
+        if existing.status == "aborted":
+            with Session(self.engine) as session:
+                taken = session.exec(  # type: ignore[call-overload]
+                    update(Command)
+                    .where(Command.id == existing.id)  # type: ignore[arg-type]
+                    .where(Command.status == "aborted")  # type: ignore[arg-type]
+                    .values(status="pending", updated_at=utcnow())
+                )
+                session.commit()
+            if taken.rowcount == 1:
+                with self._lock:
+                    self._inflight.add(existing.id)
+                return existing.id
+        raise Problem(
+            409, "request_in_progress", "The same request is still running",
+            "A request with this Idempotency-Key is in progress; retry in a moment.",
+        )
+
+    # -- sending and finishing --------------------------------------------------------------
+
+    def _call(self, builder: str, args: tuple[Any, ...]) -> LedgerCall:
+        return getattr(self.gateway.ledger.calls, builder)(*args)  # type: ignore[no-any-return]
+
+    def _save_plan(self, command_id: int, plan: ChainPlan) -> None:
+        with Session(self.engine) as session:
+            row = session.get(Command, command_id)
+            assert row is not None
+            params = json.loads(row.params)
+            params["call"] = {"builder": plan.builder, "args": _encode_args(plan.args),
+                              "sender": plan.sender, "status_code": plan.status_code}
+            row.params = json.dumps(params, sort_keys=True)
+            row.sender = plan.sender
+            session.add(row)
+            session.commit()
+
+    def _journal(self, command_id: int, journal: SignedTx) -> None:
+        with Session(self.engine) as session:
+            row = session.get(Command, command_id)
+            assert row is not None
+            row.status = "signed"
+            row.sender, row.nonce = journal.sender, journal.nonce
+            row.tx_hash, row.raw_tx = journal.tx_hash, journal.raw
+            row.updated_at = utcnow()
+            session.add(row)
+            session.commit()
+
+    def _complete(
+        self, command_id: int, journal: SignedTx, call: LedgerCall, status_code: int
+    ) -> JSONResponse:
+        try:
+            outcome = self.gateway.wait(journal, call)
+        except ContractRevert as exc:  # mined and reverted: a refusal, recorded
+            return self._finish_problem(command_id, problem_from_revert(exc), journal.tx_hash)
+        except TransactionTimeout as exc:
+            raise Problem(
+                503, "transaction_pending", "The transaction is not mined yet",
+                f"Transaction {journal.tx_hash} was sent but is not mined yet; retry with the "
+                "same Idempotency-Key to get its result (it will not be sent twice).",
+                tx_hash=journal.tx_hash,
+            ) from exc
+        with Session(self.engine) as session:
+            row = session.get(Command, command_id)
+            assert row is not None
+            params = json.loads(row.params)
+        body = self.responders[row.action](self.gateway, outcome, params["request"])
+        body.setdefault("tx_hash", outcome.tx_hash)
+        body.setdefault("block_number", outcome.block_number)
+        if self.on_mined is not None:
+            try:
+                self.on_mined(outcome.block_number)
+            except Exception:  # the read model catches up later; the command succeeded
+                log.exception("indexer sync after command %s failed", command_id)
+        return self._finish(command_id, status_code, body, "succeeded", outcome)
+
+    def _resume(self, row: Command) -> JSONResponse:
+        """Finish a command whose transaction was journaled by an earlier attempt."""
+        assert row.id is not None and row.tx_hash and row.raw_tx and row.sender
+        params = json.loads(row.params)
+        spec = params["call"]
+        call = self._call(spec["builder"], tuple(_decode_args(spec["args"])))
+        journal = SignedTx(row.sender, int(row.nonce or 0), row.tx_hash, row.raw_tx)
+        if self.gateway.receipt(journal.tx_hash) is None:
+            known = True
+            try:
+                self.gateway.w3.eth.get_transaction(journal.tx_hash)  # type: ignore[arg-type]
+            except Exception:
+                known = False
+            if not known:
+                if self.gateway.mined_nonce(journal.sender) > journal.nonce:
+                    # our nonce went to another transaction: ours can never be mined
+                    self._set_status(row.id, "aborted")
+                    raise Problem(
+                        409, "transaction_replaced", "The transaction was superseded",
+                        "The stored transaction can no longer be mined; retry the request.",
+                    )
+                self.gateway.broadcast_raw(journal)
+        return self._complete(row.id, journal, call, int(spec.get("status_code", 200)))
+
+    def _finish_problem(
+        self, command_id: int, problem: Problem, tx_hash: str | None = None
+    ) -> JSONResponse:
+        body = problem.body()
+        if tx_hash:
+            body["tx_hash"] = tx_hash
+        return self._finish(command_id, problem.status, body, "refused", None)
+
+    def _finish(
+        self,
+        command_id: int,
+        status: int,
+        body: dict[str, Any],
+        outcome_name: str,
+        outcome: TxOutcome | None,
+    ) -> JSONResponse:
+        with Session(self.engine) as session:
+            row = session.get(Command, command_id)
+            assert row is not None
+            row.status = outcome_name
+            row.response_status = status
+            row.response_body = json.dumps(body, sort_keys=True)
+            row.updated_at = utcnow()
+            session.add(row)
+            record(
+                session,
+                org_id=row.org_id,
+                api_key_id=row.api_key_id,
+                action=row.action,
+                target=row.target,
+                params=json.loads(row.params).get("request", {}),
+                outcome=outcome_name,
+                code=body.get("code") if status >= 400 else None,
+                tx_hash=(outcome.tx_hash if outcome else body.get("tx_hash")),
+                block_number=outcome.block_number if outcome else None,
+            )
+            session.commit()
+            return _replay(row, replayed=False)
+
+    def _set_status(self, command_id: int, status: str) -> None:
+        with Session(self.engine) as session:
+            row = session.get(Command, command_id)
+            if row is not None:
+                row.status = status
+                row.updated_at = utcnow()
+                session.add(row)
+                session.commit()
+
+
+def _replay(row: Command, *, replayed: bool = True) -> JSONResponse:
+    status = int(row.response_status or 200)
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return JSONResponse(
+        json.loads(row.response_body or "{}"),
+        status_code=status,
+        headers=headers,
+        media_type=PROBLEM_JSON if status >= 400 else "application/json",
+    )
+
+
+def _fingerprint(action: str, target: str, params: dict[str, Any]) -> str:
+    canonical = json.dumps([action, target, params], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _encode_args(args: tuple[Any, ...]) -> list[Any]:
+    return [{"bytes": "0x" + bytes(a).hex()} if isinstance(a, bytes | bytearray) else a
+            for a in args]
+
+
+def _decode_args(args: list[Any]) -> list[Any]:
+    return [bytes.fromhex(a["bytes"][2:]) if isinstance(a, dict) and "bytes" in a else a
+            for a in args]

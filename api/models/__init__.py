@@ -1,0 +1,26 @@
+"""SQLModel tables. Alembic migrations in api/migrations own the schema; these classes are
+the Python view of it (tests check the two agree)."""
+
+from api.models.access import ApiKey, Organization
+from api.models.chain_index import (
+    CertificateRow,
+    ChainEvent,
+    FragmentRow,
+    IndexerCheckpoint,
+    OfferRow,
+)
+from api.models.commands import AuditEntry, Command
+from api.models.documents import Document
+
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "CertificateRow",
+    "ChainEvent",
+    "Command",
+    "Document",
+    "FragmentRow",
+    "IndexerCheckpoint",
+    "OfferRow",
+    "Organization",
+]

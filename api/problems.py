@@ -1,0 +1,253 @@
+"""RFC 9457 problem documents: every refusal the service gives, in one shape.
+
+Why a stable ``code``: clients branch on it (``insufficient_value``, ``duplicate_invoice``
+...), while ``title``/``detail`` are for people and may be reworded. Contract custom
+errors are mapped here, once, by their Solidity name, so a refusal reads the same whether
+it came from gas estimation, a mined revert, or a check the API made first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from chain_client.errors import ContractRevert
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://scf-ledger.example/problems/"
+
+
+class Problem(Exception):  # noqa: N818 - it is the RFC's name
+    """Raise to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        title: str,
+        detail: str | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail or title
+        self.extra = extra
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "type": TYPE_BASE + self.code,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+        }
+        if instance:
+            doc["instance"] = instance
+        doc.update(_jsonable(self.extra))
+        return doc
+
+    def response(self, instance: str | None = None) -> JSONResponse:
+        return JSONResponse(self.body(instance), status_code=self.status, media_type=PROBLEM_JSON)
+
+
+# Solidity error name -> (HTTP status, code, title). A ``detail`` sentence is built from
+# the error's arguments by _detail below.
+REVERT_MAP: dict[str, tuple[int, str, str]] = {
+    "ZeroAddress": (422, "invalid_address", "An address is missing"),
+    "ZeroAmount": (422, "invalid_amount", "The amount must be more than zero"),
+    "InvalidRole": (422, "invalid_role", "That role does not exist on the ledger"),
+    "MemberAlreadyRegistered": (409, "already_registered", "The account is already a member"),
+    "OrganizationAlreadyRegistered": (
+        409, "organization_already_registered", "The organization is already a member",
+    ),
+    "ZeroOrganizationId": (422, "invalid_organization", "The organization id is missing"),
+    "NotAMember": (422, "unknown_member", "The counterparty is not a member of the ledger"),
+    "MemberIsSuspended": (403, "member_suspended", "A party to this action is suspended"),
+    "WrongRole": (403, "wrong_role", "A party does not have the role this action needs"),
+    "CreditLineExceeded": (
+        409, "credit_line_exceeded", "The credit line does not cover this certificate",
+    ),
+    "InvoiceAlreadyUsed": (409, "duplicate_invoice", "This invoice already backs a certificate"),
+    "ZeroInvoiceKey": (422, "invalid_invoice", "The invoice identity is missing"),
+    "ZeroDocumentHash": (422, "invalid_document", "The document hash is missing"),
+    "FaceValueTooLarge": (422, "invalid_amount", "The face value is too large"),
+    "InvalidMaturity": (422, "invalid_maturity", "The maturity date is out of range"),
+    "UnknownCertificate": (404, "unknown_certificate", "No such certificate"),
+    "UnknownFragment": (404, "unknown_fragment", "No such fragment"),
+    "WrongCertificateStatus": (
+        409, "wrong_certificate_status", "The certificate's status does not allow this",
+    ),
+    "NotBeneficiary": (403, "not_beneficiary", "Only the beneficiary may do this"),
+    "NotIssuer": (403, "not_issuer", "Only the issuer may do this"),
+    "NotHolder": (403, "not_holder", "Only the holder of the fragment may do this"),
+    "CertificateMatured": (409, "certificate_matured", "The certificate has matured"),
+    "NotMatured": (409, "not_matured", "The certificate has not matured yet"),
+    "InvalidSplitAmount": (
+        422, "insufficient_value", "The amount must be above zero and below the fragment's value",
+    ),
+    "InsufficientFragmentValue": (
+        422, "insufficient_value", "The fragment does not hold that much value",
+    ),
+    "UnknownOffer": (404, "unknown_offer", "No such financing offer"),
+    "OfferNotOpen": (409, "offer_not_open", "The offer is no longer open"),
+    "OfferExpired": (409, "offer_expired", "The offer has expired"),
+    "InvalidOfferExpiry": (
+        422, "invalid_expiry", "The offer must expire in the future and no later than maturity",
+    ),
+    "NotOfferSeller": (403, "not_offer_seller", "Only the seller may do this"),
+    "NotOfferFinancier": (403, "not_offer_financier", "Only the offer's financier may do this"),
+    "InvalidRate": (422, "invalid_rate", "The discount rate is out of range"),
+    "DiscountExceedsAmount": (
+        422, "discount_exceeds_amount", "The discount would eat the whole amount",
+    ),
+    "RepaymentExceedsOutstanding": (
+        422, "repayment_exceeds_outstanding", "The repayment exceeds what is still owed",
+    ),
+    "NothingOwed": (409, "nothing_owed", "Nothing is owed to this fragment right now"),
+    "NotYetOverdue": (409, "not_yet_overdue", "The certificate is not overdue yet"),
+    "InvalidGracePeriod": (422, "invalid_grace_period", "The grace period is out of range"),
+    "InvalidPage": (422, "invalid_page", "The page of fragments is out of range"),
+    "EnforcedPause": (503, "ledger_paused", "The ledger is paused by the operator"),
+    "ExpectedPause": (409, "ledger_not_paused", "The ledger is not paused"),
+    "AccessControlUnauthorizedAccount": (
+        403, "wrong_role", "Only the platform operator may do this",
+    ),
+    "ERC20InsufficientBalance": (
+        409, "insufficient_funds", "The settlement-token balance does not cover this payment",
+    ),
+    "ERC20InsufficientAllowance": (
+        409, "insufficient_allowance", "The ledger may not take that much settlement token",
+    ),
+    "ReentrancyGuardReentrantCall": (409, "conflict", "The ledger refused a reentrant call"),
+}
+
+
+def problem_from_revert(exc: ContractRevert) -> Problem:
+    """The problem for a contract refusal (unknown errors become 409 ``chain_refused``)."""
+    name = exc.error_name or type(exc).__name__
+    status, code, title = REVERT_MAP.get(
+        name, (409, "chain_refused", "The ledger refused this action")
+    )
+    return Problem(
+        status, code, title, _detail(name, exc.args, title), ledger_error=name,
+        ledger_error_args=_jsonable(exc.args),
+    )
+
+
+def _detail(name: str, args: dict[str, Any], title: str) -> str:
+    """A sentence with the numbers a person needs (amounts are fen)."""
+    try:
+        if name == "InvalidSplitAmount":
+            return (
+                f"Cannot split {args['amount']} fen off a fragment worth {args['fragmentValue']}"
+                " fen: the amount must be above 0 and below the fragment's value (move all of"
+                " it with a transfer)."
+            )
+        if name == "InsufficientFragmentValue":
+            return (
+                f"Fragment {args['fragmentId']} holds {args['fragmentValue']} fen, "
+                f"less than the {args['amount']} fen asked for."
+            )
+        if name == "CreditLineExceeded":
+            return (
+                f"The financier's credit line has {args['available']} fen available, "
+                f"{args['requested']} fen were requested."
+            )
+        if name == "InvoiceAlreadyUsed":
+            return (
+                f"This invoice already backs certificate {args['certificateId']}; one receivable"
+                " can back one certificate only."
+            )
+        if name == "RepaymentExceedsOutstanding":
+            return f"Only {args['outstanding']} fen are outstanding, {args['amount']} were sent."
+        if name == "OfferExpired":
+            return f"Offer {args['offerId']} expired at {args['expiresAt']} (Unix time)."
+        if name == "InvalidMaturity":
+            return (
+                f"Maturity {args['maturity']} must lie between {args['earliest']} and "
+                f"{args['latest']} (Unix time, at most one year ahead)."
+            )
+    except KeyError:
+        pass
+    return title + "."
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, bool) or value is None or isinstance(value, str | float):
+        return value
+    if isinstance(value, int):
+        return str(value) if abs(value) > 2**53 else value
+    return str(value)
+
+
+_AMOUNT_FIELDS = {"amount", "face_value", "limit", "amount_fen"}
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Every error path of the app answers with application/problem+json."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return exc.response(request.url.path)
+
+    @app.exception_handler(ContractRevert)
+    async def _revert(request: Request, exc: ContractRevert) -> JSONResponse:
+        return problem_from_revert(exc).response(request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "location": [str(part) for part in err.get("loc", ())],
+                "message": str(err.get("msg", "")),
+            }
+            for err in exc.errors()
+        ]
+        fields = {e["location"][-1] for e in errors if e["location"]}
+        if fields & _AMOUNT_FIELDS:
+            problem = Problem(
+                422, "bad_amount_format", "Amounts are strings of whole fen",
+                "Amounts must be JSON strings of a positive whole number of fen, e.g. "
+                '"1050" for 10.50 CNY (no decimals, no floats, no signs).',
+                errors=errors,
+            )
+        else:
+            problem = Problem(
+                422, "validation_error", "The request is not valid",
+                "; ".join(f"{'.'.join(e['location'])}: {e['message']}" for e in errors)[:1000],
+                errors=errors,
+            )
+        return problem.response(request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated",
+                 403: "forbidden", 413: "too_large"}
+        code = codes.get(exc.status_code, f"http_{exc.status_code}")
+        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        return Problem(exc.status_code, code, detail or code, detail).response(request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return Problem(
+            500, "internal_error", "Internal error",
+            "The service failed unexpectedly; the request may be retried with the same "
+            "Idempotency-Key.",
+        ).response(request.url.path)

@@ -1,0 +1,80 @@
+"""Operator administration (pause, background steps), the audit log, health."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from sqlmodel import select
+
+from api.auth import OPERATOR, OVERSEERS, Principal, require_roles
+from api.deps import RuntimeDep, SessionDep, command_context
+from api.idempotency import ChainPlan, CommandContext
+from api.models import AuditEntry
+
+router = APIRouter(prefix="/v1", tags=["administration"])
+
+
+@router.get("/health", tags=["system"])
+def health(rt: RuntimeDep) -> dict[str, Any]:
+    """Liveness plus where the chain and the index are (no authentication)."""
+    return {"status": "ok", "chain_id": rt.gateway.manifest.chain_id,
+            "ledger": rt.gateway.manifest.ledger_address, "head": rt.gateway.head(),
+            "indexed_block": rt.indexer.indexed_block}
+
+
+def _ledger_command(action: str):  # type: ignore[no-untyped-def]
+    def endpoint(
+        rt: RuntimeDep,
+        ctx: CommandContext = Depends(command_context),  # noqa: B008
+        _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
+    ) -> JSONResponse:
+        return rt.runner.run_chain(ctx, action, "ledger", {},
+                                   lambda: ChainPlan(rt.gateway.operator.address, action, ()))
+
+    endpoint.__name__ = action
+    endpoint.__doc__ = f"Operator: {action} the whole ledger (emergency stop)."
+    return endpoint
+
+
+router.post("/admin/pause")(_ledger_command("pause"))
+router.post("/admin/unpause")(_ledger_command("unpause"))
+
+
+@router.post("/admin/jobs/maturity")
+def run_maturity(
+    rt: RuntimeDep, _: Principal = Depends(require_roles(OPERATOR))  # noqa: B008
+) -> dict[str, Any]:
+    """Operator: run one pass of the maturity job now (payouts, overdue marking)."""
+    report = rt.maturity.step()
+    return {"pages_paid": report.pages_paid, "fen_paid": str(report.fen_paid),
+            "marked_overdue": report.marked_overdue}
+
+
+@router.post("/admin/indexer")
+def run_indexer(
+    rt: RuntimeDep, _: Principal = Depends(require_roles(OPERATOR))  # noqa: B008
+) -> dict[str, Any]:
+    """Operator: index up to the chain head now."""
+    stored = rt.indexer.catch_up()
+    return {"stored_events": stored, "indexed_block": rt.indexer.indexed_block}
+
+
+@router.get("/audit-log")
+def audit_log(
+    session: SessionDep,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
+) -> list[dict[str, Any]]:
+    """Every command: who, what, when, outcome, transaction (operator and auditors)."""
+    query = select(AuditEntry).order_by(AuditEntry.id.desc())  # type: ignore[union-attr]
+    if action:
+        query = query.where(AuditEntry.action == action)
+    return [{"id": e.id, "at": e.at.isoformat(), "org_id": e.org_id,
+             "api_key_id": e.api_key_id, "action": e.action, "target": e.target,
+             "params": json.loads(e.params), "outcome": e.outcome, "code": e.code,
+             "tx_hash": e.tx_hash, "block_number": e.block_number}
+            for e in session.exec(query.limit(limit)).all()]

@@ -1,0 +1,165 @@
+"""Certificates: issue against an uploaded invoice, accept, reject, revoke, repay, list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse
+from sqlmodel import select
+
+from api.auth import CORE_ENTERPRISE, SUPPLIER, Principal, authenticate, require_roles
+from api.deps import RuntimeDep, SessionDep, command_context
+from api.idempotency import ChainPlan, CommandContext
+from api.models import CertificateRow, Document, FragmentRow, OfferRow
+from api.problems import Problem
+from api.schemas import IssueRequest, RepayRequest, certificate_view, fen
+from api.services.access import (
+    MAX_DB_INT,
+    certificate_or_404,
+    certificate_visible,
+    not_found,
+    org_or_422,
+)
+from chain_client import identity
+
+router = APIRouter(prefix="/v1/certificates", tags=["certificates"])
+CertId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
+Status = Literal["issued", "active", "rejected", "revoked", "settled", "overdue", "defaulted"]
+
+
+@router.post("", status_code=201)
+def issue(
+    body: IssueRequest,
+    rt: RuntimeDep,
+    session: SessionDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    p: Principal = Depends(require_roles(CORE_ENTERPRISE)),  # noqa: B008
+) -> JSONResponse:
+    """Core enterprise: issue a certificate to a tier-1 supplier against an invoice it
+    uploaded; the invoice identity becomes a keyed hash, the document's keccak256 is
+    anchored on chain."""
+
+    def plan() -> ChainPlan:
+        beneficiary = org_or_422(session, body.beneficiary_id, what="beneficiary")
+        provider = org_or_422(session, body.credit_provider_id, what="credit provider")
+        doc = session.get(Document, body.document_id)
+        if doc is None or doc.org_id != p.org_id:
+            raise not_found("document", body.document_id)
+        if doc.certificate_id is not None:
+            raise Problem(409, "document_in_use", "Document already backs a certificate",
+                          f"Document {doc.id} backs certificate {doc.certificate_id}.")
+        seller = body.seller_tax_id or beneficiary.uscc or ""
+        try:
+            key = identity.invoice_key(seller, body.invoice_number, secret=rt.invoice_secret)
+        except (ValueError, TypeError) as exc:
+            raise Problem(422, "invalid_invoice", "Invalid invoice identity", str(exc)) from None
+        if int(fen(body.face_value)) >= 2**96:
+            raise Problem(422, "invalid_amount", "The face value is too large",
+                          "A face value must be below 2**96 fen.")
+        return ChainPlan(
+            p.address or "", "issue",
+            (provider.address, beneficiary.address, fen(body.face_value), body.maturity, key,
+             bytes.fromhex(doc.keccak256[2:])),
+            status_code=201,
+        )
+
+    response = rt.runner.run_chain(ctx, "issue", "certificates", body.model_dump(), plan)
+    if response.status_code == 201:
+        import json
+
+        cert_id = json.loads(bytes(response.body)).get("certificate_id")
+        doc = session.get(Document, body.document_id)
+        if doc is not None and doc.certificate_id is None and cert_id:
+            doc.certificate_id = int(cert_id)
+            session.add(doc)
+            session.commit()
+    return response
+
+
+def _certificate_command(action: str, builder: str, role: str):  # type: ignore[no-untyped-def]
+    def endpoint(
+        certificate_id: CertId,
+        rt: RuntimeDep,
+        ctx: CommandContext = Depends(command_context),  # noqa: B008
+        p: Principal = Depends(require_roles(role)),  # noqa: B008
+    ) -> JSONResponse:
+        return rt.runner.run_chain(
+            ctx, action, f"certificate:{certificate_id}", {"certificate_id": certificate_id},
+            lambda: ChainPlan(p.address or "", builder, (certificate_id,)),
+        )
+
+    endpoint.__name__ = f"{action}_certificate"
+    endpoint.__doc__ = f"{role}: {action} a certificate."
+    return endpoint
+
+
+router.post("/{certificate_id}/accept")(_certificate_command("accept", "accept", SUPPLIER))
+router.post("/{certificate_id}/reject")(_certificate_command("reject", "reject", SUPPLIER))
+router.post("/{certificate_id}/revoke")(_certificate_command("revoke", "revoke",
+                                                             CORE_ENTERPRISE))
+
+
+@router.post("/{certificate_id}/repay")
+def repay(
+    certificate_id: CertId,
+    body: RepayRequest,
+    rt: RuntimeDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    p: Principal = Depends(require_roles(CORE_ENTERPRISE)),  # noqa: B008
+) -> JSONResponse:
+    """Issuer: pay (part of) a matured certificate; the maturity job pays the holders."""
+    return rt.runner.run_chain(
+        ctx, "repay", f"certificate:{certificate_id}",
+        {"certificate_id": certificate_id, "amount": body.amount},
+        lambda: ChainPlan(p.address or "", "repay", (certificate_id, fen(body.amount))),
+    )
+
+
+@router.get("")
+def list_certificates(
+    session: SessionDep,
+    status: Status | None = None,
+    issuer_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
+    maturing_before: Annotated[int | None, Query(ge=0, le=2**40)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**6)] = 0,
+    p: Principal = Depends(authenticate),  # noqa: B008
+) -> list[dict[str, Any]]:
+    """Certificates the caller may see (issuer, beneficiary, holders, banks involved)."""
+    query = select(CertificateRow).order_by(CertificateRow.id)  # type: ignore[arg-type]
+    if status:
+        query = query.where(CertificateRow.status == status)
+    if issuer_id is not None:
+        from api.models import Organization
+
+        org = session.get(Organization, issuer_id)
+        query = query.where(CertificateRow.issuer == (org.address if org else ""))
+    if maturing_before is not None:
+        query = query.where(CertificateRow.maturity < maturing_before)
+    rows = [r for r in session.exec(query).all() if certificate_visible(session, p, r)]
+    return [certificate_view(r) for r in rows[offset: offset + limit]]
+
+
+@router.get("/{certificate_id}")
+def get_certificate(
+    certificate_id: CertId, session: SessionDep,
+    p: Principal = Depends(authenticate),  # noqa: B008
+) -> dict[str, Any]:
+    cert = certificate_or_404(session, p, certificate_id)
+    view = certificate_view(cert)
+    if p.sees_everything or p.address in (cert.issuer, cert.credit_provider):
+        fragments = session.exec(
+            select(FragmentRow).where(FragmentRow.certificate_id == cert.id)
+        ).all()
+        view["fragments"] = [
+            {"id": str(f.id), "holder": f.holder, "value": f.value, "paid": f.paid}
+            for f in fragments
+        ]
+        view["offers"] = [
+            o.id for o in session.exec(
+                select(OfferRow).where(OfferRow.fragment_id >= cert.id << 32)  # type: ignore[operator]
+                .where(OfferRow.fragment_id < (cert.id + 1) << 32)  # type: ignore[operator]
+            ).all()
+        ]
+    return view

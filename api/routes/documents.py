@@ -1,0 +1,106 @@
+"""Documents: upload (encrypted at rest), metadata, download with the on-chain check."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
+from fastapi.responses import Response
+
+from api import documents as crypto
+from api.audit import record
+from api.auth import AUDITOR, Principal, authenticate
+from api.deps import RuntimeDep, SessionDep
+from api.models import CertificateRow, Document
+from api.problems import Problem
+from api.services.access import document_visible, not_found
+
+router = APIRouter(prefix="/v1/documents", tags=["documents"])
+DocId = Annotated[str, Path(min_length=1, max_length=36)]
+
+
+def _view(doc: Document, chain_hash: str | None) -> dict[str, Any]:
+    return {
+        "id": doc.id, "kind": doc.kind, "filename": doc.filename,
+        "content_type": doc.content_type, "size": doc.size, "sha256": doc.sha256,
+        "keccak256": doc.keccak256, "certificate_id": doc.certificate_id,
+        "chain_document_hash": chain_hash,
+        "matches_chain": None if chain_hash is None else chain_hash == doc.keccak256,
+    }
+
+
+@router.post("", status_code=201)
+async def upload(
+    rt: RuntimeDep,
+    session: SessionDep,
+    file: Annotated[UploadFile, File(description="the document")],
+    kind: Annotated[Literal["invoice", "contract", "waybill", "other"], Form()] = "invoice",
+    p: Principal = Depends(authenticate),  # noqa: B008
+) -> dict[str, Any]:
+    """Upload a document; it is stored encrypted and its keccak256 is what ``issue``
+    anchors on chain."""
+    if p.role == AUDITOR:
+        raise Problem(403, "wrong_role", "Auditors change nothing",
+                      "An auditor may read documents but not upload them.")
+    content = await file.read(rt.settings.max_upload_bytes + 1)
+    if len(content) > rt.settings.max_upload_bytes:
+        raise Problem(413, "too_large", "Document too large",
+                      f"Documents are limited to {rt.settings.max_upload_bytes} bytes.")
+    if not content:
+        raise Problem(422, "empty_document", "Empty document", "The uploaded file is empty.")
+    doc_id = str(uuid.uuid4())
+    sha, kec = crypto.hashes(content)
+    nonce, sealed = crypto.seal(rt.document_key, doc_id, content)
+    doc = Document(
+        id=doc_id, org_id=p.org_id, kind=kind, filename=(file.filename or "document")[:255],
+        content_type=(file.content_type or "application/octet-stream")[:100],
+        size=len(content), sha256=sha, keccak256=kec, nonce=nonce, ciphertext=sealed,
+    )
+    session.add(doc)
+    record(session, org_id=p.org_id, api_key_id=p.api_key_id, action="upload_document",
+           target=f"document:{doc_id}", params={"kind": kind, "sha256": sha},
+           outcome="succeeded")
+    session.commit()
+    return _view(doc, None)
+
+
+def _chain_hash(session: Any, doc: Document) -> str | None:
+    if doc.certificate_id is None:
+        return None
+    cert = session.get(CertificateRow, doc.certificate_id)
+    return cert.document_hash if cert is not None else None
+
+
+@router.get("/{document_id}")
+def metadata(
+    document_id: DocId, session: SessionDep,
+    p: Principal = Depends(authenticate),  # noqa: B008
+) -> dict[str, Any]:
+    doc = session.get(Document, document_id)
+    if doc is None or not document_visible(session, p, doc):
+        raise not_found("document", document_id)
+    return _view(doc, _chain_hash(session, doc))
+
+
+@router.get("/{document_id}/content")
+def download(
+    document_id: DocId, rt: RuntimeDep, session: SessionDep,
+    p: Principal = Depends(authenticate),  # noqa: B008
+) -> Response:
+    """The decrypted document. ``X-Document-Keccak256`` is the hash of what is sent,
+    ``X-Chain-Document-Hash`` what the certificate anchors (read from the chain now), and
+    ``X-Document-Matches-Chain`` says whether they agree."""
+    doc = session.get(Document, document_id)
+    if doc is None or not document_visible(session, p, doc):
+        raise not_found("document", document_id)
+    content = crypto.unseal(rt.document_key, doc.id, doc.nonce, doc.ciphertext)
+    _, kec = crypto.hashes(content)
+    headers = {"X-Document-Keccak256": kec, "X-Document-Sha256": doc.sha256}
+    if doc.certificate_id is not None:
+        chain = "0x" + rt.gateway.ledger.certificate(doc.certificate_id).document_hash.hex()
+        headers["X-Chain-Document-Hash"] = chain
+        headers["X-Document-Matches-Chain"] = "true" if chain == kec else "false"
+    safe_name = "".join(c for c in doc.filename if c.isalnum() or c in "._-") or "document"
+    headers["Content-Disposition"] = f'attachment; filename="{safe_name}"'
+    return Response(content, media_type=doc.content_type, headers=headers)

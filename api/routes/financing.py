@@ -1,0 +1,199 @@
+"""Credit lines, financing offers, quotes (with their arithmetic), bank acceptance."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse
+from sqlmodel import select
+
+from api.auth import FINANCIER, HOLDERS, Principal, authenticate, require_roles
+from api.deps import RuntimeDep, SessionDep, command_context
+from api.idempotency import ChainPlan, CommandContext
+from api.models import CertificateRow, OfferRow, Organization
+from api.problems import Problem
+from api.schemas import (
+    CreditLineRequest,
+    OfferRequest,
+    QuotePreviewRequest,
+    fen,
+    offer_view,
+)
+from api.services.access import (
+    MAX_DB_INT,
+    fragment_or_404,
+    not_found,
+    offer_visible,
+    org_or_422,
+    parse_fragment_id,
+)
+from chain_client import discount as discount_rule
+from chain_client.ledger_types import certificate_id_of
+
+router = APIRouter(prefix="/v1", tags=["financing"])
+OfferId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
+
+
+@router.put("/credit-lines")
+def set_credit_line(
+    body: CreditLineRequest,
+    rt: RuntimeDep,
+    session: SessionDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    p: Principal = Depends(require_roles(FINANCIER)),  # noqa: B008
+) -> JSONResponse:
+    """Financier: grant, change or close (limit "0") its credit line to a core enterprise."""
+
+    def plan() -> ChainPlan:
+        core = org_or_422(session, body.core_enterprise_id, what="core enterprise")
+        if fen(body.limit) >= 2**128:
+            raise Problem(422, "invalid_amount", "The limit is too large",
+                          "A credit line limit must be below 2**128 fen.")
+        return ChainPlan(p.address or "", "set_credit_line", (core.address, fen(body.limit)))
+
+    return rt.runner.run_chain(ctx, "set_credit_line", f"core:{body.core_enterprise_id}",
+                               body.model_dump(), plan)
+
+
+@router.get("/credit-lines")
+def list_credit_lines(
+    rt: RuntimeDep, session: SessionDep,
+    p: Principal = Depends(authenticate),  # noqa: B008
+) -> list[dict[str, Any]]:
+    """Lines between financiers and core enterprises the caller is party to (all, for
+    the operator and auditors), read from the chain."""
+    orgs = session.exec(select(Organization).where(Organization.address.is_not(None))).all()  # type: ignore[union-attr]
+    banks = [o for o in orgs if o.role == "financier"]
+    cores = [o for o in orgs if o.role == "core_enterprise"]
+    lines = []
+    for bank in banks:
+        for core in cores:
+            if not (p.sees_everything or p.org_id in (bank.id, core.id)):
+                continue
+            line = rt.gateway.ledger.credit_line(bank.address or "", core.address or "")
+            if line.limit or line.used:
+                lines.append({"financier_id": bank.id, "core_enterprise_id": core.id,
+                              "limit": str(line.limit), "used": str(line.used),
+                              "available": str(line.available)})
+    return lines
+
+
+@router.post("/offers", status_code=201)
+def create_offer(
+    body: OfferRequest,
+    rt: RuntimeDep,
+    session: SessionDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    p: Principal = Depends(require_roles(*HOLDERS)),  # noqa: B008
+) -> JSONResponse:
+    """Holder: offer (part of) a fragment to a bank at a rate, until ``expires_at``."""
+    fid = parse_fragment_id(body.fragment_id)
+
+    def plan() -> ChainPlan:
+        bank = org_or_422(session, body.financier_id, what="financier")
+        return ChainPlan(p.address or "", "offer_financing",
+                         (fid, bank.address, fen(body.amount), body.rate_bps, body.expires_at),
+                         status_code=201)
+
+    return rt.runner.run_chain(ctx, "offer", f"fragment:{fid}", body.model_dump(), plan)
+
+
+@router.get("/offers")
+def list_offers(
+    session: SessionDep,
+    status: Literal["open", "accepted", "withdrawn"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    p: Principal = Depends(authenticate),  # noqa: B008
+) -> list[dict[str, Any]]:
+    query = select(OfferRow).order_by(OfferRow.id)  # type: ignore[arg-type]
+    if status:
+        query = query.where(OfferRow.status == status)
+    if not p.sees_everything:
+        me = p.address or ""
+        query = query.where((OfferRow.seller == me) | (OfferRow.financier == me))
+    return [offer_view(o) for o in session.exec(query.limit(limit)).all()]
+
+
+def _offer(session: Any, p: Principal, offer_id: int) -> OfferRow:
+    offer = session.get(OfferRow, offer_id)
+    if offer is None or not offer_visible(p, offer):
+        raise not_found("offer", offer_id)
+    return offer  # type: ignore[no-any-return]
+
+
+@router.get("/offers/{offer_id}")
+def get_offer(
+    offer_id: OfferId, session: SessionDep,
+    p: Principal = Depends(authenticate),  # noqa: B008
+) -> dict[str, Any]:
+    return offer_view(_offer(session, p, offer_id))
+
+
+@router.get("/offers/{offer_id}/quote")
+def quote_offer(
+    offer_id: OfferId, rt: RuntimeDep, session: SessionDep,
+    p: Principal = Depends(authenticate),  # noqa: B008
+) -> dict[str, Any]:
+    """The price if the bank accepted now: the contract's own quote, next to the same rule
+    computed step by step (they must agree to the fen)."""
+    offer = _offer(session, p, offer_id)
+    cert = session.get(CertificateRow, certificate_id_of(offer.fragment_id))
+    if cert is None:
+        raise not_found("certificate", certificate_id_of(offer.fragment_id))
+    now = rt.gateway.block_time()
+    chain_quote = rt.gateway.ledger.quote(offer_id)
+    try:
+        mirror = discount_rule.quote(int(offer.amount), offer.rate_bps, now, cert.maturity)
+    except ValueError as exc:
+        raise Problem(422, "discount_exceeds_amount", "No valid price", str(exc)) from None
+    return {
+        "offer_id": offer_id,
+        **mirror.to_dict(),
+        "chain": {"days": chain_quote.days, "discount_fen": str(chain_quote.discount),
+                  "payment_fen": str(chain_quote.payment)},
+        "agrees_with_chain": (chain_quote.discount, chain_quote.payment)
+        == (mirror.discount, mirror.payment),
+    }
+
+
+@router.post("/quotes")
+def preview_quote(
+    body: QuotePreviewRequest, rt: RuntimeDep, session: SessionDep,
+    p: Principal = Depends(authenticate),  # noqa: B008
+) -> dict[str, Any]:
+    """Price a financing before any offer exists (what a holder would get today)."""
+    fid = parse_fragment_id(body.fragment_id)
+    fragment_or_404(session, p, fid)
+    cert = session.get(CertificateRow, certificate_id_of(fid))
+    if cert is None:
+        raise not_found("certificate", certificate_id_of(fid))
+    try:
+        result = discount_rule.quote(fen(body.amount), body.rate_bps, rt.gateway.block_time(),
+                                     cert.maturity)
+    except ValueError as exc:
+        raise Problem(422, "discount_exceeds_amount", "No valid price", str(exc)) from None
+    return result.to_dict()
+
+
+def _offer_command(action: str, builder: str, roles: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    def endpoint(
+        offer_id: OfferId,
+        rt: RuntimeDep,
+        ctx: CommandContext = Depends(command_context),  # noqa: B008
+        p: Principal = Depends(require_roles(*roles)),  # noqa: B008
+    ) -> JSONResponse:
+        return rt.runner.run_chain(
+            ctx, action, f"offer:{offer_id}", {"offer_id": offer_id},
+            lambda: ChainPlan(p.address or "", builder, (offer_id,)),
+        )
+
+    endpoint.__name__ = action
+    endpoint.__doc__ = f"{' or '.join(roles)}: {action.replace('_', ' ')}."
+    return endpoint
+
+
+router.post("/offers/{offer_id}/accept")(_offer_command("accept_offer", "accept_offer",
+                                                        (FINANCIER,)))
+router.post("/offers/{offer_id}/withdraw")(_offer_command("withdraw_offer", "withdraw_offer",
+                                                          HOLDERS))

@@ -1,0 +1,187 @@
+"""Fragments: split, transfer, claim, list, provenance, history, the verifier's report."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse
+from sqlmodel import select
+
+from api.auth import HOLDERS, Principal, authenticate, require_roles
+from api.deps import RuntimeDep, SessionDep, command_context
+from api.idempotency import ChainPlan, CommandContext
+from api.models import ChainEvent, FragmentRow, Organization
+from api.schemas import FragmentIdStr, SplitRequest, TransferRequest, fen, fragment_view
+from api.services.access import (
+    MAX_DB_INT,
+    fragment_or_404,
+    fragment_visible,
+    org_or_422,
+    parse_fragment_id,
+)
+from chain_client.errors import ContractRevert
+from chain_client.verifier import verify_fragment
+
+router = APIRouter(prefix="/v1/fragments", tags=["fragments"])
+FragmentPath = Annotated[str, Path(pattern=r"^[0-9]{1,19}$", description="decimal fragment id")]
+
+
+@router.post("/{fragment_id}/split", status_code=201)
+def split(
+    fragment_id: FragmentPath,
+    body: SplitRequest,
+    rt: RuntimeDep,
+    session: SessionDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    p: Principal = Depends(require_roles(*HOLDERS)),  # noqa: B008
+) -> JSONResponse:
+    """Holder: carve ``amount`` fen off a fragment into a new one held by another member."""
+    fid = parse_fragment_id(fragment_id)
+
+    def plan() -> ChainPlan:
+        to = org_or_422(session, body.to_org_id, what="recipient")
+        return ChainPlan(p.address or "", "split", (fid, to.address, fen(body.amount)),
+                         status_code=201)
+
+    return rt.runner.run_chain(ctx, "split", f"fragment:{fid}",
+                               {"fragment_id": str(fid), **body.model_dump()}, plan)
+
+
+@router.post("/{fragment_id}/transfer")
+def transfer(
+    fragment_id: FragmentPath,
+    body: TransferRequest,
+    rt: RuntimeDep,
+    session: SessionDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    p: Principal = Depends(require_roles(*HOLDERS)),  # noqa: B008
+) -> JSONResponse:
+    """Holder: move a whole fragment to another member."""
+    fid = parse_fragment_id(fragment_id)
+
+    def plan() -> ChainPlan:
+        to = org_or_422(session, body.to_org_id, what="recipient")
+        return ChainPlan(p.address or "", "transfer_fragment", (fid, to.address))
+
+    return rt.runner.run_chain(ctx, "transfer", f"fragment:{fid}",
+                               {"fragment_id": str(fid), **body.model_dump()}, plan)
+
+
+@router.post("/{fragment_id}/claim")
+def claim(
+    fragment_id: FragmentPath,
+    rt: RuntimeDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    p: Principal = Depends(require_roles(*HOLDERS)),  # noqa: B008
+) -> JSONResponse:
+    """Holder: collect what the fragment is owed from repayments so far."""
+    fid = parse_fragment_id(fragment_id)
+    return rt.runner.run_chain(ctx, "claim", f"fragment:{fid}", {"fragment_id": str(fid)},
+                               lambda: ChainPlan(p.address or "", "claim", (fid,)))
+
+
+@router.get("")
+def list_fragments(
+    session: SessionDep,
+    certificate_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
+    holder_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0, le=10**6)] = 0,
+    p: Principal = Depends(authenticate),  # noqa: B008
+) -> list[dict[str, Any]]:
+    """Fragments the caller may see; a supplier sees its own holdings only."""
+    query = select(FragmentRow).order_by(FragmentRow.id)  # type: ignore[arg-type]
+    if certificate_id is not None:
+        query = query.where(FragmentRow.certificate_id == certificate_id)
+    if holder_id is not None:
+        org = session.get(Organization, holder_id)
+        query = query.where(FragmentRow.holder == (org.address if org else ""))
+    if not p.sees_everything and not certificate_id:
+        query = query.where(FragmentRow.holder == (p.address or ""))
+    rows = [r for r in session.exec(query).all() if fragment_visible(session, p, r)]
+    return [fragment_view(r) for r in rows[offset: offset + limit]]
+
+
+@router.get("/{fragment_id}")
+def get_fragment(
+    fragment_id: FragmentPath, rt: RuntimeDep, session: SessionDep,
+    p: Principal = Depends(authenticate),  # noqa: B008
+) -> dict[str, Any]:
+    fid = parse_fragment_id(fragment_id)
+    view = fragment_view(fragment_or_404(session, p, fid))
+    try:
+        view["owed"] = str(rt.gateway.ledger.owed(fid))
+    except ContractRevert:
+        view["owed"] = "0"
+    return view
+
+
+@router.get("/{fragment_id}/provenance")
+def provenance(
+    fragment_id: FragmentPath, rt: RuntimeDep, session: SessionDep,
+    p: Principal = Depends(authenticate),  # noqa: B008
+) -> dict[str, Any]:
+    """The path to the root certificate (穿透) read from the chain, and the fragment's
+    own subtree from the read model."""
+    fid = parse_fragment_id(fragment_id)
+    frag = fragment_or_404(session, p, fid)
+    path = rt.gateway.ledger.provenance(fid)
+    names = {o.address: o.name for o in session.exec(select(Organization)).all()}
+    children = session.exec(
+        select(FragmentRow).where(FragmentRow.certificate_id == frag.certificate_id)
+    ).all()
+    by_parent: dict[int, list[FragmentRow]] = {}
+    for child in children:
+        if child.parent_id is not None and child.seq != 0:
+            by_parent.setdefault(child.parent_id, []).append(child)
+
+    def subtree(node: FragmentRow, depth: int = 0) -> dict[str, Any]:
+        kids = by_parent.get(node.id, []) if depth < 64 else []
+        return {"id": str(node.id), "value": node.value, "holder": node.holder,
+                "children": [subtree(k, depth + 1) for k in kids]}
+
+    return {
+        "fragment_id": str(fid),
+        "certificate_id": frag.certificate_id,
+        "path_to_root": [
+            {"id": str(f.id), "parent_id": str(f.parent_id) if f.parent_id is not None else None,
+             "holder": f.holder, "holder_name": names.get(f.holder), "value": str(f.value)}
+            for f in path
+        ],
+        "subtree": subtree(frag),
+    }
+
+
+@router.get("/{fragment_id}/history")
+def history(
+    fragment_id: FragmentPath, session: SessionDep,
+    p: Principal = Depends(authenticate),  # noqa: B008
+) -> list[dict[str, Any]]:
+    """Indexed events of the fragment and of its certificate's issuance and repayment."""
+    fid = parse_fragment_id(fragment_id)
+    frag = fragment_or_404(session, p, fid)
+    events = session.exec(
+        select(ChainEvent).where(
+            (ChainEvent.fragment_id == fid)
+            | ((ChainEvent.certificate_id == frag.certificate_id)
+               & ChainEvent.event.in_(("CertificateIssued", "CertificateAccepted",  # type: ignore[attr-defined]
+                                       "RepaymentReceived", "CertificateSettled",
+                                       "CertificateOverdue", "CertificateDefaulted")))
+        ).order_by(ChainEvent.block_number, ChainEvent.log_index)  # type: ignore[arg-type]
+    ).all()
+    return [{"event": e.event, "block_number": e.block_number, "tx_hash": e.tx_hash,
+             "log_index": e.log_index, "args": json.loads(e.args)} for e in events]
+
+
+@router.get("/{fragment_id}/verification")
+def verification(
+    fragment_id: FragmentIdStr, rt: RuntimeDep, session: SessionDep,
+    p: Principal = Depends(authenticate),  # noqa: B008
+) -> dict[str, Any]:
+    """The verifier's report, computed from the chain alone (not from this database)."""
+    fid = parse_fragment_id(fragment_id)
+    fragment_or_404(session, p, fid)
+    report = verify_fragment(rt.gateway.w3, rt.gateway.manifest, fid)
+    return report.to_dict()

@@ -1,0 +1,217 @@
+"""Organizations, API keys, membership administration, settlement-token funding."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import JSONResponse
+from sqlmodel import select
+
+from api.auth import OPERATOR, OVERSEERS, ROLES, Principal, authenticate, issue_key, require_roles
+from api.deps import RuntimeDep, SessionDep, command_context
+from api.idempotency import ChainPlan, CommandContext
+from api.models import ApiKey, Organization
+from api.problems import Problem
+from api.schemas import ApiKeyRequest, MintRequest, OnboardRequest, fen, org_view
+from api.services import organizations as org_service
+from api.services.access import MAX_DB_INT, not_found
+from api.timeutil import utcnow
+
+router = APIRouter(prefix="/v1", tags=["organizations"])
+OrgId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
+KeyId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
+
+
+def _org(session: Any, org_id: int) -> Organization:
+    org = session.get(Organization, org_id)
+    if org is None:
+        raise not_found("organization", org_id)
+    return org
+
+
+def _self_or_operator(p: Principal, org_id: int) -> None:
+    if p.role != OPERATOR and p.org_id != org_id:
+        raise Problem(403, "forbidden", "Not your organization",
+                      "Only the organization itself or the operator may do this.")
+
+
+@router.get("/me")
+def me(session: SessionDep, p: Principal = Depends(authenticate)) -> dict[str, Any]:  # noqa: B008
+    """The caller's organization."""
+    return org_view(_org(session, p.org_id))
+
+
+@router.post("/organizations", status_code=201)
+def onboard(
+    body: OnboardRequest,
+    rt: RuntimeDep,
+    session: SessionDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
+) -> JSONResponse:
+    """Operator: onboard an organization (registers it on chain, creates its signing key)."""
+
+    def work() -> tuple[int, dict[str, Any]]:
+        org = org_service.onboard(session, rt.gateway, body.name, body.uscc, body.role)
+        return 201, org_view(org)
+
+    org_service.validated_uscc(body.uscc)
+    return rt.runner.run_local(ctx, "onboard", "organizations", body.model_dump(), work)
+
+
+@router.get("/organizations")
+def list_organizations(
+    session: SessionDep,
+    role: Annotated[str | None, "filter"] = None,
+    _: Principal = Depends(authenticate),  # noqa: B008
+) -> list[dict[str, Any]]:
+    """The member directory (every member may look up counterparties)."""
+    query = select(Organization).order_by(Organization.id)  # type: ignore[arg-type]
+    if role is not None:
+        if role not in ROLES:
+            raise Problem(422, "validation_error", "Unknown role", f"role must be one of {ROLES}")
+        query = query.where(Organization.role == role)
+    return [org_view(o) for o in session.exec(query).all()]
+
+
+@router.get("/organizations/{org_id}")
+def get_organization(
+    org_id: OrgId, session: SessionDep, _: Principal = Depends(authenticate)  # noqa: B008
+) -> dict[str, Any]:
+    return org_view(_org(session, org_id))
+
+
+@router.post("/organizations/{org_id}/api-keys", status_code=201)
+def create_api_key(
+    org_id: OrgId,
+    body: ApiKeyRequest,
+    rt: RuntimeDep,
+    session: SessionDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+) -> JSONResponse:
+    """A new API key for the organization, shown once (operator, or the organization)."""
+    _self_or_operator(ctx.principal, org_id)
+    _org(session, org_id)
+
+    def work() -> tuple[int, dict[str, Any]]:
+        row, token = issue_key(session, org_id, body.label)
+        session.commit()
+        return 201, {"id": row.id, "org_id": org_id, "label": row.label, "prefix": row.prefix,
+                     "api_key": token,
+                     "note": "Store this key now: it is not shown again."}
+
+    # The response (with the key) is stored for idempotent replay only under a key the
+    # caller chose; without one, nothing is stored but the hash.
+    if ctx.idempotency_key is None:
+        status, payload = work()
+        from api.audit import record
+
+        record(session, org_id=ctx.principal.org_id, api_key_id=ctx.principal.api_key_id,
+               action="create_api_key", target=f"organization:{org_id}",
+               params={"label": body.label}, outcome="succeeded")
+        session.commit()
+        return JSONResponse(payload, status_code=status)
+    return rt.runner.run_local(ctx, "create_api_key", f"organization:{org_id}",
+                               body.model_dump(), work)
+
+
+@router.get("/organizations/{org_id}/api-keys")
+def list_api_keys(
+    org_id: OrgId, session: SessionDep, p: Principal = Depends(authenticate)  # noqa: B008
+) -> list[dict[str, Any]]:
+    _self_or_operator(p, org_id)
+    rows = session.exec(select(ApiKey).where(ApiKey.org_id == org_id)).all()
+    return [{"id": k.id, "label": k.label, "prefix": k.prefix,
+             "created_at": k.created_at.isoformat(),
+             "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None} for k in rows]
+
+
+@router.delete("/organizations/{org_id}/api-keys/{key_id}")
+def revoke_api_key(
+    org_id: OrgId, key_id: KeyId, session: SessionDep,
+    p: Principal = Depends(authenticate),  # noqa: B008
+) -> dict[str, Any]:
+    _self_or_operator(p, org_id)
+    key = session.get(ApiKey, key_id)
+    if key is None or key.org_id != org_id:
+        raise not_found("api_key", key_id)
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.add(key)
+        from api.audit import record
+
+        record(session, org_id=p.org_id, api_key_id=p.api_key_id, action="revoke_api_key",
+               target=f"api_key:{key_id}", params={}, outcome="succeeded")
+        session.commit()
+    return {"id": key.id, "revoked_at": key.revoked_at.isoformat()}
+
+
+def _member_command(action: str, builder: str):  # type: ignore[no-untyped-def]
+    def endpoint(
+        org_id: OrgId,
+        rt: RuntimeDep,
+        session: SessionDep,
+        ctx: CommandContext = Depends(command_context),  # noqa: B008
+        _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
+    ) -> JSONResponse:
+        org = _org(session, org_id)
+
+        def plan() -> ChainPlan:
+            if org.address is None or org.role in OVERSEERS:
+                raise Problem(422, "unknown_member", "Not a ledger member",
+                              f"Organization {org_id} has no account on the ledger.")
+            return ChainPlan(rt.gateway.operator.address, builder, (org.address,))
+
+        response = rt.runner.run_chain(ctx, action, f"organization:{org_id}",
+                                       {"org_id": org_id}, plan)
+        if response.status_code < 300:
+            org.status = "suspended" if action == "suspend" else "active"
+            session.add(org)
+            session.commit()
+        return response
+
+    endpoint.__name__ = f"{action}_member"
+    endpoint.__doc__ = f"Operator: {action} a member (on chain and in the API)."
+    return endpoint
+
+
+router.post("/organizations/{org_id}/suspend")(_member_command("suspend", "suspend_member"))
+router.post("/organizations/{org_id}/reinstate")(_member_command("reinstate", "reinstate_member"))
+
+
+@router.post("/organizations/{org_id}/settlement-funds")
+def mint_settlement(
+    org_id: OrgId,
+    body: MintRequest,
+    rt: RuntimeDep,
+    session: SessionDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
+) -> JSONResponse:
+    """Operator: tokenize a deposit (mint settlement tokens, in fen) to a member."""
+    org = _org(session, org_id)
+
+    def plan() -> ChainPlan:
+        if org.address is None:
+            raise Problem(422, "unknown_member", "Not a ledger member",
+                          f"Organization {org_id} has no account.")
+        return ChainPlan(rt.gateway.operator.address, "mint_settlement",
+                         (org.address, fen(body.amount)))
+
+    return rt.runner.run_chain(ctx, "mint", f"organization:{org_id}",
+                               {"org_id": org_id, "amount": body.amount}, plan)
+
+
+@router.get("/organizations/{org_id}/balance")
+def balance(
+    org_id: OrgId, rt: RuntimeDep, session: SessionDep,
+    p: Principal = Depends(authenticate),  # noqa: B008
+) -> dict[str, Any]:
+    """Settlement-token balance in fen (the organization itself, operator, auditors)."""
+    if not p.sees_everything and p.org_id != org_id:
+        raise Problem(403, "forbidden", "Not your organization",
+                      "Only the organization itself, the operator or an auditor may see this.")
+    org = _org(session, org_id)
+    amount = rt.gateway.ledger.token_balance(org.address) if org.address else 0
+    return {"org_id": org_id, "balance": str(amount)}

@@ -1,0 +1,123 @@
+"""Reports for auditors and regulators, from the read model and checked against the chain."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from sqlmodel import select
+
+from api.auth import OVERSEERS, Principal, require_roles
+from api.deps import RuntimeDep, SessionDep
+from api.models import CertificateRow, OfferRow, Organization
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"])
+OPEN = ("issued", "active", "overdue", "defaulted")
+
+
+def _names(session: Any) -> dict[str, str]:
+    return {o.address: o.name for o in session.exec(select(Organization)).all() if o.address}
+
+
+def _check(rt: Any, certs: list[CertificateRow]) -> dict[str, Any]:
+    """Re-read every certificate behind a report from the chain (batched per cert)."""
+    mismatches = []
+    for cert in certs[:500]:
+        chain = rt.gateway.ledger.certificate(cert.id)
+        if (str(chain.repaid), str(chain.face_value), chain.fragment_count) != (
+            cert.repaid, cert.face_value, cert.fragment_count
+        ):
+            mismatches.append(cert.id)
+    return {"checked_certificates": min(len(certs), 500), "mismatches": mismatches,
+            "consistent_with_chain": not mismatches, "indexed_block": rt.indexer.indexed_block}
+
+
+@router.get("/exposure")
+def exposure(
+    rt: RuntimeDep, session: SessionDep,
+    _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
+) -> dict[str, Any]:
+    """Outstanding (face value minus repaid) per core enterprise, over open certificates."""
+    rt.indexer.catch_up()
+    certs = list(session.exec(
+        select(CertificateRow).where(CertificateRow.status.in_(OPEN))  # type: ignore[attr-defined]
+    ).all())
+    names = _names(session)
+    totals: dict[str, dict[str, Any]] = {}
+    for c in certs:
+        entry = totals.setdefault(c.issuer, {"core_enterprise": c.issuer,
+                                             "name": names.get(c.issuer), "outstanding": 0,
+                                             "certificates": 0})
+        entry["outstanding"] += int(c.face_value) - int(c.repaid)
+        entry["certificates"] += 1
+    rows = [{**v, "outstanding": str(v["outstanding"])} for v in totals.values()]
+    return {"exposure": rows, "check": _check(rt, certs)}
+
+
+@router.get("/financed-volume")
+def financed_volume(
+    rt: RuntimeDep, session: SessionDep,
+    _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
+) -> dict[str, Any]:
+    """Per bank: face amount bought, cash paid and discount earned (accepted offers)."""
+    rt.indexer.catch_up()
+    names = _names(session)
+    totals: dict[str, dict[str, Any]] = {}
+    offers = session.exec(select(OfferRow).where(OfferRow.status == "accepted")).all()
+    for o in offers:
+        entry = totals.setdefault(o.financier, {"financier": o.financier,
+                                                "name": names.get(o.financier), "amount": 0,
+                                                "payment": 0, "discount": 0, "financings": 0})
+        entry["amount"] += int(o.amount)
+        entry["payment"] += int(o.payment or 0)
+        entry["discount"] += int(o.discount or 0)
+        entry["financings"] += 1
+    chain_count = len(rt.gateway.ledger.events("FinancingAccepted"))
+    return {
+        "volume": [{**v, **{k: str(v[k]) for k in ("amount", "payment", "discount")}}
+                   for v in totals.values()],
+        "check": {"indexed_financings": len(offers), "chain_financings": chain_count,
+                  "consistent_with_chain": chain_count == len(offers)},
+    }
+
+
+@router.get("/maturing")
+def maturing(
+    rt: RuntimeDep, session: SessionDep,
+    within_days: Annotated[int, Query(ge=0, le=3660)] = 30,
+    _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
+) -> dict[str, Any]:
+    """Open certificates maturing within ``within_days`` of the chain's time."""
+    rt.indexer.catch_up()
+    now = rt.gateway.block_time()
+    certs = list(session.exec(
+        select(CertificateRow).where(CertificateRow.status.in_(("issued", "active")))  # type: ignore[attr-defined]
+        .where(CertificateRow.maturity <= now + within_days * 86_400)
+        .order_by(CertificateRow.maturity)  # type: ignore[arg-type]
+    ).all())
+    from api.schemas import certificate_view
+
+    return {"as_of": now, "certificates": [certificate_view(c) for c in certs],
+            "check": _check(rt, certs)}
+
+
+@router.get("/overdue")
+def overdue(
+    rt: RuntimeDep, session: SessionDep,
+    _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
+) -> dict[str, Any]:
+    """Overdue and defaulted certificates, plus active ones past maturity + grace that the
+    maturity job has not marked yet."""
+    rt.indexer.catch_up()
+    now = rt.gateway.block_time()
+    grace = rt.gateway.ledger.grace_period()
+    certs = list(session.exec(
+        select(CertificateRow).where(CertificateRow.status.in_(("active", "overdue",  # type: ignore[attr-defined]
+                                                                "defaulted")))
+    ).all())
+    due = [c for c in certs if c.status != "active"
+           or (now > c.maturity + grace and int(c.repaid) < int(c.face_value))]
+    from api.schemas import certificate_view
+
+    return {"as_of": now, "grace_period": grace,
+            "certificates": [certificate_view(c) for c in due], "check": _check(rt, due)}

@@ -1,0 +1,27 @@
+"""Everything one app instance holds: settings, database, chain gateway, command runner,
+indexer and jobs. Built by :func:`api.app.create_app` at start-up, reachable from
+requests as ``request.app.state.runtime``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from api.chain import ChainGateway
+from api.idempotency import CommandRunner
+from api.indexer import Indexer
+from api.jobs import MaturityJob
+from api.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    gateway: ChainGateway
+    runner: CommandRunner
+    indexer: Indexer
+    maturity: MaturityJob
+    document_key: bytes
+    invoice_secret: bytes

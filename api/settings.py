@@ -1,0 +1,116 @@
+"""Service configuration, read once from the environment (``SCF_*``).
+
+Why one frozen object passed to :func:`api.app.create_app`: tests build several apps in one
+process (SQLite and PostgreSQL, a "crashed" and a restarted instance) and each must carry
+its own database, key directory and secrets, never a global read at import time.
+
+Secrets (master passphrase, document key, invoice secret, bootstrap operator API key) are
+``SecretStr`` so that they never show up in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+DEFAULT_DATA_DIR = Path(os.path.expanduser("~")) / ".scf-ledger"
+
+
+class Settings(BaseModel):
+    """Everything the service needs; see :meth:`from_env` for the variable names."""
+
+    model_config = ConfigDict(frozen=True)
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = None  # default: sqlite file under data_dir
+    database_schema: str | None = None  # PostgreSQL only: run inside this schema
+    rpc_url: str = "http://127.0.0.1:8545"
+    manifest_path: Path | None = None  # default: data_dir/manifest.json
+    deploy_if_missing: bool = True  # a fresh dev chain gets the contracts on first start
+    master_passphrase: SecretStr = SecretStr("")  # unlocks the organizations' signing keys
+    operator_private_key: SecretStr | None = None  # the chain operator account
+    bootstrap_operator_api_key: SecretStr | None = None  # the first operator API key
+    document_key: SecretStr | None = None  # 64 hex chars; default derived from passphrase
+    invoice_secret: SecretStr | None = None  # HMAC key of invoice identities
+    keystore_scrypt_n: int = 2**15
+    gas_funding_wei: int = 10**18  # ether sent to a new member when gas costs something
+    confirmations: int = 1
+    tx_timeout: float = 60.0
+    background: bool = True  # run the indexer and the maturity job as lifespan tasks
+    indexer_interval: float = 1.0
+    maturity_interval: float = 5.0
+    payout_page_size: int = 50
+    max_upload_bytes: int = 10 * 1024 * 1024
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # -- derived -------------------------------------------------------------------------
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'scf-api.sqlite3'}"
+
+    @property
+    def resolved_manifest_path(self) -> Path:
+        return self.manifest_path or self.data_dir / "manifest.json"
+
+    @property
+    def keystore_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    def document_key_bytes(self) -> bytes:
+        """AES-256 key for documents at rest (explicit, or derived from the passphrase)."""
+        if self.document_key is not None:
+            key = bytes.fromhex(self.document_key.get_secret_value())
+            if len(key) != 32:
+                raise ValueError("SCF_DOCUMENT_KEY must be 64 hex characters (32 bytes)")
+            return key
+        return _derive(self.master_passphrase.get_secret_value(), b"documents")
+
+    def invoice_secret_bytes(self) -> bytes:
+        """The HMAC secret of invoice keys (shared with verifying banks)."""
+        if self.invoice_secret is not None:
+            return self.invoice_secret.get_secret_value().encode()
+        return _derive(self.master_passphrase.get_secret_value(), b"invoice-keys")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from ``SCF_*`` variables (``env`` defaults to ``os.environ``)."""
+        env = os.environ if env is None else env
+        names = {
+            "data_dir": "SCF_DATA_DIR",
+            "database_url": "SCF_DATABASE_URL",
+            "database_schema": "SCF_DATABASE_SCHEMA",
+            "rpc_url": "SCF_RPC_URL",
+            "manifest_path": "SCF_MANIFEST",
+            "deploy_if_missing": "SCF_DEPLOY_IF_MISSING",
+            "master_passphrase": "SCF_MASTER_PASSPHRASE",
+            "operator_private_key": "SCF_OPERATOR_PRIVATE_KEY",
+            "bootstrap_operator_api_key": "SCF_OPERATOR_API_KEY",
+            "document_key": "SCF_DOCUMENT_KEY",
+            "invoice_secret": "SCF_INVOICE_SECRET",
+            "keystore_scrypt_n": "SCF_KEYSTORE_SCRYPT_N",
+            "gas_funding_wei": "SCF_GAS_FUNDING_WEI",
+            "confirmations": "SCF_CONFIRMATIONS",
+            "background": "SCF_BACKGROUND",
+            "indexer_interval": "SCF_INDEXER_INTERVAL",
+            "maturity_interval": "SCF_MATURITY_INTERVAL",
+            "payout_page_size": "SCF_PAYOUT_PAGE_SIZE",
+            "host": "SCF_HOST",
+            "port": "SCF_PORT",
+        }
+        values: dict[str, object] = {k: env[v] for k, v in names.items() if env.get(v)}
+        values.update(overrides)
+        return cls.model_validate(values)
+
+
+def _derive(passphrase: str, purpose: bytes) -> bytes:
+    if not passphrase:
+        raise ValueError("SCF_MASTER_PASSPHRASE is required (it protects keys and documents)")
+    return hashlib.pbkdf2_hmac("sha256", passphrase.encode(), b"scf-api/" + purpose, 200_000)
