@@ -107,6 +107,7 @@ def require_roles(*roles: str) -> Callable[..., Principal]:
                 403, "wrong_role", "Your role may not do this",
                 f"This action is for {', '.join(roles)}; your organization is a "
                 f"{principal.role}.",
+                required_roles=list(roles),
             )
         return principal
 

@@ -1,0 +1,147 @@
+"""Idempotency, crash-and-restart, and concurrent splits of one fragment."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.models import Command
+from chain_client.node import AnvilNode
+from tests.api.conftest import World, issue_certificate, open_world, populate
+
+
+class Crash(Exception):  # noqa: N818 - a simulated process death, not an error
+    """Raised inside the service to stop a command midway, like a kill -9 would: nothing
+    after that point runs (no status update, no response stored)."""
+
+
+@pytest.fixture
+def fresh(anvil: AnvilNode, tmp_path: Path) -> Iterator[World]:
+    for world in open_world(anvil, tmp_path):
+        yield populate(world)
+
+
+def _fragment_count(world: World, cert_id: int) -> int:
+    return int(world.rt.gateway.ledger.certificate(cert_id).fragment_count)
+
+
+def test_same_key_same_response_one_transaction(fresh: World) -> None:
+    w, c = fresh, fresh.client
+    issued = issue_certificate(w, face_value="5000")
+    root, cert = issued["root_fragment_id"], issued["certificate_id"]
+    headers = {**w.tier1.headers, "Idempotency-Key": "split-1"}
+    body = {"to_org_id": w.tier2.org_id, "amount": "1000"}
+    first = c.post(f"/v1/fragments/{root}/split", json=body, headers=headers)
+    second = c.post(f"/v1/fragments/{root}/split", json=body, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert second.headers.get("Idempotent-Replayed") == "true"
+    assert _fragment_count(w, cert) == 2
+    # same key, different request: refused, nothing sent
+    other = c.post(f"/v1/fragments/{root}/split", json={**body, "amount": "7"}, headers=headers)
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    assert _fragment_count(w, cert) == 2
+    # a refusal is stored too: the same key replays it
+    bad = {"to_org_id": w.tier2.org_id, "amount": "999999"}
+    h2 = {**w.tier1.headers, "Idempotency-Key": "split-2"}
+    r1 = c.post(f"/v1/fragments/{root}/split", json=bad, headers=h2)
+    r2 = c.post(f"/v1/fragments/{root}/split", json=bad, headers=h2)
+    assert r1.status_code == r2.status_code == 422
+    assert r1.json()["code"] == "insufficient_value" and r1.json() == r2.json()
+
+
+@pytest.mark.parametrize("when", ["after_broadcast", "before_broadcast", "before_signing"])
+def test_crash_and_restart_loses_and_duplicates_nothing(
+    anvil: AnvilNode, tmp_path: Path, when: str
+) -> None:
+    for w in open_world(anvil, tmp_path):
+        populate(w)
+        issued = issue_certificate(w, face_value="5000")
+        root, cert = issued["root_fragment_id"], issued["certificate_id"]
+        settings = w.settings
+        gateway = w.rt.gateway
+        runner = w.rt.runner
+        if when == "after_broadcast":
+            def crash_wait(*_a: Any, **_k: Any) -> Any:
+                raise Crash()
+            gateway.wait = crash_wait  # type: ignore[method-assign]
+        elif when == "before_broadcast":
+            original = gateway.send_journaled
+
+            def crash_send(address: str, call: Any, on_signed: Any) -> Any:
+                def journal_then_die(j: Any) -> None:
+                    on_signed(j)
+                    raise Crash()
+                return original(address, call, journal_then_die)
+            gateway.send_journaled = crash_send  # type: ignore[method-assign]
+        else:
+            def crash_send_early(*_a: Any, **_k: Any) -> Any:
+                raise Crash()
+            gateway.send_journaled = crash_send_early  # type: ignore[method-assign]
+        headers = {**w.tier1.headers, "Idempotency-Key": f"crash-{when}"}
+        body = {"to_org_id": w.tier2.org_id, "amount": "1234"}
+        with pytest.raises(Crash):
+            w.client.post(f"/v1/fragments/{root}/split", json=body, headers=headers)
+        assert runner is w.rt.runner
+        if when == "before_broadcast":
+            assert _fragment_count(w, cert) == 1  # journaled, never broadcast
+
+        # "restart": a new process with the same database, key store and manifest
+        with TestClient(create_app(settings)) as client2:
+            rt2 = client2.app.state.runtime  # type: ignore[attr-defined]
+            from sqlmodel import Session, select
+
+            with Session(rt2.engine) as session:
+                row = session.exec(
+                    select(Command).where(Command.idempotency_key == f"crash-{when}")
+                ).one()
+            expected_status = "aborted" if when == "before_signing" else "succeeded"
+            assert row.status == expected_status
+            retry = client2.post(f"/v1/fragments/{root}/split", json=body, headers=headers)
+            assert retry.status_code == 201, retry.text
+            again = client2.post(f"/v1/fragments/{root}/split", json=body, headers=headers)
+            assert again.json() == retry.json()
+            assert _fragment_count(w, cert) == 2  # exactly one split reached the chain
+            fragments = client2.get("/v1/fragments", headers=w.tier2.headers).json()
+            assert [f["value"] for f in fragments] == ["1234"]
+            if when != "before_signing":
+                assert retry.json()["tx_hash"] == row.tx_hash
+            log = client2.get("/v1/audit-log?action=split", headers=w.operator.headers).json()
+            assert len([e for e in log if e["outcome"] == "succeeded"]) == 1
+
+
+def test_concurrent_splits_never_overspend(fresh: World) -> None:
+    w, c = fresh, fresh.client
+    issued = issue_certificate(w, face_value="1000")
+    root, cert = issued["root_fragment_id"], issued["certificate_id"]
+    results: list[Any] = []
+    lock = threading.Lock()
+
+    def split() -> None:
+        r = c.post(f"/v1/fragments/{root}/split",
+                   json={"to_org_id": w.tier2.org_id, "amount": "150"},
+                   headers={**w.tier1.headers, "Idempotency-Key": uuid.uuid4().hex})
+        with lock:
+            results.append(r)
+
+    threads = [threading.Thread(target=split) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ok = [r for r in results if r.status_code == 201]
+    refused = [r for r in results if r.status_code != 201]
+    assert len(ok) == 6  # 6 x 150 = 900 fits below 1000; a 7th would empty the parent
+    assert all(r.status_code == 422 and r.json()["code"] == "insufficient_value"
+               for r in refused), [r.text for r in refused]
+    assert all("fen" in r.json()["detail"] for r in refused)
+    fragments = w.rt.gateway.ledger.fragments_of(cert)
+    assert sum(f.value for f in fragments) == 1000
+    assert sorted(f.value for f in fragments) == [100] + [150] * 6
