@@ -79,7 +79,7 @@ def test_crash_and_restart_loses_and_duplicates_nothing(
                 def journal_then_die(j: Any) -> None:
                     on_signed(j)
                     raise Crash()
-                return original(address, call, journal_then_die)
+                return original(address, call, journal_then_die)  # noqa: B023 - one pass
             gateway.send_journaled = crash_send  # type: ignore[method-assign]
         else:
             def crash_send_early(*_a: Any, **_k: Any) -> Any:
