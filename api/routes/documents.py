@@ -42,7 +42,8 @@ async def upload(
     anchors on chain."""
     if p.role == AUDITOR:
         raise Problem(403, "wrong_role", "Auditors change nothing",
-                      "An auditor may read documents but not upload them.")
+                      "An auditor may read documents but not upload them.",
+                      required_roles=["operator", "core_enterprise", "supplier", "financier"])
     content = await file.read(rt.settings.max_upload_bytes + 1)
     if len(content) > rt.settings.max_upload_bytes:
         raise Problem(413, "too_large", "Document too large",

@@ -1,0 +1,195 @@
+"""The authorization matrix: every role against every endpoint.
+
+Each route of the app must appear in MATRIX (a new endpoint without an entry fails the
+test). For each role, a request that the role may not make must be refused by the API
+itself (403 with ``required_roles``, or 403 ``forbidden`` for another organization's
+resources, or 404 for records it may not see); a role that may make it must never get
+that refusal. Unauthenticated requests get 401 everywhere but /v1/health.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chain_client.node import AnvilNode
+from tests.api.conftest import World, issue_certificate, open_world, populate, upload_invoice
+
+ALL = {"operator", "core_enterprise", "supplier", "financier", "auditor"}
+HOLDERS = {"supplier", "financier"}
+OVERSEE = {"operator", "auditor"}
+ROLE_PARTY = {"operator": "operator", "core_enterprise": "core", "supplier": "tier1",
+              "financier": "bank", "auditor": "auditor"}
+
+#: (method, path) -> roles allowed by the API (a chain refusal may still follow).
+MATRIX: dict[tuple[str, str], set[str]] = {
+    ("GET", "/v1/health"): ALL,
+    ("POST", "/v1/admin/pause"): {"operator"},
+    ("POST", "/v1/admin/unpause"): {"operator"},
+    ("POST", "/v1/admin/jobs/maturity"): {"operator"},
+    ("POST", "/v1/admin/indexer"): {"operator"},
+    ("GET", "/v1/audit-log"): OVERSEE,
+    ("GET", "/v1/me"): ALL,
+    ("POST", "/v1/organizations"): {"operator"},
+    ("GET", "/v1/organizations"): ALL,
+    ("GET", "/v1/organizations/{org_id}"): ALL,
+    ("POST", "/v1/organizations/{org_id}/api-keys"): {"operator"},  # or the org itself
+    ("GET", "/v1/organizations/{org_id}/api-keys"): {"operator"},
+    ("DELETE", "/v1/organizations/{org_id}/api-keys/{key_id}"): {"operator"},
+    ("POST", "/v1/organizations/{org_id}/suspend"): {"operator"},
+    ("POST", "/v1/organizations/{org_id}/reinstate"): {"operator"},
+    ("POST", "/v1/organizations/{org_id}/settlement-funds"): {"operator"},
+    ("GET", "/v1/organizations/{org_id}/balance"): OVERSEE,
+    ("POST", "/v1/documents"): ALL - {"auditor"},
+    ("GET", "/v1/documents/{document_id}"): OVERSEE | {"core_enterprise", "financier",
+                                                       "supplier"},
+    ("GET", "/v1/documents/{document_id}/content"): OVERSEE | {"core_enterprise",
+                                                               "financier", "supplier"},
+    ("POST", "/v1/certificates"): {"core_enterprise"},
+    ("GET", "/v1/certificates"): ALL,
+    ("GET", "/v1/certificates/{certificate_id}"): ALL,
+    ("POST", "/v1/certificates/{certificate_id}/accept"): {"supplier"},
+    ("POST", "/v1/certificates/{certificate_id}/reject"): {"supplier"},
+    ("POST", "/v1/certificates/{certificate_id}/revoke"): {"core_enterprise"},
+    ("POST", "/v1/certificates/{certificate_id}/repay"): {"core_enterprise"},
+    ("POST", "/v1/fragments/{fragment_id}/split"): HOLDERS,
+    ("POST", "/v1/fragments/{fragment_id}/transfer"): HOLDERS,
+    ("POST", "/v1/fragments/{fragment_id}/claim"): HOLDERS,
+    ("GET", "/v1/fragments"): ALL,
+    # the issuer and the bank that underwrote the certificate see its fragments
+    ("GET", "/v1/fragments/{fragment_id}"): ALL,
+    ("GET", "/v1/fragments/{fragment_id}/provenance"): ALL,
+    ("GET", "/v1/fragments/{fragment_id}/history"): ALL,
+    ("GET", "/v1/fragments/{fragment_id}/verification"): ALL,
+    ("PUT", "/v1/credit-lines"): {"financier"},
+    ("GET", "/v1/credit-lines"): ALL,
+    ("POST", "/v1/offers"): HOLDERS,
+    ("GET", "/v1/offers"): ALL,
+    ("GET", "/v1/offers/{offer_id}"): OVERSEE | {"supplier", "financier"},
+    ("GET", "/v1/offers/{offer_id}/quote"): OVERSEE | {"supplier", "financier"},
+    ("POST", "/v1/quotes"): ALL,
+    ("POST", "/v1/offers/{offer_id}/accept"): {"financier"},
+    ("POST", "/v1/offers/{offer_id}/withdraw"): HOLDERS,
+    ("GET", "/v1/reports/exposure"): OVERSEE,
+    ("GET", "/v1/reports/financed-volume"): OVERSEE,
+    ("GET", "/v1/reports/maturing"): OVERSEE,
+    ("GET", "/v1/reports/overdue"): OVERSEE,
+}
+
+
+@pytest.fixture(scope="module")
+def matrix_world(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    for world in open_world(anvil, tmp_path_factory.mktemp("matrix")):
+        yield populate(world)
+
+
+def _request(w: World, method: str, path: str, role: str, fx: dict[str, Any]) -> Any:
+    # key management is tried on an organization none of the tested roles belongs to
+    # (every organization may manage its own keys)
+    params = {**fx["path"], "org_id": fx["key_org_id"]} if "api-keys" in path else fx["path"]
+    url = path.format(**params)
+    body = fx["bodies"].get((method, path))
+    headers = w.parties[ROLE_PARTY[role]].headers if role != "operator" else w.operator.headers
+    if path == "/v1/documents" and method == "POST":
+        return w.client.post(url, files={"file": ("a.txt", b"x" + role.encode(),
+                                                   "text/plain")}, headers=headers)
+    if method == "GET":
+        return w.client.get(url, headers=headers)
+    if method == "DELETE":
+        return w.client.delete(url, headers=headers)
+    return w.client.request(method, url, json=body if body is not None else None,
+                            headers=headers)
+
+
+def test_every_route_is_in_the_matrix(matrix_world: World) -> None:
+    schema = matrix_world.client.get("/openapi.json").json()
+    routes = {(m.upper(), path) for path, ops in schema["paths"].items() for m in ops}
+    assert routes == set(MATRIX), (routes - set(MATRIX), set(MATRIX) - routes)
+
+
+def test_authorization_matrix(matrix_world: World) -> None:
+    w = matrix_world
+    w.parties["operator"] = w.operator
+    issued = issue_certificate(w, face_value="100000")
+    root = issued["root_fragment_id"]
+    w.client.post("/v1/offers", json={
+        "fragment_id": root, "financier_id": w.bank.org_id, "amount": "100",
+        "rate_bps": 100, "expires_at": w.block_time() + 86_400}, headers=w.tier1.headers)
+    offer_id = w.client.get("/v1/offers", headers=w.tier1.headers).json()[0]["id"]
+    doc = issued["document"]
+    spare_doc = upload_invoice(w, w.core)
+    key = w.client.post(f"/v1/organizations/{w.tier2.org_id}/api-keys", json={},
+                        headers=w.operator.headers).json()
+    fx = {
+        "key_org_id": w.tier2.org_id,
+        "path": {"org_id": w.auditor.org_id, "key_id": key["id"], "document_id": doc["id"],
+                 "certificate_id": issued["certificate_id"], "fragment_id": root,
+                 "offer_id": offer_id},
+        "bodies": {
+            ("POST", "/v1/organizations"): {"name": "x", "uscc": "bad", "role": "supplier"},
+            ("POST", "/v1/organizations/{org_id}/api-keys"): {"label": "m"},
+            ("POST", "/v1/organizations/{org_id}/settlement-funds"): {"amount": "1"},
+            ("POST", "/v1/certificates"): {
+                "beneficiary_id": w.tier1.org_id, "credit_provider_id": w.bank.org_id,
+                "face_value": "10", "maturity": 1, "document_id": spare_doc["id"],
+                "invoice_number": "M-1"},
+            ("POST", "/v1/certificates/{certificate_id}/repay"): {"amount": "1"},
+            ("POST", "/v1/fragments/{fragment_id}/split"): {"to_org_id": w.tier2.org_id,
+                                                             "amount": "1"},
+            ("POST", "/v1/fragments/{fragment_id}/transfer"): {"to_org_id": w.tier2.org_id},
+            ("PUT", "/v1/credit-lines"): {"core_enterprise_id": w.core.org_id,
+                                          "limit": "100000000000"},
+            ("POST", "/v1/offers"): {"fragment_id": root, "financier_id": w.bank.org_id,
+                                     "amount": "1", "rate_bps": 1, "expires_at": 1},
+            ("POST", "/v1/quotes"): {"fragment_id": root, "amount": "100", "rate_bps": 300},
+        },
+    }
+    failures = []
+    # pause/unpause and key revocation last, so the rest runs on a live ledger
+    order = sorted(MATRIX, key=lambda k: (k[1].startswith("/v1/admin/"), k[0] == "DELETE",
+                                          k[1] == "/v1/admin/unpause"))
+    for method, path in order:
+        allowed = MATRIX[(method, path)]
+        for role in sorted(ALL):
+            r = _request(w, method, path, role, fx)
+            assert r.status_code < 500, (method, path, role, r.text)
+            body = r.json() if r.headers.get("content-type", "").endswith("json") else {}
+            api_refused = r.status_code in (403, 404) and (
+                "required_roles" in body or body.get("code") in ("forbidden",)
+                or (r.status_code == 404 and str(body.get("code", "")).startswith("unknown_"))
+            )
+            if role in allowed and api_refused:
+                failures.append(f"{role} refused on {method} {path}: {r.status_code} {body}")
+            if role not in allowed and not api_refused:
+                failures.append(f"{role} allowed on {method} {path}: {r.status_code} {body}")
+        unauth = w.client.request(method, path.format(**fx["path"]))
+        if path == "/v1/health":
+            assert unauth.status_code == 200
+        else:
+            assert unauth.status_code in (401, 422), (method, path, unauth.text)
+            if unauth.status_code == 422:  # body validation may run first; never a 2xx
+                assert unauth.json()["code"] in ("validation_error", "bad_amount_format")
+    assert not failures, "\n".join(failures)
+
+
+def test_supplier_sees_only_its_own_holdings(matrix_world: World) -> None:
+    w = matrix_world
+    issued = issue_certificate(w, face_value="5000")
+    root = issued["root_fragment_id"]
+    r = w.client.post(f"/v1/fragments/{root}/split",
+                      json={"to_org_id": w.tier2.org_id, "amount": "10"},
+                      headers=w.tier1.headers)
+    assert r.status_code == 201, r.text
+    mine = {f["id"] for f in w.client.get("/v1/fragments", headers=w.tier2.headers).json()}
+    assert r.json()["fragment_id"] in mine and root not in mine
+    assert w.client.get(f"/v1/fragments/{root}", headers=w.tier2.headers).status_code == 404
+    # the auditor sees both and can change nothing
+    everything = {f["id"] for f in w.client.get("/v1/fragments",
+                                                headers=w.auditor.headers).json()}
+    assert {root, r.json()["fragment_id"]} <= everything
+    refused = w.client.post(f"/v1/fragments/{root}/split",
+                            json={"to_org_id": w.tier2.org_id, "amount": "10"},
+                            headers=w.auditor.headers)
+    assert refused.status_code == 403 and refused.json()["code"] == "wrong_role"
