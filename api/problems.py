@@ -117,7 +117,7 @@ REVERT_MAP: dict[str, tuple[int, str, str]] = {
     "NotYetOverdue": (409, "not_yet_overdue", "The certificate is not overdue yet"),
     "InvalidGracePeriod": (422, "invalid_grace_period", "The grace period is out of range"),
     "InvalidPage": (422, "invalid_page", "The page of fragments is out of range"),
-    "EnforcedPause": (503, "ledger_paused", "The ledger is paused by the operator"),
+    "EnforcedPause": (409, "ledger_paused", "The ledger is paused by the operator"),
     "ExpectedPause": (409, "ledger_not_paused", "The ledger is not paused"),
     "AccessControlUnauthorizedAccount": (
         403, "wrong_role", "Only the platform operator may do this",
