@@ -127,9 +127,12 @@ class CommandRunner:
         target: str,
         params: dict[str, Any],
         work: Callable[[], tuple[int, dict[str, Any]]],
+        redact: tuple[str, ...] = (),
     ) -> JSONResponse:
         """Run a command whose effects are in the database (or state-checked chain steps):
-        ``work`` returns (status, body) and must be safe to re-run after a crash."""
+        ``work`` returns (status, body) and must be safe to re-run after a crash.
+        ``redact``: fields answered once but never stored (a new API key): a replay shows
+        them as withheld."""
         claimed = self._claim(ctx, action, target, params)
         if isinstance(claimed, JSONResponse):
             return claimed
@@ -141,7 +144,12 @@ class CommandRunner:
                 return self._finish_problem(command_id, problem)
             except ContractRevert as exc:
                 return self._finish_problem(command_id, problem_from_revert(exc))
-            return self._finish(command_id, status, body, "succeeded", None)
+            stored = {k: ("(withheld: shown only once)" if k in redact else v)
+                      for k, v in body.items()}
+            response = self._finish(command_id, status, stored, "succeeded", None)
+            if redact:
+                return JSONResponse(body, status_code=status)
+            return response
         finally:
             with self._lock:
                 self._inflight.discard(command_id)

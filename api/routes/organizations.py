@@ -101,19 +101,10 @@ def create_api_key(
                      "api_key": token,
                      "note": "Store this key now: it is not shown again."}
 
-    # The response (with the key) is stored for idempotent replay only under a key the
-    # caller chose; without one, nothing is stored but the hash.
-    if ctx.idempotency_key is None:
-        status, payload = work()
-        from api.audit import record
-
-        record(session, org_id=ctx.principal.org_id, api_key_id=ctx.principal.api_key_id,
-               action="create_api_key", target=f"organization:{org_id}",
-               params={"label": body.label}, outcome="succeeded")
-        session.commit()
-        return JSONResponse(payload, status_code=status)
+    # The token itself is never stored: only its hash, and a replay of the same
+    # Idempotency-Key answers with the key's id and prefix but the token withheld.
     return rt.runner.run_local(ctx, "create_api_key", f"organization:{org_id}",
-                               body.model_dump(), work)
+                               body.model_dump(), work, redact=("api_key",))
 
 
 @router.get("/organizations/{org_id}/api-keys")

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.models import Command
 from chain_client.node import AnvilNode
-from tests.api.conftest import World, issue_certificate, open_world, populate
+from tests.api.conftest import World, issue_certificate, open_world, pg_available, populate
 
 
 class Crash(Exception):  # noqa: N818 - a simulated process death, not an error
@@ -57,11 +57,14 @@ def test_same_key_same_response_one_transaction(fresh: World) -> None:
     assert r1.json()["code"] == "insufficient_value" and r1.json() == r2.json()
 
 
+@pytest.mark.parametrize("db", ["sqlite", "postgres"])
 @pytest.mark.parametrize("when", ["after_broadcast", "before_broadcast", "before_signing"])
 def test_crash_and_restart_loses_and_duplicates_nothing(
-    anvil: AnvilNode, tmp_path: Path, when: str
+    anvil: AnvilNode, tmp_path: Path, when: str, db: str
 ) -> None:
-    for w in open_world(anvil, tmp_path):
+    if db == "postgres" and not pg_available():
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    for w in open_world(anvil, tmp_path, db):
         populate(w)
         issued = issue_certificate(w, face_value="5000")
         root, cert = issued["root_fragment_id"], issued["certificate_id"]
@@ -145,3 +148,45 @@ def test_concurrent_splits_never_overspend(fresh: World) -> None:
     fragments = w.rt.gateway.ledger.fragments_of(cert)
     assert sum(f.value for f in fragments) == 1000
     assert sorted(f.value for f in fragments) == [100] + [150] * 6
+
+
+def test_api_key_shown_once_even_under_idempotency(fresh: World) -> None:
+    w, c = fresh, fresh.client
+    headers = {**w.operator.headers, "Idempotency-Key": "key-1"}
+    first = c.post(f"/v1/organizations/{w.tier2.org_id}/api-keys", json={"label": "x"},
+                   headers=headers)
+    again = c.post(f"/v1/organizations/{w.tier2.org_id}/api-keys", json={"label": "x"},
+                   headers=headers)
+    assert first.json()["api_key"].startswith("scf_")
+    assert again.json()["id"] == first.json()["id"]
+    assert "withheld" in again.json()["api_key"]
+    token = first.json()["api_key"]
+    assert c.get("/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    from sqlmodel import Session, select
+
+    with Session(w.rt.engine) as session:
+        stored = " ".join(r.response_body or "" for r in session.exec(select(Command)).all())
+    assert token not in stored
+    # revoked keys stop working at once
+    r = c.delete(f"/v1/organizations/{w.tier2.org_id}/api-keys/{first.json()['id']}",
+                 headers=w.operator.headers)
+    assert r.status_code == 200
+    assert c.get("/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_overdue_marked_by_the_maturity_job(fresh: World) -> None:
+    w, c = fresh, fresh.client
+    issued = issue_certificate(w, face_value="7000", days=10)
+    cert = issued["certificate_id"]
+    grace = w.rt.gateway.ledger.grace_period()
+    w.travel(10 * 86_400 + grace + 60)
+    r = c.post(f"/v1/certificates/{cert}/repay", json={"amount": "3000"},
+               headers=w.core.headers)
+    assert r.status_code == 200, r.text
+    job = c.post("/v1/admin/jobs/maturity", headers=w.operator.headers).json()
+    assert job["marked_overdue"] == [cert]
+    assert job["fen_paid"] == "3000"  # the partial repayment is paid out pro rata
+    report = c.get("/v1/reports/overdue", headers=w.auditor.headers).json()
+    assert [x["id"] for x in report["certificates"]] == [cert]
+    assert report["certificates"][0]["outstanding"] == "4000"
+    assert report["check"]["consistent_with_chain"] is True
