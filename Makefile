@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup run test lint test-contracts test-client bench-gas
+.PHONY: setup run test lint test-contracts test-client test-api bench-gas
 
 setup:
 	@bash tools/bootstrap.sh
@@ -19,12 +19,14 @@ lint: setup
 test-contracts: setup
 	$(VENV)/brownie test tests/contracts --network scf-test -W ignore::FutureWarning
 
+# brownie's pytest plugin (registered as pytest-brownie) is for tests/contracts only
 test-client: setup
-	@if ls tests/client/test_*.py >/dev/null 2>&1; then \
-	  $(VENV)/python -m pytest -p no:brownie tests/client -q; \
-	else echo "no client tests yet"; fi
+	$(VENV)/python -m pytest -p no:pytest-brownie tests/client -q
 
-test: lint test-contracts test-client
+test-api: setup
+	$(VENV)/python -m pytest -p no:pytest-brownie tests/api -q -W ignore::DeprecationWarning
+
+test: lint test-contracts test-client test-api
 
 bench-gas: setup
 	$(VENV)/brownie run scripts/benchmark_gas.py --network scf-test

@@ -52,6 +52,9 @@ def test_full_lifecycle(db_world: World) -> None:
                                    "expires_at": expires}, headers=w.tier2.headers)
     assert r.status_code == 201, r.text
     offer_id = r.json()["offer_id"]
+    # an hour on, so that quoting and accepting fall in the same whole day to maturity (the
+    # maturity was set a whole number of days after a block that may share its second)
+    w.travel(3600)
     q = c.get(f"/v1/offers/{offer_id}/quote", headers=w.bank.headers)
     assert q.status_code == 200, q.text
     quote = q.json()
