@@ -1,0 +1,29 @@
+"""The `scf` console script: `scf up` runs the network, the other commands drive it by role.
+
+Exit codes scripts can rely on:
+  0 done; 1 the API refused (the problem's code is printed); 2 bad usage or input;
+  3 the API could not be reached; 4 a verification found a failed check.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from api.cli import commands, runner_commands
+
+app = typer.Typer(
+    name="scf",
+    help="Supply-chain finance ledger: run the network (scf up) and act as any role.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+runner_commands.register(app)
+commands.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
