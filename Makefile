@@ -1,17 +1,17 @@
 # The two commands of the README. Both set everything up first (idempotently).
-#   make run   - local chain, contracts deployed, the lifecycle walked through, node kept up
+#   make run   - local chain + contracts + API on SQLite, seeded on first start (scf up)
 #   make test  - lint and the whole test suite
 SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup run test lint test-contracts test-client test-api bench-gas
+.PHONY: setup run test lint test-contracts test-client test-api test-cli bench-gas
 
 setup:
 	@bash tools/bootstrap.sh
 
 run: setup
-	@bash tools/run.sh
+	$(VENV)/scf up $(ARGS)
 
 lint: setup
 	$(VENV)/ruff check .
@@ -26,7 +26,10 @@ test-client: setup
 test-api: setup
 	$(VENV)/python -m pytest -p no:pytest-brownie tests/api -q -W ignore::DeprecationWarning
 
-test: lint test-contracts test-client test-api
+test-cli: setup
+	$(VENV)/python -m pytest -p no:pytest-brownie tests/cli -q -W ignore::DeprecationWarning
+
+test: lint test-contracts test-client test-api test-cli
 
 bench-gas: setup
 	$(VENV)/brownie run scripts/benchmark_gas.py --network scf-test

@@ -1,9 +1,117 @@
-"""`scf up` and `scf demo`. Filled in by register()."""
+"""`scf up` (run the whole network) and `scf demo` (play the guided story against it)."""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from api.cli.demo import DemoError, run_demo
+from api.cli.money import format_cny
+from api.cli.up import LocalNetwork, UpError, UpOptions
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _data_dir(value: Path | None) -> Path:
+    return value or Path(os.environ.get("SCF_DATA_DIR", ".data"))
+
+
+def up(
+    data_dir: Path = typer.Option(None, help="Data folder (default: $SCF_DATA_DIR or .data)"),  # noqa: B008
+    chain_port: int = typer.Option(8545, help="Port of the local chain node"),
+    api_port: int = typer.Option(8000, help="Port of the API"),
+    block_time: int = typer.Option(0, help="Seconds per block (0: a block per transaction)"),
+    demo: bool = typer.Option(False, help="Play the guided demo once the network is up"),
+    exit_after_start: bool = typer.Option(
+        False, "--exit-after-start", help="Stop again once started (for checks and scripts)"),
+) -> None:
+    """Start the local chain, deploy if needed, serve the API, seed on first start."""
+    options = UpOptions(data_dir=_data_dir(data_dir), chain_port=chain_port, api_port=api_port,
+                        block_time=block_time or None)
+    network = LocalNetwork(options)
+    try:
+        with console.status("starting the local chain and the API (deploying if needed)"):
+            network.start()
+    except UpError as exc:
+        network.stop()
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except KeyboardInterrupt:
+        network.stop()
+        raise typer.Exit(130) from None
+    try:
+        _print_where(network)
+        if demo:
+            _play_demo(network.api_url, network.rpc_url, network.keys_file,
+                       options.data_dir / "manifest.json")
+        if not exit_after_start:
+            console.print("\nthe network is up; Ctrl-C stops the API and the chain cleanly")
+            network.wait()
+    except KeyboardInterrupt:
+        console.print("\nstopping ...")
+    finally:
+        network.stop()
+        console.print(f"stopped; the state is kept in {options.data_dir}")
+
+
+def demo(
+    api_url: str = typer.Option("http://127.0.0.1:8000", envvar="SCF_API_URL"),
+    rpc_url: str = typer.Option("http://127.0.0.1:8545", envvar="SCF_RPC_URL"),
+    data_dir: Path = typer.Option(None, help="Data folder of `scf up`"),  # noqa: B008
+) -> None:
+    """Play the guided story against a running network (`scf up` in another terminal)."""
+    folder = _data_dir(data_dir)
+    _play_demo(api_url, rpc_url, folder / "api-keys.json", folder / "manifest.json")
+
+
+def _print_where(network: LocalNetwork) -> None:
+    data = network.options.data_dir
+    table = Table(title="supply-chain finance network", show_header=False)
+    table.add_row("API", network.api_url)
+    table.add_row("API docs", f"{network.api_url}/docs")
+    table.add_row("chain (JSON-RPC)", network.rpc_url)
+    table.add_row("manifest", str(data / "manifest.json"))
+    table.add_row("data folder", str(data.resolve()))
+    table.add_row("API keys (0600)", str(network.keys_file))
+    console.print(table)
+    if network.first_start and network.keys_file is not None:
+        console.print("\nAPI keys of the seeded organizations (shown this once; kept in the "
+                      "keys file above):")
+        keys = json.loads(network.keys_file.read_text())
+        for name, entry in keys.items():
+            console.print(f"  {entry['role']:<16} {name:<30} {entry['api_key']}",
+                          soft_wrap=True, markup=False)
+        console.print("\ntry: scf status --as 'Yangtze Precision Parts'   or   scf demo")
+
+
+def _play_demo(api_url: str, rpc_url: str, keys_file: Path | None, manifest: Path) -> None:
+    def say(step: str, text: str) -> None:
+        console.print(rf"[bold cyan]\[{step}][/bold cyan] {text}", soft_wrap=True)
+
+    try:
+        result = run_demo(api_url, rpc_url, keys_file or Path(), manifest, say)
+    except DemoError as exc:
+        err.print(f"[red]demo failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    table = Table(title=f"certificate #{result.certificate_id} at settlement")
+    table.add_column("member")
+    table.add_column("held at maturity", justify="right")
+    table.add_column("cash change", justify="right")
+    for row in result.rows:
+        table.add_row(str(row["member"]), format_cny(int(row["held_at_maturity"])),  # type: ignore[call-overload]
+                      format_cny(int(row["cash_change"])))  # type: ignore[call-overload]
+    console.print(table)
+    console.print("books balance: the fragments sum to the face value and cash only moved "
+                  "between members; the bank's verification passed")
 
 
 def register(app: typer.Typer) -> None:
     """Adds the runner commands to the `scf` app."""
+    app.command("up")(up)
+    app.command("demo")(demo)
