@@ -1,0 +1,50 @@
+"""Deploy the ledger (SettlementToken + CreditLedger) to a named brownie network.
+
+    brownie run scripts/deploy.py --network scf-test                # a throwaway anvil
+    brownie run scripts/deploy.py --network consortium              # an external node, after:
+    brownie networks add Consortium consortium host=<RPC URL> chainid=<chain id>
+
+Idempotent: the manifest (default deployments/<network>.json, or $SCF_MANIFEST) is reused
+when the chain still holds exactly that code, so running it twice deploys once. The
+operator signs locally with the key in $SCF_OPERATOR_PRIVATE_KEY; on a development network
+without one, anvil's first funded account is used. The operator becomes the ledger's
+operator and the settlement token's minter.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from brownie import network, web3
+from eth_account import Account
+
+from chain_client import TransactionSender, connect
+from chain_client.deployment import deploy_ledger
+from chain_client.node import dev_accounts
+
+
+def _operator_account():
+    key = os.environ.get("SCF_OPERATOR_PRIVATE_KEY")
+    if key:
+        return Account.from_key(key)
+    if network.show_active() in ("development", "scf-test", "anvil") or web3.eth.chain_id == 31337:
+        return dev_accounts(1)[0]
+    raise SystemExit("set SCF_OPERATOR_PRIVATE_KEY to the operator's key to deploy on "
+                     f"{network.show_active()}")
+
+
+def main() -> None:
+    name = network.show_active()
+    manifest_path = Path(os.environ.get("SCF_MANIFEST", f"deployments/{name}.json"))
+    manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    grace_days = int(os.environ.get("SCF_GRACE_PERIOD_DAYS", "3"))
+    w3 = connect(web3.provider.endpoint_uri)
+    operator = TransactionSender(w3, _operator_account())
+    manifest = deploy_ledger(w3, operator, manifest_path=manifest_path,
+                             grace_period=grace_days * 86_400)
+    print(f"network       {name} (chain id {manifest.chain_id})")
+    print(f"CreditLedger  {manifest.ledger_address}")
+    print(f"Settlement    {manifest.token_address}")
+    print(f"operator      {operator.address}")
+    print(f"manifest      {manifest_path}")
