@@ -1,9 +1,41 @@
-"""Role commands over the API (issue, accept, split, ...). Filled in by register()."""
+"""Role commands over the API (issue, accept, split, ...), added to `scf` by register().
+
+Usage (every command also takes --api-url/SCF_API_URL, --key/SCF_API_KEY or --as NAME
+with --keys-file/SCF_KEYS_FILE, and --json):
+
+  scf status
+  scf orgs [--role ROLE]
+  scf certificates [--status STATUS]
+  scf fragments [--certificate ID] [--holder ORG]
+  scf offers [--status open|accepted|withdrawn]
+  scf issue BENEFICIARY AMOUNT (--days N | --maturity DATE) [--bank ORG] [--invoice FILE]
+            [--invoice-number NO] [--seller-tax-id USCC]
+  scf accept|reject|revoke CERTIFICATE
+  scf split FRAGMENT TO AMOUNT
+  scf transfer FRAGMENT TO
+  scf finance offer FRAGMENT BANK AMOUNT --rate 3.65% [--expires-in-days N | --expires DATE]
+  scf finance accept OFFER          (the bank's side)
+  scf finance withdraw OFFER
+  scf quote OFFER | scf quote --fragment F --amount A --rate R
+  scf repay CERTIFICATE [AMOUNT] [--wait [--timeout S]]
+  scf claim [FRAGMENT ...]
+  scf verify FRAGMENT               (exit 4 if a check failed)
+  scf report exposure|financed-volume|maturing|overdue [--within-days N]
+
+Amounts are yuan as people write them (1,000,000.00; at most two decimals), sent to the
+API as whole fen. Fragments are given by id or as certificate/seq (e.g. 1/0 for the root).
+Organizations by name or id.
+"""
 
 from __future__ import annotations
 
 import typer
 
+from api.cli import commands_ledger, commands_views
+
 
 def register(app: typer.Typer) -> None:
     """Adds the role commands to the `scf` app."""
+    app.registered_commands.extend(commands_views.app.registered_commands)
+    app.registered_commands.extend(commands_ledger.app.registered_commands)
+    app.add_typer(commands_ledger.finance_app, name="finance")

@@ -1,0 +1,352 @@
+"""What every role command shares: who is calling (key, --as NAME), where the API is,
+human or JSON output, the exit codes, and turning what people type into what the API takes.
+
+Why a decorator adds the common options to each command rather than a callback on the
+root app: the root app also carries `scf up` and `scf demo`, which have nothing to do with
+an API key, and per-command options let a script write `scf split ... --as tier1 --json`
+in any order. The environment variables (SCF_API_URL, SCF_API_KEY, SCF_KEYS_FILE) make the
+options unnecessary in scripts.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from api.cli import output
+from api.cli.client import ApiClient, ApiRefusedError, ApiUnreachableError
+from api.cli.money import AmountError
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+DEFAULT_KEYS_FILE = ".data/api-keys.json"
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_VERIFICATION_FAILED = 4
+
+ApiUrlOpt = Annotated[str, typer.Option(
+    "--api-url", envvar="SCF_API_URL", help="Base URL of the API.", show_default=True,
+    rich_help_panel="Connection")]
+KeyOpt = Annotated[str | None, typer.Option(
+    "--key", envvar="SCF_API_KEY", help="API key (bearer token) of your organization.",
+    show_default=False, rich_help_panel="Connection")]
+AsOpt = Annotated[str | None, typer.Option(
+    "--as", help="Act as this organization, with its key from the keys file of `scf up`.",
+    show_default=False, rich_help_panel="Connection")]
+KeysFileOpt = Annotated[Path, typer.Option(
+    "--keys-file", envvar="SCF_KEYS_FILE", help="Keys file written by `scf up`.",
+    rich_help_panel="Connection")]
+JsonOpt = Annotated[bool, typer.Option(
+    "--json", help="Print the API's JSON (amounts in fen, as strings) instead of tables.",
+    rich_help_panel="Output")]
+
+_COMMON = ("api_url", "key", "as_", "keys_file", "json_")
+
+
+class UsageProblemError(Exception):
+    """Input the CLI refuses before calling the API (exit code 2)."""
+
+
+class LocalRefusalError(Exception):
+    """A refusal the CLI can tell before sending anything, in the API's vocabulary (exit 1):
+    e.g. repaying a certificate with nothing outstanding."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def load_key(keys_file: Path, name: str) -> str:
+    """The API key saved for organization ``name`` by `scf up` (exact name first, then
+    case-insensitive), or a UsageProblemError that says what is missing and how to fix it."""
+    if not keys_file.exists():
+        raise UsageProblemError(
+            f"no keys file at {keys_file}: it is written by `scf up`; point SCF_KEYS_FILE or "
+            "--keys-file at it, or pass --key / SCF_API_KEY instead of --as"
+        )
+    try:
+        data = json.loads(keys_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageProblemError(f"the keys file {keys_file} cannot be read: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageProblemError(f"the keys file {keys_file} is not a JSON object of names")
+    entry = data.get(name)
+    if entry is None:
+        folded = {str(k).casefold(): v for k, v in data.items()}
+        entry = folded.get(name.casefold())
+    if entry is None:
+        known = ", ".join(sorted(str(k) for k in data)) or "none"
+        raise UsageProblemError(
+            f"no organization named {name!r} in {keys_file} (known: {known})"
+        )
+    key = entry.get("api_key") if isinstance(entry, dict) else entry
+    if not isinstance(key, str) or not key:
+        raise UsageProblemError(f"the entry for {name!r} in {keys_file} has no api_key")
+    return key
+
+
+@dataclass
+class Cli:
+    """One invocation: the API client, the output mode, and lookups cached for its length."""
+
+    api: ApiClient
+    json: bool
+    _orgs: list[dict[str, Any]] | None = field(default=None, repr=False)
+    _me: dict[str, Any] | None = field(default=None, repr=False)
+
+    # -- output ------------------------------------------------------------------------
+
+    def show(self, data: Any, *renderables: Any) -> None:
+        """``data`` as JSON with --json, else the rich renderables (tables, lines)."""
+        if self.json:
+            output.emit_json(data)
+            return
+        console = output.stdout()
+        for item in renderables:
+            console.print(item)
+
+    def note(self, text: str) -> None:
+        """A remark for people (stderr, so --json output stays one JSON document)."""
+        if not self.json:
+            output.stderr().print(text)
+
+    @contextmanager
+    def progress(self, description: str, total: float | None = None) -> Iterator[Any]:
+        """A progress bar on stderr (a spinner without ``total``); silent with --json.
+        Yields ``update(completed, description=None)``."""
+        if self.json:
+            yield lambda *_a, **_k: None
+            return
+        columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
+        if total is not None:
+            columns += [BarColumn(), TextColumn("{task.percentage:>5.1f}%")]
+        columns.append(TimeElapsedColumn())
+        with Progress(*columns, console=output.stderr(), transient=True) as bar:
+            task = bar.add_task(description, total=total)
+
+            def update(completed: float | None = None, description: str | None = None) -> None:
+                kwargs: dict[str, Any] = {}
+                if completed is not None:
+                    kwargs["completed"] = completed
+                if description is not None:
+                    kwargs["description"] = description
+                bar.update(task, **kwargs)
+
+            yield update
+
+    # -- lookups -----------------------------------------------------------------------
+
+    def me(self) -> dict[str, Any]:
+        if self._me is None:
+            self._me = self.api.get("/me")
+        return self._me
+
+    def orgs(self) -> list[dict[str, Any]]:
+        if self._orgs is None:
+            self._orgs = list(self.api.get("/organizations"))
+        return self._orgs
+
+    def org_id(self, ref: str, *, what: str = "organization") -> int:
+        """An organization given by id or by name (exact, then case-insensitive, then a
+        unique prefix); an unknown or ambiguous name is a usage error (exit 2)."""
+        text = ref.strip()
+        if text.isdigit():
+            return int(text)
+        orgs = self.orgs()
+        for test in (lambda n: n == text, lambda n: n.casefold() == text.casefold(),
+                     lambda n: n.casefold().startswith(text.casefold())):
+            found = [o for o in orgs if test(str(o.get("name", "")))]
+            if len(found) == 1:
+                return int(found[0]["id"])
+            if len(found) > 1:
+                names = ", ".join(f"{o['name']} (#{o['id']})" for o in found)
+                raise UsageProblemError(f"{what} {ref!r} is ambiguous: {names}; use the id")
+        raise UsageProblemError(f"no {what} named {ref!r} (see `scf orgs`)")
+
+    def name_of(self, address: str | None) -> str:
+        """A counterparty's name for an address (the address itself if not a member)."""
+        if not address:
+            return "-"
+        for org in self.orgs():
+            if str(org.get("address") or "").lower() == address.lower():
+                return str(org["name"])
+        return address
+
+    def org_name(self, org_id: int) -> str:
+        for org in self.orgs():
+            if int(org["id"]) == org_id:
+                return str(org["name"])
+        return f"#{org_id}"
+
+
+# -- parsing what people type ------------------------------------------------------------
+
+_RATE_PERCENT = re.compile(r"^(?P<whole>\d{1,3})(?:\.(?P<frac>\d{1,2}))?$")
+
+
+def parse_rate(text: str) -> int:
+    """A discount rate in basis points: '3.65%', '3.65' (percent) or '365bps'; exact (no
+    floats), at most two decimals of a percent, between 0 and 100%."""
+    raw = text.strip().lower().replace(" ", "")
+    if raw.endswith("bps") or raw.endswith("bp"):
+        digits = raw.removesuffix("bps").removesuffix("bp")
+        if not digits.isdigit():
+            raise UsageProblemError(f"{text!r} is not a rate: use e.g. 3.65% or 365bps")
+        bps = int(digits)
+    else:
+        match = _RATE_PERCENT.match(raw.removesuffix("%"))
+        if not match:
+            raise UsageProblemError(
+                f"{text!r} is not a rate: use a percent with at most two decimals "
+                "(3.65%) or basis points (365bps)"
+            )
+        bps = int(match["whole"]) * 100 + int((match["frac"] or "0").ljust(2, "0"))
+    if bps > 10_000:
+        raise UsageProblemError(f"{text!r} is above 100%")
+    return bps
+
+
+def parse_fragment(text: str) -> str:
+    """A fragment as the API's decimal id, from '4294967298' or 'certificate/seq' ('1/2')."""
+    raw = text.strip()
+    if "/" in raw:
+        cert, _, seq = raw.partition("/")
+        if cert.isdigit() and seq.isdigit() and int(cert) > 0 and int(seq) < 2**32:
+            return str((int(cert) << 32) | int(seq))
+    elif raw.isdigit():
+        return raw
+    raise UsageProblemError(
+        f"{text!r} is not a fragment: use its id (e.g. 4294967296) or certificate/seq (1/0)"
+    )
+
+
+def parse_moment(text: str) -> int:
+    """A Unix time from 'YYYY-MM-DD' (00:00 China time that day), an ISO date-time
+    (China time unless it carries an offset) or a plain Unix time."""
+    raw = text.strip()
+    if raw.isdigit():
+        return int(raw)
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw)
+            moment = datetime(day.year, day.month, day.day, tzinfo=output.CST)
+        else:
+            moment = datetime.fromisoformat(raw)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=output.CST)
+    except ValueError:
+        raise UsageProblemError(
+            f"{text!r} is not a date: use YYYY-MM-DD, an ISO date-time or a Unix time"
+        ) from None
+    return int(moment.timestamp())
+
+
+def chain_now(cli: Cli) -> int:
+    """The ledger's clock as well as the API tells it: /health's ``block_time`` when the
+    API reports one, else this machine's clock. (They differ only on a test chain whose
+    clock was moved; a date typed with --maturity is exact either way.)"""
+    try:
+        health = cli.api.get("/health")
+    except ApiRefusedError:
+        health = {}
+    value = health.get("block_time") if isinstance(health, dict) else None
+    if isinstance(value, int) and value > 0:
+        return value
+    return int(time.time())
+
+
+# -- the decorator ------------------------------------------------------------------------
+
+
+def _report_refusal(json_mode: bool, code: str, title: str, detail: str,
+                    body: dict[str, Any] | None = None) -> None:
+    if json_mode:
+        import sys
+
+        sys.stderr.write(json.dumps(body or {"code": code, "title": title, "detail": detail},
+                                    ensure_ascii=False) + "\n")
+        return
+    err = output.stderr()
+    err.print(f"[bold red]refused[/] {escape('[' + code + ']')}: {escape(title)}")
+    if detail and detail.rstrip(".") != title.rstrip("."):
+        err.print(f"  {detail}", markup=False)
+
+
+def role_command(group: typer.Typer, name: str | None = None, **kwargs: Any
+                 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register ``func(cli, ...)`` as a command with the connection and output options,
+    and map failures to the exit codes of `scf` (see api.cli.main)."""
+
+    def decorate(func: Callable[..., None]) -> Callable[..., None]:
+        sig = inspect.signature(func, eval_str=True)
+        own = [p for p in sig.parameters.values() if p.name != "cli"]
+        kw = inspect.Parameter.KEYWORD_ONLY
+        common = [
+            inspect.Parameter("api_url", kw, default=DEFAULT_API_URL, annotation=ApiUrlOpt),
+            inspect.Parameter("key", kw, default=None, annotation=KeyOpt),
+            inspect.Parameter("as_", kw, default=None, annotation=AsOpt),
+            inspect.Parameter("keys_file", kw, default=Path(DEFAULT_KEYS_FILE),
+                              annotation=KeysFileOpt),
+            inspect.Parameter("json_", kw, default=False, annotation=JsonOpt),
+        ]
+        own = [p.replace(kind=kw) for p in own]
+
+        @functools.wraps(func)
+        def wrapper(**values: Any) -> None:
+            opts = {k: values.pop(k) for k in _COMMON}
+            run(func, opts, values)
+
+        wrapper.__signature__ = sig.replace(parameters=own + common)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {}
+        group.command(name, **kwargs)(wrapper)
+        return func
+
+    return decorate
+
+
+def run(func: Callable[..., None], opts: dict[str, Any], values: dict[str, Any]) -> None:
+    """Build the client, call the command, translate what went wrong into an exit code."""
+    json_mode = bool(opts["json_"])
+    api: ApiClient | None = None
+    try:
+        key = opts["key"]
+        if opts["as_"]:
+            key = load_key(Path(opts["keys_file"]), opts["as_"])
+        if not key:
+            raise UsageProblemError(
+                "no API key: pass --key (or set SCF_API_KEY), or --as NAME to use the keys "
+                "file written by `scf up`"
+            )
+        api = ApiClient(opts["api_url"], key)
+        func(Cli(api=api, json=json_mode), **values)
+    except ApiRefusedError as exc:
+        _report_refusal(json_mode, exc.code, exc.title, exc.detail, exc.body)
+        raise typer.Exit(EXIT_REFUSED) from None
+    except LocalRefusalError as exc:
+        _report_refusal(json_mode, exc.code, exc.detail, exc.detail)
+        raise typer.Exit(EXIT_REFUSED) from None
+    except (AmountError, UsageProblemError) as exc:
+        output.stderr().print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(EXIT_USAGE) from None
+    except ApiUnreachableError as exc:
+        output.stderr().print(f"[bold red]unreachable:[/] {escape(str(exc))}")
+        raise typer.Exit(EXIT_UNREACHABLE) from None
+    finally:
+        if api is not None:
+            api.close()

@@ -1,0 +1,93 @@
+"""How the role commands show things: rich tables for people, the API's JSON for scripts.
+
+Why a module of its own: every command shows amounts, dates, fragment ids and
+counterparties the same way (yuan with two decimals, China time, "certificate/seq", names
+instead of addresses), and the rules are easier to trust written once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from api.cli.money import format_cny
+
+#: China Standard Time: no daylight saving, so a fixed offset is exact and needs no tz data.
+CST = timezone(timedelta(hours=8), "CST")
+
+
+def stdout() -> Console:
+    """A console on the current sys.stdout (looked up per call, so test runners that swap
+    sys.stdout capture the output)."""
+    return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+
+
+def stderr() -> Console:
+    return Console(file=sys.stderr, highlight=False, soft_wrap=False)
+
+
+def emit_json(data: Any) -> None:
+    """The API's JSON, as is (money stays strings of fen), one document on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+def yuan(fen: int | str | None) -> str:
+    """Fen (int or the API's string) as yuan with two decimals; '-' when there is none."""
+    if fen is None or fen == "":
+        return "-"
+    return format_cny(fen)
+
+
+def when(ts: int | str | None) -> str:
+    """A Unix time as a China-time date and minute (the business's own clock)."""
+    if ts is None or ts == "":
+        return "-"
+    moment = datetime.fromtimestamp(int(ts), tz=UTC).astimezone(CST)
+    return moment.strftime("%Y-%m-%d %H:%M CST")
+
+
+def fragment_label(fragment_id: int | str | None) -> str:
+    """'4294967298 (1/2)': the decimal id the API takes, and certificate/seq for people
+    (a fragment id is certificate << 32 | seq)."""
+    if fragment_id is None or fragment_id == "":
+        return "-"
+    value = int(fragment_id)
+    return f"{value} ({value >> 32}/{value & 0xFFFFFFFF})"
+
+
+def rate(bps: int | str | None) -> str:
+    """Basis points as a percent with two decimals, exactly (365 -> '3.65%')."""
+    if bps is None or bps == "":
+        return "-"
+    whole, part = divmod(int(bps), 100)
+    return f"{whole}.{part:02d}% ({int(bps)} bps)"
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+          *, money: Iterable[str] = ()) -> Table:
+    """A rich table; columns named in ``money`` are right-aligned (yuan line up by cents)."""
+    right = set(money)
+    out = Table(title=title, title_justify="left", show_lines=False)
+    for name in columns:
+        out.add_column(name, justify="right" if name in right else "left", overflow="fold")
+    for row in rows:
+        out.add_row(*("-" if cell is None else str(cell) for cell in row))
+    return out
+
+
+def fields(title: str | None, pairs: Iterable[tuple[str, Any]]) -> Table:
+    """A two-column 'what: value' table for a single record."""
+    out = Table(title=title, title_justify="left", show_header=False, box=None,
+                padding=(0, 2, 0, 0))
+    out.add_column(style="bold")
+    out.add_column(overflow="fold")
+    for key, value in pairs:
+        out.add_row(key, "-" if value is None else str(value))
+    return out

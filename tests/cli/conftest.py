@@ -1,0 +1,151 @@
+"""Fixtures of the role-command tests: a real API (uvicorn on a free loopback port, in a
+thread) over a real anvil node, a seeded network and its keys file, and ``scf(...)`` to run
+a command through typer's CliRunner the way a user would (env vars, --as NAME).
+
+Why a real server rather than TestClient: the CLI's own HTTP client, its timeouts and its
+"unreachable" path are part of what is tested, and the background jobs (indexer, automatic
+payout at maturity) run as they do in production, so `repay --wait` waits for real.
+Each module gets its own node: the lifecycle test moves the chain's clock to maturity,
+which must not leak into other modules' "days from now".
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+import uvicorn
+from typer.testing import CliRunner
+
+from api.app import create_app
+from api.cli import commands
+from api.cli.client import ApiClient
+from chain_client.node import AnvilNode, free_port
+from tests.api.conftest import OPERATOR_KEY, _valid_uscc, make_settings
+
+#: name -> role of the seeded test network (three supplier tiers, as in the design notes).
+MEMBERS = {
+    "Core Motors": "core_enterprise",
+    "Tier1 Parts": "supplier",
+    "Tier2 Castings": "supplier",
+    "Tier3 Metals": "supplier",
+    "Bank A": "financier",
+    "Auditor": "auditor",
+}
+
+
+@dataclass
+class Net:
+    """A running API with seeded members; ``scf`` runs a CLI command against it."""
+
+    url: str
+    anvil: AnvilNode
+    keys_file: Path
+    ids: dict[str, int]
+    operator: ApiClient
+    scf: Callable[..., Any]
+
+    def travel(self, seconds: int) -> None:
+        self.anvil.rpc("evm_increaseTime", [seconds])
+        self.anvil.mine()
+
+    def balance(self, name: str) -> int:
+        return int(self.operator.get(f"/organizations/{self.ids[name]}/balance")["balance"])
+
+
+def cli_app() -> typer.Typer:
+    """The role commands on an app of their own (the same register() `scf` calls), so these
+    tests do not depend on `scf up`'s modules."""
+    app = typer.Typer(no_args_is_help=True)
+    commands.register(app)
+    return app
+
+
+def make_runner(app: typer.Typer, env: dict[str, str]) -> Callable[..., Any]:
+    runner = CliRunner()
+
+    def scf(*args: str, code: int | None = 0, **extra_env: str) -> Any:
+        result = runner.invoke(app, [str(a) for a in args], env={**env, **extra_env},
+                               catch_exceptions=False)
+        if code is not None:
+            assert result.exit_code == code, (
+                f"scf {' '.join(map(str, args))} exited {result.exit_code}, wanted {code}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
+        return result
+
+    return scf
+
+
+def serve(app: Any) -> Iterator[str]:
+    """Serve ``app`` on a free loopback port from a thread until the generator is closed."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name="scf-test-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test API did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+    tmp = tmp_path_factory.mktemp("cli")
+    with AnvilNode() as anvil:
+        settings = make_settings(anvil, tmp, background=True, indexer_interval=0.2,
+                                 maturity_interval=0.3)
+        for url in serve(create_app(settings)):
+            operator = ApiClient(url, OPERATOR_KEY)
+            seed = secrets.randbelow(10**8) * 10
+            keys: dict[str, dict[str, Any]] = {}
+            ids: dict[str, int] = {}
+            for n, (name, role) in enumerate(MEMBERS.items(), 1):
+                org = operator.post("/organizations", {"name": name, "role": role,
+                                                       "uscc": _valid_uscc(seed + n)})
+                key = operator.post(f"/organizations/{org['id']}/api-keys", {"label": "cli"})
+                ids[name] = org["id"]
+                keys[name] = {"api_key": key["api_key"], "org_id": org["id"], "role": role}
+            keys["operator"] = {"api_key": OPERATOR_KEY,
+                                "org_id": operator.get("/me")["id"], "role": "operator"}
+            bank = ApiClient(url, keys["Bank A"]["api_key"])
+            bank.put("/credit-lines", {"core_enterprise_id": ids["Core Motors"],
+                                       "limit": "1000000000000"})
+            for name in ("Bank A", "Core Motors"):
+                operator.post(f"/organizations/{ids[name]}/settlement-funds",
+                              {"amount": "500000000000"})
+            keys_file = tmp / "api-keys.json"
+            keys_file.write_text(json.dumps(keys, indent=2))
+            env = {"SCF_API_URL": url, "SCF_KEYS_FILE": str(keys_file), "COLUMNS": "220",
+                   "SCF_API_KEY": ""}
+            yield Net(url, anvil, keys_file, ids, operator, make_runner(cli_app(), env))
+            operator.close()
+            bank.close()
+
+
+@pytest.fixture
+def offline_scf(tmp_path: Path) -> Callable[..., Any]:
+    """``scf`` pointed at a port nobody listens on (for checks made before any call)."""
+    env = {"SCF_API_URL": f"http://127.0.0.1:{free_port()}",
+           "SCF_KEYS_FILE": str(tmp_path / "missing.json"), "SCF_API_KEY": "", "COLUMNS": "220"}
+    return make_runner(cli_app(), env)
+
+
+def as_json(result: Any) -> Any:
+    """The stdout of a --json run, parsed (it must be exactly one JSON document)."""
+    return json.loads(result.stdout)
