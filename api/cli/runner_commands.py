@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import typer
@@ -32,6 +33,7 @@ def up(
         False, "--exit-after-start", help="Stop again once started (for checks and scripts)"),
 ) -> None:
     """Start the local chain, deploy if needed, serve the API, seed on first start."""
+    _stop_on_signals()
     options = UpOptions(data_dir=_data_dir(data_dir), chain_port=chain_port, api_port=api_port,
                         block_time=block_time or None)
     network = LocalNetwork(options)
@@ -58,6 +60,18 @@ def up(
     finally:
         network.stop()
         console.print(f"stopped; the state is kept in {options.data_dir}")
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM (a service manager, `kill`) both stop the network cleanly: the API
+    first, then the chain, which writes its state. SIGINT is re-armed because a shell
+    starts background jobs with it ignored."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def demo(

@@ -90,3 +90,47 @@ def test_corrupt_data_folder_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "secrets.json").write_text("{not json")
     with pytest.raises(UpError, match=r"looks corrupt: secrets\.json is unreadable"):
         LocalNetwork(options(tmp_path)).start()
+
+
+def test_scf_up_command_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    """The real console script: up, serving, then SIGINT stops the API and the chain."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    chain_port, api_port = free_port(), free_port()
+    scf = Path(sys.executable).with_name("scf")
+    process = subprocess.Popen(
+        [str(scf), "up", "--data-dir", str(tmp_path), "--chain-port", str(chain_port),
+         "--api-port", str(api_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{api_port}/v1/health", timeout=1).is_success:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("scf up did not serve the API within 90 s")
+        keys_file = tmp_path / "api-keys.json"
+        while not keys_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "stopped; the state is kept in" in output, output
+    assert (tmp_path / "chain" / "state.json").exists()
+    assert not _listening(chain_port) and not _listening(api_port)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
