@@ -12,6 +12,7 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 /// @dev Only accounts with MINTER_ROLE (the bank or platform that tokenizes deposits) create
 /// money; anyone may burn their own balance (redeem to a bank account off chain).
 contract SettlementToken is ERC20, ERC20Burnable, AccessControl {
+    /// @notice Who may create money: the bank or platform that tokenizes deposits.
     bytes32 public constant MINTER_ROLE = keccak256("MINTER_ROLE");
 
     /// @param admin receives DEFAULT_ADMIN_ROLE and MINTER_ROLE.

@@ -13,6 +13,7 @@ import {ILedgerErrors, Role} from "./LedgerTypes.sol";
 /// rotated; business roles are a one-slot enum so that every permission check on the hot
 /// paths (split, transfer) is a single storage read.
 abstract contract Membership is AccessControl, Pausable, ILedgerErrors {
+    /// @notice The platform operator's role: onboarding, suspension, pause, grace period.
     bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
 
     struct Member {

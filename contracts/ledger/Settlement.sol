@@ -12,6 +12,7 @@ import {Certificates} from "./Certificates.sol";
 /// token call (checks-effects-interactions), even though the token is a known contract:
 /// a consortium may swap in a deposit token with hooks.
 abstract contract Settlement is Certificates, ReentrancyGuard {
+    /// @notice The ERC-20 every financing and repayment is paid in (one unit = one fen).
     IERC20 public immutable settlementToken;
 
     constructor(IERC20 token) {
