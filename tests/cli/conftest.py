@@ -89,7 +89,8 @@ def serve(app: Any) -> Iterator[str]:
     """Serve ``app`` on a free loopback port from a thread until the generator is closed."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
+                                           log_level="warning", lifespan="on",
+                                           timeout_graceful_shutdown=5))
     thread = threading.Thread(target=server.run, name="scf-test-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -235,3 +235,18 @@ def test_json_output_of_every_list_parses(net: Net) -> None:
         data = as_json(scf("report", kind, "--as", AUDITOR, "--json"))
         assert data["check"]["consistent_with_chain"] is True
     assert "wrong_role" in scf("report", "exposure", "--as", T1, code=1).stderr
+
+
+def test_the_scf_app_carries_every_role_command() -> None:
+    """The console script's own app (api.cli.main) has the role commands and the finance
+    group, beside `scf up`."""
+    from typer.main import get_command
+
+    from api.cli.main import app
+
+    names = set(get_command(app).commands)  # type: ignore[attr-defined]
+    assert names >= {"status", "issue", "accept", "reject", "revoke", "split", "transfer",
+                     "finance", "quote", "repay", "claim", "verify", "report", "certificates",
+                     "fragments", "offers", "orgs"}
+    finance = get_command(app).commands["finance"]  # type: ignore[attr-defined]
+    assert set(finance.commands) == {"offer", "accept", "withdraw"}

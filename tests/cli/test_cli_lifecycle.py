@@ -99,3 +99,12 @@ def test_every_role_through_the_cli(net: Net) -> None:
     assert [(c["id"], c["status"]) for c in certs] == [(cert, "settled")]
     status = scf("status", "--as", BANK).stdout
     assert "financier" in status and "Bank A" in status
+
+    # the chain's clock is now half a year ahead of this machine's: --days still counts
+    # from the ledger's clock (the CLI learns it from the contract's refusal and retries)
+    later = scf("issue", T1, "1,000.00", "--days", "30", "--as", CORE, "--json")
+    assert "ledger's clock" in later.stderr or later.stderr == ""
+    due = json.loads(later.stdout)["certificate"]["maturity"]
+    chain_now = int(net.anvil.rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    assert abs(due - (chain_now + 30 * 86_400)) < 120
+
