@@ -22,6 +22,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -333,7 +334,8 @@ def run(func: Callable[..., None], opts: dict[str, Any], values: dict[str, Any])
                 "no API key: pass --key (or set SCF_API_KEY), or --as NAME to use the keys "
                 "file written by `scf up`"
             )
-        api = ApiClient(opts["api_url"], key)
+        # a URL copied from the docs page may end in /v1: the client adds it itself
+        api = ApiClient(str(opts["api_url"]).rstrip("/").removesuffix("/v1"), key)
         func(Cli(api=api, json=json_mode), **values)
     except ApiRefusedError as exc:
         _report_refusal(json_mode, exc.code, exc.title, exc.detail, exc.body)
@@ -341,6 +343,9 @@ def run(func: Callable[..., None], opts: dict[str, Any], values: dict[str, Any])
     except LocalRefusalError as exc:
         _report_refusal(json_mode, exc.code, exc.detail, exc.detail)
         raise typer.Exit(EXIT_REFUSED) from None
+    except httpx.InvalidURL as exc:
+        output.stderr().print(f"[bold red]error:[/] bad --api-url: {escape(str(exc))}")
+        raise typer.Exit(EXIT_USAGE) from None
     except (AmountError, UsageProblemError) as exc:
         output.stderr().print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_USAGE) from None

@@ -191,7 +191,8 @@ def verify(
     """Verify a fragment from the chain alone: lineage to the root certificate, values,
     financing, repayment. Exits 4 if any check failed."""
     fid = parse_fragment(fragment)
-    report = cli.api.get(f"/fragments/{fid}/verification")
+    with cli.progress("verifying from the chain: lineage, issuance, financing, repayment"):
+        report = cli.api.get(f"/fragments/{fid}/verification")
     ok = bool(report.get("ok"))
     checks = report.get("checks", [])
 
@@ -243,10 +244,11 @@ def report(
 ) -> None:
     """Auditor / operator reports: exposure per core enterprise, financed volume per bank,
     certificates maturing soon, overdue ones."""
-    if kind is ReportKind.maturing:
-        data = cli.api.get("/reports/maturing", within_days=within_days)
-    else:
-        data = cli.api.get(f"/reports/{kind.value}")
+    with cli.progress(f"{kind.value} report, checked against the chain"):
+        if kind is ReportKind.maturing:
+            data = cli.api.get("/reports/maturing", within_days=within_days)
+        else:
+            data = cli.api.get(f"/reports/{kind.value}")
     if kind is ReportKind.exposure:
         rows = data.get("exposure", [])
         shown: list[Any] = [output.table(

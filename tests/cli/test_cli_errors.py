@@ -235,6 +235,8 @@ def test_json_output_of_every_list_parses(net: Net) -> None:
         data = as_json(scf("report", kind, "--as", AUDITOR, "--json"))
         assert data["check"]["consistent_with_chain"] is True
     assert "wrong_role" in scf("report", "exposure", "--as", T1, code=1).stderr
+    # a URL copied with the API's /v1 prefix works too
+    assert as_json(scf("orgs", "--api-url", net.url + "/v1/", "--as", T1, "--json")) == orgs
 
 
 def test_the_scf_app_carries_every_role_command() -> None:
