@@ -75,7 +75,8 @@ class LocalRefusalError(Exception):
 
 def load_key(keys_file: Path, name: str) -> str:
     """The API key saved for organization ``name`` by `scf up` (exact name first, then
-    case-insensitive), or a UsageProblemError that says what is missing and how to fix it."""
+    case-insensitive, then a unique prefix), or a UsageProblemError that says what is
+    missing and how to fix it."""
     if not keys_file.exists():
         raise UsageProblemError(
             f"no keys file at {keys_file}: it is written by `scf up`; point SCF_KEYS_FILE or "
@@ -91,6 +92,9 @@ def load_key(keys_file: Path, name: str) -> str:
     if entry is None:
         folded = {str(k).casefold(): v for k, v in data.items()}
         entry = folded.get(name.casefold())
+    if entry is None:  # a unique prefix, as for counterparties ('--as Huaxin')
+        found = [v for k, v in folded.items() if k.startswith(name.casefold())]
+        entry = found[0] if len(found) == 1 else None
     if entry is None:
         known = ", ".join(sorted(str(k) for k in data)) or "none"
         raise UsageProblemError(

@@ -70,10 +70,15 @@ def test_keys_file_lookups(tmp_path: Path) -> None:
     keys = tmp_path / "keys.json"
     with pytest.raises(UsageProblemError, match="no keys file"):
         load_key(keys, "x")
-    keys.write_text(json.dumps({"Bank A": {"api_key": "k1", "org_id": 3, "role": "financier"}}))
+    keys.write_text(json.dumps({"Bank A": {"api_key": "k1", "org_id": 3, "role": "financier"},
+                                "Bank B": {"api_key": "k2", "org_id": 4, "role": "financier"},
+                                "Core": {"api_key": "k3", "org_id": 2, "role": "core"}}))
     assert load_key(keys, "Bank A") == "k1" and load_key(keys, "bank a") == "k1"
-    with pytest.raises(UsageProblemError, match=r"no organization named 'Bank B'.*Bank A"):
-        load_key(keys, "Bank B")
+    assert load_key(keys, "co") == "k3"
+    with pytest.raises(UsageProblemError, match="no organization named 'Bank'"):
+        load_key(keys, "Bank")  # ambiguous prefix
+    with pytest.raises(UsageProblemError, match=r"no organization named 'Bank C'.*Bank A"):
+        load_key(keys, "Bank C")
     keys.write_text("{not json")
     with pytest.raises(UsageProblemError, match="cannot be read"):
         load_key(keys, "Bank A")
