@@ -19,10 +19,11 @@ router = APIRouter(prefix="/v1", tags=["administration"])
 
 @router.get("/health", tags=["system"])
 def health(rt: RuntimeDep) -> dict[str, Any]:
-    """Liveness plus where the chain and the index are (no authentication)."""
+    """Liveness plus where the chain and the index are (no authentication). The chain's
+    clock is given because maturities and offer expiries count from it, not from ours."""
     return {"status": "ok", "chain_id": rt.gateway.manifest.chain_id,
             "ledger": rt.gateway.manifest.ledger_address, "head": rt.gateway.head(),
-            "indexed_block": rt.indexer.indexed_block}
+            "block_time": rt.gateway.block_time(), "indexed_block": rt.indexer.indexed_block}
 
 
 def _ledger_command(action: str):  # type: ignore[no-untyped-def]
