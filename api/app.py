@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from sqlmodel import Session, select
 
@@ -83,6 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Endpoints are synchronous and mostly wait on the node: anyio's default of 40
+        # threads queued the 41st concurrent request behind the others' chain round trips.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         runtime = await asyncio.to_thread(build_runtime, settings)
         app.state.runtime = runtime
         counts = await asyncio.to_thread(runtime.runner.reconcile)

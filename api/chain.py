@@ -64,6 +64,7 @@ class ChainGateway:
         self.fees = AutoFees()
         self._accounts: dict[str, LocalAccount] = {}
         self._senders: dict[str, TransactionSender] = {}
+        self._ledgers: dict[str, Ledger] = {}
         self._lock = threading.Lock()
         self.operator = self._operator_account()
         self._accounts[self.operator.address] = self.operator
@@ -131,7 +132,16 @@ class ChainGateway:
         return sender
 
     def ledger_as(self, address: str) -> Ledger:
-        return self.ledger.as_member(self.sender_for(address))
+        """The ledger signing as ``address``; one per account, built once (building one
+        parses the ABIs again: milliseconds of CPU that every command paid twice)."""
+        address = to_checksum_address(address)
+        with self._lock:
+            ledger = self._ledgers.get(address)
+        if ledger is None:
+            ledger = self.ledger.as_member(self.sender_for(address))
+            with self._lock:
+                ledger = self._ledgers.setdefault(address, ledger)
+        return ledger
 
     # -- chain facts ------------------------------------------------------------------------
 

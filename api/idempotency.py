@@ -102,10 +102,9 @@ class CommandRunner:
             except ContractRevert as exc:
                 return self._finish_problem(command_id, problem_from_revert(exc))
             call = self._call(chosen.builder, chosen.args)
-            self._save_plan(command_id, chosen)
             try:
                 journal = self.gateway.send_journaled(
-                    chosen.sender, call, lambda j: self._journal(command_id, j)
+                    chosen.sender, call, lambda j: self._journal(command_id, j, chosen)
                 )
             except ContractRevert as exc:  # refused at estimation: nothing was signed
                 return self._finish_problem(command_id, problem_from_revert(exc))
@@ -240,7 +239,10 @@ class CommandRunner:
     def _call(self, builder: str, args: tuple[Any, ...]) -> LedgerCall:
         return getattr(self.gateway.ledger.calls, builder)(*args)  # type: ignore[no-any-return]
 
-    def _save_plan(self, command_id: int, plan: ChainPlan) -> None:
+    def _journal(self, command_id: int, journal: SignedTx, plan: ChainPlan) -> None:
+        """One commit before the broadcast: the signed transaction and the plan it was
+        built from (how to rebuild the call after a restart). A command that dies before
+        this commit sent nothing and is still ``pending``, which start-up aborts."""
         with Session(self.engine) as session:
             row = session.get(Command, command_id)
             assert row is not None
@@ -248,14 +250,6 @@ class CommandRunner:
             params["call"] = {"builder": plan.builder, "args": _encode_args(plan.args),
                               "sender": plan.sender, "status_code": plan.status_code}
             row.params = json.dumps(params, sort_keys=True)
-            row.sender = plan.sender
-            session.add(row)
-            session.commit()
-
-    def _journal(self, command_id: int, journal: SignedTx) -> None:
-        with Session(self.engine) as session:
-            row = session.get(Command, command_id)
-            assert row is not None
             row.status = "signed"
             row.sender, row.nonce = journal.sender, journal.nonce
             row.tx_hash, row.raw_tx = journal.tx_hash, journal.raw

@@ -45,6 +45,7 @@ class Settings(BaseModel):
     maturity_interval: float = 5.0
     payout_page_size: int = 50
     max_upload_bytes: int = 10 * 1024 * 1024
+    worker_threads: int = 100  # threads serving requests (blocking on the chain, mostly)
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -102,6 +103,7 @@ class Settings(BaseModel):
             "indexer_interval": "SCF_INDEXER_INTERVAL",
             "maturity_interval": "SCF_MATURITY_INTERVAL",
             "payout_page_size": "SCF_PAYOUT_PAGE_SIZE",
+            "worker_threads": "SCF_WORKER_THREADS",
             "host": "SCF_HOST",
             "port": "SCF_PORT",
         }

@@ -1,0 +1,523 @@
+"""Throughput and latency of the HTTP API next to the same operations through chain_client.
+
+Run: .venv/bin/python scripts/benchmark_api.py [--clients 50] [--rounds 3] [--db sqlite,postgres]
+
+One anvil node (automine, gas price 0, base fee 0: how ``scf up`` runs it), and on it:
+
+* the API (``python -m api`` in a subprocess, uvicorn on a loopback port, background jobs
+  on: the indexer every 1 s and the maturity job every 5 s, as in production), once per
+  database (SQLite file by default; PostgreSQL 127.0.0.1:5432/test in its own schema);
+  ``--clients`` concurrent ``httpx.AsyncClient`` users, each with its own supplier
+  organization and API key;
+* the same operations through ``chain_client.Ledger`` on its own deployment, one thread
+  per client, each with its own supplier account.
+
+The same shape on both sides: one core enterprise, ``--banks`` banks (client i sells to
+bank i % banks), a certificate per supplier. Measured, each client working in a closed
+loop (next request after the previous answer), ``--rounds`` times, never starting a new
+round after ``--time-limit`` seconds of a phase:
+
+1. financing: supplier offers 1,000 fen of its fragment to its bank; the bank asks the
+   quote; the bank accepts (= settle: the DvP acceptOffer pays the supplier and moves the
+   fragment in one transaction). A financing's latency is the three together.
+2. split/transfer: the supplier splits 1 fen off its fragment, then transfers the new
+   fragment to the next supplier.
+
+Commands carry an Idempotency-Key, as the CLI sends. Prints a markdown table: throughput
+(financings/s, split+transfer ops/s) and p50/p99 per operation, the API/client ratios
+(target >= 0.7) and the p99 of a financing through the API (target < 1 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+from eth_account import Account
+from eth_utils import keccak
+from sqlalchemy import create_engine, text
+
+from chain_client.connection import connect
+from chain_client.deployment import deploy_ledger
+from chain_client.identity import uscc_check_digit
+from chain_client.ledger import Ledger
+from chain_client.ledger_types import Role
+from chain_client.node import AnvilNode
+from chain_client.transactions import TransactionSender
+
+DAY = 86_400
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("SCF_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+FACE_VALUE = 10**10  # fen per supplier certificate (100m CNY): never runs out
+OFFER_FEN = 1_000
+RATE_BPS = 500
+MAX_UINT256 = 2**256 - 1
+
+
+# -- measurements ---------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    """Latencies (seconds) per operation name, and the wall time of the phase."""
+
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    wall: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, op: str, seconds: float) -> None:
+        self.latencies[op].append(seconds)
+
+    def count(self, op: str) -> int:
+        return len(self.latencies.get(op, []))
+
+    def rate(self, op: str) -> float:
+        return self.count(op) / self.wall if self.wall else 0.0
+
+    def pct(self, op: str, q: float) -> float:
+        values = sorted(self.latencies.get(op, []))
+        if not values:
+            return float("nan")
+        rank = max(0, min(len(values) - 1, round(q / 100 * len(values) + 0.5) - 1))
+        return values[rank]
+
+
+@dataclass
+class Result:
+    label: str
+    financing: Phase
+    moves: Phase
+    setup_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def financing_rate(self) -> float:
+        return self.financing.rate("financing")
+
+    @property
+    def moves_rate(self) -> float:
+        m = self.moves
+        return (m.count("split") + m.count("transfer")) / m.wall if m.wall else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def uscc(seed: int) -> str:
+    body = f"9144030{seed:010d}"[:17]
+    return body + uscc_check_digit(body)
+
+
+# -- the API side ---------------------------------------------------------------------------
+
+
+class ApiServer:
+    """``python -m api`` in a subprocess, configured through SCF_* variables."""
+
+    def __init__(self, node: AnvilNode, operator_key: str, data_dir: Path, db: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.operator_api_key = "scf_bench_" + secrets.token_hex(16)
+        self.schema: str | None = None
+        env = dict(os.environ)
+        env.update(
+            SCF_DATA_DIR=str(data_dir),
+            SCF_RPC_URL=node.rpc_url,
+            SCF_MASTER_PASSPHRASE="bench " + secrets.token_hex(8),
+            SCF_OPERATOR_PRIVATE_KEY=operator_key,
+            SCF_OPERATOR_API_KEY=self.operator_api_key,
+            SCF_INVOICE_SECRET="bench-invoice-secret-" + secrets.token_hex(8),
+            SCF_HOST="127.0.0.1",
+            SCF_PORT=str(self.port),
+        )
+        if db == "postgres":
+            self.schema = "bench_" + uuid.uuid4().hex[:16]
+            env.update(SCF_DATABASE_URL=PG_URL, SCF_DATABASE_SCHEMA=self.schema)
+        self.log_path = data_dir / "api.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "api"], cwd=ROOT, env=env, stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"API exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/v1/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("API did not start in time")
+
+    def profile(self, out: Path) -> None:
+        """Sample the server with py-spy (collapsed stacks, idle threads excluded)."""
+        self._spy = subprocess.Popen(
+            ["py-spy", "record", "--pid", str(self.proc.pid), "-o", str(out), "-f", "raw",
+             "-r", "50", "--nonblocking", *os.environ.get("BENCH_PY_SPY_ARGS", "").split()],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        spy = getattr(self, "_spy", None)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        if self.schema:
+            engine = create_engine(PG_URL)
+            with engine.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+            engine.dispose()
+
+
+class ApiError(Exception):
+    pass
+
+
+def _ok(r: httpx.Response, *codes: int) -> dict[str, Any]:
+    if r.status_code not in (codes or (200, 201)):
+        raise ApiError(f"{r.request.method} {r.request.url.path}: {r.status_code} {r.text[:300]}")
+    return r.json()  # type: ignore[no-any-return]
+
+
+def _idem() -> dict[str, str]:
+    return {"Idempotency-Key": uuid.uuid4().hex}
+
+
+async def api_run(node: AnvilNode, operator_key: str, db: str, args: argparse.Namespace,
+                  now: Callable[[], int]) -> Result:
+    t_setup = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="scf-bench-api-") as tmp:
+        server = ApiServer(node, operator_key, Path(tmp), db)
+        try:
+            await asyncio.to_thread(server.wait_ready)
+            limits = httpx.Limits(max_connections=args.clients * 2,
+                                  max_keepalive_connections=args.clients * 2)
+            async with httpx.AsyncClient(base_url=server.url + "/v1", timeout=120,
+                                         limits=limits) as http:
+                result = await _api_scenario(http, server, args, now, t_setup)
+        finally:
+            await asyncio.to_thread(server.stop)
+    result.label = f"API ({db})"
+    return result
+
+
+async def _api_scenario(http: httpx.AsyncClient, server: ApiServer, args: argparse.Namespace,
+                        now: Callable[[], int], t_setup: float) -> Result:
+    op_h = {"Authorization": f"Bearer {server.operator_api_key}"}
+    seed = secrets.randbelow(10**7) * 1000
+    gate = asyncio.Semaphore(10)
+
+    async def onboard(name: str, role: str, n: int) -> tuple[int, dict[str, str]]:
+        async with gate:
+            org = _ok(await http.post("/organizations", json={
+                "name": name, "uscc": uscc(seed + n), "role": role}, headers=op_h | _idem()))
+            key = _ok(await http.post(f"/organizations/{org['id']}/api-keys",
+                                      json={"label": "bench"}, headers=op_h | _idem()))
+            return int(org["id"]), {"Authorization": f"Bearer {key['api_key']}"}
+
+    core_id, core_h = await onboard("Bench core", "core_enterprise", 1)
+    banks = await asyncio.gather(*(onboard(f"Bench bank {b}", "financier", 10 + b)
+                                   for b in range(args.banks)))
+    suppliers = await asyncio.gather(*(onboard(f"Bench supplier {i}", "supplier", 100 + i)
+                                       for i in range(args.clients)))
+    for bank_id, bank_h in banks:
+        _ok(await http.put("/credit-lines", json={"core_enterprise_id": core_id,
+                                                  "limit": str(10**15)},
+                           headers=bank_h | _idem()))
+        _ok(await http.post(f"/organizations/{bank_id}/settlement-funds",
+                            json={"amount": str(10**13)}, headers=op_h | _idem()))
+
+    async def certificate(i: int) -> str:
+        async with gate:
+            doc = _ok(await http.post(
+                "/documents", files={"file": ("inv.pdf", f"bench invoice {uuid.uuid4()}".encode(),
+                                              "application/pdf")},
+                data={"kind": "invoice"}, headers=core_h))
+            bank_id = banks[i % args.banks][0]
+            cert = _ok(await http.post("/certificates", json={
+                "beneficiary_id": suppliers[i][0], "credit_provider_id": bank_id,
+                "face_value": str(FACE_VALUE), "maturity": now() + 180 * DAY,
+                "document_id": doc["id"], "invoice_number": uuid.uuid4().hex[:16],
+            }, headers=core_h | _idem()))
+            acc = _ok(await http.post(f"/certificates/{cert['certificate_id']}/accept",
+                                      headers=suppliers[i][1] | _idem()))
+            return str(acc["root_fragment_id"])
+
+    roots = await asyncio.gather(*(certificate(i) for i in range(args.clients)))
+    setup = time.perf_counter() - t_setup
+    if args.py_spy:
+        server.profile(Path(args.py_spy))
+    expires = now() + 30 * DAY
+
+    async def financing_client(i: int, phase: Phase, deadline: float) -> None:
+        sup_h = suppliers[i][1]
+        bank_id, bank_h = banks[i % args.banks]
+        for _ in range(args.rounds):
+            if time.perf_counter() > deadline:
+                return
+            t0 = time.perf_counter()
+            offer = _ok(await http.post("/offers", json={
+                "fragment_id": roots[i], "financier_id": bank_id, "amount": str(OFFER_FEN),
+                "rate_bps": RATE_BPS, "expires_at": expires}, headers=sup_h | _idem()))
+            t1 = time.perf_counter()
+            quote = _ok(await http.get(f"/offers/{offer['offer_id']}/quote", headers=bank_h))
+            assert quote["agrees_with_chain"], quote
+            t2 = time.perf_counter()
+            accepted = _ok(await http.post(f"/offers/{offer['offer_id']}/accept",
+                                           headers=bank_h | _idem()))
+            assert accepted["status"] == "accepted", accepted
+            t3 = time.perf_counter()
+            phase.add("offer", t1 - t0)
+            phase.add("quote", t2 - t1)
+            phase.add("accept", t3 - t2)
+            phase.add("financing", t3 - t0)
+
+    async def moves_client(i: int, phase: Phase, deadline: float) -> None:
+        sup_id, sup_h = suppliers[i]
+        neighbour = suppliers[(i + 1) % args.clients][0]
+        for _ in range(args.rounds):
+            if time.perf_counter() > deadline:
+                return
+            t0 = time.perf_counter()
+            split = _ok(await http.post(f"/fragments/{roots[i]}/split",
+                                        json={"to_org_id": sup_id, "amount": "1"},
+                                        headers=sup_h | _idem()))
+            t1 = time.perf_counter()
+            _ok(await http.post(f"/fragments/{split['fragment_id']}/transfer",
+                                json={"to_org_id": neighbour}, headers=sup_h | _idem()))
+            t2 = time.perf_counter()
+            phase.add("split", t1 - t0)
+            phase.add("transfer", t2 - t1)
+
+    async def run_phase(client: Callable[[int, Phase, float], Any]) -> Phase:
+        phase = Phase()
+        start = time.perf_counter()
+        outcomes = await asyncio.gather(
+            *(client(i, phase, start + args.time_limit) for i in range(args.clients)),
+            return_exceptions=True)
+        phase.wall = time.perf_counter() - start
+        phase.errors = [repr(o) for o in outcomes if isinstance(o, BaseException)]
+        return phase
+
+    financing = await run_phase(financing_client)
+    moves = await run_phase(moves_client)
+    return Result("API", financing, moves, setup_seconds=setup)
+
+
+# -- the chain_client side ------------------------------------------------------------------
+
+
+def client_run(node: AnvilNode, operator_key: str, args: argparse.Namespace,
+               now: Callable[[], int]) -> Result:
+    t_setup = time.perf_counter()
+    w3 = connect(node.rpc_url)
+
+    def sender(account: Any) -> TransactionSender:
+        return TransactionSender(w3, account, poll_interval=0.02)  # as the API's gateway
+
+    with tempfile.TemporaryDirectory(prefix="scf-bench-client-") as tmp:
+        op_sender = sender(Account.from_key(operator_key))
+        manifest = deploy_ledger(w3, op_sender, manifest_path=Path(tmp) / "manifest.json")
+    operator = Ledger(w3, manifest, op_sender)
+    core = operator.as_member(sender(Account.create()))
+    banks = [operator.as_member(sender(Account.create())) for _ in range(args.banks)]
+    suppliers = [operator.as_member(sender(Account.create())) for _ in range(args.clients)]
+    for member in (core, *banks, *suppliers):  # gas money, as API onboarding sends it
+        node.rpc("anvil_setBalance", [member.account, hex(10**21)])
+    regs = [operator.calls.register_member(core.account, keccak(text="core"),
+                                           Role.CORE_ENTERPRISE)]
+    regs += [operator.calls.register_member(b.account, keccak(text=f"bank{k}"), Role.FINANCIER)
+             for k, b in enumerate(banks)]
+    regs += [operator.calls.register_member(s.account, keccak(text=f"s{k}"), Role.SUPPLIER)
+             for k, s in enumerate(suppliers)]
+    Ledger.wait_all(operator.submit_many(regs))
+    for bank in banks:  # as API onboarding does: a standing allowance, funds, a credit line
+        bank.set_credit_line(core.account, 10**15)
+        operator.mint_settlement(bank.account, 10**13)
+        bank.approve_settlement(MAX_UINT256)
+    issued = Ledger.wait_all(core.submit_many([
+        core.calls.issue(banks[i % args.banks].account, s.account, FACE_VALUE, now() + 180 * DAY,
+                         keccak(text=f"inv{i}-{uuid.uuid4()}"), keccak(text="doc"))
+        for i, s in enumerate(suppliers)]))
+    with ThreadPoolExecutor(max_workers=args.clients) as pool:
+        roots = list(pool.map(lambda i: suppliers[i].accept(issued[i].value).value,
+                              range(args.clients)))
+    setup = time.perf_counter() - t_setup
+    expires = now() + 30 * DAY
+
+    def financing_client(i: int, phase: Phase, deadline: float) -> None:
+        s, bank = suppliers[i], banks[i % args.banks]
+        for _ in range(args.rounds):
+            if time.perf_counter() > deadline:
+                return
+            t0 = time.perf_counter()
+            offer_id = s.offer_financing(roots[i], bank.account, OFFER_FEN, RATE_BPS,
+                                         expires).value
+            t1 = time.perf_counter()
+            bank.quote(offer_id)
+            t2 = time.perf_counter()
+            bank.accept_offer(offer_id)
+            t3 = time.perf_counter()
+            phase.add("offer", t1 - t0)
+            phase.add("quote", t2 - t1)
+            phase.add("accept", t3 - t2)
+            phase.add("financing", t3 - t0)
+
+    def moves_client(i: int, phase: Phase, deadline: float) -> None:
+        s, neighbour = suppliers[i], suppliers[(i + 1) % args.clients].account
+        for _ in range(args.rounds):
+            if time.perf_counter() > deadline:
+                return
+            t0 = time.perf_counter()
+            fragment = s.split(roots[i], s.account, 1).value
+            t1 = time.perf_counter()
+            s.transfer_fragment(fragment, neighbour)
+            t2 = time.perf_counter()
+            phase.add("split", t1 - t0)
+            phase.add("transfer", t2 - t1)
+
+    def run_phase(client: Callable[[int, Phase, float], None]) -> Phase:
+        phase = Phase()
+        start = time.perf_counter()
+        deadline = start + args.time_limit
+        with ThreadPoolExecutor(max_workers=args.clients) as pool:
+            futures = [pool.submit(client, i, phase, deadline) for i in range(args.clients)]
+            errors = [f.exception() for f in futures]
+        phase.wall = time.perf_counter() - start
+        phase.errors = [repr(e) for e in errors if e is not None]
+        return phase
+
+    financing = run_phase(financing_client)
+    moves = run_phase(moves_client)
+    return Result("chain_client", financing, moves, setup_seconds=setup)
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}"
+
+
+def table(results: list[Result], client: Result, args: argparse.Namespace) -> str:
+    ops = ("offer", "quote", "accept", "financing", "split", "transfer")
+    head = ["path", "financings/s", "split+transfer ops/s"]
+    head += [f"{op} p50/p99 ms" for op in ops]
+    head += ["API/client financing", "API/client split+transfer"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in (client, *results):
+        row = [r.label, f"{r.financing_rate:.1f}", f"{r.moves_rate:.1f}"]
+        for op in ops:
+            phase = r.financing if op in ops[:4] else r.moves
+            row.append(f"{ms(phase.pct(op, 50))} / {ms(phase.pct(op, 99))}")
+        if r is client:
+            row += ["", ""]
+        else:
+            row += [f"{r.financing_rate / client.financing_rate:.2f}",
+                    f"{r.moves_rate / client.moves_rate:.2f}"]
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    for r in (client, *results):
+        lines.append(
+            f"- {r.label}: {r.financing.count('financing')} financings in "
+            f"{r.financing.wall:.1f} s, {r.moves.count('split')} splits + "
+            f"{r.moves.count('transfer')} transfers in {r.moves.wall:.1f} s "
+            f"(setup {r.setup_seconds:.0f} s); errors: "
+            f"{len(r.financing.errors) + len(r.moves.errors)}"
+            + "".join(f"\n    {e[:300]}" for e in (r.financing.errors + r.moves.errors)[:3]))
+    lines.append("")
+    lines.append(f"Targets ({args.clients} clients, {args.banks} banks): "
+                 "API/client throughput >= 0.7; financing p99 through the API < 1 s.")
+    for r in results:
+        ratio = min(r.financing_rate / client.financing_rate, r.moves_rate / client.moves_rate)
+        p99 = r.financing.pct("financing", 99)
+        lines.append(f"- {r.label}: min ratio {ratio:.2f} "
+                     f"({'met' if ratio >= 0.7 else 'MISSED'}); financing p99 "
+                     f"{p99:.2f} s ({'met' if p99 < 1 else 'MISSED'})")
+    return "\n".join(lines)
+
+
+def pg_available() -> bool:
+    try:
+        engine = create_engine(PG_URL)
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--banks", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="financings, and split+transfer pairs, per client")
+    parser.add_argument("--time-limit", type=float, default=60.0,
+                        help="no new round starts after this many seconds of a phase")
+    parser.add_argument("--db", default="sqlite,postgres",
+                        help="comma-separated: sqlite, postgres (skipped if unreachable)")
+    parser.add_argument("--py-spy", metavar="OUT",
+                        help="profile the API server during the measured phases (raw stacks)")
+    args = parser.parse_args()
+    dbs = [d.strip() for d in args.db.split(",") if d.strip()]
+    if "postgres" in dbs and not pg_available():
+        print(f"(PostgreSQL at {PG_URL} unreachable: skipped)", file=sys.stderr)
+        dbs.remove("postgres")
+
+    started = time.perf_counter()
+    with AnvilNode(accounts=1 + len(dbs), gas_price=0, base_fee=0) as node:
+        keys = ["0x" + bytes(a.key).hex() for a in node.dev_accounts()]
+        w3 = connect(node.rpc_url)
+
+        def now() -> int:
+            return int(w3.eth.get_block("latest")["timestamp"])
+
+        client = client_run(node, keys[0], args, now)
+        print(f"chain_client done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        results = []
+        for k, db in enumerate(dbs):
+            results.append(asyncio.run(api_run(node, keys[1 + k], db, args, now)))
+            print(f"API on {db} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    print(table(results, client, args))
+    print(f"\n(total {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "benchmark"
+    sys.exit(main())
