@@ -41,7 +41,7 @@ def build_runtime(settings: Settings) -> Runtime:
     migrate(engine)
     gateway = ChainGateway(settings)
     indexer = Indexer(engine, gateway.ledger)
-    runner = CommandRunner(engine, gateway, RESPONDERS, on_mined=indexer.sync_to)
+    runner = CommandRunner(engine, gateway, RESPONDERS, indexer=indexer)
     maturity = MaturityJob(engine, gateway, indexer, page_size=settings.payout_page_size)
     runtime = Runtime(
         settings=settings, engine=engine, gateway=gateway, runner=runner, indexer=indexer,

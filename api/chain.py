@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +67,9 @@ class ChainGateway:
         self._senders: dict[str, TransactionSender] = {}
         self._ledgers: dict[str, Ledger] = {}
         self._lock = threading.Lock()
+        #: receipts :meth:`wait` just saw, by tx hash (the command's responder and its
+        #: read-model update use them without asking the node again)
+        self._mined: OrderedDict[str, TxReceipt] = OrderedDict()
         self.operator = self._operator_account()
         self._accounts[self.operator.address] = self.operator
         manifest_path = settings.resolved_manifest_path
@@ -223,6 +227,10 @@ class ChainGateway:
             abi=handle.abi,
         )
         receipt = sender.wait(pending)
+        with self._lock:
+            self._mined[_hex(receipt["transactionHash"])] = receipt
+            while len(self._mined) > 1024:
+                self._mined.popitem(last=False)
         return self.outcome(call, receipt)
 
     def outcome(self, call: LedgerCall, receipt: TxReceipt) -> TxOutcome:
@@ -234,7 +242,13 @@ class ChainGateway:
             value=value,
         )
 
-    def receipt(self, tx_hash: str) -> TxReceipt | None:
+    def receipt(self, tx_hash: str, *, just_mined: bool = False) -> TxReceipt | None:
+        """``just_mined``: the receipt :meth:`wait` returned for it, if it did."""
+        if just_mined:
+            with self._lock:
+                seen = self._mined.get(tx_hash)
+            if seen is not None:
+                return seen
         try:
             return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
         except TransactionNotFound:

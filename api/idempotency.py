@@ -14,6 +14,10 @@ The guarantees, and how:
 * A command that died before signing sent nothing; it is marked ``aborted`` at start-up
   and a retry with the same key simply runs it.
 * Every command ends in the audit log: who, what, when, outcome, transaction.
+* Read-your-writes: a mined command applies its receipt's own events to the read model
+  (:meth:`api.indexer.Indexer.prepare_receipt`) in the transaction that stores its
+  response and audit entry, instead of waiting for an indexer step; the indexer skips
+  those events when it reaches their block and undoes them if that block was abandoned.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +39,7 @@ from sqlmodel import Session, select
 from api.audit import record
 from api.auth import Principal
 from api.chain import ChainGateway, SignedTx
+from api.indexer import Indexer, ReceiptPlan
 from api.models import Command
 from api.problems import PROBLEM_JSON, Problem, problem_from_revert
 from api.timeutil import utcnow
@@ -70,12 +76,12 @@ class CommandRunner:
         engine: Engine,
         gateway: ChainGateway,
         responders: dict[str, Responder],
-        on_mined: Callable[[int], None] | None = None,
+        indexer: Indexer | None = None,
     ) -> None:
         self.engine = engine
         self.gateway = gateway
         self.responders = responders
-        self.on_mined = on_mined
+        self.indexer = indexer
         self._inflight: set[int] = set()
         self._lock = threading.Lock()
 
@@ -278,12 +284,14 @@ class CommandRunner:
         body = self.responders[row.action](self.gateway, outcome, params["request"])
         body.setdefault("tx_hash", outcome.tx_hash)
         body.setdefault("block_number", outcome.block_number)
-        if self.on_mined is not None:
-            try:
-                self.on_mined(outcome.block_number)
-            except Exception:  # the read model catches up later; the command succeeded
-                log.exception("indexer sync after command %s failed", command_id)
-        return self._finish(command_id, status_code, body, "succeeded", outcome)
+        plan = None
+        if self.indexer is not None:
+            try:  # chain reads only: the state of what the receipt touched, at its block
+                receipt = self.gateway.receipt(outcome.tx_hash, just_mined=True)
+                plan = self.indexer.prepare_receipt(receipt) if receipt is not None else None
+            except Exception:  # the indexer applies it later; the command succeeded
+                log.exception("read model update after command %s failed", command_id)
+        return self._finish(command_id, status_code, body, "succeeded", outcome, plan)
 
     def _resume(self, row: Command) -> JSONResponse:
         """Finish a command whose transaction was journaled by an earlier attempt."""
@@ -324,8 +332,32 @@ class CommandRunner:
         body: dict[str, Any],
         outcome_name: str,
         outcome: TxOutcome | None,
+        plan: ReceiptPlan | None = None,
     ) -> JSONResponse:
-        with Session(self.engine) as session:
+        """One transaction: the response, the audit entry and (``plan``) the command's own
+        events in the read model. If applying the events fails, the response is still
+        stored without them (the indexer applies them when it reaches their block)."""
+        if plan is not None and self.indexer is not None:
+            try:
+                return self._finish_once(command_id, status, body, outcome_name, outcome, plan)
+            except Exception:
+                log.exception("read model update after command %s failed", command_id)
+        return self._finish_once(command_id, status, body, outcome_name, outcome, None)
+
+    def _finish_once(
+        self,
+        command_id: int,
+        status: int,
+        body: dict[str, Any],
+        outcome_name: str,
+        outcome: TxOutcome | None,
+        plan: ReceiptPlan | None,
+    ) -> JSONResponse:
+        assert plan is None or self.indexer is not None
+        lock = self.indexer.apply_lock if plan is not None and self.indexer else nullcontext()
+        with lock, Session(self.engine) as session:
+            if plan is not None and self.indexer is not None:
+                self.indexer.write_receipt(session, plan)
             row = session.get(Command, command_id)
             assert row is not None
             row.status = outcome_name

@@ -10,6 +10,28 @@ Why rows are re-read from the chain rather than folded from event deltas: an eve
 batched call. Applying a page twice is then harmless, and the read model is checked
 against the chain on every update. Offers are built from their events alone (their events
 carry every field).
+
+Read-your-writes without waiting for the indexer: a command, once its transaction is
+mined, applies *that receipt's own events* with :meth:`Indexer.apply_receipt`, in the
+database transaction that records its response (same code as a page of the indexer).
+Three rules keep the two writers consistent:
+
+* An event is stored once, keyed by (tx hash, log index); whoever comes second skips it.
+  The key is only trusted with the same *block hash*: a stored event whose block was
+  abandoned is undone and replaced, never mistaken for the canonical one.
+* A command applies events only above the indexer's checkpoint (if the indexer is already
+  past that block, what it stored is the truth). So every stored event above the
+  checkpoint is provisional: when the indexer reads a page it checks each of them against
+  the page's logs and undoes those the chain no longer has (the reorg the reader cannot
+  see, because the indexer never checkpointed the abandoned block).
+* Rows remember the block their state was read at and are only overwritten by state from
+  the same or a later block: a page the indexer reads behind a command never rolls a row
+  back. After a reorg, rows read in abandoned blocks are re-read at the page's end.
+
+The indexer still reads every block in order and moves its checkpoint exactly as before;
+events a command already applied are skipped, not lost. Writes to the read model (a
+command's and a step's) take :attr:`Indexer.apply_lock` only for the write itself, never
+across chain reads.
 """
 
 from __future__ import annotations
@@ -17,11 +39,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from eth_utils import function_signature_to_4byte_selector
-from sqlalchemy import Engine, delete
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from sqlalchemy import Engine, delete, func
 from sqlmodel import Session, select
 
 from api.models import (
@@ -92,6 +115,41 @@ class DbCheckpointStore:
         self.session.flush()
 
 
+@dataclass
+class _State:
+    """Chain state of certificates and fragments at one block (None: does not exist
+    there), read in batched calls *before* the write lock is taken."""
+
+    indexer: Indexer
+    at: int | None  # None: nothing indexed is left (a reorg below the first checkpoint)
+    certs: dict[int, Certificate | None] = field(default_factory=dict)
+    frags: dict[int, Fragment | None] = field(default_factory=dict)
+
+    def ensure(self, cert_ids: Iterable[int], frag_ids: Iterable[int]) -> None:
+        """Read what is not read yet."""
+        want_c = sorted(set(cert_ids) - self.certs.keys())
+        want_f = sorted(set(frag_ids) - self.frags.keys())
+        if self.at is None:
+            self.certs.update(dict.fromkeys(want_c))
+            self.frags.update(dict.fromkeys(want_f))
+            return
+        if want_c:
+            self.certs.update(self.indexer._certificates(want_c, self.at))
+        if want_f:
+            for fid, item in zip(want_f, self.indexer.ledger.fragments(want_f, block=self.at),
+                                 strict=True):
+                self.frags[fid] = None if isinstance(item, ContractRevert) else item
+
+
+@dataclass
+class ReceiptPlan:
+    """A mined command's own events and the state of what they touch at its block."""
+
+    block_number: int
+    events: list[EventRecord]
+    state: _State
+
+
 class Indexer:
     def __init__(self, engine: Engine, ledger: Ledger, *, page_size: int = 2_000) -> None:
         self.engine = engine
@@ -106,8 +164,14 @@ class Indexer:
             page_size=page_size,
             on_reorg=self._on_reorg,
         )
-        self._lock = threading.Lock()
-        self.indexed_block = -1
+        self._lock = threading.Lock()  # one step at a time
+        #: Every write to the read model (a step's, a command's receipt) holds this lock
+        #: from its first check to its commit, never across chain reads.
+        self.apply_lock = threading.Lock()
+        self._reorg: Reorg | None = None
+        with Session(engine) as session:
+            newest = session.exec(select(func.max(IndexerCheckpoint.block_number))).one()
+        self.indexed_block = -1 if newest is None else int(newest)
 
     def step(self, *, unless_indexed: int | None = None) -> int:
         """Index at most one page; returns how many events were stored.
@@ -119,19 +183,38 @@ class Indexer:
                 return 0
             self.store.session = session
             self.store.pending = None
+            self._reorg = None
             try:
-                result = self.reader.poll()
-                stored = self._apply(session, result.events, result.checkpoint)
-                self.store.write()
-                session.commit()
+                before = self.store.load()
+                result = self.reader.poll()  # may call _on_reorg, which only records it
+                reorg = self._reorg
+                if reorg is not None:
+                    prev = reorg.undo_above
+                elif before:
+                    prev = before[-1].block_number
+                else:
+                    prev = self.reader.start_block - 1
+                at = result.checkpoint.block_number if result.checkpoint is not None else None
+                if reorg is None and (at is None or at <= prev):
+                    return 0  # nothing new
+                # Read the chain first (outside the write lock): the state of what the
+                # page touches, and of what a reorg or a stale provisional event touched.
+                state = _State(self, at)
+                certs, frags = _touched(result.events)
+                stale_c, stale_f, _ = self._stale(session, reorg, prev, at, result.events)
+                state.ensure(certs | stale_c, frags | stale_f)
+                with self.apply_lock:
+                    stored = self._write_page(session, result.events, state, reorg, prev)
+                    self.store.write()
+                    session.commit()
+                    self.indexed_block = at if at is not None else -1
             except BaseException:
                 session.rollback()
                 raise
             finally:
                 self.store.session = None
                 self.store.pending = None
-            if result.checkpoint is not None:
-                self.indexed_block = result.checkpoint.block_number
+                self._reorg = None
             return stored
 
     def catch_up(self, max_pages: int = 1_000) -> int:
@@ -145,58 +228,133 @@ class Indexer:
         return total
 
     def sync_to(self, block: int) -> None:
-        """Make sure everything up to ``block`` is indexed (read-your-writes for commands)."""
+        """Make sure everything up to ``block`` is indexed."""
         for _ in range(100):
             if self.indexed_block >= block:
                 return
             self.step(unless_indexed=block)
 
-    # -- applying events --------------------------------------------------------------------
+    # -- a command's own receipt ------------------------------------------------------------
 
-    def _apply(
-        self, session: Session, events: list[EventRecord], checkpoint: Checkpoint | None
-    ) -> int:
-        if not events or checkpoint is None:
-            return 0
-        certificates: set[int] = set()
-        fragments: set[int] = set()
-        known = {
-            (e.tx_hash, e.log_index)
-            for e in session.exec(
-                select(ChainEvent).where(
-                    ChainEvent.tx_hash.in_({e.tx_hash for e in events})  # type: ignore[attr-defined]
-                )
-            ).all()
-        }
-        fresh = []
-        for event in events:
-            if event.key in known:
+    def prepare_receipt(self, receipt: Any) -> ReceiptPlan | None:
+        """Decode the ledger's events in a mined receipt and read the state of what they
+        touch at its block (chain reads, no database write). None: nothing to apply
+        (no ledger event, the indexer is already past that block, or all are stored)."""
+        events = []
+        for entry in receipt.get("logs") or ():
+            if entry.get("removed") or to_checksum_address(entry["address"]) not in \
+                    self.reader.addresses:
                 continue
-            args = event.args
-            cert_id, fragment_id, offer_id = _entities(event.event, args)
+            record = self.reader._decode(entry)  # the indexer's own decoding
+            if record is not None:
+                events.append(record)
+        if not events:
+            return None
+        block = events[0].block_number
+        if block <= self.indexed_block:
+            return None
+        with Session(self.engine) as session:
+            stored = _stored(session, events)
+        if all(stored.get(e.key) == e.block_hash for e in events):
+            return None
+        state = _State(self, block)
+        state.ensure(*_touched(events))
+        return ReceiptPlan(block, events, state)
+
+    def write_receipt(self, session: Session, plan: ReceiptPlan | None) -> int:
+        """Apply a prepared receipt in the caller's session; the caller holds
+        :attr:`apply_lock` until it commits. Skipped when the indexer got past the
+        block meanwhile (then it stored these events itself, or the block was abandoned
+        and they must not be stored)."""
+        if plan is None or plan.block_number <= self.indexed_block:
+            return 0
+        return self._write_events(session, plan.events, plan.state, forced=(set(), set()))
+
+    # -- writing (under apply_lock) ---------------------------------------------------------
+
+    def _stale(
+        self, session: Session, reorg: Reorg | None, prev: int, at: int | None,
+        events: list[EventRecord],
+    ) -> tuple[set[int], set[int], list[ChainEvent]]:
+        """What is no longer true: (certificate ids, fragment ids, events to undo).
+
+        After a reorg: every event above the surviving checkpoint and every row read in
+        the abandoned blocks. Otherwise: stored events of this page's blocks (only
+        commands store above the checkpoint) that the page does not have, and stored
+        events of the page's logs recorded in another block."""
+        certs: set[int] = set()
+        frags: set[int] = set()
+        if reorg is not None:
+            above = reorg.undo_above
+            undo = list(session.exec(
+                select(ChainEvent).where(ChainEvent.block_number > above)).all())
+            certs |= set(session.exec(select(CertificateRow.id).where(
+                CertificateRow.block_number > above)).all())
+            frags |= set(session.exec(select(FragmentRow.id).where(
+                FragmentRow.block_number > above)).all())
+        else:
+            page = {(e.tx_hash, e.log_index, e.block_hash) for e in events}
+            in_range = session.exec(select(ChainEvent).where(
+                ChainEvent.block_number > prev, ChainEvent.block_number <= at)).all()
+            undo = [e for e in in_range if (e.tx_hash, e.log_index, e.block_hash) not in page]
+            seen = {e.id for e in undo}
+            for e in session.exec(select(ChainEvent).where(
+                    ChainEvent.tx_hash.in_({e.tx_hash for e in events}))).all():  # type: ignore[attr-defined]
+                if (e.tx_hash, e.log_index, e.block_hash) not in page and e.id not in seen:
+                    undo.append(e)
+        for e in undo:
+            if e.certificate_id:
+                certs.add(e.certificate_id)
+            if e.fragment_id:
+                frags.add(e.fragment_id)
+            for key in ("parentFragmentId", "fragmentId", "rootFragmentId",
+                        "financedFragmentId"):
+                value = json.loads(e.args).get(key)
+                if value is not None and int(value):
+                    frags.add(int(value))
+        return certs, frags, undo
+
+    def _write_page(
+        self, session: Session, events: list[EventRecord], state: _State,
+        reorg: Reorg | None, prev: int,
+    ) -> int:
+        stale_c, stale_f, undo = self._stale(session, reorg, prev, state.at, events)
+        offers = {e.offer_id for e in undo if e.offer_id}
+        for e in undo:
+            session.delete(e)
+        if undo:
+            session.flush()
+            log.warning("read model: undid %d events of abandoned blocks", len(undo))
+        # every row the page touches is refreshed (a command may have skipped it above a
+        # row it regressed during the reorg); rows read in abandoned blocks are forced
+        certs, frags = _touched(events)
+        state.ensure(certs | stale_c, frags | stale_f)
+        return self._write_events(session, events, state, forced=(stale_c, stale_f),
+                                  offers=offers, refresh=(certs, frags))
+
+    def _write_events(
+        self, session: Session, events: list[EventRecord], state: _State, *,
+        forced: tuple[set[int], set[int]], offers: set[int] | None = None,
+        refresh: tuple[set[int], set[int]] | None = None,
+    ) -> int:
+        """Store the events not stored yet (by tx hash, log index and block hash), fold
+        the offers they touch, and refresh the rows they touch from ``state``."""
+        stored = {(e.tx_hash, e.log_index): e for e in session.exec(
+            select(ChainEvent).where(
+                ChainEvent.tx_hash.in_({e.tx_hash for e in events})  # type: ignore[attr-defined]
+            )).all()} if events else {}
+        offers = set(offers or ())
+        fresh = 0
+        for event in events:
+            old = stored.get(event.key)
+            if old is not None:
+                if old.block_hash == event.block_hash:
+                    continue
+                session.delete(old)  # the same log from an abandoned block
+                session.flush()
+            cert_id, fragment_id, offer_id = _entities(event.event, event.args)
             if fragment_id is not None:
                 cert_id = cert_id or certificate_id_of(fragment_id)
-            for key in ("parentFragmentId", "fragmentId", "rootFragmentId", "financedFragmentId"):
-                if key in args and int(args[key]):
-                    fragments.add(int(args[key]))
-            if cert_id:
-                certificates.add(cert_id)
-            fresh.append((event, cert_id, fragment_id, offer_id))
-        # Read the chain first, write afterwards: the first write takes SQLite's write
-        # lock, which every command needs too (see DbCheckpointStore).
-        at = checkpoint.block_number
-        certs = self._certificates(sorted(certificates), at)
-        frags = self.ledger.fragments(sorted(fragments), block=at) if fragments else []
-        # The rows this page touches, in three queries rather than one per row.
-        offer_ids = {offer_id for _, _, _, offer_id in fresh if offer_id is not None}
-        rows: dict[type, dict[int, Any]] = {
-            model: {r.id: r for r in session.exec(
-                select(model).where(model.id.in_(ids))  # type: ignore[attr-defined]
-            ).all()} if ids else {}
-            for model, ids in ((CertificateRow, certificates), (FragmentRow, fragments),
-                               (OfferRow, offer_ids))
-        }
-        for event, cert_id, fragment_id, offer_id in fresh:
             session.add(ChainEvent(
                 block_number=event.block_number,
                 block_hash=event.block_hash,
@@ -208,104 +366,160 @@ class Indexer:
                 fragment_id=fragment_id,
                 offer_id=offer_id,
             ))
-            self._apply_offer(session, event, rows[OfferRow])
+            if offer_id is not None:
+                offers.add(offer_id)
+            fresh += 1
         session.flush()
-        for cert in certs:
-            self._refresh_certificate(session, cert, at, rows[CertificateRow])
-        for item in frags:
-            if isinstance(item, ContractRevert):
-                continue
-            self._refresh_fragment(session, item, at, rows[FragmentRow])
-        return len(fresh)
+        self._fold_offers(session, offers)
+        certs, frags = refresh if refresh is not None else _touched(events)
+        forced_c, forced_f = forced
+        certs, frags = certs | forced_c, frags | forced_f
+        state.ensure(certs, frags)
+        rows: dict[type, dict[int, Any]] = {
+            model: {r.id: r for r in session.exec(
+                select(model).where(model.id.in_(ids))  # type: ignore[attr-defined]
+            ).all()} if ids else {}
+            for model, ids in ((CertificateRow, certs), (FragmentRow, frags))
+        }
+        for cid in sorted(certs):
+            self._refresh(session, rows[CertificateRow].get(cid), state.certs[cid], state.at,
+                          cid in forced_c, _certificate_row)
+        for fid in sorted(frags):
+            self._refresh(session, rows[FragmentRow].get(fid), state.frags[fid], state.at,
+                          fid in forced_f, _fragment_row)
+        return fresh
 
-    def _certificates(self, ids: list[int], block: int) -> list[Certificate]:
+    @staticmethod
+    def _refresh(session: Session, row: Any, item: Any, block: int | None, forced: bool,
+                 build: Any) -> None:
+        """Write ``item`` (state at ``block``) into ``row`` unless the row holds state
+        of a later block (``forced``: the row's block was abandoned)."""
+        if row is not None and not forced and block is not None and row.block_number > block:
+            return
+        if item is None or block is None:
+            if row is not None:
+                session.delete(row)
+            return
+        session.add(build(row, item, block))
+
+    def _certificates(self, ids: list[int], block: int) -> dict[int, Certificate | None]:
         """Certificates in one batched request (one eth_call each was a round trip and an
-        ABI lookup per certificate, all of it under the indexer's lock)."""
+        ABI lookup per certificate); None for an id unknown at that block."""
         calldatas = [encode_uint_call(_GET_CERTIFICATE, cid) for cid in ids]
-        found = []
+        found: dict[int, Certificate | None] = {}
         for cid, data in zip(ids, self.ledger.batch.call_many(self.ledger.address, calldatas,
                                                               block=block), strict=True):
-            if isinstance(data, ContractRevert):
-                raise data
-            found.append(_certificate_from_words(cid, words(data)))
+            found[cid] = (None if isinstance(data, ContractRevert)
+                          else _certificate_from_words(cid, words(data)))
         return found
 
     @staticmethod
-    def _refresh_certificate(
-        session: Session, cert: Certificate, block: int, known: dict[int, Any]
-    ) -> None:
-        row = known.get(cert.id) or CertificateRow(
-            id=cert.id, issuer=cert.issuer, beneficiary=cert.beneficiary,
-            credit_provider=cert.credit_provider, face_value=str(cert.face_value),
-            maturity=cert.maturity, issued_at=cert.issued_at, status="issued",
-            invoice_key="0x" + cert.invoice_key.hex(),
-            document_hash="0x" + cert.document_hash.hex(),
-        )
-        row.status = STATUS_NAMES.get(int(cert.status), str(int(cert.status)))
-        row.fragment_count = cert.fragment_count
-        row.repaid = str(cert.repaid)
-        row.paid_out = str(cert.paid_out)
-        row.block_number = block
-        session.add(row)
-
-    @staticmethod
-    def _refresh_fragment(
-        session: Session, fragment: Fragment, block: int, known: dict[int, Any]
-    ) -> None:
-        row = known.get(fragment.id) or FragmentRow(
-            id=fragment.id, certificate_id=fragment.certificate_id, seq=fragment.seq,
-            parent_id=fragment.parent_id, holder=fragment.holder, value=str(fragment.value),
-        )
-        row.holder = fragment.holder
-        row.value = str(fragment.value)
-        row.paid = str(fragment.paid)
-        row.block_number = block
-        session.add(row)
-
-    @staticmethod
-    def _apply_offer(session: Session, event: EventRecord, known: dict[int, Any]) -> None:
-        """``known``: the page's offer rows by id (new ones are added to it)."""
-        args = event.args
-        if event.event == "FinancingOffered":
-            offer_id = int(args["offerId"])
-            if offer_id not in known:
-                known[offer_id] = OfferRow(
-                    id=offer_id, fragment_id=int(args["fragmentId"]), seller=args["seller"],
-                    financier=args["financier"], amount=str(args["amount"]),
-                    rate_bps=int(args["rateBps"]), expires_at=int(args["expiresAt"]),
-                    status="open", block_number=event.block_number,
-                )
-                session.add(known[offer_id])
-        elif event.event in ("FinancingWithdrawn", "FinancingAccepted"):
-            offer = known.get(int(args["offerId"]))
-            if offer is None:
-                return
-            offer.block_number = event.block_number
-            if event.event == "FinancingWithdrawn":
-                offer.status = "withdrawn"
+    def _fold_offers(session: Session, offer_ids: set[int]) -> None:
+        """An offer row is the fold of its stored events in chain order (so it does not
+        matter who stored which event first, and undoing an event undoes its effect)."""
+        if not offer_ids:
+            return
+        rows = {r.id: r for r in session.exec(
+            select(OfferRow).where(OfferRow.id.in_(offer_ids))).all()}  # type: ignore[attr-defined]
+        history: dict[int, list[ChainEvent]] = {}
+        for e in session.exec(
+            select(ChainEvent).where(ChainEvent.offer_id.in_(offer_ids))  # type: ignore[union-attr]
+            .order_by(ChainEvent.block_number, ChainEvent.log_index)  # type: ignore[arg-type]
+        ).all():
+            history.setdefault(int(e.offer_id or 0), []).append(e)
+        for offer_id in sorted(offer_ids):
+            row = _fold_offer(rows.get(offer_id), history.get(offer_id, []))
+            if row is None:
+                if offer_id in rows:
+                    session.delete(rows[offer_id])
             else:
-                offer.status = "accepted"
-                offer.financed_fragment_id = int(args["financedFragmentId"])
-                offer.discount = str(args["discount"])
-                offer.payment = str(args["payment"])
-                offer.days = int(args["days_"])
-                offer.accepted_block = event.block_number
-            session.add(offer)
+                session.add(row)
 
     def _on_reorg(self, reorg: Reorg) -> None:
-        """Drop what the abandoned blocks said; the re-read restores the truth."""
-        session = self.store.session
-        assert session is not None
-        above = reorg.undo_above
-        orphaned = session.exec(select(ChainEvent).where(ChainEvent.block_number > above)).all()
-        for event in orphaned:
-            if event.offer_id and event.event == "FinancingOffered":
-                offer = session.get(OfferRow, event.offer_id)
-                if offer is not None:
-                    session.delete(offer)
-            session.delete(event)
-        session.flush()
-        log.warning("reorg: dropped %d indexed events above block %d", len(orphaned), above)
+        """Remember it: the step undoes what the abandoned blocks said in its write phase,
+        in the transaction that saves the rolled-back checkpoint (the reader saves its
+        checkpoints only through our store, which the step commits)."""
+        log.warning("reorg: undoing indexed data above block %d", reorg.undo_above)
+        self._reorg = reorg
+
+
+def _stored(session: Session, events: list[EventRecord]) -> dict[tuple[str, int], str]:
+    """(tx hash, log index) -> block hash, of the given events already stored."""
+    return {(e.tx_hash, e.log_index): e.block_hash for e in session.exec(
+        select(ChainEvent).where(
+            ChainEvent.tx_hash.in_({e.tx_hash for e in events})  # type: ignore[attr-defined]
+        )).all()}
+
+
+def _touched(events: Iterable[EventRecord]) -> tuple[set[int], set[int]]:
+    """Certificate and fragment ids the events touch (their rows are re-read)."""
+    certificates: set[int] = set()
+    fragments: set[int] = set()
+    for event in events:
+        args = event.args
+        cert_id, fragment_id, _ = _entities(event.event, args)
+        if fragment_id is not None:
+            cert_id = cert_id or certificate_id_of(fragment_id)
+        for key in ("parentFragmentId", "fragmentId", "rootFragmentId", "financedFragmentId"):
+            if key in args and int(args[key]):
+                fragments.add(int(args[key]))
+        if cert_id:
+            certificates.add(cert_id)
+    return certificates, fragments
+
+
+def _certificate_row(row: CertificateRow | None, cert: Certificate, block: int) -> CertificateRow:
+    row = row or CertificateRow(
+        id=cert.id, issuer=cert.issuer, beneficiary=cert.beneficiary,
+        credit_provider=cert.credit_provider, face_value=str(cert.face_value),
+        maturity=cert.maturity, issued_at=cert.issued_at, status="issued",
+        invoice_key="0x" + cert.invoice_key.hex(),
+        document_hash="0x" + cert.document_hash.hex(),
+    )
+    row.status = STATUS_NAMES.get(int(cert.status), str(int(cert.status)))
+    row.fragment_count = cert.fragment_count
+    row.repaid = str(cert.repaid)
+    row.paid_out = str(cert.paid_out)
+    row.block_number = block
+    return row
+
+
+def _fragment_row(row: FragmentRow | None, fragment: Fragment, block: int) -> FragmentRow:
+    row = row or FragmentRow(
+        id=fragment.id, certificate_id=fragment.certificate_id, seq=fragment.seq,
+        parent_id=fragment.parent_id, holder=fragment.holder, value=str(fragment.value),
+    )
+    row.holder = fragment.holder
+    row.value = str(fragment.value)
+    row.paid = str(fragment.paid)
+    row.block_number = block
+    return row
+
+
+def _fold_offer(row: OfferRow | None, events: list[ChainEvent]) -> OfferRow | None:
+    """The offer as its events say (None without its FinancingOffered event)."""
+    created = next((e for e in events if e.event == "FinancingOffered"), None)
+    if created is None:
+        return None
+    a = json.loads(created.args)
+    row = row or OfferRow(id=int(a["offerId"]), fragment_id=int(a["fragmentId"]),
+                          seller=a["seller"], financier=a["financier"], amount=a["amount"],
+                          rate_bps=int(a["rateBps"]), expires_at=int(a["expiresAt"]),
+                          status="open", block_number=created.block_number)
+    row.status = "open"
+    row.financed_fragment_id = row.discount = row.payment = None
+    row.days = row.accepted_block = None
+    row.block_number = created.block_number
+    for e in events:
+        if e.event == "FinancingWithdrawn":
+            row.status, row.block_number = "withdrawn", e.block_number
+        elif e.event == "FinancingAccepted":
+            b = json.loads(e.args)
+            row.status, row.block_number = "accepted", e.block_number
+            row.financed_fragment_id = int(b["financedFragmentId"])
+            row.discount, row.payment = str(b["discount"]), str(b["payment"])
+            row.days, row.accepted_block = int(b["days_"]), e.block_number
+    return row
 
 
 def _certificate_from_words(certificate_id: int, w: Sequence[int]) -> Certificate:

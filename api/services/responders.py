@@ -49,7 +49,7 @@ def offer(gw: ChainGateway, o: TxOutcome, req: dict[str, Any]) -> dict[str, Any]
 def accept_offer(gw: ChainGateway, o: TxOutcome, req: dict[str, Any]) -> dict[str, Any]:
     body = {**_base("accept_offer", o), "offer_id": req["offer_id"],
             "financed_fragment_id": str(o.value), "status": "accepted"}
-    receipt = gw.receipt(o.tx_hash)
+    receipt = gw.receipt(o.tx_hash, just_mined=True)
     if receipt is not None:
         for event in gw.ledger.receipt_events(receipt, "FinancingAccepted"):
             body.update(amount=str(event["amount"]), discount=str(event["discount"]),
