@@ -64,6 +64,14 @@ class ChainPlan:
     status_code: int = 200
 
 
+#: A command's row id, or the fields of its row before it is first stored.
+CommandRef = int | dict[str, Any]
+
+
+class _KeyTaken(Exception):  # noqa: N818 - control flow, not an error
+    """A concurrent request with the same Idempotency-Key stored its row first."""
+
+
 @dataclass(frozen=True)
 class CommandContext:
     principal: Principal
@@ -95,35 +103,59 @@ class CommandRunner:
         params: dict[str, Any],
         plan: Callable[[], ChainPlan],
     ) -> JSONResponse:
-        """Run a command that sends one ledger transaction."""
-        claimed = self._claim(ctx, action, target, params)
+        """Run a command that sends one ledger transaction.
+
+        A new command is first written by the commit that journals its signed transaction
+        (before the broadcast) or, if it is refused before signing, by the commit that
+        stores the refusal: no separate commit to claim the key. Two requests racing with
+        the same key both get that far; the unique key lets one commit and the other
+        answers as a retry would (nothing of it was broadcast)."""
+        claimed = self._claim(ctx, action, target, params, store=False)
         if isinstance(claimed, JSONResponse):
             return claimed
-        command_id = claimed
+        ref: CommandRef = claimed
+        journaled: list[int] = []  # the row id, once the journal commit stored it
         try:
             try:
                 chosen = plan()
             except Problem as problem:
-                return self._finish_problem(command_id, problem)
+                return self._finish_problem(ref, problem)
             except ContractRevert as exc:
-                return self._finish_problem(command_id, problem_from_revert(exc))
+                return self._finish_problem(ref, problem_from_revert(exc))
             call = self._call(chosen.builder, chosen.args)
+
+            def on_signed(j: SignedTx) -> None:  # again if the nonce was taken: same row
+                journaled.append(self._journal(journaled[-1] if journaled else ref, j, chosen))
+
             try:
-                journal = self.gateway.send_journaled(
-                    chosen.sender, call, lambda j: self._journal(command_id, j, chosen)
-                )
+                journal = self.gateway.send_journaled(chosen.sender, call, on_signed)
             except ContractRevert as exc:  # refused at estimation: nothing was signed
-                return self._finish_problem(command_id, problem_from_revert(exc))
+                return self._finish_problem(ref, problem_from_revert(exc))
             except TransactionError as exc:
-                self._set_status(command_id, "aborted")
+                if journaled or isinstance(ref, int):
+                    self._set_status(journaled[-1] if journaled else ref, "aborted")
                 raise Problem(
                     503, "chain_unavailable", "The chain did not take the transaction",
                     f"{exc}. Nothing was recorded; retry with the same Idempotency-Key.",
                 ) from exc
-            return self._complete(command_id, journal, call, chosen.status_code)
+            ref = journaled[-1]
+            return self._complete(ref, journal, call, chosen.status_code)
+        except _KeyTaken:  # a concurrent request with the same key stored its row first
+            again = self._claim(ctx, action, target, params, store=False)
+            if isinstance(again, JSONResponse):
+                return again
+            if isinstance(again, int):  # re-took a row that aborted meanwhile: leave it
+                self._set_status(again, "aborted")
+                with self._lock:
+                    self._inflight.discard(again)
+            raise Problem(
+                409, "request_in_progress", "The same request is still running",
+                "A request with this Idempotency-Key is in progress; retry in a moment.",
+            ) from None
         finally:
             with self._lock:
-                self._inflight.discard(command_id)
+                for command_id in (*journaled, *([ref] if isinstance(ref, int) else [])):
+                    self._inflight.discard(command_id)
 
     def run_local(
         self,
@@ -182,11 +214,14 @@ class CommandRunner:
     # -- claiming a key ---------------------------------------------------------------------
 
     def _claim(
-        self, ctx: CommandContext, action: str, target: str, params: dict[str, Any]
-    ) -> int | JSONResponse:
+        self, ctx: CommandContext, action: str, target: str, params: dict[str, Any],
+        *, store: bool = True,
+    ) -> CommandRef | JSONResponse:
+        """The command's row id (``store``: inserted now), or the fields of a row not
+        stored yet (``store=False``, a key not seen before), or the answer to a used key."""
         fingerprint = _fingerprint(action, target, params)
         principal = ctx.principal
-        row = Command(
+        fields: dict[str, Any] = dict(
             org_id=principal.org_id,
             api_key_id=principal.api_key_id,
             idempotency_key=ctx.idempotency_key,
@@ -195,6 +230,19 @@ class CommandRunner:
             target=target,
             params=json.dumps({"request": params}, sort_keys=True, default=str),
         )
+        if not store:
+            if ctx.idempotency_key is None:
+                return fields
+            with Session(self.engine) as session:
+                seen = session.exec(
+                    select(Command)
+                    .where(Command.org_id == principal.org_id)
+                    .where(Command.idempotency_key == ctx.idempotency_key)
+                ).first()
+            if seen is None:
+                return fields
+            return self._used_key(seen, fingerprint)
+        row = Command(**fields)
         with Session(self.engine, expire_on_commit=False) as session:
             session.add(row)
             try:
@@ -212,6 +260,10 @@ class CommandRunner:
                 .where(Command.org_id == principal.org_id)
                 .where(Command.idempotency_key == ctx.idempotency_key)
             ).one()
+        return self._used_key(existing, fingerprint)
+
+    def _used_key(self, existing: Command, fingerprint: str) -> int | JSONResponse:
+        """A key seen before: replay, resume, re-take an aborted command, or refuse."""
         assert existing.id is not None
         if existing.fingerprint != fingerprint:
             raise Problem(
@@ -245,13 +297,17 @@ class CommandRunner:
     def _call(self, builder: str, args: tuple[Any, ...]) -> LedgerCall:
         return getattr(self.gateway.ledger.calls, builder)(*args)  # type: ignore[no-any-return]
 
-    def _journal(self, command_id: int, journal: SignedTx, plan: ChainPlan) -> None:
+    def _journal(self, ref: CommandRef, journal: SignedTx, plan: ChainPlan) -> int:
         """One commit before the broadcast: the signed transaction and the plan it was
-        built from (how to rebuild the call after a restart). A command that dies before
-        this commit sent nothing and is still ``pending``, which start-up aborts."""
-        with Session(self.engine) as session:
-            row = session.get(Command, command_id)
-            assert row is not None
+        built from (how to rebuild the call after a restart); for a new command, its row
+        too. A command that dies before this commit sent nothing: it left no row (or a
+        ``pending`` one, which start-up aborts) and a retry runs it."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            if isinstance(ref, int):
+                row = session.get(Command, ref)
+                assert row is not None
+            else:
+                row = Command(**ref)
             params = json.loads(row.params)
             params["call"] = {"builder": plan.builder, "args": _encode_args(plan.args),
                               "sender": plan.sender, "status_code": plan.status_code}
@@ -261,7 +317,16 @@ class CommandRunner:
             row.tx_hash, row.raw_tx = journal.tx_hash, journal.raw
             row.updated_at = utcnow()
             session.add(row)
+            try:
+                session.flush()
+            except IntegrityError:
+                session.rollback()
+                raise _KeyTaken() from None
+            assert row.id is not None
+            with self._lock:  # before the commit: a same-key retry must see it running
+                self._inflight.add(row.id)
             session.commit()
+            return row.id
 
     def _complete(
         self, command_id: int, journal: SignedTx, call: LedgerCall, status_code: int
@@ -318,16 +383,16 @@ class CommandRunner:
         return self._complete(row.id, journal, call, int(spec.get("status_code", 200)))
 
     def _finish_problem(
-        self, command_id: int, problem: Problem, tx_hash: str | None = None
+        self, ref: CommandRef, problem: Problem, tx_hash: str | None = None
     ) -> JSONResponse:
         body = problem.body()
         if tx_hash:
             body["tx_hash"] = tx_hash
-        return self._finish(command_id, problem.status, body, "refused", None)
+        return self._finish(ref, problem.status, body, "refused", None)
 
     def _finish(
         self,
-        command_id: int,
+        command_id: CommandRef,
         status: int,
         body: dict[str, Any],
         outcome_name: str,
@@ -340,13 +405,15 @@ class CommandRunner:
         if plan is not None and self.indexer is not None:
             try:
                 return self._finish_once(command_id, status, body, outcome_name, outcome, plan)
+            except _KeyTaken:
+                raise
             except Exception:
                 log.exception("read model update after command %s failed", command_id)
         return self._finish_once(command_id, status, body, outcome_name, outcome, None)
 
     def _finish_once(
         self,
-        command_id: int,
+        command_id: CommandRef,
         status: int,
         body: dict[str, Any],
         outcome_name: str,
@@ -358,8 +425,11 @@ class CommandRunner:
         with lock, Session(self.engine) as session:
             if plan is not None and self.indexer is not None:
                 self.indexer.write_receipt(session, plan)
-            row = session.get(Command, command_id)
-            assert row is not None
+            if isinstance(command_id, int):
+                row = session.get(Command, command_id)
+                assert row is not None
+            else:  # refused before signing: the row is first written here
+                row = Command(**command_id)
             row.status = outcome_name
             row.response_status = status
             row.response_body = json.dumps(body, sort_keys=True)
@@ -377,7 +447,12 @@ class CommandRunner:
                 tx_hash=(outcome.tx_hash if outcome else body.get("tx_hash")),
                 block_number=outcome.block_number if outcome else None,
             )
-            session.commit()
+            try:
+                session.commit()
+            except IntegrityError:
+                if isinstance(command_id, int):
+                    raise
+                raise _KeyTaken() from None
             return _replay(row, replayed=False)
 
     def _set_status(self, command_id: int, status: str) -> None:

@@ -13,6 +13,8 @@ from api.timeutil import utcnow
 class Command(SQLModel, table=True):
     """One state-changing request and, once known, its transaction and stored response.
 
+    A chain command's row is first written by the commit that journals its signed
+    transaction (or stores its refusal); a local command's when it is accepted.
     Status: ``pending`` (accepted, nothing signed), ``signed`` (raw transaction stored,
     maybe broadcast: on restart it is reconciled with the chain by hash), ``succeeded`` /
     ``refused`` (response stored: a replay returns it byte for byte), ``aborted`` (the
