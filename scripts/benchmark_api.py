@@ -1,6 +1,7 @@
 """Throughput and latency of the HTTP API next to the same operations through chain_client.
 
-Run: .venv/bin/python scripts/benchmark_api.py [--clients 50] [--rounds 3] [--db sqlite,postgres]
+Run: .venv/bin/python scripts/benchmark_api.py [--scenarios 50x2,50x10,1x1:20]
+                                                [--db sqlite,postgres]
 
 One anvil node (automine, gas price 0, base fee 0: how ``scf up`` runs it), and on it:
 
@@ -12,10 +13,14 @@ One anvil node (automine, gas price 0, base fee 0: how ``scf up`` runs it), and 
 * the same operations through ``chain_client.Ledger`` on its own deployment, one thread
   per client, each with its own supplier account.
 
-The same shape on both sides: one core enterprise, ``--banks`` banks (client i sells to
-bank i % banks), a certificate per supplier. Measured, each client working in a closed
-loop (next request after the previous answer), ``--rounds`` times, never starting a new
-round after ``--time-limit`` seconds of a phase:
+The same shape on both sides: one core enterprise, B banks (client i sells to bank
+i % B), a certificate per supplier. ``--scenarios`` lists the shapes measured, each as
+CLIENTSxBANKS[:ROUNDS] on a fresh deployment and a fresh API server: by default 50
+clients over 2 banks (the issue's setting: 25 clients per bank, whose accepts queue on
+the one signing account's nonce, on both paths), 50 clients over 10 banks (5 per bank,
+a realistic per-bank concurrency), and 1 client (a financing's latency alone, 20 rounds).
+Measured, each client working in a closed loop (next request after the previous answer),
+ROUNDS times, never starting a new round after ``--time-limit`` seconds of a phase:
 
 1. financing: supplier offers 1,000 fen of its fragment to its bank; the bank asks the
    quote; the bank accepts (= settle: the DvP acceptOffer pays the supplier and moves the
@@ -23,9 +28,10 @@ round after ``--time-limit`` seconds of a phase:
 2. split/transfer: the supplier splits 1 fen off its fragment, then transfers the new
    fragment to the next supplier.
 
-Commands carry an Idempotency-Key, as the CLI sends. Prints a markdown table: throughput
-(financings/s, split+transfer ops/s) and p50/p99 per operation, the API/client ratios
-(target >= 0.7) and the p99 of a financing through the API (target < 1 s).
+Commands carry an Idempotency-Key, as the CLI sends. Prints a markdown table per scenario:
+throughput (financings/s, split+transfer ops/s) and p50/p99 per operation, the API/client
+ratios (target >= 0.7) and the p99 of a financing through the API (target < 1 s), the
+latter next to the same p99 through chain_client.
 """
 
 from __future__ import annotations
@@ -437,7 +443,8 @@ def table(results: list[Result], client: Result, args: argparse.Namespace) -> st
     head = ["path", "financings/s", "split+transfer ops/s"]
     head += [f"{op} p50/p99 ms" for op in ops]
     head += ["API/client financing", "API/client split+transfer"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [f"### {args.clients} clients, {args.banks} banks, {args.rounds} rounds", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in (client, *results):
         row = [r.label, f"{r.financing_rate:.1f}", f"{r.moves_rate:.1f}"]
         for op in ops:
@@ -459,15 +466,28 @@ def table(results: list[Result], client: Result, args: argparse.Namespace) -> st
             f"{len(r.financing.errors) + len(r.moves.errors)}"
             + "".join(f"\n    {e[:300]}" for e in (r.financing.errors + r.moves.errors)[:3]))
     lines.append("")
+    client_p99 = client.financing.pct("financing", 99)
     lines.append(f"Targets ({args.clients} clients, {args.banks} banks): "
-                 "API/client throughput >= 0.7; financing p99 through the API < 1 s.")
+                 "API/client throughput >= 0.7; financing p99 through the API < 1 s "
+                 f"(chain_client alone: {client_p99:.2f} s).")
     for r in results:
         ratio = min(r.financing_rate / client.financing_rate, r.moves_rate / client.moves_rate)
         p99 = r.financing.pct("financing", 99)
         lines.append(f"- {r.label}: min ratio {ratio:.2f} "
                      f"({'met' if ratio >= 0.7 else 'MISSED'}); financing p99 "
-                     f"{p99:.2f} s ({'met' if p99 < 1 else 'MISSED'})")
+                     f"{p99:.2f} s ({'met' if p99 < 1 else 'MISSED'}; "
+                     f"{p99 - client_p99:+.2f} s over chain_client)")
     return "\n".join(lines)
+
+
+def parse_scenarios(text: str, rounds: int) -> list[tuple[int, int, int]]:
+    """"50x2,50x10,1x1:20" -> [(clients, banks, rounds), ...]."""
+    found = []
+    for item in text.split(","):
+        shape, _, r = item.strip().partition(":")
+        clients, _, banks = shape.partition("x")
+        found.append((int(clients), int(banks or 1), int(r) if r else rounds))
+    return found
 
 
 def pg_available() -> bool:
@@ -483,10 +503,12 @@ def pg_available() -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--banks", type=int, default=2)
+    parser.add_argument("--scenarios", default="50x2,50x10,1x1:20",
+                        help="comma-separated CLIENTSxBANKS[:ROUNDS], each measured on both "
+                             "paths (client i sells to bank i %% BANKS)")
     parser.add_argument("--rounds", type=int, default=3,
-                        help="financings, and split+transfer pairs, per client")
+                        help="financings, and split+transfer pairs, per client (default of "
+                             "a scenario without :ROUNDS)")
     parser.add_argument("--time-limit", type=float, default=60.0,
                         help="no new round starts after this many seconds of a phase")
     parser.add_argument("--db", default="sqlite,postgres",
@@ -500,22 +522,34 @@ def main() -> int:
         dbs.remove("postgres")
 
     started = time.perf_counter()
-    with AnvilNode(accounts=1 + len(dbs), gas_price=0, base_fee=0) as node:
-        keys = ["0x" + bytes(a.key).hex() for a in node.dev_accounts()]
+    scenarios = parse_scenarios(args.scenarios, args.rounds)
+    tables = []
+    with AnvilNode(accounts=(1 + len(dbs)) * len(scenarios), gas_price=0, base_fee=0) as node:
+        keys = iter(["0x" + bytes(a.key).hex() for a in node.dev_accounts()])
         w3 = connect(node.rpc_url)
 
         def now() -> int:
             return int(w3.eth.get_block("latest")["timestamp"])
 
-        client = client_run(node, keys[0], args, now)
-        print(f"chain_client done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-        results = []
-        for k, db in enumerate(dbs):
-            results.append(asyncio.run(api_run(node, keys[1 + k], db, args, now)))
-            print(f"API on {db} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-    print(table(results, client, args))
+        for clients, banks, rounds in scenarios:
+            shape = replace_args(args, clients=clients, banks=banks, rounds=rounds)
+            client = client_run(node, next(keys), shape, now)
+            print(f"{clients}x{banks}: chain_client done "
+                  f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+            results = []
+            for db in dbs:
+                results.append(asyncio.run(api_run(node, next(keys), db, shape, now)))
+                print(f"{clients}x{banks}: API on {db} done "
+                      f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+            tables.append(table(results, client, shape))
+            print(tables[-1] + "\n", file=sys.stderr)
+    print("\n\n".join(tables))
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
     return 0
+
+
+def replace_args(args: argparse.Namespace, **values: Any) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), **values})
 
 
 if __name__ == "__main__":
