@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector
-from eth_utils import to_checksum_address as checksum
 from web3 import Web3
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from chain_client.addresses import checksum
 from chain_client.batch import BatchCaller, encode_uint_call, word_address, words
 from chain_client.contract import ContractHandle
 from chain_client.discount import days_to_maturity, discount
@@ -324,8 +324,23 @@ class Ledger:
     def wait_all(
         pending: Sequence[PendingOutcome], *, timeout: float | None = None
     ) -> list[TxOutcome]:
-        """Outcomes in order; the first failure raises (the rest are still mined)."""
-        return [p.wait(timeout=timeout) for p in pending]
+        """Outcomes in order; the first failure raises (the rest are still mined).
+
+        Consecutive transactions of the same sender are waited for together
+        (:meth:`TransactionSender.wait_many`: one batched receipt poll per round).
+        """
+        outcomes: list[TxOutcome] = []
+        start = 0
+        while start < len(pending):
+            sender = pending[start].ledger._require_sender()
+            end = start + 1
+            while end < len(pending) and pending[end].ledger.sender is sender:
+                end += 1
+            run = pending[start:end]
+            receipts = sender.wait_many([p.pending for p in run], timeout=timeout)
+            outcomes += [p.ledger._outcome(p.call, r) for p, r in zip(run, receipts, strict=True)]
+            start = end
+        return outcomes
 
     def execute(self, call: LedgerCall) -> TxOutcome:
         """Submit and wait."""

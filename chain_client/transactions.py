@@ -13,25 +13,37 @@ Life of a transaction here:
 3. under the account's nonce lock: sign, broadcast, retry on "nonce too low";
 4. :meth:`wait` polls for a receipt with N confirmations, rebroadcasts the raw transaction
    if the node dropped it from its mempool (bumping fees if the node wants a replacement),
-   and for a mined failure replays the call at its block to decode the revert.
+   and for a mined failure replays the call at its block to decode the revert;
+   :meth:`wait_many` does the same for many transactions, polling their receipts in one
+   JSON-RPC batch per round.
+
+Round trips per transaction (they dominate the client's CPU time when many members send
+at once): ``eth_estimateGas``, ``eth_sendRawTransaction`` and the receipt (batched by
+:meth:`wait_many`). The block gas limit, the base fee and the fee mode come from a latest
+block shared for ``head_max_age`` seconds (:mod:`chain_client.head`), the nonce from the
+local counter of the :class:`~chain_client.nonces.NonceManager`, the chain id from a cache.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
+from eth_utils import keccak
 from hexbytes import HexBytes
 from web3 import Web3
+from web3.datastructures import AttributeDict
 from web3.exceptions import TransactionNotFound, Web3RPCError
 from web3.types import TxReceipt
 
+from chain_client.addresses import checksum as to_checksum_address
 from chain_client.errors import (
     ContractRevert,
     TransactionFailed,
@@ -40,10 +52,25 @@ from chain_client.errors import (
     TransactionTimeout,
 )
 from chain_client.fees import AutoFees, Fees, FeeStrategy, is_legacy
+from chain_client.head import DEFAULT_MAX_AGE, latest_block
 from chain_client.nonces import NonceManager
 from chain_client.reverts import error_decoder
 
+try:  # what LocalAccount.sign_transaction does after re-deriving the key (see _sign)
+    from eth_account._utils.signing import sign_transaction_dict as _sign_transaction_dict
+except ImportError:  # pragma: no cover - another eth_account layout: use the public API
+    _sign_transaction_dict = None
+try:  # how web3 formats eth_getTransactionReceipt results (for batched receipt polls)
+    from web3._utils.method_formatters import receipt_formatter as _receipt_formatter
+except ImportError:  # pragma: no cover - another web3 layout: poll one by one
+    _receipt_formatter = None
+
 log = logging.getLogger(__name__)
+
+#: Receipts asked for in one JSON-RPC batch by :meth:`TransactionSender.wait_many`.
+RECEIPT_BATCH = 200
+#: Broadcast hashes a sender remembers to recognize its own bytes.
+_REMEMBERED = 4096
 
 _NONCE_CONFLICT = ("nonce too low", "nonce is too low", "oldnonce", "nonce too high")
 _ALREADY_KNOWN = ("already known", "known transaction", "already imported", "alreadyknown")
@@ -76,6 +103,7 @@ class TransactionSender:
     :meth:`wait` returns (1 = mined). ``resubmit_interval``: how often :meth:`wait` checks
     whether the node still knows the tx. ``bump_after``: if set, a tx still pending after
     that many seconds is replaced with bumped fees (never on a zero-price chain).
+    ``head_max_age``: how old (seconds) the latest block used for the gas limit cap may be.
     """
 
     def __init__(
@@ -91,6 +119,7 @@ class TransactionSender:
         poll_interval: float = 0.1,
         resubmit_interval: float = 3.0,
         bump_after: float | None = None,
+        head_max_age: float = DEFAULT_MAX_AGE,
     ) -> None:
         if confirmations < 1:
             raise ValueError("confirmations must be >= 1")
@@ -104,7 +133,11 @@ class TransactionSender:
         self.poll_interval = poll_interval
         self.resubmit_interval = resubmit_interval
         self.bump_after = bump_after
+        self.head_max_age = head_max_age
         self._chain_id: int | None = None
+        # Hashes of the raw transactions this sender broadcast lately (see _broadcast).
+        self._broadcasted: OrderedDict[str, None] = OrderedDict()
+        self._broadcasted_lock = threading.Lock()
 
     @property
     def address(self) -> str:
@@ -148,7 +181,11 @@ class TransactionSender:
                 raise
             raise revert from None
         with_margin = estimate * (100 + self.gas_margin_percent) // 100
-        block_limit = int(self.w3.eth.get_block("latest")["gasLimit"])
+        block_limit = int(latest_block(self.w3, self.head_max_age)["gasLimit"])
+        if with_margin * 2 > block_limit:
+            # Near the limit the cap matters: use the limit of the block that is latest now
+            # (a cached one is at most head_max_age old; the limit moves 1/1024 a block).
+            block_limit = int(latest_block(self.w3, 0)["gasLimit"])
         return min(with_margin, block_limit)
 
     # -- sending -------------------------------------------------------------------------
@@ -179,8 +216,7 @@ class TransactionSender:
         with self.nonces.reserve(self.address) as slot:
             for _attempt in range(5):
                 fields["nonce"] = slot.nonce
-                signed = self.account.sign_transaction(fields)
-                raw, tx_hash = bytes(signed.raw_transaction), _hex(signed.hash)
+                raw, tx_hash = _sign(self.account, fields)
                 outcome = self._broadcast(raw, tx_hash)
                 if outcome == "sent":
                     slot.consume()
@@ -215,6 +251,12 @@ class TransactionSender:
         A mined failure raises the decoded :class:`ContractRevert` (or
         :class:`TransactionFailed` if no reason can be recovered), unless
         ``raise_on_failure`` is False.
+
+        With one confirmation the receipt itself is the answer: a node serves receipts
+        from its canonical chain only, so neither the head nor the block hash is read
+        again (a reorg can undo a 1-confirmation transaction after this returns either
+        way; ask for more confirmations when that matters). With more, the head must be
+        far enough and the receipt's block still canonical.
         """
         needed = confirmations or self.confirmations
         deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
@@ -222,8 +264,7 @@ class TransactionSender:
         while True:
             receipt = self._find_receipt(pending)
             if receipt is not None:
-                head = int(self.w3.eth.block_number)
-                if head - int(receipt["blockNumber"]) + 1 >= needed and self._canonical(receipt):
+                if self._settled(receipt, needed):
                     if receipt["status"] == 1 or not raise_on_failure:
                         return receipt
                     raise self.failure_reason(pending, receipt)
@@ -231,11 +272,71 @@ class TransactionSender:
                 last_check = time.monotonic()
                 self._keep_alive(pending)
             if time.monotonic() >= deadline:
-                raise TransactionTimeout(
-                    f"no receipt with {needed} confirmation(s) for {pending.tx_hash} "
-                    f"(nonce {pending.nonce}) in time; it may still be mined",
-                    pending.tx_hash,
+                raise _timeout(pending, needed)
+            time.sleep(self.poll_interval)
+
+    def wait_many(
+        self,
+        pendings: Sequence[PendingTransaction],
+        *,
+        confirmations: int | None = None,
+        timeout: float | None = None,
+        raise_on_failure: bool = True,
+    ) -> list[TxReceipt]:
+        """:meth:`wait` for each of ``pendings``, in order, polling receipts in batches.
+
+        Same outcome as ``[self.wait(p, ...) for p in pendings]``: receipts in order, the
+        first failure in that order raises, dropped transactions are rebroadcast, and each
+        transaction gets ``timeout`` seconds from when the ones before it were done. Each
+        poll round asks for every receipt still missing in one JSON-RPC batch instead of
+        one request per transaction. With more than one confirmation each is waited for
+        one by one (the confirmation checks are per block anyway).
+        """
+        needed = confirmations or self.confirmations
+        if needed > 1 or len(pendings) <= 1:
+            return [
+                self.wait(
+                    p, confirmations=needed, timeout=timeout, raise_on_failure=raise_on_failure
                 )
+                for p in pendings
+            ]
+        limit = timeout if timeout is not None else self.timeout
+        receipts: list[TxReceipt | None] = [None] * len(pendings)
+        done = 0  # receipts[:done] are settled and returned in order
+        deadline = time.monotonic() + limit
+        last_check = time.monotonic()
+        # A later transaction found replaced raises only when its turn comes (an earlier
+        # failure goes first, as with one wait() after the other).
+        deferred: dict[int, Exception] = {}
+        while True:
+            missing = [k for k in range(done, len(pendings)) if receipts[k] is None]
+            for k, receipt in zip(
+                missing, self._find_receipts([pendings[k] for k in missing]), strict=True
+            ):
+                receipts[k] = receipt
+            while done < len(pendings) and receipts[done] is not None:
+                receipt = receipts[done]
+                assert receipt is not None
+                if receipt["status"] != 1 and raise_on_failure:
+                    raise self.failure_reason(pendings[done], receipt)
+                done += 1
+                deadline = time.monotonic() + limit
+            if done == len(pendings):
+                return receipts  # type: ignore[return-value]
+            if done in deferred:
+                raise deferred[done]
+            if time.monotonic() - last_check >= self.resubmit_interval:
+                last_check = time.monotonic()
+                for k in range(done, len(pendings)):
+                    if receipts[k] is None and k not in deferred:
+                        try:
+                            self._keep_alive(pendings[k])
+                        except (TransactionReplaced, TransactionRejected) as exc:
+                            if k == done:
+                                raise
+                            deferred[k] = exc
+            if time.monotonic() >= deadline:
+                raise _timeout(pendings[done], needed)
             time.sleep(self.poll_interval)
 
     def rebroadcast(self, pending: PendingTransaction) -> PendingTransaction:
@@ -265,8 +366,7 @@ class TransactionSender:
             if k in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas")
         }
         fields.update(fees or self.fee_strategy.bump(old_fees))
-        signed = self.account.sign_transaction(fields)
-        raw, tx_hash = bytes(signed.raw_transaction), _hex(signed.hash)
+        raw, tx_hash = _sign(self.account, fields)
         self._broadcast(raw, tx_hash, replacing=True)
         pending.tx, pending.raw, pending.tx_hash = fields, raw, tx_hash
         pending.broadcast_at = time.monotonic()
@@ -319,7 +419,17 @@ class TransactionSender:
         return params
 
     def _broadcast(self, raw: bytes, tx_hash: str, *, replacing: bool = False) -> str:
-        """Send raw bytes. Returns "sent" or "nonce" (nonce already used by another tx)."""
+        """Send raw bytes. Returns "sent" or "nonce" (nonce already used by another tx).
+
+        The node holding these very bytes ("already known", or "nonce too low" with the
+        hash on chain) counts as sent only if they are ours: a transaction being
+        rebroadcast/replaced, or bytes this sender broadcast before (a retry after a lost
+        connection). Otherwise another process signed the identical call with the same
+        nonce and fees (our local nonce counter was behind); that one is theirs, so we
+        take the next nonce rather than count their transaction as ours.
+        """
+        ours = replacing or tx_hash in self._broadcasted
+        self._remember(tx_hash)
         for attempt in range(3):
             try:
                 self.w3.eth.send_raw_transaction(raw)
@@ -327,9 +437,11 @@ class TransactionSender:
             except Web3RPCError as exc:
                 message = _rpc_message(exc).lower()
                 if any(m in message for m in _ALREADY_KNOWN):
-                    return "sent"  # it is ours, byte for byte: the pool already holds it
+                    if ours:
+                        return "sent"  # it is ours, byte for byte: the pool already holds it
+                    return "nonce"
                 if any(m in message for m in _NONCE_CONFLICT):
-                    if self._known(tx_hash):
+                    if ours and self._known(tx_hash):
                         return "sent"  # an earlier attempt of ours got in and was mined
                     if replacing:
                         raise TransactionReplaced(
@@ -343,12 +455,20 @@ class TransactionSender:
                 ) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 # We cannot know if the node got it; the same bytes are safe to resend.
+                ours = True
                 if self._known(tx_hash):
                     return "sent"
                 if attempt == 2:
                     raise TransactionRejected(f"could not reach the node: {exc}", tx_hash) from exc
                 time.sleep(0.5 * (attempt + 1))
         raise TransactionRejected(f"could not broadcast {tx_hash}", tx_hash)
+
+    def _remember(self, tx_hash: str) -> None:
+        with self._broadcasted_lock:
+            self._broadcasted[tx_hash] = None
+            self._broadcasted.move_to_end(tx_hash)
+            while len(self._broadcasted) > _REMEMBERED:
+                self._broadcasted.popitem(last=False)
 
     def _known(self, tx_hash: str) -> bool:
         try:
@@ -368,6 +488,65 @@ class TransactionSender:
                     pending.tx_hash = tx_hash  # an earlier version won the race
                 return receipt
         return None
+
+    def _find_receipts(self, pendings: Sequence[PendingTransaction]) -> list[TxReceipt | None]:
+        """:meth:`_find_receipt` for many, as JSON-RPC batches (falls back to one by one)."""
+        if len(pendings) <= 1 or _receipt_formatter is None:
+            return [self._find_receipt(p) for p in pendings]
+        found: list[TxReceipt | None] = []
+        for start in range(0, len(pendings), RECEIPT_BATCH):
+            chunk = pendings[start : start + RECEIPT_BATCH]
+            asked = [(i, h) for i, p in enumerate(chunk) for h in reversed(p.hashes)]
+            answers = self._batch_receipts([h for _i, h in asked])
+            if answers is None:
+                found += [self._find_receipt(p) for p in chunk]
+                continue
+            best: list[TxReceipt | None] = [None] * len(chunk)
+            unsure: set[int] = set()
+            for (i, tx_hash), answer in zip(asked, answers, strict=True):
+                if best[i] is not None:
+                    continue  # a later version of this transaction already has a receipt
+                if answer is _ERROR:
+                    unsure.add(i)  # let the one-by-one path raise the node's error
+                elif answer is not None and answer.get("blockNumber") is not None:
+                    if tx_hash != chunk[i].tx_hash:
+                        chunk[i].tx_hash = tx_hash  # an earlier version won the race
+                    best[i] = answer
+            for i in unsure:
+                if best[i] is None:
+                    best[i] = self._find_receipt(chunk[i])
+            found += best
+        return found
+
+    def _batch_receipts(self, hashes: Sequence[str]) -> list[Any] | None:
+        """Formatted receipts (None: not found, _ERROR: the node answered an error) for
+        ``hashes`` in one batch, or None if the batch itself failed."""
+        provider: Any = self.w3.provider
+        try:
+            responses = provider.make_batch_request(
+                [("eth_getTransactionReceipt", [h]) for h in hashes]
+            )
+        except Exception as exc:  # e.g. a node without batch support: poll one by one
+            log.debug("batched receipt poll failed (%s); polling one by one", exc)
+            return None
+        if not isinstance(responses, list) or len(responses) != len(hashes):
+            return None
+        answers: list[Any] = []
+        for response in sorted(responses, key=lambda r: int(r.get("id", 0))):
+            if response.get("error") is not None or "result" not in response:
+                answers.append(_ERROR)
+            elif response["result"] is None:
+                answers.append(None)
+            else:
+                answers.append(AttributeDict.recursive(_receipt_formatter(response["result"])))
+        return answers
+
+    def _settled(self, receipt: Mapping[str, Any], needed: int) -> bool:
+        """Enough confirmations (see :meth:`wait` for why one needs no further reads)."""
+        if needed <= 1:
+            return True
+        head = int(self.w3.eth.block_number)
+        return head - int(receipt["blockNumber"]) + 1 >= needed and self._canonical(receipt)
 
     def _canonical(self, receipt: Mapping[str, Any]) -> bool:
         """False if the receipt's block was reorganized away meanwhile."""
@@ -393,6 +572,33 @@ class TransactionSender:
             )
         log.warning("transaction %s was dropped by the node; resubmitting", pending.tx_hash)
         self.rebroadcast(pending)
+
+
+_ERROR = object()
+
+
+def _timeout(pending: PendingTransaction, needed: int) -> TransactionTimeout:
+    return TransactionTimeout(
+        f"no receipt with {needed} confirmation(s) for {pending.tx_hash} "
+        f"(nonce {pending.nonce}) in time; it may still be mined",
+        pending.tx_hash,
+    )
+
+
+def _sign(account: LocalAccount, fields: Mapping[str, Any]) -> tuple[bytes, str]:
+    """(raw signed transaction, 0x hash), as ``account.sign_transaction(fields)`` gives.
+
+    ``LocalAccount.sign_transaction`` re-parses the private key and re-derives the public
+    key (an elliptic-curve multiplication in pure Python) on every call; the account
+    already holds the parsed key, so we sign with it directly when we can.
+    """
+    key = getattr(account, "_key_obj", None)
+    if _sign_transaction_dict is None or key is None or "from" in fields:
+        signed = account.sign_transaction(dict(fields))
+        return bytes(signed.raw_transaction), _hex(signed.hash)
+    _v, _r, _s, encoded = _sign_transaction_dict(key, dict(fields))
+    raw = bytes(encoded)
+    return raw, "0x" + keccak(raw).hex()
 
 
 def _hex(value: Any) -> str:

@@ -1,0 +1,24 @@
+"""Checksummed addresses, memoized.
+
+``to_checksum_address`` hashes the address with keccak every time; a sender formats the
+same few addresses (its own, the ledger's, the token's) for every transaction.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+
+@lru_cache(maxsize=8192)
+def _checksum_str(address: str) -> str:
+    return str(to_checksum_address(address))
+
+
+def checksum(address: Any) -> str:
+    """``to_checksum_address(address)``, cached for str input (same errors for bad input)."""
+    if isinstance(address, str):
+        return _checksum_str(address)
+    return str(to_checksum_address(address))
