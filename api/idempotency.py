@@ -25,10 +25,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -78,6 +80,68 @@ class CommandContext:
     idempotency_key: str | None
 
 
+@dataclass(frozen=True)
+class _Finish:
+    """A command's final state, to be stored."""
+
+    command_id: CommandRef
+    status: int
+    body: dict[str, Any]
+    outcome_name: str
+    outcome: TxOutcome | None
+    plan: ReceiptPlan | None
+
+
+class _GroupWriter:
+    """One thread that stores finished commands in batches (group commit).
+
+    A batch is whatever is queued when the thread is free (at most ``max_batch``): under
+    no load that is one command, stored at once; under load, the commands that finished
+    while the previous batch was being written. Each command's response, audit entry and
+    read-model update stay in one transaction (the batch's). If a batch fails, its
+    commands are stored one by one, as without the writer."""
+
+    def __init__(self, runner: CommandRunner, max_batch: int = 64) -> None:
+        self.runner = runner
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[_Finish, Future[JSONResponse]]] = \
+            queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    def submit(self, item: _Finish) -> JSONResponse:
+        with self._start:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="command-writer",
+                                                daemon=True)
+                self._thread.start()
+        done: Future[JSONResponse] = Future()
+        self._queue.put((item, done))
+        return done.result()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                responses = self.runner._finish_many([item for item, _ in batch])
+            except Exception:
+                log.warning("a batch of %d finished commands failed; storing one by one",
+                            len(batch), exc_info=True)
+                for item, done in batch:
+                    try:
+                        done.set_result(self.runner._finish_alone(item))
+                    except BaseException as exc:
+                        done.set_exception(exc)
+                continue
+            for (_, done), response in zip(batch, responses, strict=True):
+                done.set_result(response)
+
+
 class CommandRunner:
     def __init__(
         self,
@@ -90,6 +154,7 @@ class CommandRunner:
         self.gateway = gateway
         self.responders = responders
         self.indexer = indexer
+        self._writer = _GroupWriter(self)
         self._inflight: set[int] = set()
         self._lock = threading.Lock()
 
@@ -401,59 +466,75 @@ class CommandRunner:
     ) -> JSONResponse:
         """One transaction: the response, the audit entry and (``plan``) the command's own
         events in the read model. If applying the events fails, the response is still
-        stored without them (the indexer applies them when it reaches their block)."""
-        if plan is not None and self.indexer is not None:
+        stored without them (the indexer applies them when it reaches their block).
+
+        Commands with events go through :class:`_GroupWriter`: one thread commits the
+        finishes waiting at that moment in one transaction under the indexer's
+        ``apply_lock``. Why: with a hundred request threads sharing the GIL, a lock
+        handed from thread to thread spent far longer waiting for the GIL than writing
+        (82 % of request time waiting for it at 50 clients); one writer takes the lock
+        once per batch and the batch pays one commit."""
+        if plan is not None and self.indexer is not None and isinstance(command_id, int):
+            return self._writer.submit(
+                _Finish(command_id, status, body, outcome_name, outcome, plan))
+        return self._finish_alone(_Finish(command_id, status, body, outcome_name, outcome, None))
+
+    def _finish_alone(self, item: _Finish) -> JSONResponse:
+        if item.plan is not None:
             try:
-                return self._finish_once(command_id, status, body, outcome_name, outcome, plan)
+                return self._finish_many([item])[0]
             except _KeyTaken:
                 raise
             except Exception:
-                log.exception("read model update after command %s failed", command_id)
-        return self._finish_once(command_id, status, body, outcome_name, outcome, None)
+                log.exception("read model update after command %s failed", item.command_id)
+        return self._finish_many([replace(item, plan=None)])[0]
 
-    def _finish_once(
-        self,
-        command_id: CommandRef,
-        status: int,
-        body: dict[str, Any],
-        outcome_name: str,
-        outcome: TxOutcome | None,
-        plan: ReceiptPlan | None,
-    ) -> JSONResponse:
-        assert plan is None or self.indexer is not None
-        lock = self.indexer.apply_lock if plan is not None and self.indexer else nullcontext()
-        with lock, Session(self.engine) as session:
-            if plan is not None and self.indexer is not None:
-                self.indexer.write_receipt(session, plan)
-            if isinstance(command_id, int):
-                row = session.get(Command, command_id)
-                assert row is not None
-            else:  # refused before signing: the row is first written here
-                row = Command(**command_id)
-            row.status = outcome_name
-            row.response_status = status
-            row.response_body = json.dumps(body, sort_keys=True)
-            row.updated_at = utcnow()
-            session.add(row)
-            record(
-                session,
-                org_id=row.org_id,
-                api_key_id=row.api_key_id,
-                action=row.action,
-                target=row.target,
-                params=json.loads(row.params).get("request", {}),
-                outcome=outcome_name,
-                code=body.get("code") if status >= 400 else None,
-                tx_hash=(outcome.tx_hash if outcome else body.get("tx_hash")),
-                block_number=outcome.block_number if outcome else None,
-            )
+    def _finish_many(self, items: list[_Finish]) -> list[JSONResponse]:
+        """Store the items' responses and audit entries (and their receipts' events) in
+        one transaction."""
+        with_events = any(i.plan is not None for i in items)
+        assert not with_events or self.indexer is not None
+        lock = self.indexer.apply_lock if with_events and self.indexer else nullcontext()
+        rows = []
+        with lock, Session(self.engine, expire_on_commit=False) as session:
+            for item in items:
+                if item.plan is not None and self.indexer is not None:
+                    self.indexer.write_receipt(session, item.plan)
+                rows.append(self._stage_finish(session, item))
             try:
                 session.commit()
             except IntegrityError:
-                if isinstance(command_id, int):
-                    raise
-                raise _KeyTaken() from None
-            return _replay(row, replayed=False)
+                if len(items) == 1 and not isinstance(items[0].command_id, int):
+                    raise _KeyTaken() from None
+                raise
+        return [_replay(row, replayed=False) for row in rows]
+
+    @staticmethod
+    def _stage_finish(session: Session, item: _Finish) -> Command:
+        if isinstance(item.command_id, int):
+            row = session.get(Command, item.command_id)
+            assert row is not None
+        else:  # refused before signing: the row is first written here
+            row = Command(**item.command_id)
+        body, status, outcome = item.body, item.status, item.outcome
+        row.status = item.outcome_name
+        row.response_status = status
+        row.response_body = json.dumps(body, sort_keys=True)
+        row.updated_at = utcnow()
+        session.add(row)
+        record(
+            session,
+            org_id=row.org_id,
+            api_key_id=row.api_key_id,
+            action=row.action,
+            target=row.target,
+            params=json.loads(row.params).get("request", {}),
+            outcome=item.outcome_name,
+            code=body.get("code") if status >= 400 else None,
+            tx_hash=(outcome.tx_hash if outcome else body.get("tx_hash")),
+            block_number=outcome.block_number if outcome else None,
+        )
+        return row
 
     def _set_status(self, command_id: int, status: str) -> None:
         with Session(self.engine) as session:
