@@ -19,7 +19,6 @@ import os
 import posixpath
 import re
 import subprocess
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 import solcx
 
 from chain_client.errors import CompilerError
+from chain_client.files import atomic_write_text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -195,7 +195,7 @@ class Compiler:
         output = self._run_solc(sources)
         artifacts = _artifacts_from_output(output)
         payload = {qn: _artifact_to_json(a) for qn, a in artifacts.items()}
-        _atomic_write(cache_file, json.dumps(payload, sort_keys=True))
+        atomic_write_text(cache_file, json.dumps(payload, sort_keys=True))
         return CompilationResult(artifacts, frozenset(project), key, from_cache=False)
 
     def project_sources(self) -> list[str]:
@@ -399,14 +399,3 @@ def _format_solc_error(exc: Exception) -> str:
     return text if len(text) < 4000 else text[:4000] + " ..."
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file + rename so a concurrent reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

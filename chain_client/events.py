@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ from web3 import Web3
 from web3._utils.events import get_event_data
 
 from chain_client.errors import EventReaderError
+from chain_client.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -123,15 +123,7 @@ class JsonFileCheckpointStore:
             raise EventReaderError(f"checkpoint file {self.path} is corrupt: {exc}") from exc
 
     def save(self, checkpoints: Sequence[Checkpoint]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump([asdict(c) for c in checkpoints], fh)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(self.path, json.dumps([asdict(c) for c in checkpoints]))
 
 
 class EventReader:

@@ -28,7 +28,6 @@ import hmac
 import json
 import os
 import secrets
-import tempfile
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ from chain_client.errors import (
     TamperedKeyFile,
     WrongPassphrase,
 )
+from chain_client.files import atomic_write_text
 
 FORMAT = "scf-keystore"
 VERSION = 1
@@ -215,7 +215,7 @@ class KeyStore:
         document["ciphertext"] = AESGCM(enc_key).encrypt(nonce, private_key, _aad(document)).hex()
         document["checksum"] = _checksum(document)
         path = self.directory / f"{key_id}.json"
-        _write_private(path, json.dumps(document, indent=2, sort_keys=True))
+        atomic_write_text(path, json.dumps(document, indent=2, sort_keys=True), private=True)
         return _info(document, path)
 
 
@@ -273,15 +273,3 @@ def _info(document: Mapping[str, Any], path: Path) -> KeyInfo:
     )
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Atomically create ``path`` readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

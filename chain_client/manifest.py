@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
 from chain_client.errors import ManifestError, ManifestMismatch
+from chain_client.files import atomic_write_text
 
 MANIFEST_FORMAT = "scf-ledger-manifest/1"
 LEDGER = "CreditLedger"
@@ -112,16 +112,7 @@ class DeploymentManifest:
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Atomically replace ``path`` (a crash leaves the previous manifest intact)."""
-        file = Path(path)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=file.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.to_json())
-            os.replace(tmp, file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, self.to_json())
 
 
 def code_hash(w3: Web3, address: str, block: int | str = "latest") -> str:

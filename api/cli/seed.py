@@ -8,11 +8,11 @@ organization gets an API key, shown once and saved to a file only the user can r
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from api.cli.client import ApiClient
+from chain_client.files import atomic_write_text
 from chain_client.identity import USCC_CHARSET, uscc_check_digit
 
 
@@ -80,9 +80,5 @@ def seed_network(operator: ApiClient) -> dict[str, dict[str, object]]:
 
 
 def write_keys_file(path: Path, keys: dict[str, dict[str, object]]) -> None:
-    """Writes the keys readable by the user only (0600 from the first byte)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(keys, handle, indent=2)
-    os.chmod(path, 0o600)
+    """Writes the keys readable by the user only (0600 from the first byte), atomically."""
+    atomic_write_text(path, json.dumps(keys, indent=2), private=True)
