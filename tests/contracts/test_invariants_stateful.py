@@ -173,8 +173,15 @@ class LedgerStateMachine(RuleBasedStateMachine):
             return
         seller = rec["holder"]
         before = self.token.balanceOf(seller)
-        financed = self.ledger.acceptOffer(offer, {"from": self.bank}).return_value
-        assert self.token.balanceOf(seller) - before == amount - amount * rate * days // 3_600_000
+        tx = self.ledger.acceptOffer(offer, {"from": self.bank})
+        financed = tx.return_value
+        # priced at the block that mines the acceptance, which may start a new day after
+        # the quote's block: whole days from that block's time, ACT/360, rounded down
+        priced_days = (maturity - self.chain[tx.block_number].timestamp) // 86_400
+        assert priced_days in (days, days - 1)
+        assert tx.events["FinancingAccepted"]["days_"] == priced_days
+        payment = amount - amount * rate * priced_days // 3_600_000
+        assert self.token.balanceOf(seller) - before == payment
         if financed == fragment:
             rec["holder"] = self.bank
         else:
