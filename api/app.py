@@ -1,18 +1,20 @@
 """The application factory: ``create_app(settings)`` -> a FastAPI app.
 
-Start-up (the lifespan) does, in order: migrate the database, connect to the chain (and
-deploy the ledger on a fresh dev chain), register the bootstrap operator key, reconcile
-commands a previous process left unfinished, index the chain up to its head, then start
-the indexer and the maturity job as background tasks (unless ``settings.background`` is
-off, as in tests, which call their ``step()`` directly).
+Start-up does, in order: migrate the database, connect to the chain (and deploy the
+ledger on a fresh dev chain), register the bootstrap operator key, reconcile commands a
+previous process left unfinished, index the chain up to its head (:func:`prepare`), then
+start the background work (:class:`api.background.BackgroundWork`; unless
+``settings.background`` is off, as in tests, which call their ``step()`` directly).
+With several worker processes (``settings.workers``) :func:`prepare` runs once in the
+parent before the workers start (:func:`api.server.serve`), and each worker's lifespan only
+builds its runtime.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -20,6 +22,7 @@ from fastapi import FastAPI
 from sqlmodel import Session, select
 
 from api.auth import OPERATOR, ensure_key
+from api.background import BackgroundWork
 from api.chain import ChainGateway
 from api.db import make_engine, migrate
 from api.idempotency import CommandRunner
@@ -41,7 +44,11 @@ def build_runtime(settings: Settings) -> Runtime:
     migrate(engine)
     gateway = ChainGateway(settings)
     indexer = Indexer(engine, gateway.ledger)
-    runner = CommandRunner(engine, gateway, RESPONDERS, indexer=indexer)
+    runner = CommandRunner(
+        engine, gateway, RESPONDERS, indexer=indexer,
+        # another worker's command is only taken over once it cannot be running any more
+        resume_after=settings.tx_timeout + 30 if settings.several_workers else None,
+    )
     maturity = MaturityJob(engine, gateway, indexer, page_size=settings.payout_page_size)
     runtime = Runtime(
         settings=settings, engine=engine, gateway=gateway, runner=runner, indexer=indexer,
@@ -70,16 +77,22 @@ def _bootstrap_operator(rt: Runtime) -> None:
             log.warning("no SCF_OPERATOR_API_KEY: no operator can log in until one is set")
 
 
-async def _loop(step: Callable[[], object], interval: float, name: str) -> None:
-    while True:
-        try:
-            await asyncio.to_thread(step)
-        except Exception:  # keep the loop alive; the next pass retries
-            log.exception("%s step failed", name)
-        await asyncio.sleep(interval)
+def prepare(settings: Settings) -> Runtime:
+    """Start-up work done once per server, before any request: the runtime built (which
+    migrates and deploys), the shared nonce counters re-read from the node (nothing else
+    of this server is sending yet), unfinished commands reconciled, the chain indexed."""
+    runtime = build_runtime(settings)
+    runtime.gateway.nonces.reset()
+    counts = runtime.runner.reconcile()
+    if any(counts.values()):
+        log.info("reconciled unfinished commands: %s", counts)
+    runtime.indexer.catch_up()
+    return runtime
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app; without ``settings``, from the ``SCF_*`` environment (how uvicorn's worker
+    processes build theirs)."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -87,27 +100,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Endpoints are synchronous and mostly wait on the node: anyio's default of 40
         # threads queued the 41st concurrent request behind the others' chain round trips.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
-        runtime = await asyncio.to_thread(build_runtime, settings)
+        # a worker process: the parent did the start-up work (api.server.serve)
+        start = build_runtime if settings.several_workers else prepare
+        runtime = await asyncio.to_thread(start, settings)
         app.state.runtime = runtime
-        counts = await asyncio.to_thread(runtime.runner.reconcile)
-        if any(counts.values()):
-            log.info("reconciled unfinished commands: %s", counts)
-        await asyncio.to_thread(runtime.indexer.catch_up)
-        tasks = []
+        background = None
         if settings.background:
-            tasks = [
-                asyncio.create_task(_loop(runtime.indexer.catch_up, settings.indexer_interval,
-                                          "indexer")),
-                asyncio.create_task(_loop(runtime.maturity.step, settings.maturity_interval,
-                                          "maturity job")),
-            ]
+            background = BackgroundWork(runtime, settings.background_lock)
+            background.start()
+        app.state.background = background
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            if background is not None:
+                await asyncio.to_thread(background.stop)
             runtime.engine.dispose()
 
     app = FastAPI(

@@ -61,7 +61,8 @@ class ChainGateway:
         self.settings = settings
         self.w3: Web3 = connect(settings.rpc_url)
         self.keystore = KeyStore(settings.keystore_dir, scrypt_n=settings.keystore_scrypt_n)
-        self.nonces = NonceManager(self.w3)
+        # shared through files: every worker process of a server signs for every account
+        self.nonces = NonceManager(self.w3, shared_dir=settings.nonce_dir)
         self.fees = AutoFees()
         self._accounts: dict[str, LocalAccount] = {}
         self._senders: dict[str, TransactionSender] = {}

@@ -14,10 +14,11 @@ The guarantees, and how:
 * A command that died before signing sent nothing; it is marked ``aborted`` at start-up
   and a retry with the same key simply runs it.
 * Every command ends in the audit log: who, what, when, outcome, transaction.
-* Read-your-writes: a mined command applies its receipt's own events to the read model
-  (:meth:`api.indexer.Indexer.prepare_receipt`) in the transaction that stores its
-  response and audit entry, instead of waiting for an indexer step; the indexer skips
-  those events when it reaches their block and undoes them if that block was abandoned.
+* Read-your-writes: a mined command answers once the read model covers its block
+  (:meth:`api.indexer.Indexer.wait_indexed`), so the caller's next read sees it.
+* Several worker processes: a same-key request that finds the command ``signed`` in
+  another process waits for it (409 ``request_in_progress``) instead of finishing it too,
+  unless the row has not moved for ``resume_after`` seconds (its process died).
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -41,7 +41,7 @@ from sqlmodel import Session, select
 from api.audit import record
 from api.auth import Principal
 from api.chain import ChainGateway, SignedTx
-from api.indexer import Indexer, ReceiptPlan
+from api.indexer import Indexer
 from api.models import Command
 from api.problems import PROBLEM_JSON, Problem, problem_from_revert
 from api.timeutil import utcnow
@@ -89,7 +89,6 @@ class _Finish:
     body: dict[str, Any]
     outcome_name: str
     outcome: TxOutcome | None
-    plan: ReceiptPlan | None
 
 
 class _GroupWriter:
@@ -97,9 +96,10 @@ class _GroupWriter:
 
     A batch is whatever is queued when the thread is free (at most ``max_batch``): under
     no load that is one command, stored at once; under load, the commands that finished
-    while the previous batch was being written. Each command's response, audit entry and
-    read-model update stay in one transaction (the batch's). If a batch fails, its
-    commands are stored one by one, as without the writer."""
+    while the previous batch was being written, in one transaction: one commit (and one
+    turn of SQLite's single write lock) instead of one per command. Each command's
+    response and audit entry stay together. If a batch fails, its commands are stored
+    one by one, as without the writer."""
 
     def __init__(self, runner: CommandRunner, max_batch: int = 64) -> None:
         self.runner = runner
@@ -149,11 +149,20 @@ class CommandRunner:
         gateway: ChainGateway,
         responders: dict[str, Responder],
         indexer: Indexer | None = None,
+        *,
+        resume_after: float | None = None,
+        read_model_timeout: float = 10.0,
     ) -> None:
+        """``resume_after``: None when this process is the only one serving the
+        database (a ``signed`` command not running here was left by a dead process and
+        is resumed at once); with several worker processes, the seconds a ``signed``
+        row must have stood still before another process may resume it."""
         self.engine = engine
         self.gateway = gateway
         self.responders = responders
         self.indexer = indexer
+        self.resume_after = resume_after
+        self.read_model_timeout = read_model_timeout
         self._writer = _GroupWriter(self)
         self._inflight: set[int] = set()
         self._lock = threading.Lock()
@@ -204,7 +213,9 @@ class CommandRunner:
                     f"{exc}. Nothing was recorded; retry with the same Idempotency-Key.",
                 ) from exc
             ref = journaled[-1]
-            return self._complete(ref, journal, call, chosen.status_code)
+            # the request as stored (through JSON), so a resumed command answers the same
+            request = json.loads(json.dumps(params, default=str))
+            return self._complete(ref, journal, call, chosen.status_code, action, request)
         except _KeyTaken:  # a concurrent request with the same key stored its row first
             again = self._claim(ctx, action, target, params, store=False)
             if isinstance(again, JSONResponse):
@@ -337,7 +348,8 @@ class CommandRunner:
             )
         if existing.status in ("succeeded", "refused"):
             return _replay(existing)
-        if existing.status == "signed" and existing.id not in self._inflight:
+        if existing.status == "signed" and existing.id not in self._inflight and \
+                self._abandoned(existing):
             return self._resume(existing)
         if existing.status == "aborted":
             with Session(self.engine) as session:
@@ -393,8 +405,18 @@ class CommandRunner:
             session.commit()
             return row.id
 
+    def _abandoned(self, row: Command) -> bool:
+        """Whether a ``signed`` row not running in this process may be resumed here."""
+        if self.resume_after is None:
+            return True
+        updated = row.updated_at
+        if updated.tzinfo is None:  # SQLite hands back naive UTC
+            updated = updated.replace(tzinfo=utcnow().tzinfo)
+        return (utcnow() - updated).total_seconds() >= self.resume_after
+
     def _complete(
-        self, command_id: int, journal: SignedTx, call: LedgerCall, status_code: int
+        self, command_id: int, journal: SignedTx, call: LedgerCall, status_code: int,
+        action: str, request: dict[str, Any],
     ) -> JSONResponse:
         try:
             outcome = self.gateway.wait(journal, call)
@@ -407,21 +429,14 @@ class CommandRunner:
                 "same Idempotency-Key to get its result (it will not be sent twice).",
                 tx_hash=journal.tx_hash,
             ) from exc
-        with Session(self.engine) as session:
-            row = session.get(Command, command_id)
-            assert row is not None
-            params = json.loads(row.params)
-        body = self.responders[row.action](self.gateway, outcome, params["request"])
+        body = self.responders[action](self.gateway, outcome, request)
         body.setdefault("tx_hash", outcome.tx_hash)
         body.setdefault("block_number", outcome.block_number)
-        plan = None
-        if self.indexer is not None:
-            try:  # chain reads only: the state of what the receipt touched, at its block
-                receipt = self.gateway.receipt(outcome.tx_hash, just_mined=True)
-                plan = self.indexer.prepare_receipt(receipt) if receipt is not None else None
-            except Exception:  # the indexer applies it later; the command succeeded
-                log.exception("read model update after command %s failed", command_id)
-        return self._finish(command_id, status_code, body, "succeeded", outcome, plan)
+        if self.indexer is not None and not self.indexer.wait_indexed(
+                outcome.block_number, self.read_model_timeout):
+            log.warning("read model not at block %d after %.0f s; answering command %s",
+                        outcome.block_number, self.read_model_timeout, command_id)
+        return self._finish(command_id, status_code, body, "succeeded", outcome)
 
     def _resume(self, row: Command) -> JSONResponse:
         """Finish a command whose transaction was journaled by an earlier attempt."""
@@ -445,7 +460,8 @@ class CommandRunner:
                         "The stored transaction can no longer be mined; retry the request.",
                     )
                 self.gateway.broadcast_raw(journal)
-        return self._complete(row.id, journal, call, int(spec.get("status_code", 200)))
+        return self._complete(row.id, journal, call, int(spec.get("status_code", 200)),
+                              row.action, params["request"])
 
     def _finish_problem(
         self, ref: CommandRef, problem: Problem, tx_hash: str | None = None
@@ -462,44 +478,22 @@ class CommandRunner:
         body: dict[str, Any],
         outcome_name: str,
         outcome: TxOutcome | None,
-        plan: ReceiptPlan | None = None,
     ) -> JSONResponse:
-        """One transaction: the response, the audit entry and (``plan``) the command's own
-        events in the read model. If applying the events fails, the response is still
-        stored without them (the indexer applies them when it reaches their block).
-
-        Commands with events go through :class:`_GroupWriter`: one thread commits the
-        finishes waiting at that moment in one transaction under the indexer's
-        ``apply_lock``. Why: with a hundred request threads sharing the GIL, a lock
-        handed from thread to thread spent far longer waiting for the GIL than writing
-        (82 % of request time waiting for it at 50 clients); one writer takes the lock
-        once per batch and the batch pays one commit."""
-        if plan is not None and self.indexer is not None and isinstance(command_id, int):
-            return self._writer.submit(
-                _Finish(command_id, status, body, outcome_name, outcome, plan))
-        return self._finish_alone(_Finish(command_id, status, body, outcome_name, outcome, None))
+        """One transaction: the response and the audit entry. Mined commands go through
+        :class:`_GroupWriter` (many of them finish at once under load)."""
+        item = _Finish(command_id, status, body, outcome_name, outcome)
+        if outcome is not None and isinstance(command_id, int):
+            return self._writer.submit(item)
+        return self._finish_alone(item)
 
     def _finish_alone(self, item: _Finish) -> JSONResponse:
-        if item.plan is not None:
-            try:
-                return self._finish_many([item])[0]
-            except _KeyTaken:
-                raise
-            except Exception:
-                log.exception("read model update after command %s failed", item.command_id)
-        return self._finish_many([replace(item, plan=None)])[0]
+        return self._finish_many([item])[0]
 
     def _finish_many(self, items: list[_Finish]) -> list[JSONResponse]:
-        """Store the items' responses and audit entries (and their receipts' events) in
-        one transaction."""
-        with_events = any(i.plan is not None for i in items)
-        assert not with_events or self.indexer is not None
-        lock = self.indexer.apply_lock if with_events and self.indexer else nullcontext()
+        """Store the items' responses and audit entries in one transaction."""
         rows = []
-        with lock, Session(self.engine, expire_on_commit=False) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             for item in items:
-                if item.plan is not None and self.indexer is not None:
-                    self.indexer.write_receipt(session, item.plan)
                 rows.append(self._stage_finish(session, item))
             try:
                 session.commit()

@@ -11,31 +11,22 @@ batched call. Applying a page twice is then harmless, and the read model is chec
 against the chain on every update. Offers are built from their events alone (their events
 carry every field).
 
-Read-your-writes without waiting for the indexer: a command, once its transaction is
-mined, applies *that receipt's own events* with :meth:`Indexer.apply_receipt`, in the
-database transaction that records its response (same code as a page of the indexer).
-Three rules keep the two writers consistent:
-
-* An event is stored once, keyed by (tx hash, log index); whoever comes second skips it.
-  The key is only trusted with the same *block hash*: a stored event whose block was
-  abandoned is undone and replaced, never mistaken for the canonical one.
-* A command applies events only above the indexer's checkpoint (if the indexer is already
-  past that block, what it stored is the truth). So every stored event above the
-  checkpoint is provisional: when the indexer reads a page it checks each of them against
-  the page's logs and undoes those the chain no longer has (the reorg the reader cannot
-  see, because the indexer never checkpointed the abandoned block).
-* Rows remember the block their state was read at and are only overwritten by state from
-  the same or a later block: a page the indexer reads behind a command never rolls a row
-  back. After a reorg, rows read in abandoned blocks are re-read at the page's end.
-
-The indexer still reads every block in order and moves its checkpoint exactly as before;
-events a command already applied are skipped, not lost. Writes to the read model (a
-command's and a step's) take :attr:`Indexer.apply_lock` only for the write itself, never
-across chain reads.
+Read-your-writes: a command answers only once the read model covers the block that mined
+its transaction (:meth:`Indexer.wait_indexed`). The indexer is the read model's only
+writer, in one process of a server: that process follows the chain, stepping at once when
+a command waits (several waiting commands ride on one step, which reads their blocks in
+one page and their state in batched calls) and every ``interval`` otherwise. The other
+worker processes of the server watch its checkpoint in the database
+(:meth:`Indexer.watch`). Why not let each command apply its own receipt: it cost two chain
+reads and a write transaction per command that the indexer then did again, and with
+several worker processes the check "is the indexer past this block" under one lock is no
+longer possible without a database lock shared by every writer.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import logging
 import threading
@@ -43,7 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector
 from sqlalchemy import Engine, delete, func
 from sqlmodel import Session, select
 
@@ -141,15 +132,6 @@ class _State:
                 self.frags[fid] = None if isinstance(item, ContractRevert) else item
 
 
-@dataclass
-class ReceiptPlan:
-    """A mined command's own events and the state of what they touch at its block."""
-
-    block_number: int
-    events: list[EventRecord]
-    state: _State
-
-
 class Indexer:
     def __init__(self, engine: Engine, ledger: Ledger, *, page_size: int = 2_000) -> None:
         self.engine = engine
@@ -165,10 +147,17 @@ class Indexer:
             on_reorg=self._on_reorg,
         )
         self._lock = threading.Lock()  # one step at a time
-        #: Every write to the read model (a step's, a command's receipt) holds this lock
-        #: from its first check to its commit, never across chain reads.
-        self.apply_lock = threading.Lock()
         self._reorg: Reorg | None = None
+        #: wakes the follower/watcher when a command starts waiting
+        self._progress = threading.Condition()
+        self._wanted = -1  # the highest block a waiting command needs
+        #: waiting commands as (block, ticket, event): each is woken only when the read
+        #: model reaches its own block (waking all of them on every step cost CPU)
+        self._waiters: list[tuple[int, int, threading.Event]] = []
+        self._tickets = itertools.count()
+        #: set while :meth:`follow` or :meth:`watch` runs in this process; without either
+        #: (tests, scripts) :meth:`wait_indexed` steps in the caller's thread
+        self._background = 0
         with Session(engine) as session:
             newest = session.exec(select(func.max(IndexerCheckpoint.block_number))).one()
         self.indexed_block = -1 if newest is None else int(newest)
@@ -203,11 +192,10 @@ class Indexer:
                 certs, frags = _touched(result.events)
                 stale_c, stale_f, _ = self._stale(session, reorg, prev, at, result.events)
                 state.ensure(certs | stale_c, frags | stale_f)
-                with self.apply_lock:
-                    stored = self._write_page(session, result.events, state, reorg, prev)
-                    self.store.write()
-                    session.commit()
-                    self.indexed_block = at if at is not None else -1
+                stored = self._write_page(session, result.events, state, reorg, prev)
+                self.store.write()
+                session.commit()
+                self._moved_to(at if at is not None else -1)
             except BaseException:
                 session.rollback()
                 raise
@@ -228,49 +216,79 @@ class Indexer:
         return total
 
     def sync_to(self, block: int) -> None:
-        """Make sure everything up to ``block`` is indexed."""
+        """Make sure everything up to ``block`` is indexed (stepping in this thread)."""
         for _ in range(100):
             if self.indexed_block >= block:
                 return
             self.step(unless_indexed=block)
 
-    # -- a command's own receipt ------------------------------------------------------------
+    # -- read-your-writes -------------------------------------------------------------------
 
-    def prepare_receipt(self, receipt: Any) -> ReceiptPlan | None:
-        """Decode the ledger's events in a mined receipt and read the state of what they
-        touch at its block (chain reads, no database write). None: nothing to apply
-        (no ledger event, the indexer is already past that block, or all are stored)."""
-        events = []
-        for entry in receipt.get("logs") or ():
-            if entry.get("removed") or to_checksum_address(entry["address"]) not in \
-                    self.reader.addresses:
-                continue
-            record = self.reader._decode(entry)  # the indexer's own decoding
-            if record is not None:
-                events.append(record)
-        if not events:
-            return None
-        block = events[0].block_number
-        if block <= self.indexed_block:
-            return None
-        with Session(self.engine) as session:
-            stored = _stored(session, events)
-        if all(stored.get(e.key) == e.block_hash for e in events):
-            return None
-        state = _State(self, block)
-        state.ensure(*_touched(events))
-        return ReceiptPlan(block, events, state)
+    def wait_indexed(self, block: int, timeout: float) -> bool:
+        """Wait until the read model covers ``block``; False if ``timeout`` passed first
+        (the command's answer does not depend on it: the rows follow a moment later)."""
+        if self.indexed_block >= block:
+            return True
+        if not self._background:
+            self.sync_to(block)
+            return self.indexed_block >= block
+        reached = threading.Event()
+        with self._progress:
+            if self.indexed_block >= block:
+                return True
+            heapq.heappush(self._waiters, (block, next(self._tickets), reached))
+            if block > self._wanted:
+                self._wanted = block
+                self._progress.notify_all()
+        return reached.wait(timeout) or self.indexed_block >= block
 
-    def write_receipt(self, session: Session, plan: ReceiptPlan | None) -> int:
-        """Apply a prepared receipt in the caller's session; the caller holds
-        :attr:`apply_lock` until it commits. Skipped when the indexer got past the
-        block meanwhile (then it stored these events itself, or the block was abandoned
-        and they must not be stored)."""
-        if plan is None or plan.block_number <= self.indexed_block:
-            return 0
-        return self._write_events(session, plan.events, plan.state, forced=(set(), set()))
+    def follow(self, stop: threading.Event, interval: float, retry: float = 0.02) -> None:
+        """The indexing process's loop: step as soon as a command waits for a block not
+        indexed yet, else every ``interval`` seconds, until ``stop`` is set."""
+        self._run_background(stop, interval, retry, self.catch_up)
 
-    # -- writing (under apply_lock) ---------------------------------------------------------
+    def watch(self, stop: threading.Event, poll: float = 0.02) -> None:
+        """The other processes' loop: while a command waits, read the indexing process's
+        checkpoint from the database every ``poll`` seconds."""
+
+        def read_checkpoint() -> None:
+            with Session(self.engine) as session:
+                newest = session.exec(select(func.max(IndexerCheckpoint.block_number))).one()
+            self._moved_to(-1 if newest is None else int(newest))
+
+        self._run_background(stop, 1.0, poll, read_checkpoint)
+
+    def _run_background(self, stop: threading.Event, interval: float, retry: float,
+                        advance: Any) -> None:
+        with self._progress:
+            self._background += 1
+        try:
+            while not stop.is_set():
+                with self._progress:
+                    self._progress.wait_for(
+                        lambda: self._wanted > self.indexed_block or stop.is_set(), interval)
+                if stop.is_set():
+                    return
+                try:
+                    advance()
+                except Exception:  # keep following; the next pass retries
+                    log.exception("indexer: could not advance")
+                    stop.wait(min(interval, 1.0))
+                    continue
+                if self._wanted > self.indexed_block:
+                    stop.wait(retry)  # the block is not readable yet (confirmations)
+        finally:
+            with self._progress:
+                self._background -= 1
+                self._progress.notify_all()
+
+    def _moved_to(self, block: int) -> None:
+        with self._progress:
+            self.indexed_block = block
+            while self._waiters and self._waiters[0][0] <= block:
+                heapq.heappop(self._waiters)[2].set()
+
+    # -- writing ----------------------------------------------------------------------------
 
     def _stale(
         self, session: Session, reorg: Reorg | None, prev: int, at: int | None,
@@ -279,9 +297,11 @@ class Indexer:
         """What is no longer true: (certificate ids, fragment ids, events to undo).
 
         After a reorg: every event above the surviving checkpoint and every row read in
-        the abandoned blocks. Otherwise: stored events of this page's blocks (only
-        commands store above the checkpoint) that the page does not have, and stored
-        events of the page's logs recorded in another block."""
+        the abandoned blocks. Otherwise: stored events of this page's blocks that the page
+        does not have, and stored events of the page's logs recorded in another block.
+        Only the indexer writes events now, so the latter two are empty, except in a
+        database written by an earlier version, whose commands stored their own receipts
+        above the checkpoint: those are checked like any page."""
         certs: set[int] = set()
         frags: set[int] = set()
         if reorg is not None:
@@ -441,14 +461,6 @@ class Indexer:
         checkpoints only through our store, which the step commits)."""
         log.warning("reorg: undoing indexed data above block %d", reorg.undo_above)
         self._reorg = reorg
-
-
-def _stored(session: Session, events: list[EventRecord]) -> dict[tuple[str, int], str]:
-    """(tx hash, log index) -> block hash, of the given events already stored."""
-    return {(e.tx_hash, e.log_index): e.block_hash for e in session.exec(
-        select(ChainEvent).where(
-            ChainEvent.tx_hash.in_({e.tx_hash for e in events})  # type: ignore[attr-defined]
-        )).all()}
 
 
 def _touched(events: Iterable[EventRecord]) -> tuple[set[int], set[int]]:

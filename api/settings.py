@@ -46,6 +46,8 @@ class Settings(BaseModel):
     payout_page_size: int = 50
     max_upload_bytes: int = 10 * 1024 * 1024
     worker_threads: int = 100  # threads serving requests (blocking on the chain, mostly)
+    #: worker processes of ``python -m api`` (one machine: they share locks in data_dir)
+    workers: int = 1
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -80,36 +82,68 @@ class Settings(BaseModel):
             return self.invoice_secret.get_secret_value().encode()
         return _derive(self.master_passphrase.get_secret_value(), b"invoice-keys")
 
+    @property
+    def several_workers(self) -> bool:
+        return self.workers > 1
+
+    @property
+    def nonce_dir(self) -> Path:
+        """Where the worker processes share each account's next nonce."""
+        return self.data_dir / "nonces"
+
+    @property
+    def background_lock(self) -> Path:
+        return self.data_dir / "background.lock"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``SCF_*`` variables (``env`` defaults to ``os.environ``)."""
         env = os.environ if env is None else env
-        names = {
-            "data_dir": "SCF_DATA_DIR",
-            "database_url": "SCF_DATABASE_URL",
-            "database_schema": "SCF_DATABASE_SCHEMA",
-            "rpc_url": "SCF_RPC_URL",
-            "manifest_path": "SCF_MANIFEST",
-            "deploy_if_missing": "SCF_DEPLOY_IF_MISSING",
-            "master_passphrase": "SCF_MASTER_PASSPHRASE",
-            "operator_private_key": "SCF_OPERATOR_PRIVATE_KEY",
-            "bootstrap_operator_api_key": "SCF_OPERATOR_API_KEY",
-            "document_key": "SCF_DOCUMENT_KEY",
-            "invoice_secret": "SCF_INVOICE_SECRET",
-            "keystore_scrypt_n": "SCF_KEYSTORE_SCRYPT_N",
-            "gas_funding_wei": "SCF_GAS_FUNDING_WEI",
-            "confirmations": "SCF_CONFIRMATIONS",
-            "background": "SCF_BACKGROUND",
-            "indexer_interval": "SCF_INDEXER_INTERVAL",
-            "maturity_interval": "SCF_MATURITY_INTERVAL",
-            "payout_page_size": "SCF_PAYOUT_PAGE_SIZE",
-            "worker_threads": "SCF_WORKER_THREADS",
-            "host": "SCF_HOST",
-            "port": "SCF_PORT",
-        }
-        values: dict[str, object] = {k: env[v] for k, v in names.items() if env.get(v)}
+        values: dict[str, object] = {k: env[v] for k, v in ENV_NAMES.items() if env.get(v)}
         values.update(overrides)
         return cls.model_validate(values)
+
+    def to_env(self) -> dict[str, str]:
+        """The ``SCF_*`` variables :meth:`from_env` reads back as these settings (how
+        worker processes, started by uvicorn, get the parent's settings)."""
+        env = {}
+        for field, name in ENV_NAMES.items():
+            value = getattr(self, field)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        return env
+
+
+#: setting -> environment variable (every setting can come from the environment)
+ENV_NAMES: dict[str, str] = {
+    "data_dir": "SCF_DATA_DIR",
+    "database_url": "SCF_DATABASE_URL",
+    "database_schema": "SCF_DATABASE_SCHEMA",
+    "rpc_url": "SCF_RPC_URL",
+    "manifest_path": "SCF_MANIFEST",
+    "deploy_if_missing": "SCF_DEPLOY_IF_MISSING",
+    "master_passphrase": "SCF_MASTER_PASSPHRASE",
+    "operator_private_key": "SCF_OPERATOR_PRIVATE_KEY",
+    "bootstrap_operator_api_key": "SCF_OPERATOR_API_KEY",
+    "document_key": "SCF_DOCUMENT_KEY",
+    "invoice_secret": "SCF_INVOICE_SECRET",
+    "keystore_scrypt_n": "SCF_KEYSTORE_SCRYPT_N",
+    "gas_funding_wei": "SCF_GAS_FUNDING_WEI",
+    "confirmations": "SCF_CONFIRMATIONS",
+    "tx_timeout": "SCF_TX_TIMEOUT",
+    "background": "SCF_BACKGROUND",
+    "indexer_interval": "SCF_INDEXER_INTERVAL",
+    "maturity_interval": "SCF_MATURITY_INTERVAL",
+    "payout_page_size": "SCF_PAYOUT_PAGE_SIZE",
+    "max_upload_bytes": "SCF_MAX_UPLOAD_BYTES",
+    "worker_threads": "SCF_WORKER_THREADS",
+    "workers": "SCF_WORKERS",
+    "host": "SCF_HOST",
+    "port": "SCF_PORT",
+}
 
 
 def _derive(passphrase: str, purpose: bytes) -> bytes:

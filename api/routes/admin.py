@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import select
 
@@ -18,12 +18,16 @@ router = APIRouter(prefix="/v1", tags=["administration"])
 
 
 @router.get("/health", tags=["system"])
-def health(rt: RuntimeDep) -> dict[str, Any]:
+def health(rt: RuntimeDep, request: Request) -> dict[str, Any]:
     """Liveness plus where the chain and the index are (no authentication). The chain's
-    clock is given because maturities and offer expiries count from it, not from ours."""
+    clock is given because maturities and offer expiries count from it, not from ours.
+    ``indexing``: whether the process that answered runs the indexer and the maturity job
+    (with several worker processes, exactly one does)."""
+    background = getattr(request.app.state, "background", None)
     return {"status": "ok", "chain_id": rt.gateway.manifest.chain_id,
             "ledger": rt.gateway.manifest.ledger_address, "head": rt.gateway.head(),
-            "block_time": rt.gateway.block_time(), "indexed_block": rt.indexer.indexed_block}
+            "block_time": rt.gateway.block_time(), "indexed_block": rt.indexer.indexed_block,
+            "indexing": bool(background is not None and background.indexing)}
 
 
 def _ledger_command(action: str):  # type: ignore[no-untyped-def]
