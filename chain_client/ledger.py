@@ -19,6 +19,7 @@ broadcast, nonces assigned locally) and :meth:`Ledger.wait_all` later::
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -294,14 +295,15 @@ class Ledger:
         return self._require_sender().address
 
     def as_member(self, sender: TransactionSender) -> Ledger:
-        """The same ledger, signing as ``sender``."""
-        return Ledger(
-            self.w3,
-            self.manifest,
-            sender,
-            batch_size=self._batch_size,
-            read_workers=self._read_workers,
-        )
+        """The same ledger, signing as ``sender``: the parsed contracts, the batch reader
+        and the event topics are shared, not rebuilt (a service holds one view per
+        member account)."""
+        twin = copy.copy(self)
+        twin.sender = sender
+        twin.ledger = self.ledger.with_sender(sender)
+        twin.token = self.token.with_sender(sender)
+        twin.calls = Calls(twin)
+        return twin
 
     # -- sending ----------------------------------------------------------------------------
 
