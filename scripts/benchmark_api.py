@@ -1,11 +1,12 @@
 """Throughput and latency of the HTTP API next to the same operations through chain_client.
 
 Run: .venv/bin/python scripts/benchmark_api.py [--scenarios 50x2,50x10,1x1:20]
-                                                [--db sqlite,postgres]
+                                                [--db sqlite,postgres] [--workers 2]
 
 One anvil node (automine, gas price 0, base fee 0: how ``scf up`` runs it), and on it:
 
-* the API (``python -m api`` in a subprocess, uvicorn on a loopback port, background jobs
+* the API (``python -m api`` in a subprocess with ``--workers`` worker processes, as a
+  server on this 2-core machine would run, uvicorn on a loopback port, background jobs
   on: the indexer every 1 s and the maturity job every 5 s, as in production), once per
   database (SQLite file by default; PostgreSQL 127.0.0.1:5432/test in its own schema);
   ``--clients`` concurrent ``httpx.AsyncClient`` users, each with its own supplier
@@ -142,7 +143,8 @@ def uscc(seed: int) -> str:
 class ApiServer:
     """``python -m api`` in a subprocess, configured through SCF_* variables."""
 
-    def __init__(self, node: AnvilNode, operator_key: str, data_dir: Path, db: str) -> None:
+    def __init__(self, node: AnvilNode, operator_key: str, data_dir: Path, db: str,
+                 workers: int) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.operator_api_key = "scf_bench_" + secrets.token_hex(16)
@@ -157,6 +159,7 @@ class ApiServer:
             SCF_INVOICE_SECRET="bench-invoice-secret-" + secrets.token_hex(8),
             SCF_HOST="127.0.0.1",
             SCF_PORT=str(self.port),
+            SCF_WORKERS=str(workers),
         )
         if db == "postgres":
             self.schema = "bench_" + uuid.uuid4().hex[:16]
@@ -184,7 +187,8 @@ class ApiServer:
     def profile(self, out: Path) -> None:
         """Sample the server with py-spy (collapsed stacks, idle threads excluded)."""
         self._spy = subprocess.Popen(
-            ["py-spy", "record", "--pid", str(self.proc.pid), "-o", str(out), "-f", "raw",
+            ["py-spy", "record", "--pid", str(self.proc.pid), "--subprocesses", "-o", str(out),
+             "-f", "raw",
              "-r", "50", "--nonblocking", *os.environ.get("BENCH_PY_SPY_ARGS", "").split()],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -226,7 +230,7 @@ async def api_run(node: AnvilNode, operator_key: str, db: str, args: argparse.Na
                   now: Callable[[], int]) -> Result:
     t_setup = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="scf-bench-api-") as tmp:
-        server = ApiServer(node, operator_key, Path(tmp), db)
+        server = ApiServer(node, operator_key, Path(tmp), db, args.workers)
         try:
             await asyncio.to_thread(server.wait_ready)
             limits = httpx.Limits(max_connections=args.clients * 2,
@@ -443,7 +447,8 @@ def table(results: list[Result], client: Result, args: argparse.Namespace) -> st
     head = ["path", "financings/s", "split+transfer ops/s"]
     head += [f"{op} p50/p99 ms" for op in ops]
     head += ["API/client financing", "API/client split+transfer"]
-    lines = [f"### {args.clients} clients, {args.banks} banks, {args.rounds} rounds", "",
+    lines = [f"### {args.clients} clients, {args.banks} banks, {args.rounds} rounds "
+             f"(API: {args.workers} worker processes)", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in (client, *results):
         row = [r.label, f"{r.financing_rate:.1f}", f"{r.moves_rate:.1f}"]
@@ -513,6 +518,8 @@ def main() -> int:
                         help="no new round starts after this many seconds of a phase")
     parser.add_argument("--db", default="sqlite,postgres",
                         help="comma-separated: sqlite, postgres (skipped if unreachable)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="API worker processes (SCF_WORKERS; default 2, one per core)")
     parser.add_argument("--py-spy", metavar="OUT",
                         help="profile the API server during the measured phases (raw stacks)")
     args = parser.parse_args()
