@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Depends, Request
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from api.models import ApiKey, Organization
@@ -80,22 +81,24 @@ def authenticate(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthenticated("Send 'Authorization: Bearer <API key>'.")
     runtime = request.app.state.runtime
-    with Session(runtime.engine) as session:
-        row = session.exec(
-            select(ApiKey, Organization)
-            .where(ApiKey.token_hash == hash_token(token.strip()))
-            .where(ApiKey.org_id == Organization.id)
-        ).first()
+    # the columns only, not ORM objects: every request pays this lookup
+    query = (
+        sa_select(ApiKey.id, ApiKey.revoked_at, Organization.id, Organization.role,  # type: ignore[call-overload]
+                  Organization.address, Organization.name, Organization.status)
+        .where(ApiKey.token_hash == hash_token(token.strip()))
+        .where(ApiKey.org_id == Organization.id)
+    )
+    with runtime.engine.connect() as conn:
+        row = conn.execute(query).first()
     if row is None:
         raise _unauthenticated("The API key is unknown.")
-    key, org = row
-    if key.revoked_at is not None:
+    key_id, revoked_at, org_id, role, address, name, status = row
+    if revoked_at is not None:
         raise _unauthenticated("The API key was revoked.")
-    if org.status == "suspended":
+    if status == "suspended":
         raise Problem(403, "member_suspended", "Organization suspended",
                       "Your organization is suspended by the platform operator.")
-    assert org.id is not None
-    return Principal(org.id, org.role, org.address, key.id, org.name)
+    return Principal(org_id, role, address, key_id, name)
 
 
 def require_roles(*roles: str) -> Callable[..., Principal]:
