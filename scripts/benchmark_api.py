@@ -29,6 +29,11 @@ ROUNDS times, never starting a new round after ``--time-limit`` seconds of a pha
 2. split/transfer: the supplier splits 1 fen off its fragment, then transfers the new
    fragment to the next supplier.
 
+Each path is set up once per scenario (not measured), then both phases run ``--repeat``
+times, alternating between the paths run by run (chain_client, API on SQLite, API on
+PostgreSQL, chain_client, ...), so that a slow stretch of a shared machine hits every path;
+throughput is the median of the runs, latencies pool every run's requests.
+
 Commands carry an Idempotency-Key, as the CLI sends. Prints a markdown table per scenario:
 throughput (financings/s, split+transfer ops/s) and p50/p99 per operation, the API/client
 ratios (target >= 0.7) and the p99 of a financing through the API (target < 1 s), the
@@ -43,6 +48,7 @@ import os
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -110,20 +116,52 @@ class Phase:
 
 @dataclass
 class Result:
+    """One path's runs of both phases; rates are medians over runs, percentiles pool
+    every run's latencies."""
+
     label: str
-    financing: Phase
-    moves: Phase
+    financing_runs: list[Phase] = field(default_factory=list)
+    moves_runs: list[Phase] = field(default_factory=list)
     setup_seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
+
+    def add(self, financing: Phase, moves: Phase) -> None:
+        self.financing_runs.append(financing)
+        self.moves_runs.append(moves)
+
+    @property
+    def financing(self) -> Phase:
+        return _pooled(self.financing_runs)
+
+    @property
+    def moves(self) -> Phase:
+        return _pooled(self.moves_runs)
+
+    @property
+    def financing_rates(self) -> list[float]:
+        return [p.rate("financing") for p in self.financing_runs]
+
+    @property
+    def moves_rates(self) -> list[float]:
+        return [(p.count("split") + p.count("transfer")) / p.wall if p.wall else 0.0
+                for p in self.moves_runs]
 
     @property
     def financing_rate(self) -> float:
-        return self.financing.rate("financing")
+        return statistics.median(self.financing_rates)
 
     @property
     def moves_rate(self) -> float:
-        m = self.moves
-        return (m.count("split") + m.count("transfer")) / m.wall if m.wall else 0.0
+        return statistics.median(self.moves_rates)
+
+
+def _pooled(runs: list[Phase]) -> Phase:
+    pooled = Phase()
+    for run in runs:
+        for op, values in run.latencies.items():
+            pooled.latencies[op].extend(values)
+        pooled.wall += run.wall
+        pooled.errors += run.errors
+    return pooled
 
 
 def free_port() -> int:
@@ -145,6 +183,7 @@ class ApiServer:
 
     def __init__(self, node: AnvilNode, operator_key: str, data_dir: Path, db: str,
                  workers: int) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.operator_api_key = "scf_bench_" + secrets.token_hex(16)
@@ -226,26 +265,41 @@ def _idem() -> dict[str, str]:
     return {"Idempotency-Key": uuid.uuid4().hex}
 
 
-async def api_run(node: AnvilNode, operator_key: str, db: str, args: argparse.Namespace,
-                  now: Callable[[], int]) -> Result:
-    t_setup = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="scf-bench-api-") as tmp:
-        server = ApiServer(node, operator_key, Path(tmp), db, args.workers)
-        try:
-            await asyncio.to_thread(server.wait_ready)
-            limits = httpx.Limits(max_connections=args.clients * 2,
-                                  max_keepalive_connections=args.clients * 2)
-            async with httpx.AsyncClient(base_url=server.url + "/v1", timeout=120,
-                                         limits=limits) as http:
-                result = await _api_scenario(http, server, args, now, t_setup)
-        finally:
-            await asyncio.to_thread(server.stop)
-    result.label = f"API ({db})"
-    return result
+@dataclass
+class ApiWorld:
+    """A running API server and the organizations of one scenario."""
+
+    server: ApiServer
+    limits: httpx.Limits
+    suppliers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    banks: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    roots: list[str] = field(default_factory=list)
+    expires: int = 0
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.server.url + "/v1", timeout=120,
+                                 limits=self.limits)
 
 
-async def _api_scenario(http: httpx.AsyncClient, server: ApiServer, args: argparse.Namespace,
-                        now: Callable[[], int], t_setup: float) -> Result:
+def api_setup(node: AnvilNode, operator_key: str, db: str, data_dir: Path,
+              args: argparse.Namespace, now: Callable[[], int]) -> ApiWorld:
+    """Start the server and onboard the scenario's organizations (not measured)."""
+    server = ApiServer(node, operator_key, data_dir, db, args.workers)
+    server.wait_ready()
+    world = ApiWorld(server, httpx.Limits(max_connections=args.clients * 2,
+                                          max_keepalive_connections=args.clients * 2))
+
+    async def setup() -> None:
+        async with world.client() as http:
+            await _api_setup(http, world, args, now)
+
+    asyncio.run(setup())
+    return world
+
+
+async def _api_setup(http: httpx.AsyncClient, world: ApiWorld, args: argparse.Namespace,
+                     now: Callable[[], int]) -> None:
+    server = world.server
     op_h = {"Authorization": f"Bearer {server.operator_api_key}"}
     seed = secrets.randbelow(10**7) * 1000
     gate = asyncio.Semaphore(10)
@@ -259,11 +313,11 @@ async def _api_scenario(http: httpx.AsyncClient, server: ApiServer, args: argpar
             return int(org["id"]), {"Authorization": f"Bearer {key['api_key']}"}
 
     core_id, core_h = await onboard("Bench core", "core_enterprise", 1)
-    banks = await asyncio.gather(*(onboard(f"Bench bank {b}", "financier", 10 + b)
-                                   for b in range(args.banks)))
-    suppliers = await asyncio.gather(*(onboard(f"Bench supplier {i}", "supplier", 100 + i)
-                                       for i in range(args.clients)))
-    for bank_id, bank_h in banks:
+    world.banks = list(await asyncio.gather(*(onboard(f"Bench bank {b}", "financier", 10 + b)
+                                              for b in range(args.banks))))
+    world.suppliers = list(await asyncio.gather(*(
+        onboard(f"Bench supplier {i}", "supplier", 100 + i) for i in range(args.clients))))
+    for bank_id, bank_h in world.banks:
         _ok(await http.put("/credit-lines", json={"core_enterprise_id": core_id,
                                                   "limit": str(10**15)},
                            headers=bank_h | _idem()))
@@ -276,21 +330,33 @@ async def _api_scenario(http: httpx.AsyncClient, server: ApiServer, args: argpar
                 "/documents", files={"file": ("inv.pdf", f"bench invoice {uuid.uuid4()}".encode(),
                                               "application/pdf")},
                 data={"kind": "invoice"}, headers=core_h))
-            bank_id = banks[i % args.banks][0]
+            bank_id = world.banks[i % args.banks][0]
             cert = _ok(await http.post("/certificates", json={
-                "beneficiary_id": suppliers[i][0], "credit_provider_id": bank_id,
+                "beneficiary_id": world.suppliers[i][0], "credit_provider_id": bank_id,
                 "face_value": str(FACE_VALUE), "maturity": now() + 180 * DAY,
                 "document_id": doc["id"], "invoice_number": uuid.uuid4().hex[:16],
             }, headers=core_h | _idem()))
             acc = _ok(await http.post(f"/certificates/{cert['certificate_id']}/accept",
-                                      headers=suppliers[i][1] | _idem()))
+                                      headers=world.suppliers[i][1] | _idem()))
             return str(acc["root_fragment_id"])
 
-    roots = await asyncio.gather(*(certificate(i) for i in range(args.clients)))
-    setup = time.perf_counter() - t_setup
-    if args.py_spy:
-        server.profile(Path(args.py_spy))
-    expires = now() + 30 * DAY
+    world.roots = list(await asyncio.gather(*(certificate(i) for i in range(args.clients))))
+    world.expires = now() + 30 * DAY
+
+
+def api_phases(world: ApiWorld, args: argparse.Namespace) -> tuple[Phase, Phase]:
+    """One measured run of both phases through the API."""
+
+    async def run() -> tuple[Phase, Phase]:
+        async with world.client() as http:
+            return await _api_phases(http, world, args)
+
+    return asyncio.run(run())
+
+
+async def _api_phases(http: httpx.AsyncClient, world: ApiWorld,
+                      args: argparse.Namespace) -> tuple[Phase, Phase]:
+    suppliers, banks, roots = world.suppliers, world.banks, world.roots
 
     async def financing_client(i: int, phase: Phase, deadline: float) -> None:
         sup_h = suppliers[i][1]
@@ -301,7 +367,7 @@ async def _api_scenario(http: httpx.AsyncClient, server: ApiServer, args: argpar
             t0 = time.perf_counter()
             offer = _ok(await http.post("/offers", json={
                 "fragment_id": roots[i], "financier_id": bank_id, "amount": str(OFFER_FEN),
-                "rate_bps": RATE_BPS, "expires_at": expires}, headers=sup_h | _idem()))
+                "rate_bps": RATE_BPS, "expires_at": world.expires}, headers=sup_h | _idem()))
             t1 = time.perf_counter()
             quote = _ok(await http.get(f"/offers/{offer['offer_id']}/quote", headers=bank_h))
             assert quote["agrees_with_chain"], quote
@@ -342,17 +408,24 @@ async def _api_scenario(http: httpx.AsyncClient, server: ApiServer, args: argpar
         phase.errors = [repr(o) for o in outcomes if isinstance(o, BaseException)]
         return phase
 
-    financing = await run_phase(financing_client)
-    moves = await run_phase(moves_client)
-    return Result("API", financing, moves, setup_seconds=setup)
+    return await run_phase(financing_client), await run_phase(moves_client)
 
 
 # -- the chain_client side ------------------------------------------------------------------
 
 
-def client_run(node: AnvilNode, operator_key: str, args: argparse.Namespace,
-               now: Callable[[], int]) -> Result:
-    t_setup = time.perf_counter()
+@dataclass
+class ClientWorld:
+    """The scenario's members as chain_client ledgers on their own deployment."""
+
+    suppliers: list[Ledger]
+    banks: list[Ledger]
+    roots: list[int]
+    expires: int
+
+
+def client_setup(node: AnvilNode, operator_key: str, args: argparse.Namespace,
+                 now: Callable[[], int]) -> ClientWorld:
     w3 = connect(node.rpc_url)
 
     def sender(account: Any) -> TransactionSender:
@@ -385,8 +458,12 @@ def client_run(node: AnvilNode, operator_key: str, args: argparse.Namespace,
     with ThreadPoolExecutor(max_workers=args.clients) as pool:
         roots = list(pool.map(lambda i: suppliers[i].accept(issued[i].value).value,
                               range(args.clients)))
-    setup = time.perf_counter() - t_setup
-    expires = now() + 30 * DAY
+    return ClientWorld(suppliers, banks, roots, now() + 30 * DAY)
+
+
+def client_phases(world: ClientWorld, args: argparse.Namespace) -> tuple[Phase, Phase]:
+    """One measured run of both phases through chain_client."""
+    suppliers, banks, roots, expires = world.suppliers, world.banks, world.roots, world.expires
 
     def financing_client(i: int, phase: Phase, deadline: float) -> None:
         s, bank = suppliers[i], banks[i % args.banks]
@@ -430,9 +507,7 @@ def client_run(node: AnvilNode, operator_key: str, args: argparse.Namespace,
         phase.errors = [repr(e) for e in errors if e is not None]
         return phase
 
-    financing = run_phase(financing_client)
-    moves = run_phase(moves_client)
-    return Result("chain_client", financing, moves, setup_seconds=setup)
+    return run_phase(financing_client), run_phase(moves_client)
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -447,8 +522,8 @@ def table(results: list[Result], client: Result, args: argparse.Namespace) -> st
     head = ["path", "financings/s", "split+transfer ops/s"]
     head += [f"{op} p50/p99 ms" for op in ops]
     head += ["API/client financing", "API/client split+transfer"]
-    lines = [f"### {args.clients} clients, {args.banks} banks, {args.rounds} rounds "
-             f"(API: {args.workers} worker processes)", "",
+    lines = [f"### {args.clients} clients, {args.banks} banks, {args.rounds} rounds, "
+             f"{args.repeat} runs per path (API: {args.workers} worker processes)", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in (client, *results):
         row = [r.label, f"{r.financing_rate:.1f}", f"{r.moves_rate:.1f}"]
@@ -462,9 +537,13 @@ def table(results: list[Result], client: Result, args: argparse.Namespace) -> st
                     f"{r.moves_rate / client.moves_rate:.2f}"]
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
+    lines.append("Throughput: median of the runs; latencies: every run's requests together. "
+                 "Per run (financings/s; split+transfer ops/s):")
     for r in (client, *results):
         lines.append(
-            f"- {r.label}: {r.financing.count('financing')} financings in "
+            f"- {r.label}: " + ", ".join(f"{f:.1f}" for f in r.financing_rates) + "; "
+            + ", ".join(f"{m:.1f}" for m in r.moves_rates) + ". "
+            f"{r.financing.count('financing')} financings in "
             f"{r.financing.wall:.1f} s, {r.moves.count('split')} splits + "
             f"{r.moves.count('transfer')} transfers in {r.moves.wall:.1f} s "
             f"(setup {r.setup_seconds:.0f} s); errors: "
@@ -518,10 +597,13 @@ def main() -> int:
                         help="no new round starts after this many seconds of a phase")
     parser.add_argument("--db", default="sqlite,postgres",
                         help="comma-separated: sqlite, postgres (skipped if unreachable)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="measured runs per path, alternating (rates: the median)")
     parser.add_argument("--workers", type=int, default=2,
                         help="API worker processes (SCF_WORKERS; default 2, one per core)")
     parser.add_argument("--py-spy", metavar="OUT",
-                        help="profile the API server during the measured phases (raw stacks)")
+                        help="profile each API server during the measured runs (raw stacks "
+                             "in OUT.<scenario>.<db>)")
     args = parser.parse_args()
     dbs = [d.strip() for d in args.db.split(",") if d.strip()]
     if "postgres" in dbs and not pg_available():
@@ -531,23 +613,46 @@ def main() -> int:
     started = time.perf_counter()
     scenarios = parse_scenarios(args.scenarios, args.rounds)
     tables = []
-    with AnvilNode(accounts=(1 + len(dbs)) * len(scenarios), gas_price=0, base_fee=0) as node:
+    with AnvilNode(accounts=(1 + len(dbs)) * len(scenarios), gas_price=0, base_fee=0) as node, \
+            tempfile.TemporaryDirectory(prefix="scf-bench-api-") as tmp:
         keys = iter(["0x" + bytes(a.key).hex() for a in node.dev_accounts()])
         w3 = connect(node.rpc_url)
 
         def now() -> int:
             return int(w3.eth.get_block("latest")["timestamp"])
 
+        def note(text: str) -> None:
+            print(f"{text} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+
         for clients, banks, rounds in scenarios:
             shape = replace_args(args, clients=clients, banks=banks, rounds=rounds)
-            client = client_run(node, next(keys), shape, now)
-            print(f"{clients}x{banks}: chain_client done "
-                  f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-            results = []
-            for db in dbs:
-                results.append(asyncio.run(api_run(node, next(keys), db, shape, now)))
-                print(f"{clients}x{banks}: API on {db} done "
-                      f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+            name = f"{clients}x{banks}"
+            client = Result("chain_client")
+            t0 = time.perf_counter()
+            client_world = client_setup(node, next(keys), shape, now)
+            client.setup_seconds = time.perf_counter() - t0
+            results, worlds = [], []
+            try:
+                for db in dbs:  # every server runs through the whole scenario
+                    t0 = time.perf_counter()
+                    worlds.append(api_setup(node, next(keys), db,
+                                            Path(tmp) / f"{name}-{db}", shape, now))
+                    results.append(Result(f"API ({db})",
+                                          setup_seconds=time.perf_counter() - t0))
+                note(f"{name}: set up")
+                if args.py_spy:
+                    for world, db in zip(worlds, dbs, strict=True):
+                        world.server.profile(Path(f"{args.py_spy}.{name}.{db}"))
+                # alternate the paths run by run: a slow minute of the machine hits both
+                for run in range(args.repeat):
+                    client.add(*client_phases(client_world, shape))
+                    note(f"{name}: chain_client run {run + 1}")
+                    for result, world in zip(results, worlds, strict=True):
+                        result.add(*api_phases(world, shape))
+                        note(f"{name}: {result.label} run {run + 1}")
+            finally:
+                for world in worlds:
+                    world.server.stop()
             tables.append(table(results, client, shape))
             print(tables[-1] + "\n", file=sys.stderr)
     print("\n\n".join(tables))
