@@ -36,6 +36,7 @@ from typing import Any
 
 from eth_utils import function_signature_to_4byte_selector
 from sqlalchemy import Engine, delete, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from api.models import (
@@ -85,18 +86,33 @@ class DbCheckpointStore:
     def __init__(self) -> None:
         self.session: Session | None = None
         self.pending: list[Checkpoint] | None = None
-        self._stored: list[Checkpoint] | None = None  # the table, as last loaded
+        self._stored: list[Checkpoint] | None = None  # the table, in the current step
+        #: the table as this store's last commit left it: the indexing process is the
+        #: only writer, so the next step need not read it back (None: read it)
+        self._committed: list[Checkpoint] | None = None
         self._renumber = False
+
+    def begin(self, session: Session) -> None:
+        self.session, self.pending, self._stored = session, None, self._committed
+
+    def end(self, committed: bool) -> None:
+        """After the step's transaction: what the table now holds, if we know it."""
+        self._committed = (self.pending if self.pending is not None else self._stored) \
+            if committed else None
+        self.session, self.pending, self._stored = None, None, None
 
     def load(self) -> list[Checkpoint]:
         assert self.session is not None
         if self.pending is not None:
             return list(self.pending)
-        rows = self.session.exec(
-            select(IndexerCheckpoint).order_by(IndexerCheckpoint.block_number)  # type: ignore[arg-type]
-        ).all()
-        self._stored = [Checkpoint(r.block_number, r.block_hash) for r in rows]
-        self._renumber = any(r.position != r.block_number for r in rows)
+        if self._stored is None:
+            rows = self.session.execute(
+                sa_select(IndexerCheckpoint.position, IndexerCheckpoint.block_number,  # type: ignore[call-overload]
+                          IndexerCheckpoint.block_hash)
+                .order_by(IndexerCheckpoint.block_number)
+            ).all()
+            self._stored = [Checkpoint(int(r[1]), str(r[2])) for r in rows]
+            self._renumber = any(r[0] != r[1] for r in rows)
         return list(self._stored)
 
     def save(self, checkpoints: Sequence[Checkpoint]) -> None:
@@ -108,7 +124,11 @@ class DbCheckpointStore:
         assert self.session is not None
         if self.pending is None:
             return
-        stored = set(self.load_stored())
+        if self._stored is None:
+            saved, self.pending = self.pending, None
+            self.load()
+            self.pending = saved
+        stored = set(self._stored or ())
         wanted = set(self.pending)
         if self._renumber:
             self.session.exec(delete(IndexerCheckpoint))  # type: ignore[call-overload]
@@ -122,17 +142,7 @@ class DbCheckpointStore:
                 position=cp.block_number, block_number=cp.block_number,
                 block_hash=cp.block_hash))
         self.session.flush()
-        self._stored, self._renumber = list(self.pending), False
-
-    def load_stored(self) -> list[Checkpoint]:
-        """What the table holds (read once per session, then tracked)."""
-        if self._stored is None:
-            saved, self.pending = self.pending, None
-            try:
-                self.load()
-            finally:
-                self.pending = saved
-        return list(self._stored or [])
+        self._renumber = False
 
 
 @dataclass
@@ -199,9 +209,9 @@ class Indexer:
         with self._lock, Session(self.engine, expire_on_commit=False) as session:
             if unless_indexed is not None and self.indexed_block >= unless_indexed:
                 return 0
-            self.store.session = session
-            self.store.pending = None
+            self.store.begin(session)
             self._reorg = None
+            committed = False
             try:
                 before = self.store.load()
                 result = self.reader.poll()  # may call _on_reorg, which only records it
@@ -214,6 +224,8 @@ class Indexer:
                     prev = self.reader.start_block - 1
                 at = result.checkpoint.block_number if result.checkpoint is not None else None
                 if reorg is None and (at is None or at <= prev):
+                    self.store.pending = None  # nothing written: the table is as loaded
+                    committed = True
                     return 0  # nothing new
                 # Read the chain first (outside the write lock): the state of what the
                 # page touches, and of what a reorg or a stale provisional event touched.
@@ -224,13 +236,13 @@ class Indexer:
                 stored = self._write_page(session, result.events, state, reorg, prev)
                 self.store.write()
                 session.commit()
+                committed = True
                 self._moved_to(at if at is not None else -1)
             except BaseException:
                 session.rollback()
                 raise
             finally:
-                self.store.session = None
-                self.store.pending = None
+                self.store.end(committed)
                 self._reorg = None
             return stored
 
