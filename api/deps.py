@@ -1,8 +1,15 @@
-"""FastAPI dependencies shared by the routers."""
+"""FastAPI dependencies shared by the routers.
+
+Why the trivial ones are ``async def``: FastAPI runs every *sync* dependency in the thread
+pool, one hand-off each (and a sync generator, two). A command used to cross threads seven
+times before its endpoint ran; these do no I/O (a Session connects only when first used),
+so they run on the event loop. :func:`api.auth.authenticate` queries the database and stays
+in the pool, like the endpoints.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -13,11 +20,11 @@ from api.idempotency import CommandContext
 from api.runtime import Runtime
 
 
-def runtime(request: Request) -> Runtime:
+async def runtime(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
-def db(request: Request) -> Iterator[Session]:
+async def db(request: Request) -> AsyncIterator[Session]:
     with Session(request.app.state.runtime.engine, expire_on_commit=False) as session:
         yield session
 
@@ -29,7 +36,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-def command_context(
+async def command_context(
     principal: Principal = Depends(authenticate),  # noqa: B008
     idempotency_key: IdempotencyKey = None,
 ) -> CommandContext:
