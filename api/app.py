@@ -106,7 +106,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.runtime = runtime
         background = None
         if settings.background:
-            background = BackgroundWork(runtime, settings.background_lock)
+            # with several workers, api.server runs a dedicated indexing process; a
+            # worker takes over only if that one is gone
+            background = BackgroundWork(runtime, settings.background_lock,
+                                        first_claim_after=10.0 if settings.several_workers
+                                        else 0.0)
             background.start()
         app.state.background = background
         try:

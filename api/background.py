@@ -63,10 +63,15 @@ class BackgroundWork:
     """Indexer and maturity job if this process holds the lock; a checkpoint watcher
     (and another try for the lock every ``claim_interval`` seconds) otherwise."""
 
-    def __init__(self, runtime: Runtime, lock_path: Path, claim_interval: float = 2.0) -> None:
+    def __init__(self, runtime: Runtime, lock_path: Path, claim_interval: float = 2.0,
+                 first_claim_after: float = 0.0) -> None:
+        """``first_claim_after``: watch only, for that long, before the first try for the
+        lock (a server's worker processes leave it to its dedicated indexing process,
+        which starts at the same time, and take over only if that one is gone)."""
         self.runtime = runtime
         self.lock = ProcessLock(lock_path)
         self.claim_interval = claim_interval
+        self.first_claim_after = first_claim_after
         self._stop = threading.Event()
         self._stop_watching = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -94,6 +99,11 @@ class BackgroundWork:
 
     def _claim(self) -> None:
         watching = False
+        if self.first_claim_after > 0:
+            self._spawn("indexer-watch", self.runtime.indexer.watch, self._stop_watching)
+            watching = True
+            if self._stop.wait(self.first_claim_after):
+                return
         while not self._stop.is_set():
             if self.lock.try_acquire():
                 self._stop_watching.set()  # the watcher ends; this process indexes now

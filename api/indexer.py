@@ -288,7 +288,7 @@ class Indexer:
         indexed yet, else every ``interval`` seconds, until ``stop`` is set."""
         self._run_background(stop, interval, retry, self.catch_up)
 
-    def watch(self, stop: threading.Event, poll: float = 0.02) -> None:
+    def watch(self, stop: threading.Event, poll: float = 0.01) -> None:
         """The other processes' loop: while a command waits, read the indexing process's
         checkpoint from the database every ``poll`` seconds."""
 
