@@ -8,12 +8,14 @@ in one schema: tests give each run its own schema so concurrent runs never colli
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from alembic import command
 from alembic.config import Config
@@ -48,7 +50,10 @@ def make_engine(settings: Settings) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-        SqliteWriteQueue(timeout=30.0).install(engine)
+        lock_path = None
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            lock_path = Path(url.removeprefix("sqlite:///") + ".write-lock")
+        SqliteWriteQueue(timeout=30.0, lock_path=lock_path).install(engine)
         return engine
     connect_args: dict[str, object] = {}
     schema = settings.database_schema
@@ -66,24 +71,30 @@ def make_engine(settings: Settings) -> Engine:
 
 
 class SqliteWriteQueue:
-    """One writing transaction at a time in this process, queued on a lock in Python.
+    """One writing transaction at a time, queued on a lock in Python and, across the
+    server's processes, on an ``flock`` of ``lock_path``.
 
     Why: SQLite has one database-wide write lock; a second writer does not queue for it,
     its busy handler sleeps and retries with a growing back-off (up to 100 ms a nap), so
     under load a writer often sleeps long after the lock was free again. Here a
     transaction takes the process's lock at its first write statement and gives it back
     when its connection goes back to the pool (a Session returns it when its transaction
-    ends), so the next writer starts the moment the previous one is done. Nothing changes
-    in what SQLite guarantees (it still takes its own lock; other processes still meet the
-    busy handler).
+    ends), so the next writer starts the moment the previous one is done. The worker
+    processes of a server (and its indexing process) queue the same way on the file lock:
+    the kernel wakes the next one when the holder's transaction ends (or the holder dies),
+    where SQLite's busy handler would have slept. Nothing changes in what SQLite
+    guarantees (it still takes its own lock; a process that does not use this queue still
+    meets the busy handler).
     If the lock cannot be had in ``timeout`` seconds (a thread writing on two
     connections at once would wait for itself), the statement goes ahead and SQLite's
     busy handler decides, as without the queue.
     """
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, lock_path: Path | None = None) -> None:
         self.timeout = timeout
+        self.lock_path = lock_path
         self._lock = threading.Lock()
+        self._file: IO[bytes] | None = None  # opened on first use, in the using process
 
     def install(self, engine: Engine) -> None:
         event.listen(engine, "before_cursor_execute", self._before_execute)
@@ -100,12 +111,19 @@ class SqliteWriteQueue:
             return
         if self._lock.acquire(timeout=self.timeout):
             info["write_queue"] = True
+            if self.lock_path is not None:
+                if self._file is None:
+                    self._file = open(self.lock_path, "ab")  # noqa: SIM115 - kept open
+                # only other processes can hold it: in this one, the thread lock is ours
+                fcntl.flock(self._file, fcntl.LOCK_EX)
         else:
             log.warning("SQLite write queue: waited %.0f s, going ahead", self.timeout)
             info["write_queue"] = False
 
     def _release(self, info: dict) -> None:  # type: ignore[type-arg]
         if info.pop("write_queue", False):
+            if self._file is not None:
+                fcntl.flock(self._file, fcntl.LOCK_UN)
             self._lock.release()
 
     def _release_record(self, dbapi_connection, record, *_args) -> None:  # type: ignore[no-untyped-def]
