@@ -49,7 +49,7 @@ from api.models import (
 from chain_client.batch import encode_uint_call, word_address, words
 from chain_client.errors import ContractRevert
 from chain_client.events import Checkpoint, EventReader, EventRecord, Reorg
-from chain_client.ledger import Ledger
+from chain_client.ledger import Ledger, fragment_from_words
 from chain_client.ledger_types import (
     Certificate,
     CertificateStatus,
@@ -60,6 +60,7 @@ from chain_client.ledger_types import (
 log = logging.getLogger(__name__)
 
 _GET_CERTIFICATE = function_signature_to_4byte_selector("getCertificate(uint256)")
+_GET_FRAGMENT = function_signature_to_4byte_selector("getFragment(uint256)")
 
 STATUS_NAMES = {
     0: "none", 1: "issued", 2: "active", 3: "rejected", 4: "revoked", 5: "settled",
@@ -156,19 +157,26 @@ class _State:
     frags: dict[int, Fragment | None] = field(default_factory=dict)
 
     def ensure(self, cert_ids: Iterable[int], frag_ids: Iterable[int]) -> None:
-        """Read what is not read yet."""
+        """Read what is not read yet: certificates and fragments in one batched request
+        (one round trip to a busy node, not two)."""
         want_c = sorted(set(cert_ids) - self.certs.keys())
         want_f = sorted(set(frag_ids) - self.frags.keys())
         if self.at is None:
             self.certs.update(dict.fromkeys(want_c))
             self.frags.update(dict.fromkeys(want_f))
             return
-        if want_c:
-            self.certs.update(self.indexer._certificates(want_c, self.at))
-        if want_f:
-            for fid, item in zip(want_f, self.indexer.ledger.fragments(want_f, block=self.at),
-                                 strict=True):
-                self.frags[fid] = None if isinstance(item, ContractRevert) else item
+        if not want_c and not want_f:
+            return
+        calldatas = [encode_uint_call(_GET_CERTIFICATE, cid) for cid in want_c]
+        calldatas += [encode_uint_call(_GET_FRAGMENT, fid) for fid in want_f]
+        ledger = self.indexer.ledger
+        results = ledger.batch.call_many(ledger.address, calldatas, block=self.at)
+        for cid, data in zip(want_c, results[:len(want_c)], strict=True):
+            self.certs[cid] = (None if isinstance(data, ContractRevert)
+                               else _certificate_from_words(cid, words(data)))
+        for fid, data in zip(want_f, results[len(want_c):], strict=True):
+            self.frags[fid] = (None if isinstance(data, ContractRevert)
+                               else fragment_from_words(fid, words(data)))
 
 
 class Indexer:
@@ -462,17 +470,6 @@ class Indexer:
                 session.delete(row)
             return
         session.add(build(row, item, block))
-
-    def _certificates(self, ids: list[int], block: int) -> dict[int, Certificate | None]:
-        """Certificates in one batched request (one eth_call each was a round trip and an
-        ABI lookup per certificate); None for an id unknown at that block."""
-        calldatas = [encode_uint_call(_GET_CERTIFICATE, cid) for cid in ids]
-        found: dict[int, Certificate | None] = {}
-        for cid, data in zip(ids, self.ledger.batch.call_many(self.ledger.address, calldatas,
-                                                              block=block), strict=True):
-            found[cid] = (None if isinstance(data, ContractRevert)
-                          else _certificate_from_words(cid, words(data)))
-        return found
 
     @staticmethod
     def _fold_offers(session: Session, offer_ids: set[int]) -> None:

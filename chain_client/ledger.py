@@ -511,7 +511,7 @@ class Ledger:
         calldatas = [encode_uint_call(_GET_FRAGMENT, fid) for fid in fragment_ids]
         results = self.batch.call_many(self.address, calldatas, block=block)
         return [
-            r if isinstance(r, ContractRevert) else _fragment_from_words(fid, words(r))
+            r if isinstance(r, ContractRevert) else fragment_from_words(fid, words(r))
             for fid, r in zip(fragment_ids, results, strict=True)
         ]
 
@@ -769,7 +769,7 @@ def _certificate(certificate_id: int, raw: Sequence[Any]) -> Certificate:
     )
 
 
-def _fragment_from_words(fragment_id: int, w: Sequence[int]) -> Fragment:
+def fragment_from_words(fragment_id: int, w: Sequence[int]) -> Fragment:
     """getFragment's five static words: certificateId, parent, holder, value, paid."""
     cid, parent, holder, value, paid = w[:5]
     return Fragment(
