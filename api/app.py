@@ -43,7 +43,7 @@ def build_runtime(settings: Settings) -> Runtime:
     engine = make_engine(settings)
     migrate(engine)
     gateway = ChainGateway(settings)
-    indexer = Indexer(engine, gateway.ledger)
+    indexer = Indexer(engine, gateway.ledger, wakeup_path=settings.indexer_wakeup)
     runner = CommandRunner(
         engine, gateway, RESPONDERS, indexer=indexer,
         # another worker's command is only taken over once it cannot be running any more

@@ -32,6 +32,7 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from eth_utils import function_signature_to_4byte_selector
@@ -39,6 +40,7 @@ from sqlalchemy import Engine, delete, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
+from api import wakeup
 from api.models import (
     CertificateRow,
     ChainEvent,
@@ -180,9 +182,14 @@ class _State:
 
 
 class Indexer:
-    def __init__(self, engine: Engine, ledger: Ledger, *, page_size: int = 2_000) -> None:
+    def __init__(self, engine: Engine, ledger: Ledger, *, page_size: int = 2_000,
+                 wakeup_path: Path | None = None) -> None:
+        """``wakeup_path``: the socket on which the indexing process hears that a command
+        of another process waits (:mod:`api.wakeup`)."""
         self.engine = engine
         self.ledger = ledger
+        self.wakeup_path = wakeup.usable(wakeup_path)
+        self._wakeup = wakeup.WakeupSender(self.wakeup_path) if self.wakeup_path else None
         self.store = DbCheckpointStore()
         self.reader = EventReader(
             ledger.w3,
@@ -201,6 +208,7 @@ class Indexer:
         #: waiting commands as (block, ticket, event): each is woken only when the read
         #: model reaches its own block (waking all of them on every step cost CPU)
         self._waiters: list[tuple[int, int, threading.Event]] = []
+        self._following = False  # this process runs the follower
         self._tickets = itertools.count()
         #: set while :meth:`follow` or :meth:`watch` runs in this process; without either
         #: (tests, scripts) :meth:`wait_indexed` steps in the caller's thread
@@ -286,15 +294,34 @@ class Indexer:
             if self.indexed_block >= block:
                 return True
             heapq.heappush(self._waiters, (block, next(self._tickets), reached))
+            self._want(block)
+        if self._wakeup is not None and not self._following:
+            self._wakeup.want(block)  # the indexer runs in another process
+        return reached.wait(timeout) or self.indexed_block >= block
+
+    def _want(self, block: int) -> None:
+        with self._progress:
             if block > self._wanted:
                 self._wanted = block
                 self._progress.notify_all()
-        return reached.wait(timeout) or self.indexed_block >= block
 
     def follow(self, stop: threading.Event, interval: float, retry: float = 0.02) -> None:
         """The indexing process's loop: step as soon as a command waits for a block not
-        indexed yet, else every ``interval`` seconds, until ``stop`` is set."""
-        self._run_background(stop, interval, retry, self.catch_up)
+        indexed yet (here, or in another process: :mod:`api.wakeup`), else every
+        ``interval`` seconds, until ``stop`` is set."""
+        listener = None
+        if self.wakeup_path is not None:
+            listener = threading.Thread(target=wakeup.listen, name="indexer-wakeup",
+                                        args=(self.wakeup_path, self._want, stop),
+                                        daemon=True)
+            listener.start()
+        self._following = True
+        try:
+            self._run_background(stop, interval, retry, self.catch_up)
+        finally:
+            self._following = False
+            if listener is not None:
+                listener.join(2.0)
 
     def watch(self, stop: threading.Event, poll: float = 0.01) -> None:
         """The other processes' loop: while a command waits, read the indexing process's

@@ -95,6 +95,11 @@ class Settings(BaseModel):
     def background_lock(self) -> Path:
         return self.data_dir / "background.lock"
 
+    @property
+    def indexer_wakeup(self) -> Path:
+        """The indexing process's socket for "a command waits for block N"."""
+        return self.data_dir / "indexer.sock"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``SCF_*`` variables (``env`` defaults to ``os.environ``)."""

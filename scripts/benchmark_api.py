@@ -3,7 +3,7 @@
 Run: .venv/bin/python scripts/benchmark_api.py [--scenarios 50x2,50x10,1x1:20]
                                                 [--db sqlite,postgres] [--workers 2]
 
-One anvil node (automine, gas price 0, base fee 0: how ``scf up`` runs it), and on it:
+Anvil nodes (automine, gas price 0, base fee 0: how ``scf up`` runs it), and on them:
 
 * the API (``python -m api`` in a subprocess with ``--workers`` worker processes, as a
   server on this 2-core machine would run, uvicorn on a loopback port, background jobs
@@ -29,10 +29,11 @@ ROUNDS times, never starting a new round after ``--time-limit`` seconds of a pha
 2. split/transfer: the supplier splits 1 fen off its fragment, then transfers the new
    fragment to the next supplier.
 
-Each path is set up once per scenario (not measured), then both phases run ``--repeat``
-times, alternating between the paths run by run (chain_client, API on SQLite, API on
-PostgreSQL, chain_client, ...), so that a slow stretch of a shared machine hits every path;
-throughput is the median of the runs, latencies pool every run's requests.
+Each path runs ``--repeat`` times, every run on a fresh anvil node with its own set-up (not
+measured): anvil slows down as its chain grows, so runs on one long-lived node were not
+comparable. The paths alternate run by run (chain_client, API on SQLite, API on
+PostgreSQL, then the reverse order), so that a slow stretch of a shared machine hits every
+path; throughput is the median of the runs, latencies pool every run's requests.
 
 Commands carry an Idempotency-Key, as the CLI sends. Prints a markdown table per scenario:
 throughput (financings/s, split+transfer ops/s) and p50/p99 per operation, the API/client
@@ -59,7 +60,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -547,7 +547,7 @@ def table(results: list[Result], client: Result, args: argparse.Namespace) -> st
             f"{r.financing.count('financing')} financings in "
             f"{r.financing.wall:.1f} s, {r.moves.count('split')} splits + "
             f"{r.moves.count('transfer')} transfers in {r.moves.wall:.1f} s "
-            f"(setup {r.setup_seconds:.0f} s); errors: "
+            f"(set-ups, not measured: {r.setup_seconds:.0f} s); errors: "
             f"{len(r.financing.errors) + len(r.moves.errors)}"
             + "".join(f"\n    {e[:300]}" for e in (r.financing.errors + r.moves.errors)[:3]))
     lines.append("")
@@ -603,8 +603,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2,
                         help="API worker processes (SCF_WORKERS; default 2, one per core)")
     parser.add_argument("--py-spy", metavar="OUT",
-                        help="profile each API server during the measured runs (raw stacks "
-                             "in OUT.<scenario>.<db>)")
+                        help="profile each API server during its measured run (raw stacks "
+                             "in OUT.<scenario>-<run>-<db>)")
     args = parser.parse_args()
     dbs = [d.strip() for d in args.db.split(",") if d.strip()]
     if "postgres" in dbs and not pg_available():
@@ -614,60 +614,57 @@ def main() -> int:
     started = time.perf_counter()
     scenarios = parse_scenarios(args.scenarios, args.rounds)
     tables = []
-    with AnvilNode(accounts=(1 + len(dbs)) * len(scenarios), gas_price=0, base_fee=0) as node, \
-            tempfile.TemporaryDirectory(prefix="scf-bench-api-") as tmp:
-        keys = iter(["0x" + bytes(a.key).hex() for a in node.dev_accounts()])
-        w3 = connect(node.rpc_url)
 
-        def now() -> int:
-            return int(w3.eth.get_block("latest")["timestamp"])
+    def note(text: str) -> None:
+        print(f"{text} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
 
-        def note(text: str) -> None:
-            print(f"{text} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-
+    with tempfile.TemporaryDirectory(prefix="scf-bench-api-") as tmp:
         for clients, banks, rounds in scenarios:
             shape = replace_args(args, clients=clients, banks=banks, rounds=rounds)
             name = f"{clients}x{banks}"
             client = Result("chain_client")
-            t0 = time.perf_counter()
-            client_world = client_setup(node, next(keys), shape, now)
-            client.setup_seconds = time.perf_counter() - t0
-            results, worlds = [], []
-            try:
-                for db in dbs:  # every server runs through the whole scenario
-                    t0 = time.perf_counter()
-                    worlds.append(api_setup(node, next(keys), db,
-                                            Path(tmp) / f"{name}-{db}", shape, now))
-                    results.append(Result(f"API ({db})",
-                                          setup_seconds=time.perf_counter() - t0))
-                note(f"{name}: set up")
-                if args.py_spy:
-                    for world, db in zip(worlds, dbs, strict=True):
-                        world.server.profile(Path(f"{args.py_spy}.{name}.{db}"))
-                # alternate the paths run by run, and their order round by round: a slow
-                # minute of the machine, or the node slowing down as its chain grows
-                # (anvil: about 40 % slower per transaction after 5,000 blocks), hits all
-                order = [(client.label, partial(_measure, client, client_phases,
-                                                client_world, shape))]
-                order += [(r.label, partial(_measure, r, api_phases, w, shape))
-                          for r, w in zip(results, worlds, strict=True)]
-                for run in range(args.repeat):
-                    for label, measure in (order if run % 2 == 0 else order[::-1]):
-                        measure()
-                        note(f"{name}: {label} run {run + 1}")
-            finally:
-                for world in worlds:
-                    world.server.stop()
-            tables.append(table(results, client, shape))
+            results = {db: Result(f"API ({db})") for db in dbs}
+            paths: list[str | None] = [None, *dbs]  # None: chain_client
+            # Every run of every path on a node of its own, set up afresh (not measured):
+            # anvil slows down as its chain grows (about 40 % per transaction after 5,000
+            # blocks), which made later runs on one shared node incomparable. The paths
+            # alternate, and their order is reversed every other round.
+            for run in range(args.repeat):
+                for db in (paths if run % 2 == 0 else paths[::-1]):
+                    result = client if db is None else results[db]
+                    _one_run(result, db, shape, Path(tmp) / f"{name}-{run}-{db}", args)
+                    note(f"{name}: {result.label} run {run + 1}")
+            tables.append(table(list(results.values()), client, shape))
             print(tables[-1] + "\n", file=sys.stderr)
     print("\n\n".join(tables))
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
     return 0
 
 
-def _measure(result: Result, phases: Callable[[Any, argparse.Namespace], tuple[Phase, Phase]],
-             world: Any, shape: argparse.Namespace) -> None:
-    result.add(*phases(world, shape))
+def _one_run(result: Result, db: str | None, shape: argparse.Namespace, data_dir: Path,
+             args: argparse.Namespace) -> None:
+    """A fresh node, the path set up on it, both phases measured once."""
+    with AnvilNode(accounts=1, gas_price=0, base_fee=0) as node:
+        key = "0x" + bytes(node.dev_accounts(1)[0].key).hex()
+        w3 = connect(node.rpc_url)
+
+        def now() -> int:
+            return int(w3.eth.get_block("latest")["timestamp"])
+
+        t0 = time.perf_counter()
+        if db is None:
+            world: Any = client_setup(node, key, shape, now)
+            result.setup_seconds += time.perf_counter() - t0
+            result.add(*client_phases(world, shape))
+            return
+        world = api_setup(node, key, db, data_dir, shape, now)
+        try:
+            result.setup_seconds += time.perf_counter() - t0
+            if args.py_spy:
+                world.server.profile(Path(f"{args.py_spy}.{data_dir.name}"))
+            result.add(*api_phases(world, shape))
+        finally:
+            world.server.stop()
 
 
 def replace_args(args: argparse.Namespace, **values: Any) -> argparse.Namespace:
