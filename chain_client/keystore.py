@@ -80,6 +80,9 @@ class KeyStore:
             raise ValueError("scrypt_n must be a power of two >= 1024")
         self.directory = Path(directory)
         self.scrypt_n = scrypt_n
+        #: address -> key file, as last listed (a service looks up one address per
+        #: member; listing reads every file)
+        self._paths: dict[str, Path] = {}
 
     # -- creating ------------------------------------------------------------------------
 
@@ -180,9 +183,14 @@ class KeyStore:
     def _path_for(self, key: str) -> Path:
         if is_address(key):
             wanted = to_checksum_address(key)
-            for info in self.list():
-                if info.address == wanted:
-                    return info.path
+            known = self._paths.get(wanted)
+            if known is not None and known.exists():
+                return known
+            self._paths = {}
+            for info in self.list():  # the first in list order wins, as before
+                self._paths.setdefault(info.address, info.path)
+            if wanted in self._paths:
+                return self._paths[wanted]
             raise KeyNotFound(f"no key for address {wanted}")
         try:
             key_id = str(uuid.UUID(key))

@@ -29,11 +29,13 @@ ROUNDS times, never starting a new round after ``--time-limit`` seconds of a pha
 2. split/transfer: the supplier splits 1 fen off its fragment, then transfers the new
    fragment to the next supplier.
 
-Each path runs ``--repeat`` times, every run on a fresh anvil node with its own set-up (not
-measured): anvil slows down as its chain grows, so runs on one long-lived node were not
-comparable. The paths alternate run by run (chain_client, API on SQLite, API on
-PostgreSQL, then the reverse order), so that a slow stretch of a shared machine hits every
-path; throughput is the median of the runs, latencies pool every run's requests.
+Each path runs ``--repeat`` times, every run on a fresh anvil node with its own set-up and
+two warm-up rounds of both phases (not measured; an API worker decrypts each member's
+signing key the first time it signs for it). Why a fresh node per run: anvil slows down
+as its chain grows, so runs on one long-lived node were not comparable. The paths
+alternate run by run (chain_client, API on SQLite, API on PostgreSQL, then the reverse
+order), so that a slow stretch of a shared machine hits every path; throughput is the
+median of the runs, latencies pool every run's requests.
 
 Commands carry an Idempotency-Key, as the CLI sends. Prints a markdown table per scenario:
 throughput (financings/s, split+transfer ops/s) and p50/p99 per operation, the API/client
@@ -652,13 +654,19 @@ def _one_run(result: Result, db: str | None, shape: argparse.Namespace, data_dir
             return int(w3.eth.get_block("latest")["timestamp"])
 
         t0 = time.perf_counter()
+        # warm-up, not measured: two rounds of both phases, so that what a long-running
+        # service does once (each worker decrypting each member's signing key: scrypt,
+        # tens of ms; connections; caches) is not in the numbers of a 20-second run
+        warm = replace_args(shape, rounds=2)
         if db is None:
             world: Any = client_setup(node, key, shape, now)
+            client_phases(world, warm)
             result.setup_seconds += time.perf_counter() - t0
             result.add(*client_phases(world, shape))
             return
         world = api_setup(node, key, db, data_dir, shape, now)
         try:
+            api_phases(world, warm)
             result.setup_seconds += time.perf_counter() - t0
             if args.py_spy:
                 world.server.profile(Path(f"{args.py_spy}.{data_dir.name}"))
