@@ -70,8 +70,9 @@ import os
 import re
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
 
 from web3 import Web3
@@ -149,12 +150,7 @@ class NonceManager:
         address's file.
         """
         address = checksum(address)
-        if self.shared_dir is not None:
-            with self._reserve_shared(address) as slot:
-                yield slot
-            return
-        with self._lock_for(address):
-            known = self._next.get(address)
+        with self._counter(address) as (known, store):
             slot = NonceSlot(
                 self, address, known if known is not None else self._pending_count(address)
             )
@@ -162,25 +158,24 @@ class NonceManager:
                 yield slot
             finally:
                 if slot.consumed:
-                    self._next[address] = slot.nonce + 1
+                    store(slot.nonce + 1)
                 elif slot.resynced:
-                    self._next[address] = slot.nonce
+                    store(slot.nonce)
 
     @contextmanager
-    def _reserve_shared(self, address: str) -> Iterator[NonceSlot]:
+    def _counter(
+        self, address: str
+    ) -> Iterator[tuple[int | None, Callable[[int], None]]]:
+        """Hold ``address``'s locks; yield its next nonce if known, and how to store the
+        next one (in this process's memory, or with ``shared_dir`` in its locked file)."""
+        if self.shared_dir is None:
+            with self._lock_for(address):
+                yield self._next.get(address), partial(self._next.__setitem__, address)
+            return
         with self._lock_for(address), self._file_lock(address, "reserve") as fd:
             assert fd is not None
             known, size = _read_counter(fd)
-            slot = NonceSlot(
-                self, address, known if known is not None else self._pending_count(address)
-            )
-            try:
-                yield slot
-            finally:
-                if slot.consumed:
-                    _write_counter(fd, slot.nonce + 1, size)
-                elif slot.resynced:
-                    _write_counter(fd, slot.nonce, size)
+            yield known, lambda nonce: _write_counter(fd, nonce, size)
 
     def _path(self, address: str) -> Path:
         assert self.shared_dir is not None

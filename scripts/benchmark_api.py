@@ -72,6 +72,7 @@ from eth_account import Account
 from eth_utils import keccak
 from sqlalchemy import create_engine, text
 
+from api.cli.health import wait_until_serving
 from chain_client.connection import connect
 from chain_client.deployment import deploy_ledger
 from chain_client.identity import uscc_check_digit
@@ -214,17 +215,11 @@ class ApiServer:
         )
 
     def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"API exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/v1/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("API did not start in time")
+        failure = wait_until_serving(self.url, timeout, lambda: self.proc.poll() is None)
+        if failure == "stopped":
+            raise RuntimeError(f"API exited: {self.log_path.read_text()[-3000:]}")
+        if failure is not None:
+            raise RuntimeError("API did not start in time")
 
     def profile(self, out: Path) -> None:
         """Sample the server with py-spy (collapsed stacks, idle threads excluded)."""

@@ -26,12 +26,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import uvicorn
 from pydantic import SecretStr
 
 from api.app import create_app
 from api.cli.client import ApiClient
+from api.cli.health import wait_until_serving
 from api.cli.seed import seed_network, write_keys_file
 from api.settings import Settings
 from chain_client import AnvilNode, KeyStore, WrongPassphrase, connect
@@ -235,16 +235,11 @@ class LocalNetwork:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="scf-api", daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if not self._thread.is_alive():
-                raise UpError("the API stopped during start-up (see the messages above)")
-            try:
-                if httpx.get(f"{self.api_url}/v1/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+        failure = wait_until_serving(self.api_url, 60, self._thread.is_alive)
+        if failure is None:
+            return
+        if failure == "stopped":
+            raise UpError("the API stopped during start-up (see the messages above)")
         raise UpError("the API did not answer within 60 s")
 
 

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from api.background import ProcessLock
+from api.cli.health import wait_until_serving
 from chain_client.connection import connect
 from chain_client.node import AnvilNode, free_port
 from tests.api.conftest import (
@@ -59,16 +60,8 @@ def two_workers(anvil: AnvilNode, tmp_path: Path) -> Iterator[RemoteWorld]:
     proc = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT, env={**os.environ, **settings.to_env()})
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, (tmp_path / "api.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the server did not start"
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+        failure = wait_until_serving(url, 90, lambda: proc.poll() is None)
+        assert failure is None, (tmp_path / "api.log").read_text()[-3000:]
         with httpx.Client(base_url=url, timeout=60) as client:
             me = client.get("/v1/me", headers={"Authorization": f"Bearer {OPERATOR_KEY}"})
             assert me.status_code == 200, me.text
