@@ -12,6 +12,7 @@ import fcntl
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import IO
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session
 
 from api.settings import Settings
@@ -61,13 +63,42 @@ def make_engine(settings: Settings) -> Engine:
         if not _SCHEMA_NAME.match(schema):
             raise ValueError(f"invalid schema name {schema!r}")
         connect_args["options"] = f"-csearch_path={schema}"
-    engine = create_engine(
-        url, connect_args=connect_args, pool_size=20, max_overflow=60, pool_pre_ping=True
-    )
+    engine = create_engine(url, connect_args=connect_args, pool_size=20, max_overflow=60)
+    _ping_when_idle(engine, IDLE_BEFORE_PING)
     if schema:
         with engine.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     return engine
+
+
+#: seconds a pooled connection may sit unused before it is tested on checkout
+IDLE_BEFORE_PING = 30.0
+
+
+def _ping_when_idle(engine: Engine, idle: float) -> None:
+    """Test a pooled connection before use only if it sat idle for ``idle`` seconds.
+
+    Why not ``pool_pre_ping``: it pings on every checkout, and a command checks a
+    connection out five or six times (key lookup, idempotency claim, journal, ...): as
+    many extra round trips to PostgreSQL. A connection that was busy a moment ago is
+    alive; one that waited long may have been closed by a restart or a firewall, and is
+    then replaced (the pool retries the checkout with a new connection).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection, record):  # type: ignore[no-untyped-def]
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, proxy):  # type: ignore[no-untyped-def]
+        since = record.info.get("checked_in")
+        if since is None or time.monotonic() - since < idle:
+            return
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except Exception as exc:
+            raise DisconnectionError(f"stale pooled connection: {exc}") from exc
 
 
 class SqliteWriteQueue:

@@ -327,9 +327,11 @@ class Indexer:
         """The other processes' loop: while a command waits, read the indexing process's
         checkpoint from the database every ``poll`` seconds."""
 
+        query = sa_select(func.max(IndexerCheckpoint.block_number))
+
         def read_checkpoint() -> None:
-            with Session(self.engine) as session:
-                newest = session.exec(select(func.max(IndexerCheckpoint.block_number))).one()
+            with self.engine.connect() as conn:
+                newest = conn.execute(query).scalar()
             self._moved_to(-1 if newest is None else int(newest))
 
         self._run_background(stop, 1.0, poll, read_checkpoint)
