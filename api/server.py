@@ -41,13 +41,19 @@ from api.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: seconds an idle keep-alive connection stays open. uvicorn's default (5 s) equals
+#: httpx's and requests' pool expiry, so a client could send on a connection at the moment
+#: the server closed it (the request fails with a read error; the benchmark saw it). Longer
+#: than the clients' expiry, the client always closes first.
+KEEP_ALIVE = 30
+
 
 def serve(settings: Settings | None = None) -> None:
     """Serve the API on settings.host:settings.port until SIGINT or SIGTERM (blocking)."""
     settings = settings or Settings.from_env()
     if not settings.several_workers:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                    log_level="info", access_log=False)
+                    log_level="info", access_log=False, timeout_keep_alive=KEEP_ALIVE)
         return
     _listening_socket(settings).close()  # a taken port fails here, clearly, not in a worker
     prepare(settings).engine.dispose()
@@ -129,7 +135,7 @@ def run_worker() -> None:
     sock = _listening_socket(settings)
     sock.listen(2048)
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                            log_level="info", access_log=False)
+                            log_level="info", access_log=False, timeout_keep_alive=KEEP_ALIVE)
     uvicorn.Server(config).run(sockets=[sock])
 
 

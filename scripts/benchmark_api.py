@@ -668,6 +668,10 @@ def _one_run(result: Result, db: str | None, shape: argparse.Namespace, data_dir
             result.add(*api_phases(world, shape))
         finally:
             world.server.stop()
+            if result.financing_runs and (result.financing_runs[-1].errors
+                                          or result.moves_runs[-1].errors):
+                print(f"{result.label}: errors; the server's log ends with:\n"
+                      + world.server.log_path.read_text()[-4000:], file=sys.stderr)
 
 
 def replace_args(args: argparse.Namespace, **values: Any) -> argparse.Namespace:

@@ -33,6 +33,7 @@ from api.app import create_app
 from api.cli.client import ApiClient
 from api.cli.health import wait_until_serving
 from api.cli.seed import seed_network, write_keys_file
+from api.server import KEEP_ALIVE
 from api.settings import Settings
 from chain_client import AnvilNode, KeyStore, WrongPassphrase, connect
 from chain_client.errors import ChainClientError, PortInUse
@@ -231,7 +232,8 @@ class LocalNetwork:
 
     def _start_api(self, settings: Settings) -> None:
         config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                                log_level="warning", access_log=False)
+                                log_level="warning", access_log=False,
+                                timeout_keep_alive=KEEP_ALIVE)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="scf-api", daemon=True)
         self._thread.start()
