@@ -70,9 +70,12 @@ def test_a_transaction_costs_estimate_send_and_receipt(fresh):
     requests.take()
     receipt = counter.transact("add", 1)
     assert receipt["status"] == 1
-    assert requests.take() == Counter(
-        eth_estimateGas=1, eth_sendRawTransaction=1, eth_getTransactionReceipt=1
-    )
+    asked = requests.take()
+    # the receipt is polled until the node has mined the block: once, or again if the
+    # send came back before anvil's automine finished (seen with native signing)
+    polls = asked.pop("eth_getTransactionReceipt")
+    assert 1 <= polls <= 3
+    assert asked == Counter(eth_estimateGas=1, eth_sendRawTransaction=1)
 
 
 def test_more_confirmations_still_check_head_and_block(fresh, anvil):
