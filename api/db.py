@@ -165,6 +165,33 @@ class SqliteWriteQueue:
         self._release_record(dbapi_connection, record)
 
 
+def database_reachable(url: str) -> bool:
+    """Whether a database answers at ``url`` (tests and benchmarks skip PostgreSQL
+    when none does)."""
+    try:
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("select 1"))
+        finally:
+            engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def drop_schema(url: str, schema: str) -> None:
+    """Remove a PostgreSQL schema and everything in it (a test's or a benchmark's)."""
+    if not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"invalid schema name {schema!r}")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        engine.dispose()
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
     config = Config()

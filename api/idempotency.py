@@ -312,12 +312,7 @@ class CommandRunner:
         if not store:
             if ctx.idempotency_key is None:
                 return fields
-            with Session(self.engine) as session:
-                seen = session.exec(
-                    select(Command)
-                    .where(Command.org_id == principal.org_id)
-                    .where(Command.idempotency_key == ctx.idempotency_key)
-                ).first()
+            seen = self._command_for_key(principal.org_id, ctx.idempotency_key)
             if seen is None:
                 return fields
             return self._used_key(seen, fingerprint)
@@ -333,13 +328,17 @@ class CommandRunner:
             except IntegrityError:
                 session.rollback()
         # The key was used before.
-        with Session(self.engine) as session:
-            existing = session.exec(
-                select(Command)
-                .where(Command.org_id == principal.org_id)
-                .where(Command.idempotency_key == ctx.idempotency_key)
-            ).one()
+        existing = self._command_for_key(principal.org_id, ctx.idempotency_key)
+        assert existing is not None  # the unique key refused our row
         return self._used_key(existing, fingerprint)
+
+    def _command_for_key(self, org_id: int, key: str | None) -> Command | None:
+        with Session(self.engine) as session:
+            return session.exec(
+                select(Command)
+                .where(Command.org_id == org_id)
+                .where(Command.idempotency_key == key)
+            ).first()
 
     def _used_key(self, existing: Command, fingerprint: str) -> int | JSONResponse:
         """A key seen before: replay, resume, re-take an aborted command, or refuse."""

@@ -70,9 +70,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 from eth_account import Account
 from eth_utils import keccak
-from sqlalchemy import create_engine, text
 
 from api.cli.health import wait_until_serving
+from api.db import database_reachable, drop_schema
 from chain_client.connection import connect
 from chain_client.deployment import deploy_ledger
 from chain_client.identity import uscc_check_digit
@@ -243,10 +243,7 @@ class ApiServer:
                 self.proc.wait()
         self._log.close()
         if self.schema:
-            engine = create_engine(PG_URL)
-            with engine.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
-            engine.dispose()
+            drop_schema(PG_URL, self.schema)
 
 
 class ApiError(Exception):
@@ -573,14 +570,7 @@ def parse_scenarios(text: str, rounds: int) -> list[tuple[int, int, int]]:
 
 
 def pg_available() -> bool:
-    try:
-        engine = create_engine(PG_URL)
-        with engine.connect() as conn:
-            conn.execute(text("select 1"))
-        engine.dispose()
-        return True
-    except Exception:
-        return False
+    return database_reachable(PG_URL)
 
 
 def main() -> int:

@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
 from api.app import create_app
+from api.db import database_reachable
+from api.db import drop_schema as drop_pg_schema
 from api.settings import Settings
 from chain_client.node import AnvilNode
 
@@ -41,14 +42,7 @@ def anvil() -> Iterator[AnvilNode]:
 
 
 def pg_available() -> bool:
-    try:
-        engine = create_engine(PG_URL)
-        with engine.connect() as conn:
-            conn.execute(text("select 1"))
-        engine.dispose()
-        return True
-    except Exception:
-        return False
+    return database_reachable(PG_URL)
 
 
 def make_settings(anvil: AnvilNode, tmp: Path, db: str = "sqlite", **extra: Any) -> Settings:
@@ -72,10 +66,7 @@ def make_settings(anvil: AnvilNode, tmp: Path, db: str = "sqlite", **extra: Any)
 
 def drop_schema(settings: Settings) -> None:
     if settings.database_schema:
-        engine = create_engine(PG_URL)
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'))
-        engine.dispose()
+        drop_pg_schema(PG_URL, settings.database_schema)
 
 
 @dataclass
