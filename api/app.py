@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 from api.auth import OPERATOR, ensure_key
 from api.background import BackgroundWork
 from api.chain import ChainGateway
-from api.db import make_engine, migrate
+from api.db import make_engine, migrate, read_only
 from api.idempotency import CommandRunner
 from api.indexer import Indexer
 from api.jobs import MaturityJob
@@ -43,15 +43,18 @@ def build_runtime(settings: Settings) -> Runtime:
     engine = make_engine(settings)
     migrate(engine)
     gateway = ChainGateway(settings)
-    indexer = Indexer(engine, gateway.ledger, wakeup_path=settings.indexer_wakeup)
+    reads = read_only(engine)
+    indexer = Indexer(engine, gateway.ledger, wakeup_path=settings.indexer_wakeup,
+                      read_engine=reads)
     runner = CommandRunner(
-        engine, gateway, RESPONDERS, indexer=indexer,
+        engine, gateway, RESPONDERS, indexer=indexer, read_engine=reads,
         # another worker's command is only taken over once it cannot be running any more
         resume_after=settings.tx_timeout + 30 if settings.several_workers else None,
     )
     maturity = MaturityJob(engine, gateway, indexer, page_size=settings.payout_page_size)
     runtime = Runtime(
-        settings=settings, engine=engine, gateway=gateway, runner=runner, indexer=indexer,
+        settings=settings, engine=engine, read_engine=reads, gateway=gateway, runner=runner,
+        indexer=indexer,
         maturity=maturity, document_key=settings.document_key_bytes(),
         invoice_secret=settings.invoice_secret_bytes(),
     )

@@ -88,7 +88,7 @@ def authenticate(request: Request) -> Principal:
         .where(ApiKey.token_hash == hash_token(token.strip()))
         .where(ApiKey.org_id == Organization.id)
     )
-    with runtime.engine.connect() as conn:
+    with runtime.read_engine.connect() as conn:
         row = conn.execute(query).first()
     if row is None:
         raise _unauthenticated("The API key is unknown.")

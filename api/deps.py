@@ -29,6 +29,12 @@ async def db(request: Request) -> AsyncIterator[Session]:
         yield session
 
 
+async def read_db(request: Request) -> AsyncIterator[Session]:
+    """A session for endpoints that only read (:func:`api.db.read_only`)."""
+    with Session(request.app.state.runtime.read_engine, expire_on_commit=False) as session:
+        yield session
+
+
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", min_length=1, max_length=200,
@@ -45,3 +51,4 @@ async def command_context(
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
 SessionDep = Annotated[Session, Depends(db)]
+ReadSessionDep = Annotated[Session, Depends(read_db)]

@@ -151,12 +151,14 @@ class CommandRunner:
         *,
         resume_after: float | None = None,
         read_model_timeout: float = 10.0,
+        read_engine: Engine | None = None,
     ) -> None:
         """``resume_after``: None when this process is the only one serving the
         database (a ``signed`` command not running here was left by a dead process and
         is resumed at once); with several worker processes, the seconds a ``signed``
         row must have stood still before another process may resume it."""
         self.engine = engine
+        self.read_engine = read_engine or engine  # lookups outside a write
         self.gateway = gateway
         self.responders = responders
         self.indexer = indexer
@@ -333,7 +335,7 @@ class CommandRunner:
         return self._used_key(existing, fingerprint)
 
     def _command_for_key(self, org_id: int, key: str | None) -> Command | None:
-        with Session(self.engine) as session:
+        with Session(self.read_engine) as session:
             return session.exec(
                 select(Command)
                 .where(Command.org_id == org_id)

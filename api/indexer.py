@@ -29,6 +29,7 @@ import heapq
 import itertools
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_utils import function_signature_to_4byte_selector
-from sqlalchemy import Engine, delete, func
+from sqlalchemy import Engine, and_, delete, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
@@ -181,15 +182,31 @@ class _State:
                                else fragment_from_words(fid, words(data)))
 
 
+@dataclass
+class _Stale:
+    """What a page makes untrue in the read model (:meth:`Indexer._stale`)."""
+
+    certs: set[int] = field(default_factory=set)  # rows to re-read, even if newer
+    frags: set[int] = field(default_factory=set)
+    undo: list[ChainEvent] = field(default_factory=list)  # events to delete
+    #: (tx hash, log index) of the page's events stored already, in the same block
+    stored: set[tuple[str, int]] = field(default_factory=set)
+
+
 class Indexer:
     def __init__(self, engine: Engine, ledger: Ledger, *, page_size: int = 2_000,
-                 wakeup_path: Path | None = None) -> None:
+                 wakeup_path: Path | None = None, read_engine: Engine | None = None) -> None:
         """``wakeup_path``: the socket on which the indexing process hears that a command
-        of another process waits (:mod:`api.wakeup`)."""
+        of another process waits (:mod:`api.wakeup`). ``read_engine``: for the
+        checkpoint reads of :meth:`watch` (see :func:`api.db.read_only`)."""
         self.engine = engine
+        self.read_engine = read_engine or engine
         self.ledger = ledger
         self.wakeup_path = wakeup.usable(wakeup_path)
         self._wakeup = wakeup.WakeupSender(self.wakeup_path) if self.wakeup_path else None
+        #: tells the other processes' watchers how far the read model is (:meth:`watch`)
+        self._publisher = (wakeup.IndexedPublisher(self.wakeup_path.parent)
+                           if self.wakeup_path else None)
         self.store = DbCheckpointStore()
         self.reader = EventReader(
             ledger.w3,
@@ -247,13 +264,15 @@ class Indexer:
                 # page touches, and of what a reorg or a stale provisional event touched.
                 state = _State(self, at)
                 certs, frags = _touched(result.events)
-                stale_c, stale_f, _ = self._stale(session, reorg, prev, at, result.events)
-                state.ensure(certs | stale_c, frags | stale_f)
-                stored = self._write_page(session, result.events, state, reorg, prev)
+                stale = self._stale(session, reorg, prev, at, result.events)
+                state.ensure(certs | stale.certs, frags | stale.frags)
+                stored = self._write_page(session, result.events, state, stale)
                 self.store.write()
                 session.commit()
                 committed = True
                 self._moved_to(at if at is not None else -1)
+                if self._publisher is not None and at is not None:
+                    self._publisher.publish(at)
             except BaseException:
                 session.rollback()
                 raise
@@ -323,18 +342,33 @@ class Indexer:
             if listener is not None:
                 listener.join(2.0)
 
-    def watch(self, stop: threading.Event, poll: float = 0.01) -> None:
-        """The other processes' loop: while a command waits, read the indexing process's
-        checkpoint from the database every ``poll`` seconds."""
-
+    def watch(self, stop: threading.Event, poll: float = 0.01,
+              poll_when_told: float = 0.2) -> None:
+        """The other processes' loop: hear from the indexing process how far the read
+        model is (:class:`api.wakeup.IndexedPublisher`) and, while a command waits, read
+        its checkpoint from the database every ``poll_when_told`` seconds (a lost
+        datagram, a reorg), or every ``poll`` seconds if this process cannot listen."""
         query = sa_select(func.max(IndexerCheckpoint.block_number))
 
         def read_checkpoint() -> None:
-            with self.engine.connect() as conn:
+            with self.read_engine.connect() as conn:
                 newest = conn.execute(query).scalar()
             self._moved_to(-1 if newest is None else int(newest))
 
-        self._run_background(stop, 1.0, poll, read_checkpoint)
+        listener = None
+        path = wakeup.usable(wakeup.IndexedPublisher.path_for(self.wakeup_path.parent,
+                                                              os.getpid())
+                             if self.wakeup_path else None)
+        if path is not None:
+            listener = threading.Thread(target=wakeup.listen, name="indexed-listener",
+                                        args=(path, self._advanced_to, stop), daemon=True)
+            listener.start()
+            poll = poll_when_told
+        try:
+            self._run_background(stop, 1.0, poll, read_checkpoint)
+        finally:
+            if listener is not None:
+                listener.join(2.0)
 
     def _run_background(self, stop: threading.Event, interval: float, retry: float,
                         advance: Any) -> None:
@@ -360,6 +394,12 @@ class Indexer:
                 self._background -= 1
                 self._progress.notify_all()
 
+    def _advanced_to(self, block: int) -> None:
+        """Told by the indexing process (datagrams may arrive late: never move back)."""
+        with self._progress:
+            if block > self.indexed_block:
+                self._moved_to(block)
+
     def _moved_to(self, block: int) -> None:
         with self._progress:
             self.indexed_block = block
@@ -371,85 +411,74 @@ class Indexer:
     def _stale(
         self, session: Session, reorg: Reorg | None, prev: int, at: int | None,
         events: list[EventRecord],
-    ) -> tuple[set[int], set[int], list[ChainEvent]]:
-        """What is no longer true: (certificate ids, fragment ids, events to undo).
+    ) -> _Stale:
+        """What is no longer true, and which of the page's events are stored already.
 
         After a reorg: every event above the surviving checkpoint and every row read in
         the abandoned blocks. Otherwise: stored events of this page's blocks that the page
         does not have, and stored events of the page's logs recorded in another block.
         Only the indexer writes events now, so the latter two are empty, except in a
         database written by an earlier version, whose commands stored their own receipts
-        above the checkpoint: those are checked like any page."""
-        certs: set[int] = set()
-        frags: set[int] = set()
+        above the checkpoint: those are checked like any page. One query finds both
+        kinds (and the page's events already stored): a busy indexer steps many times a
+        second, each step a round trip per query on PostgreSQL."""
+        stale = _Stale()
+        page = {(e.tx_hash, e.log_index, e.block_hash) for e in events}
+        hashes = {e.tx_hash for e in events}
         if reorg is not None:
             above = reorg.undo_above
-            undo = list(session.exec(
+            found = list(session.exec(
                 select(ChainEvent).where(ChainEvent.block_number > above)).all())
-            certs |= set(session.exec(select(CertificateRow.id).where(
+            if hashes:
+                found += session.exec(select(ChainEvent).where(
+                    ChainEvent.tx_hash.in_(hashes))).all()  # type: ignore[attr-defined]
+            stale.certs |= set(session.exec(select(CertificateRow.id).where(
                 CertificateRow.block_number > above)).all())
-            frags |= set(session.exec(select(FragmentRow.id).where(
+            stale.frags |= set(session.exec(select(FragmentRow.id).where(
                 FragmentRow.block_number > above)).all())
         else:
-            page = {(e.tx_hash, e.log_index, e.block_hash) for e in events}
-            in_range = session.exec(select(ChainEvent).where(
-                ChainEvent.block_number > prev, ChainEvent.block_number <= at)).all()
-            undo = [e for e in in_range if (e.tx_hash, e.log_index, e.block_hash) not in page]
-            seen = {e.id for e in undo}
-            for e in session.exec(select(ChainEvent).where(
-                    ChainEvent.tx_hash.in_({e.tx_hash for e in events}))).all():  # type: ignore[attr-defined]
-                if (e.tx_hash, e.log_index, e.block_hash) not in page and e.id not in seen:
-                    undo.append(e)
-        for e in undo:
+            in_range = and_(ChainEvent.block_number > prev,  # type: ignore[operator]
+                            ChainEvent.block_number <= at)  # type: ignore[operator]
+            where = or_(in_range, ChainEvent.tx_hash.in_(hashes)) if hashes else in_range  # type: ignore[attr-defined]
+            found = list(session.exec(select(ChainEvent).where(where)).all())
+        seen: set[int | None] = set()
+        for e in found:
+            if e.id in seen:
+                continue
+            seen.add(e.id)
+            if (e.tx_hash, e.log_index, e.block_hash) in page:
+                stale.stored.add((e.tx_hash, e.log_index))
+            else:
+                stale.undo.append(e)
+        for e in stale.undo:
             if e.certificate_id:
-                certs.add(e.certificate_id)
+                stale.certs.add(e.certificate_id)
             if e.fragment_id:
-                frags.add(e.fragment_id)
+                stale.frags.add(e.fragment_id)
             for key in ("parentFragmentId", "fragmentId", "rootFragmentId",
                         "financedFragmentId"):
                 value = json.loads(e.args).get(key)
                 if value is not None and int(value):
-                    frags.add(int(value))
-        return certs, frags, undo
+                    stale.frags.add(int(value))
+        return stale
 
     def _write_page(
-        self, session: Session, events: list[EventRecord], state: _State,
-        reorg: Reorg | None, prev: int,
+        self, session: Session, events: list[EventRecord], state: _State, stale: _Stale,
     ) -> int:
-        stale_c, stale_f, undo = self._stale(session, reorg, prev, state.at, events)
-        offers = {e.offer_id for e in undo if e.offer_id}
-        for e in undo:
+        """Undo what is stale, store the page's new events, fold the offers they touch,
+        and refresh the rows they touch from ``state``: every row the page touches (a
+        row may have been regressed during a reorg), rows read in abandoned blocks
+        forced."""
+        offers = {e.offer_id for e in stale.undo if e.offer_id}
+        for e in stale.undo:
             session.delete(e)
-        if undo:
+        if stale.undo:
             session.flush()
-            log.warning("read model: undid %d events of abandoned blocks", len(undo))
-        # every row the page touches is refreshed (a command may have skipped it above a
-        # row it regressed during the reorg); rows read in abandoned blocks are forced
-        certs, frags = _touched(events)
-        state.ensure(certs | stale_c, frags | stale_f)
-        return self._write_events(session, events, state, forced=(stale_c, stale_f),
-                                  offers=offers, refresh=(certs, frags))
-
-    def _write_events(
-        self, session: Session, events: list[EventRecord], state: _State, *,
-        forced: tuple[set[int], set[int]], offers: set[int] | None = None,
-        refresh: tuple[set[int], set[int]] | None = None,
-    ) -> int:
-        """Store the events not stored yet (by tx hash, log index and block hash), fold
-        the offers they touch, and refresh the rows they touch from ``state``."""
-        stored = {(e.tx_hash, e.log_index): e for e in session.exec(
-            select(ChainEvent).where(
-                ChainEvent.tx_hash.in_({e.tx_hash for e in events})  # type: ignore[attr-defined]
-            )).all()} if events else {}
-        offers = set(offers or ())
+            log.warning("read model: undid %d events of abandoned blocks", len(stale.undo))
         fresh = 0
         for event in events:
-            old = stored.get(event.key)
-            if old is not None:
-                if old.block_hash == event.block_hash:
-                    continue
-                session.delete(old)  # the same log from an abandoned block
-                session.flush()
+            if event.key in stale.stored:
+                continue
             cert_id, fragment_id, offer_id = _entities(event.event, event.args)
             if fragment_id is not None:
                 cert_id = cert_id or certificate_id_of(fragment_id)
@@ -469,8 +498,8 @@ class Indexer:
             fresh += 1
         session.flush()
         self._fold_offers(session, offers)
-        certs, frags = refresh if refresh is not None else _touched(events)
-        forced_c, forced_f = forced
+        certs, frags = _touched(events)
+        forced_c, forced_f = stale.certs, stale.frags
         certs, frags = certs | forced_c, frags | forced_f
         state.ensure(certs, frags)
         rows: dict[type, dict[int, Any]] = {

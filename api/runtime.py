@@ -19,6 +19,8 @@ from api.settings import Settings
 class Runtime:
     settings: Settings
     engine: Engine
+    #: reads that stand alone (:func:`api.db.read_only`)
+    read_engine: Engine
     gateway: ChainGateway
     runner: CommandRunner
     indexer: Indexer

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel import select
 
 from api.auth import OPERATOR, OVERSEERS, Principal, require_roles
-from api.deps import RuntimeDep, SessionDep, command_context
+from api.deps import ReadSessionDep, RuntimeDep, command_context
 from api.idempotency import ChainPlan, CommandContext
 from api.models import AuditEntry
 
@@ -69,7 +69,7 @@ def run_indexer(
 
 @router.get("/audit-log")
 def audit_log(
-    session: SessionDep,
+    session: ReadSessionDep,
     action: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008

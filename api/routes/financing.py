@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel import select
 
 from api.auth import FINANCIER, HOLDERS, Principal, authenticate, require_roles
-from api.deps import RuntimeDep, SessionDep, command_context
+from api.deps import ReadSessionDep, RuntimeDep, command_context
 from api.idempotency import ChainPlan, CommandContext
 from api.models import CertificateRow, OfferRow, Organization
 from api.problems import Problem
@@ -39,7 +39,7 @@ OfferId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 def set_credit_line(
     body: CreditLineRequest,
     rt: RuntimeDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     ctx: CommandContext = Depends(command_context),  # noqa: B008
     p: Principal = Depends(require_roles(FINANCIER)),  # noqa: B008
 ) -> JSONResponse:
@@ -58,7 +58,7 @@ def set_credit_line(
 
 @router.get("/credit-lines")
 def list_credit_lines(
-    rt: RuntimeDep, session: SessionDep,
+    rt: RuntimeDep, session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> list[dict[str, Any]]:
     """Lines between financiers and core enterprises the caller is party to (all, for
@@ -83,7 +83,7 @@ def list_credit_lines(
 def create_offer(
     body: OfferRequest,
     rt: RuntimeDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     ctx: CommandContext = Depends(command_context),  # noqa: B008
     p: Principal = Depends(require_roles(*HOLDERS)),  # noqa: B008
 ) -> JSONResponse:
@@ -101,7 +101,7 @@ def create_offer(
 
 @router.get("/offers")
 def list_offers(
-    session: SessionDep,
+    session: ReadSessionDep,
     status: Literal["open", "accepted", "withdrawn"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     p: Principal = Depends(authenticate),  # noqa: B008
@@ -124,7 +124,7 @@ def _offer(session: Any, p: Principal, offer_id: int) -> OfferRow:
 
 @router.get("/offers/{offer_id}")
 def get_offer(
-    offer_id: OfferId, session: SessionDep,
+    offer_id: OfferId, session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
     return offer_view(_offer(session, p, offer_id))
@@ -132,7 +132,7 @@ def get_offer(
 
 @router.get("/offers/{offer_id}/quote")
 def quote_offer(
-    offer_id: OfferId, rt: RuntimeDep, session: SessionDep,
+    offer_id: OfferId, rt: RuntimeDep, session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
     """The price if the bank accepted now: the contract's own quote, next to the same rule
@@ -159,7 +159,7 @@ def quote_offer(
 
 @router.post("/quotes")
 def preview_quote(
-    body: QuotePreviewRequest, rt: RuntimeDep, session: SessionDep,
+    body: QuotePreviewRequest, rt: RuntimeDep, session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
     """Price a financing before any offer exists (what a holder would get today)."""

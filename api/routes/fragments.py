@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel import select
 
 from api.auth import HOLDERS, Principal, authenticate, require_roles
-from api.deps import RuntimeDep, SessionDep, command_context
+from api.deps import ReadSessionDep, RuntimeDep, command_context
 from api.idempotency import ChainPlan, CommandContext
 from api.models import ChainEvent, FragmentRow, Organization
 from api.schemas import FragmentIdStr, SplitRequest, TransferRequest, fen, fragment_view
@@ -33,7 +33,7 @@ def split(
     fragment_id: FragmentPath,
     body: SplitRequest,
     rt: RuntimeDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     ctx: CommandContext = Depends(command_context),  # noqa: B008
     p: Principal = Depends(require_roles(*HOLDERS)),  # noqa: B008
 ) -> JSONResponse:
@@ -54,7 +54,7 @@ def transfer(
     fragment_id: FragmentPath,
     body: TransferRequest,
     rt: RuntimeDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     ctx: CommandContext = Depends(command_context),  # noqa: B008
     p: Principal = Depends(require_roles(*HOLDERS)),  # noqa: B008
 ) -> JSONResponse:
@@ -84,7 +84,7 @@ def claim(
 
 @router.get("")
 def list_fragments(
-    session: SessionDep,
+    session: ReadSessionDep,
     certificate_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
     holder_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
@@ -106,7 +106,7 @@ def list_fragments(
 
 @router.get("/{fragment_id}")
 def get_fragment(
-    fragment_id: FragmentPath, rt: RuntimeDep, session: SessionDep,
+    fragment_id: FragmentPath, rt: RuntimeDep, session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
     fid = parse_fragment_id(fragment_id)
@@ -120,7 +120,7 @@ def get_fragment(
 
 @router.get("/{fragment_id}/provenance")
 def provenance(
-    fragment_id: FragmentPath, rt: RuntimeDep, session: SessionDep,
+    fragment_id: FragmentPath, rt: RuntimeDep, session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
     """The path to the root certificate (穿透) read from the chain, and the fragment's
@@ -156,7 +156,7 @@ def provenance(
 
 @router.get("/{fragment_id}/history")
 def history(
-    fragment_id: FragmentPath, session: SessionDep,
+    fragment_id: FragmentPath, session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> list[dict[str, Any]]:
     """Indexed events of the fragment and of its certificate's issuance and repayment."""
@@ -177,7 +177,7 @@ def history(
 
 @router.get("/{fragment_id}/verification")
 def verification(
-    fragment_id: FragmentIdStr, rt: RuntimeDep, session: SessionDep,
+    fragment_id: FragmentIdStr, rt: RuntimeDep, session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
     """The verifier's report, computed from the chain alone (not from this database)."""

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlmodel import select
 
 from api.auth import OVERSEERS, Principal, require_roles
-from api.deps import RuntimeDep, SessionDep
+from api.deps import ReadSessionDep, RuntimeDep
 from api.models import CertificateRow, OfferRow, Organization
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
@@ -34,7 +34,7 @@ def _check(rt: Any, certs: list[CertificateRow]) -> dict[str, Any]:
 
 @router.get("/exposure")
 def exposure(
-    rt: RuntimeDep, session: SessionDep,
+    rt: RuntimeDep, session: ReadSessionDep,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> dict[str, Any]:
     """Outstanding (face value minus repaid) per core enterprise, over open certificates."""
@@ -56,7 +56,7 @@ def exposure(
 
 @router.get("/financed-volume")
 def financed_volume(
-    rt: RuntimeDep, session: SessionDep,
+    rt: RuntimeDep, session: ReadSessionDep,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> dict[str, Any]:
     """Per bank: face amount bought, cash paid and discount earned (accepted offers)."""
@@ -83,7 +83,7 @@ def financed_volume(
 
 @router.get("/maturing")
 def maturing(
-    rt: RuntimeDep, session: SessionDep,
+    rt: RuntimeDep, session: ReadSessionDep,
     within_days: Annotated[int, Query(ge=0, le=3660)] = 30,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def maturing(
 
 @router.get("/overdue")
 def overdue(
-    rt: RuntimeDep, session: SessionDep,
+    rt: RuntimeDep, session: ReadSessionDep,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> dict[str, Any]:
     """Overdue and defaulted certificates, plus active ones past maturity + grace that the
