@@ -93,6 +93,24 @@ MAX_UINT256 = 2**256 - 1
 # -- measurements ---------------------------------------------------------------------------
 
 
+def intended_starts(i: int, args: argparse.Namespace, start: float) -> list[float] | None:
+    """When client ``i`` should start each round in a paced scenario (``@RATE``): the
+    clients' starts spread evenly, ``RATE`` per second in all (each client every
+    ``clients / RATE`` seconds). None: a closed loop (each round starts when the last
+    one ended).
+
+    Why both: a closed loop of 50 clients measures the most the path can do, and its
+    latency is then mostly queueing (Little's law: 50 clients at 18 financings/s wait
+    about 2.8 s each, on either path). A paced load below that measures what one
+    financing costs while 50 clients are at work, the figure a disbursement promise is
+    about. A paced round's latency counts from its intended start, so a path that falls
+    behind is charged for the wait (no coordinated omission)."""
+    if not getattr(args, "rate", 0):
+        return None
+    interval = args.clients / args.rate
+    return [start + i / args.rate + k * interval for k in range(args.rounds)]
+
+
 @dataclass
 class Phase:
     """Latencies (seconds) per operation name, and the wall time of the phase."""
@@ -356,7 +374,10 @@ async def _api_phases(http: httpx.AsyncClient, world: ApiWorld,
     async def financing_client(i: int, phase: Phase, deadline: float) -> None:
         sup_h = suppliers[i][1]
         bank_id, bank_h = banks[i % args.banks]
-        for _ in range(args.rounds):
+        starts = intended_starts(i, args, deadline - args.time_limit)
+        for k in range(args.rounds):
+            if starts:
+                await asyncio.sleep(max(0.0, starts[k] - time.perf_counter()))
             if time.perf_counter() > deadline:
                 return
             t0 = time.perf_counter()
@@ -374,12 +395,15 @@ async def _api_phases(http: httpx.AsyncClient, world: ApiWorld,
             phase.add("offer", t1 - t0)
             phase.add("quote", t2 - t1)
             phase.add("accept", t3 - t2)
-            phase.add("financing", t3 - t0)
+            phase.add("financing", t3 - (min(t0, starts[k]) if starts else t0))
 
     async def moves_client(i: int, phase: Phase, deadline: float) -> None:
         sup_id, sup_h = suppliers[i]
         neighbour = suppliers[(i + 1) % args.clients][0]
-        for _ in range(args.rounds):
+        starts = intended_starts(i, args, deadline - args.time_limit)
+        for k in range(args.rounds):
+            if starts:
+                await asyncio.sleep(max(0.0, starts[k] - time.perf_counter()))
             if time.perf_counter() > deadline:
                 return
             t0 = time.perf_counter()
@@ -390,7 +414,7 @@ async def _api_phases(http: httpx.AsyncClient, world: ApiWorld,
             _ok(await http.post(f"/fragments/{split['fragment_id']}/transfer",
                                 json={"to_org_id": neighbour}, headers=sup_h | _idem()))
             t2 = time.perf_counter()
-            phase.add("split", t1 - t0)
+            phase.add("split", t1 - (min(t0, starts[k]) if starts else t0))
             phase.add("transfer", t2 - t1)
 
     async def run_phase(client: Callable[[int, Phase, float], Any]) -> Phase:
@@ -462,7 +486,10 @@ def client_phases(world: ClientWorld, args: argparse.Namespace) -> tuple[Phase, 
 
     def financing_client(i: int, phase: Phase, deadline: float) -> None:
         s, bank = suppliers[i], banks[i % args.banks]
-        for _ in range(args.rounds):
+        starts = intended_starts(i, args, deadline - args.time_limit)
+        for k in range(args.rounds):
+            if starts:
+                time.sleep(max(0.0, starts[k] - time.perf_counter()))
             if time.perf_counter() > deadline:
                 return
             t0 = time.perf_counter()
@@ -476,11 +503,14 @@ def client_phases(world: ClientWorld, args: argparse.Namespace) -> tuple[Phase, 
             phase.add("offer", t1 - t0)
             phase.add("quote", t2 - t1)
             phase.add("accept", t3 - t2)
-            phase.add("financing", t3 - t0)
+            phase.add("financing", t3 - (min(t0, starts[k]) if starts else t0))
 
     def moves_client(i: int, phase: Phase, deadline: float) -> None:
         s, neighbour = suppliers[i], suppliers[(i + 1) % args.clients].account
-        for _ in range(args.rounds):
+        starts = intended_starts(i, args, deadline - args.time_limit)
+        for k in range(args.rounds):
+            if starts:
+                time.sleep(max(0.0, starts[k] - time.perf_counter()))
             if time.perf_counter() > deadline:
                 return
             t0 = time.perf_counter()
@@ -488,7 +518,7 @@ def client_phases(world: ClientWorld, args: argparse.Namespace) -> tuple[Phase, 
             t1 = time.perf_counter()
             s.transfer_fragment(fragment, neighbour)
             t2 = time.perf_counter()
-            phase.add("split", t1 - t0)
+            phase.add("split", t1 - (min(t0, starts[k]) if starts else t0))
             phase.add("transfer", t2 - t1)
 
     def run_phase(client: Callable[[int, Phase, float], None]) -> Phase:
@@ -517,7 +547,9 @@ def table(results: list[Result], client: Result, args: argparse.Namespace) -> st
     head = ["path", "financings/s", "split+transfer ops/s"]
     head += [f"{op} p50/p99 ms" for op in ops]
     head += ["API/client financing", "API/client split+transfer"]
-    lines = [f"### {args.clients} clients, {args.banks} banks, {args.rounds} rounds, "
+    pace = (f", paced: {args.rate:g} financings/s and {args.rate:g} split+transfer "
+            "pairs/s offered" if args.rate else "")
+    lines = [f"### {args.clients} clients, {args.banks} banks, {args.rounds} rounds{pace}, "
              f"{args.repeat} runs per path (API: {args.workers} worker processes)", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in (client, *results):
@@ -546,7 +578,10 @@ def table(results: list[Result], client: Result, args: argparse.Namespace) -> st
             + "".join(f"\n    {e[:300]}" for e in (r.financing.errors + r.moves.errors)[:3]))
     lines.append("")
     client_p99 = client.financing.pct("financing", 99)
-    lines.append(f"Targets ({args.clients} clients, {args.banks} banks): "
+    if args.rate:
+        lines.append("Paced: throughput is what was offered if the path kept up; a "
+                     "financing's latency counts from its intended start.")
+    lines.append(f"Targets ({args.clients} clients, {args.banks} banks{pace}): "
                  "API/client throughput >= 0.7; financing p99 through the API < 1 s "
                  f"(chain_client alone: {client_p99:.2f} s).")
     for r in results:
@@ -559,13 +594,16 @@ def table(results: list[Result], client: Result, args: argparse.Namespace) -> st
     return "\n".join(lines)
 
 
-def parse_scenarios(text: str, rounds: int) -> list[tuple[int, int, int]]:
-    """"50x2,50x10,1x1:20" -> [(clients, banks, rounds), ...]."""
+def parse_scenarios(text: str, rounds: int) -> list[tuple[int, int, int, float]]:
+    """"50x2,50x10,1x1:20,50x2@8:6" -> [(clients, banks, rounds, rate), ...]; rate 0 is
+    a closed loop, else financings (and split+transfer pairs) started per second."""
     found = []
     for item in text.split(","):
         shape, _, r = item.strip().partition(":")
+        shape, _, rate = shape.partition("@")
         clients, _, banks = shape.partition("x")
-        found.append((int(clients), int(banks or 1), int(r) if r else rounds))
+        found.append((int(clients), int(banks or 1), int(r) if r else rounds,
+                      float(rate) if rate else 0.0))
     return found
 
 
@@ -575,9 +613,11 @@ def pg_available() -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--scenarios", default="50x2,50x10,1x1:20",
-                        help="comma-separated CLIENTSxBANKS[:ROUNDS], each measured on both "
-                             "paths (client i sells to bank i %% BANKS)")
+    parser.add_argument("--scenarios", default="50x2,50x10,50x2@8:6,1x1:20",
+                        help="comma-separated CLIENTSxBANKS[@RATE][:ROUNDS], each measured "
+                             "on both paths (client i sells to bank i %% BANKS); @RATE: "
+                             "paced, RATE financings (and split+transfer pairs) started "
+                             "per second in all, else a closed loop")
     parser.add_argument("--rounds", type=int, default=3,
                         help="financings, and split+transfer pairs, per client (default of "
                              "a scenario without :ROUNDS)")
@@ -606,9 +646,9 @@ def main() -> int:
         print(f"{text} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
 
     with tempfile.TemporaryDirectory(prefix="scf-bench-api-") as tmp:
-        for clients, banks, rounds in scenarios:
-            shape = replace_args(args, clients=clients, banks=banks, rounds=rounds)
-            name = f"{clients}x{banks}"
+        for clients, banks, rounds, rate in scenarios:
+            shape = replace_args(args, clients=clients, banks=banks, rounds=rounds, rate=rate)
+            name = f"{clients}x{banks}" + (f"at{rate:g}" if rate else "")
             client = Result("chain_client")
             results = {db: Result(f"API ({db})") for db in dbs}
             paths: list[str | None] = [None, *dbs]  # None: chain_client
@@ -642,7 +682,7 @@ def _one_run(result: Result, db: str | None, shape: argparse.Namespace, data_dir
         # warm-up, not measured: two rounds of both phases, so that what a long-running
         # service does once (each worker decrypting each member's signing key: scrypt,
         # tens of ms; connections; caches) is not in the numbers of a 20-second run
-        warm = replace_args(shape, rounds=2)
+        warm = replace_args(shape, rounds=2, rate=0.0)  # as fast as it goes
         if db is None:
             world: Any = client_setup(node, key, shape, now)
             client_phases(world, warm)
