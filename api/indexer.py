@@ -287,7 +287,11 @@ class Indexer:
         for _ in range(max_pages):
             before = self.indexed_block
             total += self.step()
-            if self.indexed_block >= self.reader.safe_head() or self.indexed_block == before:
+            if self.indexed_block == before:
+                break  # nothing new is readable
+            # caught up with the head the step saw, unless a command waits for more (a
+            # block mined since: the next step reads the new head)
+            if self.indexed_block >= max(self.reader.last_safe_head, self._wanted):
                 break
         return total
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, and_, or_
 from sqlmodel import Session, select
 
 from api.chain import ChainGateway
@@ -49,10 +49,17 @@ class MaturityJob:
         now = self.gateway.block_time()
         grace = self.gateway.ledger.grace_period()
         with Session(self.engine) as session:
+            # only what needs the keeper: money paid in and not all paid out (paid_out
+            # never exceeds repaid), or an active certificate past maturity and grace;
+            # a busy ledger holds thousands of certificates that need nothing
             certs = session.exec(
                 select(CertificateRow).where(
                     CertificateRow.status.in_(("active", "settled", "overdue", "defaulted"))  # type: ignore[attr-defined]
-                )
+                ).where(or_(
+                    CertificateRow.repaid != CertificateRow.paid_out,
+                    and_(CertificateRow.status == "active",
+                         CertificateRow.maturity < now - grace),  # type: ignore[operator]
+                ))
             ).all()
             owed_pages: dict[int, list[int]] = {}
             for cert in certs:

@@ -161,6 +161,8 @@ class EventReader:
         self.page_size = page_size
         self.history = history
         self.on_reorg = on_reorg
+        #: the safe head the last :meth:`poll` saw (-1: none yet)
+        self.last_safe_head = -1
         self._events: dict[bytes, dict[str, Any]] = {
             bytes(event_abi_to_log_topic(e)): dict(e)  # type: ignore[arg-type]
             for e in abi
@@ -177,18 +179,28 @@ class EventReader:
         return int(self.w3.eth.block_number) - self.confirmations
 
     def poll(self) -> ReadResult:
-        """Check for a reorg, then read at most one page. Cheap to call in a loop."""
+        """Check for a reorg, then read at most one page. Cheap to call in a loop: three
+        requests when the page is one new block (head, that block, its logs), the usual
+        case for a follower; one more to check the checkpoint otherwise."""
         checkpoints = self.store.load()
-        reorg = self._check_reorg(checkpoints)
+        head = self.safe_head()
+        self.last_safe_head = head
+        first, last = self._page(checkpoints, head)
+        end_block = self.w3.eth.get_block(last) if last >= first else None
+        reorg = None
+        # A new block whose parent is our checkpoint proves the checkpoint is still on the
+        # chain; otherwise ask for the checkpoint's block.
+        if not (end_block is not None and checkpoints and last == first
+                and _hex(end_block["parentHash"]) == checkpoints[-1].block_hash):
+            reorg = self._check_reorg(checkpoints)
         if reorg is not None:
             checkpoints = self.store.load()
-        first = checkpoints[-1].block_number + 1 if checkpoints else self.start_block
-        last = min(self.safe_head(), first + self.page_size - 1)
-        if last < first:
+            first, last = self._page(checkpoints, head)
+            end_block = self.w3.eth.get_block(last) if last >= first else None
+        if end_block is None:
             return ReadResult([], checkpoints[-1] if checkpoints else None, reorg, True)
         # The hash is taken *before* the logs: if a reorg lands in between, the stored hash
         # is the old one and the next poll detects it (never the reverse).
-        end_block = self.w3.eth.get_block(last)
         end = Checkpoint(last, _hex(end_block["hash"]))
         query: dict[str, Any] = {"address": self.addresses, "fromBlock": first, "toBlock": last}
         if self._events:
@@ -206,7 +218,12 @@ class EventReader:
                 records.append(record)
         records.sort(key=lambda r: (r.block_number, r.log_index))
         self.store.save([*checkpoints, end][-self.history :])
-        return ReadResult(records, end, reorg, last >= self.safe_head())
+        return ReadResult(records, end, reorg, last >= head)
+
+    def _page(self, checkpoints: list[Checkpoint], head: int) -> tuple[int, int]:
+        """The blocks of the next page (empty if ``last < first``)."""
+        first = checkpoints[-1].block_number + 1 if checkpoints else self.start_block
+        return first, min(head, first + self.page_size - 1)
 
     def read_available(self, max_pages: int | None = None) -> Iterator[ReadResult]:
         """Poll until caught up (or ``max_pages``); yields every non-empty result."""
