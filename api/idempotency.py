@@ -382,33 +382,47 @@ class CommandRunner:
         """One commit before the broadcast: the signed transaction and the plan it was
         built from (how to rebuild the call after a restart); for a new command, its row
         too. A command that dies before this commit sent nothing: it left no row (or a
-        ``pending`` one, which start-up aborts) and a retry runs it."""
+        ``pending`` one, which start-up aborts) and a retry runs it.
+
+        A new command's row is one ``INSERT ... RETURNING`` (every command pays this
+        commit while it holds its account's nonce; the ORM's unit of work cost more
+        than the statement)."""
+        row: Command | None = None
         with Session(self.engine, expire_on_commit=False) as session:
             if isinstance(ref, int):
                 row = session.get(Command, ref)
                 assert row is not None
+                fields: dict[str, Any] = {"params": row.params}
             else:
-                row = Command(**ref)
-            params = json.loads(row.params)
+                fields = dict(ref)
+            audit = _audit_fields_of(row, fields)
+            params = json.loads(fields["params"])
             params["call"] = {"builder": plan.builder, "args": _encode_args(plan.args),
                               "sender": plan.sender, "status_code": plan.status_code}
-            row.params = json.dumps(params, sort_keys=True)
-            row.status = "signed"
-            row.sender, row.nonce = journal.sender, journal.nonce
-            row.tx_hash, row.raw_tx = journal.tx_hash, journal.raw
-            row.updated_at = utcnow()
-            session.add(row)
+            now = utcnow()
+            fields.update(
+                params=json.dumps(params, sort_keys=True), status="signed",
+                sender=journal.sender, nonce=journal.nonce, tx_hash=journal.tx_hash,
+                raw_tx=journal.raw, updated_at=now,
+            )
             try:
-                session.flush()
+                if isinstance(ref, int):
+                    session.execute(update(Command).where(Command.id == ref)  # type: ignore[arg-type]
+                                    .values(**fields))
+                    command_id = ref
+                else:
+                    command_id = session.execute(
+                        insert(Command).values(**fields, created_at=now)
+                        .returning(Command.id)  # type: ignore[arg-type]
+                    ).scalar_one()
             except IntegrityError:
                 session.rollback()
                 raise _KeyTaken() from None
-            assert row.id is not None
             with self._lock:  # before the commit: a same-key retry must see it running
-                self._inflight.add(row.id)
-                self._audit_fields[row.id] = _audit_fields(row)
+                self._inflight.add(command_id)
+                self._audit_fields[command_id] = audit
             session.commit()
-            return row.id
+            return int(command_id)
 
     def _abandoned(self, row: Command) -> bool:
         """Whether a ``signed`` row not running in this process may be resumed here."""
@@ -567,10 +581,17 @@ def _response(status: int, stored_body: str, *, replayed: bool) -> JSONResponse:
 
 def _audit_fields(row: Command) -> dict[str, Any]:
     """The audit entry's who/what, from the command's row."""
+    return _audit_fields_of(row, {})
+
+
+def _audit_fields_of(row: Command | None, fields: dict[str, Any]) -> dict[str, Any]:
+    """The audit entry's who/what, from a row or from the fields of one being stored."""
+    values = {name: getattr(row, name) for name in ("org_id", "api_key_id", "action",
+                                                    "target", "params")} if row else fields
     return {
-        "org_id": row.org_id, "api_key_id": row.api_key_id, "action": row.action,
-        "target": row.target,
-        "params": json.dumps(json.loads(row.params).get("request", {}), sort_keys=True,
+        "org_id": values["org_id"], "api_key_id": values["api_key_id"],
+        "action": values["action"], "target": values["target"],
+        "params": json.dumps(json.loads(values["params"]).get("request", {}), sort_keys=True,
                              default=str),
     }
 

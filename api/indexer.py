@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_utils import function_signature_to_4byte_selector
-from sqlalchemy import Engine, and_, delete, func, or_
+from sqlalchemy import Engine, and_, delete, func, insert, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
@@ -141,11 +141,11 @@ class DbCheckpointStore:
         if gone:
             self.session.exec(delete(IndexerCheckpoint).where(  # type: ignore[call-overload]
                 IndexerCheckpoint.block_number.in_(gone)))  # type: ignore[attr-defined]
-        for cp in sorted(wanted - stored, key=lambda c: c.block_number):
-            self.session.add(IndexerCheckpoint(
-                position=cp.block_number, block_number=cp.block_number,
-                block_hash=cp.block_hash))
-        self.session.flush()
+        added = [{"position": cp.block_number, "block_number": cp.block_number,
+                  "block_hash": cp.block_hash}
+                 for cp in sorted(wanted - stored, key=lambda c: c.block_number)]
+        if added:
+            self.session.execute(insert(IndexerCheckpoint), added)
         self._renumber = False
 
 
@@ -479,14 +479,14 @@ class Indexer:
         if stale.undo:
             session.flush()
             log.warning("read model: undid %d events of abandoned blocks", len(stale.undo))
-        fresh = 0
+        fresh: list[dict[str, Any]] = []
         for event in events:
             if event.key in stale.stored:
                 continue
             cert_id, fragment_id, offer_id = _entities(event.event, event.args)
             if fragment_id is not None:
                 cert_id = cert_id or certificate_id_of(fragment_id)
-            session.add(ChainEvent(
+            fresh.append(dict(
                 block_number=event.block_number,
                 block_hash=event.block_hash,
                 tx_hash=event.tx_hash,
@@ -499,8 +499,8 @@ class Indexer:
             ))
             if offer_id is not None:
                 offers.add(offer_id)
-            fresh += 1
-        session.flush()
+        if fresh:  # one statement for the page (the ORM's unit of work cost more)
+            session.execute(insert(ChainEvent), fresh)
         self._fold_offers(session, offers)
         certs, frags = _touched(events)
         forced_c, forced_f = stale.certs, stale.frags
@@ -518,7 +518,7 @@ class Indexer:
         for fid in sorted(frags):
             self._refresh(session, rows[FragmentRow].get(fid), state.frags[fid], state.at,
                           fid in forced_f, _fragment_row)
-        return fresh
+        return len(fresh)
 
     @staticmethod
     def _refresh(session: Session, row: Any, item: Any, block: int | None, forced: bool,
