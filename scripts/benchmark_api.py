@@ -644,7 +644,7 @@ def pg_available() -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--scenarios", default="50x2,50x10,50x2@8:6,1x1:20",
+    parser.add_argument("--scenarios", default="50x2,50x10,50x2@10:4,1x1:20",
                         help="comma-separated CLIENTSxBANKS[@RATE][:ROUNDS], each measured "
                              "on both paths (client i sells to bank i %% BANKS); @RATE: "
                              "paced, RATE financings (and split+transfer pairs) started "

@@ -132,3 +132,26 @@ def test_reorg_rolls_back_and_rereads(automine_node, counter_artifact):
 def test_invalid_reader_arguments(w3, counter):
     with pytest.raises(ValueError):
         EventReader(w3, counter.address, counter.abi, page_size=0)
+
+
+def test_lean_decoding_matches_web3s(counter, w3):
+    """Every log decoded by the reader's own decoder equals web3's get_event_data."""
+    from web3._utils.events import get_event_data
+
+    for amount in (5, 7):
+        counter.transact("add", amount)
+    counter.transact("setLimit", 3_000)
+    reader = EventReader(w3, counter.address, counter.abi)
+    assert all(layout.simple for layout in reader._layouts.values())  # not web3's fallback
+    logs = w3.eth.get_logs({"address": counter.address, "fromBlock": 0, "toBlock": "latest"})
+    assert len(logs) >= 4
+    events = {e["name"]: e for e in counter.abi if e.get("type") == "event"}
+    names = set()
+    for entry in logs:
+        ours = reader._decode(entry)
+        assert ours is not None
+        theirs = get_event_data(w3.codec, events[ours.event], entry)
+        assert ours.args == dict(theirs["args"])
+        assert list(ours.args) == list(theirs["args"])  # the same order too
+        names.add(ours.event)
+    assert {"Added", "LimitChanged", "OwnershipTransferred"} <= names
