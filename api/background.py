@@ -1,4 +1,5 @@
-"""Background work of a server: one process indexes the chain and runs the maturity job.
+"""Background work of a server: one process indexes the chain, runs the maturity job and
+finishes commands a dead worker left half done.
 
 Why a lock file: a server may run several worker processes (``SCF_WORKERS``), each a full
 copy of the app. The read model must have one writer (two indexers would race on the same
@@ -120,9 +121,14 @@ class BackgroundWork:
             self._stop.wait(self.claim_interval)
 
     def _maturity(self, interval: float) -> None:
+        """The maturity job, and commands a dead worker left half done."""
         while not self._stop.is_set():
             try:
                 self.runtime.maturity.step()
             except Exception:  # keep the loop alive; the next pass retries
                 log.exception("maturity job step failed")
+            try:
+                self.runtime.runner.reconcile_abandoned()
+            except Exception:
+                log.exception("reconciling abandoned commands failed")
             self._stop.wait(interval)

@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -292,6 +293,59 @@ class CommandRunner:
                 log.exception("could not reconcile command %s", row.id)
         return counts
 
+    def reconcile_abandoned(self) -> dict[str, int]:
+        """While serving, with several worker processes: finish commands a dead worker left
+        ``signed`` (the row has not moved for ``resume_after`` seconds), as start-up does.
+        Run by the indexing process every few seconds. Without it such a command kept its
+        transaction's outcome out of the journal and the audit log until a same-key retry
+        or the next restart."""
+        counts = {"completed": 0, "aborted": 0}
+        if self.resume_after is None:  # one process: nothing signed here is abandoned
+            return counts
+        cutoff = utcnow() - timedelta(seconds=self.resume_after)
+        with Session(self.read_engine) as session:
+            rows = session.exec(
+                select(Command).where(Command.status == "signed")
+                .where(Command.updated_at < cutoff)  # type: ignore[arg-type]
+            ).all()
+        for row in rows:
+            if row.id in self._inflight or not self._take_over(row):
+                continue
+            try:
+                self._resume(row)
+                counts["completed"] += 1
+            except Problem as problem:  # its transaction can never be mined: aborted
+                log.warning("abandoned command %s: %s", row.id, problem.code)
+                counts["aborted"] += 1
+            except Exception:  # the next pass retries
+                log.exception("could not finish abandoned command %s", row.id)
+            finally:
+                with self._lock:
+                    self._inflight.discard(row.id)
+        if any(counts.values()):
+            log.info("finished commands abandoned by a dead worker: %s", counts)
+        return counts
+
+    def _take_over(self, row: Command) -> bool:
+        """Claim an abandoned ``signed`` row for this process: its ``updated_at`` moves
+        only if nobody else moved it first (another process taking it over, or its
+        owner finishing it), so one process resumes it."""
+        assert row.id is not None
+        with Session(self.engine) as session:
+            taken = session.exec(  # type: ignore[call-overload]
+                update(Command)
+                .where(Command.id == row.id)  # type: ignore[arg-type]
+                .where(Command.status == "signed")  # type: ignore[arg-type]
+                .where(Command.updated_at == row.updated_at)  # type: ignore[arg-type]
+                .values(updated_at=utcnow())
+            )
+            session.commit()
+        if taken.rowcount != 1:
+            return False
+        with self._lock:
+            self._inflight.add(row.id)
+        return True
+
     # -- claiming a key ---------------------------------------------------------------------
 
     def _claim(
@@ -354,7 +408,14 @@ class CommandRunner:
             return _replay(existing)
         if existing.status == "signed" and existing.id not in self._inflight and \
                 self._abandoned(existing):
-            return self._resume(existing)
+            if self.resume_after is None:
+                return self._resume(existing)
+            if self._take_over(existing):
+                try:
+                    return self._resume(existing)
+                finally:
+                    with self._lock:
+                        self._inflight.discard(existing.id)
         if existing.status == "aborted":
             with Session(self.engine) as session:
                 taken = session.exec(  # type: ignore[call-overload]

@@ -225,3 +225,60 @@ def test_concurrent_requests_with_one_key_send_one_transaction(fresh: World) -> 
                    json={"to_org_id": w.tier2.org_id, "amount": "10"}, headers=headers)
     assert final.status_code == 201 and final.headers.get("Idempotent-Replayed") == "true"
     assert _fragment_count(w, cert) == 2
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgres"])
+def test_a_dead_workers_signed_command_is_finished_while_serving(
+    anvil: AnvilNode, tmp_path: Path, db: str
+) -> None:
+    """With several workers, a command whose worker died after the broadcast is finished
+    by the indexing process's periodic pass once its row stood still long enough, and
+    only then; a retry then replays it."""
+    if db == "postgres" and not pg_available():
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    for world in open_world(anvil, tmp_path, db):
+        _dead_worker_scenario(populate(world))
+
+
+def _dead_worker_scenario(w: World) -> None:
+    c = w.client
+    runner, gateway = w.rt.runner, w.rt.gateway
+    issued = issue_certificate(w, face_value="5000")
+    root, cert = issued["root_fragment_id"], issued["certificate_id"]
+    runner.resume_after = 1.0  # as with several worker processes (tx_timeout + 30 s)
+    original_wait = gateway.wait
+
+    def crash_wait(*_a: Any, **_k: Any) -> Any:
+        raise Crash()
+
+    gateway.wait = crash_wait  # type: ignore[method-assign]
+    headers = {**w.tier1.headers, "Idempotency-Key": "dead-worker"}
+    body = {"to_org_id": w.tier2.org_id, "amount": "321"}
+    with pytest.raises(Crash):
+        c.post(f"/v1/fragments/{root}/split", json=body, headers=headers)
+    gateway.wait = original_wait  # type: ignore[method-assign]
+    assert _fragment_count(w, cert) == 2  # the transaction reached the chain
+
+    def row() -> Command:
+        from sqlmodel import Session, select
+
+        with Session(w.rt.engine) as session:
+            found = session.exec(
+                select(Command).where(Command.idempotency_key == "dead-worker")).first()
+        assert found is not None
+        return found
+
+    assert row().status == "signed"
+    assert runner.reconcile_abandoned() == {"completed": 0, "aborted": 0}  # too recent
+    assert row().status == "signed"
+    threading.Event().wait(1.2)
+    assert runner.reconcile_abandoned() == {"completed": 1, "aborted": 0}
+    finished = row()
+    assert finished.status == "succeeded" and finished.response_status == 201
+    assert runner.reconcile_abandoned() == {"completed": 0, "aborted": 0}
+    retry = c.post(f"/v1/fragments/{root}/split", json=body, headers=headers)
+    assert retry.status_code == 201 and retry.headers.get("Idempotent-Replayed") == "true"
+    assert retry.json()["tx_hash"] == finished.tx_hash
+    assert _fragment_count(w, cert) == 2
+    log = c.get("/v1/audit-log?action=split", headers=w.operator.headers).json()
+    assert len([e for e in log if e["outcome"] == "succeeded"]) == 1
