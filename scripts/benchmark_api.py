@@ -16,12 +16,15 @@ Anvil nodes (automine, gas price 0, base fee 0: how ``scf up`` runs it), and on 
 
 The same shape on both sides: one core enterprise, B banks (client i sells to bank
 i % B), a certificate per supplier. ``--scenarios`` lists the shapes measured, each as
-CLIENTSxBANKS[:ROUNDS] on a fresh deployment and a fresh API server: by default 50
+CLIENTSxBANKS[@RATE][:ROUNDS] on a fresh deployment and a fresh API server: by default 50
 clients over 2 banks (the issue's setting: 25 clients per bank, whose accepts queue on
 the one signing account's nonce, on both paths), 50 clients over 10 banks (5 per bank,
-a realistic per-bank concurrency), and 1 client (a financing's latency alone, 20 rounds).
-Measured, each client working in a closed loop (next request after the previous answer),
-ROUNDS times, never starting a new round after ``--time-limit`` seconds of a phase:
+a realistic per-bank concurrency), the same 50x2 paced at 10 financings a second (what a
+financing costs while 50 clients are at work without saturating the machine; see
+:func:`intended_starts`), and 1 client (a financing's latency alone, 20 rounds).
+Measured, each client working in a closed loop (next request after the previous answer)
+unless paced, ROUNDS times, never starting a new round after ``--time-limit`` seconds of a
+phase:
 
 1. financing: supplier offers 1,000 fen of its fragment to its bank; the bank asks the
    quote; the bank accepts (= settle: the DvP acceptOffer pays the supplier and moves the
