@@ -35,7 +35,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -571,12 +571,25 @@ class CommandRunner:
 
     def _finish_many(self, items: list[_Finish]) -> list[JSONResponse]:
         """Store the items' responses and audit entries in one transaction. Plain
-        UPDATE/INSERT statements rather than ORM objects: under load this is the one
-        writer every command queues for."""
+        UPDATE/INSERT statements rather than ORM objects, each kind executed once for the
+        whole batch (one round trip to PostgreSQL, not one per command): under load this
+        is the one writer every command queues for."""
         responses = []
+        updates: list[dict[str, Any]] = []
+        audits: list[dict[str, Any]] = []
         with Session(self.engine, expire_on_commit=False) as session:
             for item in items:
-                responses.append(self._stage_finish(session, item))
+                responses.append(self._stage_finish(session, item, updates, audits))
+            conn = session.connection()  # Core executemany, not the ORM's bulk modes
+            if updates:
+                conn.execute(
+                    update(Command).where(Command.id == bindparam("command_id"))  # type: ignore[arg-type]
+                    .values(status=bindparam("new_status"),
+                            response_status=bindparam("new_response_status"),
+                            response_body=bindparam("new_response_body"),
+                            updated_at=bindparam("new_updated_at")),
+                    updates)
+            conn.execute(insert(AuditEntry), audits)
             try:
                 session.commit()
             except IntegrityError:
@@ -585,7 +598,9 @@ class CommandRunner:
                 raise
         return responses
 
-    def _stage_finish(self, session: Session, item: _Finish) -> JSONResponse:
+    def _stage_finish(self, session: Session, item: _Finish, updates: list[dict[str, Any]],
+                      audits: list[dict[str, Any]]) -> JSONResponse:
+        """Queue the item's row update (or stage its new row) and its audit entry."""
         body, status, outcome = item.body, item.status, item.outcome
         stored_body = json.dumps(body, sort_keys=True)
         now = utcnow()
@@ -596,16 +611,15 @@ class CommandRunner:
                 row = session.get(Command, item.command_id)
                 assert row is not None
                 fields = _audit_fields(row)
-            session.execute(
-                update(Command).where(Command.id == item.command_id)  # type: ignore[arg-type]
-                .values(status=item.outcome_name, response_status=status,
-                        response_body=stored_body, updated_at=now))
+            updates.append({"command_id": item.command_id, "new_status": item.outcome_name,
+                            "new_response_status": status,
+                            "new_response_body": stored_body, "new_updated_at": now})
         else:  # refused before signing: the row is first written here
             row = Command(**item.command_id, status=item.outcome_name,
                           response_status=status, response_body=stored_body, updated_at=now)
             session.add(row)
             fields = _audit_fields(row)
-        session.execute(insert(AuditEntry).values(
+        audits.append(dict(
             **fields,
             outcome=item.outcome_name,
             code=body.get("code") if status >= 400 else None,
