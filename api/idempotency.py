@@ -309,22 +309,30 @@ class CommandRunner:
                 .where(Command.updated_at < cutoff)  # type: ignore[arg-type]
             ).all()
         for row in rows:
-            if row.id in self._inflight or not self._take_over(row):
+            if row.id in self._inflight:
                 continue
             try:
-                self._resume(row)
-                counts["completed"] += 1
+                if self._resume_abandoned(row) is not None:
+                    counts["completed"] += 1
             except Problem as problem:  # its transaction can never be mined: aborted
                 log.warning("abandoned command %s: %s", row.id, problem.code)
                 counts["aborted"] += 1
             except Exception:  # the next pass retries
                 log.exception("could not finish abandoned command %s", row.id)
-            finally:
-                with self._lock:
-                    self._inflight.discard(row.id)
         if any(counts.values()):
             log.info("finished commands abandoned by a dead worker: %s", counts)
         return counts
+
+    def _resume_abandoned(self, row: Command) -> JSONResponse | None:
+        """Finish a ``signed`` row another process abandoned, if this process takes it
+        over first (None: another process did, or its owner moved it)."""
+        if not self._take_over(row):
+            return None
+        try:
+            return self._resume(row)
+        finally:
+            with self._lock:
+                self._inflight.discard(row.id)
 
     def _take_over(self, row: Command) -> bool:
         """Claim an abandoned ``signed`` row for this process: its ``updated_at`` moves
@@ -410,12 +418,9 @@ class CommandRunner:
                 self._abandoned(existing):
             if self.resume_after is None:
                 return self._resume(existing)
-            if self._take_over(existing):
-                try:
-                    return self._resume(existing)
-                finally:
-                    with self._lock:
-                        self._inflight.discard(existing.id)
+            resumed = self._resume_abandoned(existing)
+            if resumed is not None:
+                return resumed
         if existing.status == "aborted":
             with Session(self.engine) as session:
                 taken = session.exec(  # type: ignore[call-overload]
@@ -448,15 +453,15 @@ class CommandRunner:
         A new command's row is one ``INSERT ... RETURNING`` (every command pays this
         commit while it holds its account's nonce; the ORM's unit of work cost more
         than the statement)."""
-        row: Command | None = None
         with Session(self.engine, expire_on_commit=False) as session:
             if isinstance(ref, int):
                 row = session.get(Command, ref)
                 assert row is not None
+                audit = _audit_fields(row)
                 fields: dict[str, Any] = {"params": row.params}
             else:
                 fields = dict(ref)
-            audit = _audit_fields_of(row, fields)
+                audit = _audit_fields(fields)
             params = json.loads(fields["params"])
             params["call"] = {"builder": plan.builder, "args": _encode_args(plan.args),
                               "sender": plan.sender, "status_code": plan.status_code}
@@ -654,15 +659,11 @@ def _response(status: int, stored_body: str, *, replayed: bool) -> JSONResponse:
     )
 
 
-def _audit_fields(row: Command) -> dict[str, Any]:
-    """The audit entry's who/what, from the command's row."""
-    return _audit_fields_of(row, {})
-
-
-def _audit_fields_of(row: Command | None, fields: dict[str, Any]) -> dict[str, Any]:
-    """The audit entry's who/what, from a row or from the fields of one being stored."""
-    values = {name: getattr(row, name) for name in ("org_id", "api_key_id", "action",
-                                                    "target", "params")} if row else fields
+def _audit_fields(values: Command | dict[str, Any]) -> dict[str, Any]:
+    """The audit entry's who/what, from the command's row or the fields of one being
+    stored."""
+    if isinstance(values, Command):
+        values = values.model_dump()
     return {
         "org_id": values["org_id"], "api_key_id": values["api_key_id"],
         "action": values["action"], "target": values["target"],

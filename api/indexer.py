@@ -266,7 +266,8 @@ class Indexer:
                 certs, frags = _touched(result.events)
                 stale = self._stale(session, reorg, prev, at, result.events)
                 state.ensure(certs | stale.certs, frags | stale.frags)
-                stored = self._write_page(session, result.events, state, stale)
+                stored = self._write_page(session, result.events, state, stale,
+                                          (certs, frags))
                 self.store.write()
                 session.commit()
                 committed = True
@@ -468,11 +469,12 @@ class Indexer:
 
     def _write_page(
         self, session: Session, events: list[EventRecord], state: _State, stale: _Stale,
+        touched: tuple[set[int], set[int]],
     ) -> int:
         """Undo what is stale, store the page's new events, fold the offers they touch,
-        and refresh the rows they touch from ``state``: every row the page touches (a
-        row may have been regressed during a reorg), rows read in abandoned blocks
-        forced."""
+        and refresh the rows they touch (``touched``, :func:`_touched`) from ``state``,
+        which holds them and the stale ones already: every row the page touches (a row
+        may have been regressed during a reorg), rows read in abandoned blocks forced."""
         offers = {e.offer_id for e in stale.undo if e.offer_id}
         for e in stale.undo:
             session.delete(e)
@@ -502,10 +504,8 @@ class Indexer:
         if fresh:  # one statement for the page (the ORM's unit of work cost more)
             session.execute(insert(ChainEvent), fresh)
         self._fold_offers(session, offers)
-        certs, frags = _touched(events)
         forced_c, forced_f = stale.certs, stale.frags
-        certs, frags = certs | forced_c, frags | forced_f
-        state.ensure(certs, frags)
+        certs, frags = touched[0] | forced_c, touched[1] | forced_f
         rows: dict[type, dict[int, Any]] = {
             model: {r.id: r for r in session.exec(
                 select(model).where(model.id.in_(ids))  # type: ignore[attr-defined]

@@ -429,7 +429,7 @@ async def _api_phases(http: LoadClient, world: ApiWorld,
             phase.add("offer", t1 - t0)
             phase.add("quote", t2 - t1)
             phase.add("accept", t3 - t2)
-            phase.add("financing", t3 - (min(t0, starts[k]) if starts else t0))
+            phase.add("financing", t3 - (starts[k] if starts else t0))
 
     async def moves_client(i: int, phase: Phase, deadline: float) -> None:
         sup_id, sup_h = suppliers[i]
@@ -448,7 +448,7 @@ async def _api_phases(http: LoadClient, world: ApiWorld,
             await http.post(f"/fragments/{split['fragment_id']}/transfer",
                             json={"to_org_id": neighbour}, headers=sup_h | _idem())
             t2 = time.perf_counter()
-            phase.add("split", t1 - (min(t0, starts[k]) if starts else t0))
+            phase.add("split", t1 - (starts[k] if starts else t0))
             phase.add("transfer", t2 - t1)
 
     async def run_phase(client: Callable[[int, Phase, float], Any]) -> Phase:
@@ -537,7 +537,7 @@ def client_phases(world: ClientWorld, args: argparse.Namespace) -> tuple[Phase, 
             phase.add("offer", t1 - t0)
             phase.add("quote", t2 - t1)
             phase.add("accept", t3 - t2)
-            phase.add("financing", t3 - (min(t0, starts[k]) if starts else t0))
+            phase.add("financing", t3 - (starts[k] if starts else t0))
 
     def moves_client(i: int, phase: Phase, deadline: float) -> None:
         s, neighbour = suppliers[i], suppliers[(i + 1) % args.clients].account
@@ -552,7 +552,7 @@ def client_phases(world: ClientWorld, args: argparse.Namespace) -> tuple[Phase, 
             t1 = time.perf_counter()
             s.transfer_fragment(fragment, neighbour)
             t2 = time.perf_counter()
-            phase.add("split", t1 - (min(t0, starts[k]) if starts else t0))
+            phase.add("split", t1 - (starts[k] if starts else t0))
             phase.add("transfer", t2 - t1)
 
     def run_phase(client: Callable[[int, Phase, float], None]) -> Phase:
