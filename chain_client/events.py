@@ -269,10 +269,11 @@ class EventReader:
 
     def _decode(self, entry: Mapping[str, Any]) -> EventRecord | None:
         topics = entry.get("topics") or []
-        event_abi = self._events.get(bytes(HexBytes(topics[0]))) if topics else None
+        topic = bytes(HexBytes(topics[0])) if topics else b""
+        event_abi = self._events.get(topic)
         if event_abi is None:
             return None
-        layout = self._layouts[bytes(HexBytes(topics[0]))]
+        layout = self._layouts[topic]
         try:
             args = layout.decode(self.w3.codec, topics, entry.get("data") or b"")
             if args is None:  # not a layout the lean decoder knows: web3's does it
@@ -283,7 +284,7 @@ class EventReader:
         return EventRecord(
             event=layout.name,
             args=args,
-            address=to_checksum_address(entry["address"]),
+            address=_checksummed(entry["address"]),
             block_number=int(entry["blockNumber"]),
             block_hash=_hex(entry["blockHash"]),
             tx_hash=_hex(entry["transactionHash"]),
@@ -292,7 +293,7 @@ class EventReader:
 
 
 _STATIC = re.compile(r"^(u?int(8|16|24|32|40|48|56|64|72|80|88|96|104|112|120|128|136|144|152|160"
-                     r"|168|176|184|192|200|208|216|224|232|240|248|256)?|address|bool"
+                     r"|168|176|184|192|200|208|216|224|232|240|248|256)|address|bool"
                      r"|bytes([1-9]|[12][0-9]|3[0-2]))$")
 
 
