@@ -3,6 +3,14 @@
 Why launch the platform binary directly: the npm package's ``anvil`` entry is a node.js
 wrapper that spawns the real binary; terminating the wrapper can leave the node running
 and holding its port. We resolve the binary itself, so stopping our process stops the node.
+
+Two kinds of funded accounts: by default anvil's own, derived from its public mnemonic
+(tests and throw-away nodes, where everybody knowing the keys is the point); with
+``accounts_file`` random keys created once and kept in that file (a node whose state
+lives on, like `scf up`'s). anvil can only take a mnemonic on its command line, which every
+local user can read in ``/proc/<pid>/cmdline``, so such a node starts with no accounts of
+its own and the keys never reach anvil: their balances are set over RPC once, on the empty
+chain, and afterwards live in the dumped state like any other balance.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import secrets
 import shutil
 import signal
 import socket
@@ -29,6 +38,8 @@ from chain_client.errors import NodeBinaryNotFound, NodeError, NodeStartTimeout,
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: anvil's default mnemonic; accounts derived from it are funded at startup.
 DEFAULT_MNEMONIC = "test test test test test test test test test test test junk"
+#: what anvil and its children may create: owner-only (state dumps, ``--config-out``)
+PRIVATE_UMASK = 0o077
 
 
 def find_anvil(binary: str | os.PathLike[str] | None = None) -> Path:
@@ -80,12 +91,44 @@ def dev_accounts(count: int = 10, mnemonic: str = DEFAULT_MNEMONIC) -> list[Any]
     ]
 
 
+def private_accounts(path: str | os.PathLike[str], count: int) -> list[Any]:
+    """The accounts kept in ``path``, created there with ``count`` random keys if missing.
+
+    The file is the owner's only (0600, from the first byte; a looser mode found later is
+    tightened): it holds private keys in clear, which is fine for a development chain whose
+    node anyone with access could rewrite anyway, but not for other users of the machine.
+    """
+    file = Path(path)
+    if not file.exists():
+        keys = [Account.from_key(secrets.token_bytes(32)) for _ in range(count)]
+        document = {
+            "about": "development accounts of this data folder's local chain; never use "
+                     "them anywhere else",
+            "accounts": [{"address": k.address, "private_key": "0x" + bytes(k.key).hex()}
+                         for k in keys],
+        }
+        file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(document, handle, indent=2)
+    elif file.stat().st_mode & 0o077:
+        os.chmod(file, 0o600)
+    try:
+        entries = json.loads(file.read_text())["accounts"]
+        return [Account.from_key(entry["private_key"]) for entry in entries]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NodeError(f"{file} does not hold development accounts ({type(exc).__name__})") \
+            from None
+
+
 class AnvilNode:
     """A local anvil process, as a context manager.
 
     ``port=None`` picks a free port. ``block_time=None`` means automine (one block per
     transaction); a number gives real interval mining like a consortium chain.
     ``state_path`` loads the chain state from that file if it exists and dumps it on stop.
+    ``accounts_file``: the funded accounts are random keys kept in that file (created on
+    first use) instead of the public mnemonic's; see the module docstring.
     """
 
     def __init__(
@@ -106,6 +149,7 @@ class AnvilNode:
         binary: str | os.PathLike[str] | None = None,
         extra_args: tuple[str, ...] = (),
         startup_timeout: float = 15.0,
+        accounts_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self.requested_port = port
         self.port: int | None = port
@@ -123,6 +167,7 @@ class AnvilNode:
         self.binary = binary
         self.extra_args = tuple(extra_args)
         self.startup_timeout = startup_timeout
+        self.accounts_file = Path(accounts_file) if accounts_file else None
         self._process: subprocess.Popen[bytes] | None = None
         self._log: Any = None
 
@@ -152,11 +197,17 @@ class AnvilNode:
             self.port = port
             try:
                 self._launch(binary, port)
-                return self
             except PortInUse:
                 # lost a race for an OS-chosen port: pick another one
                 if attempt == attempts - 1 or self.requested_port is not None:
                     raise
+                continue
+            try:
+                self._fund_private_accounts()
+            except BaseException:
+                self.stop()
+                raise
+            return self
         raise PortInUse("could not find a free port")
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -208,6 +259,8 @@ class AnvilNode:
 
     def dev_accounts(self, count: int | None = None) -> list[Any]:
         """Funded LocalAccounts of this node (all of them, or the first ``count``)."""
+        if self.accounts_file is not None:
+            return private_accounts(self.accounts_file, self.accounts)[:count]
         return dev_accounts(self.accounts if count is None else count, self.mnemonic)
 
     def log_text(self) -> str:
@@ -229,13 +282,12 @@ class AnvilNode:
             str(port),
             "--chain-id",
             str(self.chain_id),
-            "--accounts",
-            str(self.accounts),
-            "--balance",
-            str(self.balance_eth),
-            "--mnemonic",
-            self.mnemonic,
         ]
+        if self.accounts_file is None:
+            cmd += ["--accounts", str(self.accounts), "--balance", str(self.balance_eth),
+                    "--mnemonic", self.mnemonic]
+        else:
+            cmd += ["--accounts", "0"]  # ours are funded over RPC: no key in argv
         if self.block_time is not None:
             cmd += ["--block-time", str(self.block_time)]
         if self.gas_limit is not None:
@@ -259,6 +311,7 @@ class AnvilNode:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            umask=PRIVATE_UMASK,
         )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
@@ -282,6 +335,19 @@ class AnvilNode:
             f"anvil did not answer on {self.host}:{port} within {self.startup_timeout}s: "
             f"{output[-2000:]}"
         )
+
+
+    def _fund_private_accounts(self) -> None:
+        """Give the accounts of ``accounts_file`` their balance once, on the empty chain
+        (block 0): after that the balances are state, dumped and reloaded with the rest, and
+        funding again on a restart would undo what was spent."""
+        if self.accounts_file is None:
+            return
+        accounts = private_accounts(self.accounts_file, self.accounts)
+        if int(self.rpc("eth_blockNumber"), 16) != 0:
+            return
+        for account in accounts:
+            self.rpc("anvil_setBalance", [account.address, hex(self.balance_eth * 10**18)])
 
 
 def _post(url: str, method: str, params: list[Any], *, timeout: float) -> dict[str, Any]:
