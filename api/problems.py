@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
+import requests
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -23,6 +25,9 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://scf-ledger.example/problems/"
+#: seconds a client should wait before retrying a 503 (every 503 carries it): long enough
+#: for a restarted node or a mined transaction, short enough not to stall a user
+RETRY_AFTER_UNAVAILABLE = 5
 
 
 class Problem(Exception):  # noqa: N818 - it is the RFC's name
@@ -34,6 +39,8 @@ class Problem(Exception):  # noqa: N818 - it is the RFC's name
         code: str,
         title: str,
         detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(detail or title)
@@ -42,6 +49,10 @@ class Problem(Exception):  # noqa: N818 - it is the RFC's name
         self.title = title
         self.detail = detail or title
         self.extra = extra
+        #: response headers (Allow, WWW-Authenticate, Retry-After ...), never in the body
+        self.headers = dict(headers or {})
+        if status == 503:
+            self.headers.setdefault("Retry-After", str(RETRY_AFTER_UNAVAILABLE))
 
     def body(self, instance: str | None = None) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -57,7 +68,8 @@ class Problem(Exception):  # noqa: N818 - it is the RFC's name
         return doc
 
     def response(self, instance: str | None = None) -> JSONResponse:
-        return JSONResponse(self.body(instance), status_code=self.status, media_type=PROBLEM_JSON)
+        return JSONResponse(self.body(instance), status_code=self.status, media_type=PROBLEM_JSON,
+                            headers=self.headers or None)
 
 
 # Solidity error name -> (HTTP status, code, title). A ``detail`` sentence is built from
@@ -144,6 +156,16 @@ def problem_from_revert(exc: ContractRevert) -> Problem:
     )
 
 
+def chain_unavailable(exc: Exception) -> Problem:
+    """The node did not answer (refused, timed out, or an HTTP error of its own): the
+    service is unavailable for now, not broken, so 503 with Retry-After instead of 500."""
+    return Problem(
+        503, "chain_unavailable", "The ledger's node is unreachable",
+        f"The blockchain node did not answer ({type(exc).__name__}). Retry later: a command "
+        "retried with the same Idempotency-Key is carried out at most once.",
+    )
+
+
 def _detail(name: str, args: dict[str, Any], title: str) -> str:
     """A sentence with the numbers a person needs (amounts are fen)."""
     try:
@@ -196,6 +218,7 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+#: fields of a JSON *body* that are money (a query ``limit`` is a page size, not money)
 _AMOUNT_FIELDS = {"amount", "face_value", "limit", "amount_fen"}
 
 
@@ -210,6 +233,11 @@ def install_handlers(app: FastAPI) -> None:
     async def _revert(request: Request, exc: ContractRevert) -> JSONResponse:
         return problem_from_revert(exc).response(request.url.path)
 
+    @app.exception_handler(requests.RequestException)  # the node's transport (JSON-RPC)
+    async def _node_down(request: Request, exc: requests.RequestException) -> JSONResponse:
+        log.warning("node unreachable on %s %s: %s", request.method, request.url.path, exc)
+        return chain_unavailable(exc).response(request.url.path)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
@@ -219,7 +247,7 @@ def install_handlers(app: FastAPI) -> None:
             }
             for err in exc.errors()
         ]
-        fields = {e["location"][-1] for e in errors if e["location"]}
+        fields = {e["location"][-1] for e in errors if e["location"][:1] == ["body"]}
         if fields & _AMOUNT_FIELDS:
             problem = Problem(
                 422, "bad_amount_format", "Amounts are strings of whole fen",
@@ -241,7 +269,8 @@ def install_handlers(app: FastAPI) -> None:
                  403: "forbidden", 413: "too_large"}
         code = codes.get(exc.status_code, f"http_{exc.status_code}")
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-        return Problem(exc.status_code, code, detail or code, detail).response(request.url.path)
+        return Problem(exc.status_code, code, detail or code, detail,
+                       headers=exc.headers).response(request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
