@@ -15,7 +15,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
+
+from api.private_files import read_secret_file
 
 DEFAULT_DATA_DIR = Path(os.path.expanduser("~")) / ".scf-ledger"
 
@@ -32,6 +34,9 @@ class Settings(BaseModel):
     manifest_path: Path | None = None  # default: data_dir/manifest.json
     deploy_if_missing: bool = True  # a fresh dev chain gets the contracts on first start
     master_passphrase: SecretStr = SecretStr("")  # unlocks the organizations' signing keys
+    #: or the file holding it (0600 or stricter, else refused), e.g. a systemd credential:
+    #: the passphrase then need not sit in the environment or beside the keys it opens
+    master_passphrase_file: Path | None = None
     operator_private_key: SecretStr | None = None  # the chain operator account
     bootstrap_operator_api_key: SecretStr | None = None  # the first operator API key
     document_key: SecretStr | None = None  # 64 hex chars; default derived from passphrase
@@ -50,6 +55,22 @@ class Settings(BaseModel):
     workers: int = 1
     host: str = "127.0.0.1"
     port: int = 8000
+
+    @model_validator(mode="before")
+    @classmethod
+    def _passphrase_from_file(cls, values: object) -> object:
+        """SCF_MASTER_PASSPHRASE_FILE is read here, once per process (worker processes get
+        the file's name, not its content, in their environment: see :meth:`to_env`)."""
+        if not isinstance(values, dict) or not values.get("master_passphrase_file"):
+            return values
+        given = values.get("master_passphrase")
+        if isinstance(given, SecretStr):
+            given = given.get_secret_value()
+        if given:
+            raise ValueError("set SCF_MASTER_PASSPHRASE or SCF_MASTER_PASSPHRASE_FILE, "
+                             "not both")
+        path = Path(values["master_passphrase_file"]).expanduser()
+        return {**values, "master_passphrase": read_secret_file(path, "SCF_MASTER_PASSPHRASE_FILE")}
 
     # -- derived -------------------------------------------------------------------------
 
@@ -116,6 +137,8 @@ class Settings(BaseModel):
             value = getattr(self, field)
             if value is None:
                 continue
+            if field == "master_passphrase" and self.master_passphrase_file is not None:
+                continue  # the workers read the file themselves
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
             env[name] = str(value).lower() if isinstance(value, bool) else str(value)
@@ -131,6 +154,7 @@ ENV_NAMES: dict[str, str] = {
     "manifest_path": "SCF_MANIFEST",
     "deploy_if_missing": "SCF_DEPLOY_IF_MISSING",
     "master_passphrase": "SCF_MASTER_PASSPHRASE",
+    "master_passphrase_file": "SCF_MASTER_PASSPHRASE_FILE",
     "operator_private_key": "SCF_OPERATOR_PRIVATE_KEY",
     "bootstrap_operator_api_key": "SCF_OPERATOR_API_KEY",
     "document_key": "SCF_DOCUMENT_KEY",
