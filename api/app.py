@@ -25,6 +25,7 @@ from api.auth import OPERATOR, ensure_key
 from api.background import BackgroundWork
 from api.chain import ChainGateway
 from api.db import make_engine, migrate, read_only
+from api.headers import SecurityHeaders
 from api.idempotency import CommandRunner
 from api.indexer import Indexer
 from api.jobs import MaturityJob
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_handlers(app)
+    app.add_middleware(SecurityHeaders)
     for module in (admin, organizations, documents, certificates, fragments, financing,
                    reports):
         app.include_router(module.router)

@@ -12,6 +12,7 @@ from api import documents as crypto
 from api.audit import record
 from api.auth import AUDITOR, Principal, authenticate
 from api.deps import RuntimeDep, SessionDep
+from api.headers import clean_filename, content_disposition
 from api.models import CertificateRow, Document
 from api.problems import Problem
 from api.services.access import document_visible, not_found
@@ -54,7 +55,7 @@ async def upload(
     sha, kec = crypto.hashes(content)
     nonce, sealed = crypto.seal(rt.document_key, doc_id, content)
     doc = Document(
-        id=doc_id, org_id=p.org_id, kind=kind, filename=(file.filename or "document")[:255],
+        id=doc_id, org_id=p.org_id, kind=kind, filename=clean_filename(file.filename or ""),
         content_type=(file.content_type or "application/octet-stream")[:100],
         size=len(content), sha256=sha, keccak256=kec, nonce=nonce, ciphertext=sealed,
     )
@@ -102,6 +103,8 @@ def download(
         chain = "0x" + rt.gateway.ledger.certificate(doc.certificate_id).document_hash.hex()
         headers["X-Chain-Document-Hash"] = chain
         headers["X-Document-Matches-Chain"] = "true" if chain == kec else "false"
-    safe_name = "".join(c for c in doc.filename if c.isalnum() or c in "._-") or "document"
-    headers["Content-Disposition"] = f'attachment; filename="{safe_name}"'
+    headers["Content-Disposition"] = content_disposition(doc.filename)
+    # confidential and member-supplied: never cached, never run as a page of this origin
+    headers["Cache-Control"] = "private, no-store"
+    headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return Response(content, media_type=doc.content_type, headers=headers)
