@@ -171,7 +171,7 @@ class Cli:
         """An organization given by id or by name (exact, then case-insensitive, then a
         unique prefix); an unknown or ambiguous name is a usage error (exit 2)."""
         text = ref.strip()
-        if text.isdigit():
+        if is_number(text):
             return int(text)
         orgs = self.orgs()
         for test in (lambda n: n == text, lambda n: n.casefold() == text.casefold(),
@@ -201,8 +201,15 @@ class Cli:
 
 
 # -- parsing what people type ------------------------------------------------------------
+# Digits are ASCII only: str.isdigit, int() and \d take every Unicode digit (a full-width
+# "１００" pasted from a document would be read as 100), as the API refuses them.
 
-_RATE_PERCENT = re.compile(r"^(?P<whole>\d{1,3})(?:\.(?P<frac>\d{1,2}))?$")
+_RATE_PERCENT = re.compile(r"^(?P<whole>[0-9]{1,3})(?:\.(?P<frac>[0-9]{1,2}))?$")
+
+
+def is_number(text: str) -> bool:
+    """True for a non-empty string of ASCII digits 0-9 and nothing else."""
+    return text.isascii() and text.isdigit()
 
 
 def parse_rate(text: str) -> int:
@@ -211,7 +218,7 @@ def parse_rate(text: str) -> int:
     raw = text.strip().lower().replace(" ", "")
     if raw.endswith("bps") or raw.endswith("bp"):
         digits = raw.removesuffix("bps").removesuffix("bp")
-        if not digits.isdigit():
+        if not is_number(digits):
             raise UsageProblemError(f"{text!r} is not a rate: use e.g. 3.65% or 365bps")
         bps = int(digits)
     else:
@@ -232,9 +239,9 @@ def parse_fragment(text: str) -> str:
     raw = text.strip()
     if "/" in raw:
         cert, _, seq = raw.partition("/")
-        if cert.isdigit() and seq.isdigit() and int(cert) > 0 and int(seq) < 2**32:
+        if is_number(cert) and is_number(seq) and int(cert) > 0 and int(seq) < 2**32:
             return str((int(cert) << 32) | int(seq))
-    elif raw.isdigit():
+    elif is_number(raw):
         return raw
     raise UsageProblemError(
         f"{text!r} is not a fragment: use its id (e.g. 4294967296) or certificate/seq (1/0)"
@@ -245,7 +252,7 @@ def parse_moment(text: str) -> int:
     """A Unix time from 'YYYY-MM-DD' (00:00 China time that day), an ISO date-time
     (China time unless it carries an offset) or a plain Unix time."""
     raw = text.strip()
-    if raw.isdigit():
+    if is_number(raw):
         return int(raw)
     try:
         if len(raw) == 10:

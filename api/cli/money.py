@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-_AMOUNT = re.compile(r"^(?P<yuan>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<cents>\d{1,2}))?$")
+#: ASCII digits only: ``\d`` would take any Unicode decimal digit (``１００`` read as 100).
+_AMOUNT = re.compile(r"^(?P<yuan>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.(?P<cents>[0-9]{1,2}))?$")
 
 
 class AmountError(ValueError):
