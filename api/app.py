@@ -21,6 +21,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from sqlmodel import Session, select
 
+from api import openapi_links
 from api.auth import OPERATOR, ensure_key
 from api.background import BackgroundWork
 from api.chain import ChainGateway
@@ -139,4 +140,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (admin, organizations, documents, certificates, fragments, financing,
                    reports):
         app.include_router(module.router)
+    # last: it wraps the document whatever else post-processes it
+    openapi_links.install(app)
     return app

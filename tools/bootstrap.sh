@@ -44,3 +44,15 @@ if ! .venv/bin/brownie networks list 2>/dev/null | grep -q "scf-test"; then
   .venv/bin/brownie networks add Development scf-test cmd=anvil host=http://127.0.0.1 \
     port=18545 accounts=10 gas_limit=30000000 base_fee=0 >/dev/null
 fi
+
+# 6. The OpenAPI fuzzer (schemathesis) in a virtualenv of its own, pinned by
+#    tools/fuzz-requirements.txt: it needs a current hypothesis, and eth-brownie pins an old
+#    one in .venv. tests/api/test_schemathesis.py runs .venv-fuzz/bin/schemathesis.
+fuzz_hash=$( (cat tools/fuzz-requirements.txt; "$PY" --version) | sha256sum | cut -d' ' -f1)
+if ! stamp_matches .venv-fuzz/.scf-stamp "$fuzz_hash"; then
+  echo "bootstrap: installing the OpenAPI fuzzer into .venv-fuzz"
+  [ -x .venv-fuzz/bin/python ] || "$PY" -m venv .venv-fuzz
+  .venv-fuzz/bin/python -m pip install --quiet --upgrade pip
+  .venv-fuzz/bin/python -m pip install --quiet -r tools/fuzz-requirements.txt
+  echo "$fuzz_hash" > .venv-fuzz/.scf-stamp
+fi
