@@ -103,17 +103,19 @@ def test_uscc_errors(code, message):
 
 
 def test_invoice_key_is_keyed_normalized_and_deterministic():
+    """The worked cases of the rule are in test_invoice_identity.py; here, the key's use."""
     secret = b"k" * 32
-    key = invoice_key("91350100M000100Y43", "12345678", secret=secret)
+    seller, legacy = "91350100M000100Y43", {"invoice_code": "3100174130"}
+    key = invoice_key(seller, "12345678", secret=secret, **legacy)
     assert len(key) == 32
-    assert key == invoice_key(" 9135-0100 m000100y43", " 1234 5678 ", secret=secret)
-    assert key != invoice_key("91350100M000100Y43", "12345679", secret=secret)
-    assert key != invoice_key("91350100M000100Y43", "12345678", secret=b"x" * 32)
-    # The separator keeps field boundaries: ("AB", "1") vs ("A", "B1").
-    assert invoice_key("AB", "1", secret=secret) != invoice_key("A", "B1", secret=secret)
+    assert key == invoice_key(" 9135-0100 m000100y43", " 1234 5678 ", secret=secret,
+                              invoice_code="3100 1741 30")
+    assert key != invoice_key(seller, "12345679", secret=secret, **legacy)
+    assert key != invoice_key(seller, "12345678", secret=secret, invoice_code="3100174131")
+    assert key != invoice_key(seller, "12345678", secret=b"x" * 32, **legacy)
     with pytest.raises(ValueError, match="secret"):
-        invoice_key("A", "1", secret=b"short")
+        invoice_key(seller, "INV-1", secret=b"short")
     with pytest.raises(ValueError, match="empty"):
-        invoice_key("A", "  ", secret=secret)
-    with pytest.raises(ValueError, match="digits and letters"):
-        invoice_key("A/B", "1", secret=secret)
+        invoice_key(seller, "  ", secret=secret)
+    with pytest.raises(ValueError, match="18"):  # the seller is a registered USCC, not text
+        invoice_key("A/B", "INV-1", secret=secret)
