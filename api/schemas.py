@@ -56,6 +56,10 @@ class IssueRequest(Strict):
     maturity: UnixTime
     document_id: Annotated[str, StringConstraints(min_length=1, max_length=36)]
     invoice_number: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    #: The legacy 发票代码 (10 or 12 digits) that goes with an 8-digit invoice number; absent
+    #: for a fully digital e-invoice. The rule: chain_client.identity, docs/invoice-identity.md.
+    invoice_code: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+    #: Optional confirmation only: the seller is always the beneficiary's registered code.
     seller_tax_id: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
 
 

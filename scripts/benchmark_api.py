@@ -355,7 +355,7 @@ async def _api_setup(http: httpx.AsyncClient, world: ApiWorld, args: argparse.Na
             cert = _ok(await http.post("/certificates", json={
                 "beneficiary_id": world.suppliers[i][0], "credit_provider_id": bank_id,
                 "face_value": str(FACE_VALUE), "maturity": now() + 180 * DAY,
-                "document_id": doc["id"], "invoice_number": uuid.uuid4().hex[:16],
+                "document_id": doc["id"], "invoice_number": "INV-" + uuid.uuid4().hex[:16],
             }, headers=core_h | _idem()))
             acc = _ok(await http.post(f"/certificates/{cert['certificate_id']}/accept",
                                       headers=world.suppliers[i][1] | _idem()))

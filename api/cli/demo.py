@@ -17,6 +17,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from api.cli.client import ApiClient
@@ -70,14 +71,18 @@ def run_demo(api_url: str, rpc_url: str, keys_file: Path, manifest_path: Path,
 
     start = {name: balance(name) for name in players}
 
-    invoice = f"Invoice 00{uuid.uuid4().int % 10**6:06d}: 2,000 brake assemblies, 1,000,000.00 CNY"
+    # A fully digital e-invoice (数电票) of the tier-1 supplier: 20 digits, the year, the
+    # region (32, Jiangsu, where its code is registered), a channel digit, a sequence.
+    year = datetime.fromtimestamp(chain_time(), UTC).year % 100
+    number = f"{year:02d}322{uuid.uuid4().int % 10**15:015d}"
+    invoice = f"Invoice {number}: 2,000 brake assemblies, 1,000,000.00 CNY"
     document = as_[CORE].post("/documents", files={"file": ("invoice.txt", invoice.encode(),
                                                             "text/plain")})
     maturity = chain_time() + 180 * DAY
     issued = as_[CORE].post("/certificates", {
         "beneficiary_id": org[TIER1], "credit_provider_id": org[BANK_A],
         "face_value": str(FACE), "maturity": maturity, "document_id": document["id"],
-        "invoice_number": invoice.split(":")[0].removeprefix("Invoice "),
+        "invoice_number": number,
     })
     cert = int(issued["certificate_id"])
     say("issue", f"{CORE} issues certificate #{cert} for {format_cny(FACE)} CNY, due in 180 "

@@ -175,7 +175,7 @@ def issue_certificate(world: World, face_value: str = "1000000", days: int = 90,
     r = world.client.post("/v1/certificates", json={
         "beneficiary_id": world.tier1.org_id, "credit_provider_id": world.bank.org_id,
         "face_value": face_value, "maturity": world.block_time() + days * 86_400,
-        "document_id": doc["id"], "invoice_number": uuid.uuid4().hex[:12],
+        "document_id": doc["id"], "invoice_number": "INV-" + uuid.uuid4().hex[:12],
     }, headers=world.core.headers)
     assert r.status_code == 201, r.text
     out = {"certificate_id": r.json()["certificate_id"], "document": doc}
