@@ -106,10 +106,15 @@ def issue(
         "--invoice", help="The invoice file to upload (its hash is anchored on chain); "
         "default: a generated trial invoice.")] = None,
     invoice_number: Annotated[str | None, typer.Option(
-        "--invoice-number", help="Invoice number (with the seller's tax id it may back one "
-        "certificate only); default: generated.")] = None,
+        "--invoice-number", help="Invoice number: 20 digits for a fully digital e-invoice, "
+        "8 with --invoice-code for a legacy one (one invoice backs one certificate, however "
+        "it is typed); default: generated.")] = None,
+    invoice_code: Annotated[str | None, typer.Option(
+        "--invoice-code", help="Legacy invoice code (发票代码, 10 or 12 digits) of an 8-digit "
+        "invoice number.")] = None,
     seller_tax_id: Annotated[str | None, typer.Option(
-        "--seller-tax-id", help="Seller's tax id (USCC); default: the beneficiary's.")] = None,
+        "--seller-tax-id", help="Seller's USCC, checked: it must be the beneficiary's "
+        "registered code (the default).")] = None,
 ) -> None:
     """Core enterprise: issue a credit certificate to a supplier, backed by an invoice."""
     fen = parse_cny(amount)
@@ -117,6 +122,8 @@ def issue(
         raise UsageProblemError("give the maturity as exactly one of --days N or --maturity DATE")
     if invoice is not None and not invoice.is_file():
         raise UsageProblemError(f"no invoice file at {invoice}")
+    if invoice_code and not invoice_number:
+        raise UsageProblemError("--invoice-code needs the --invoice-number it belongs to")
     beneficiary_id = cli.org_id(beneficiary, what="beneficiary")
     provider_id = _credit_provider(cli, bank, fen)
     due = chain_now(cli) + days * DAY if days is not None else parse_moment(maturity or "")
@@ -136,6 +143,8 @@ def issue(
             "face_value": str(fen), "maturity": due, "document_id": document["id"],
             "invoice_number": number,
         }
+        if invoice_code:
+            body["invoice_code"] = invoice_code
         if seller_tax_id:
             body["seller_tax_id"] = seller_tax_id
         try:
@@ -157,7 +166,8 @@ def issue(
             ("credit line of", cli.org_name(provider_id)),
             ("face value", f"{output.yuan(fen)} CNY"),
             ("maturity", output.when(due)),
-            ("invoice", f"{number} ({filename}, {document.get('size')} bytes)"),
+            ("invoice", f"{invoice_code + ' ' if invoice_code else ''}{number} "
+                        f"({filename}, {document.get('size')} bytes)"),
             ("document keccak256", document.get("keccak256")),
             ("status", result.get("status")),
             *_tx_pairs(result),

@@ -205,6 +205,25 @@ def test_issue_with_a_file_a_date_and_an_explicit_bank(net: Net, tmp_path: Path)
                                     tmp_path / "nope.pdf", "--as", CORE, code=2).stderr
 
 
+def test_issue_a_legacy_invoice_by_code_and_number(net: Net) -> None:
+    """--invoice-code (issue 10, item 1): the legacy pair is one invoice however it is
+    typed; the seller is the beneficiary whatever --seller-tax-id says."""
+    scf = net.scf
+    data = as_json(scf("issue", T1, "500", "--days", "30", "--invoice-code", "044031900111",
+                       "--invoice-number", "00012345", "--as", CORE, "--json"))
+    assert data["certificate"]["certificate_id"]
+    again = scf("issue", T1, "500", "--days", "30", "--invoice-code", "0440 3190 0111",
+                "--invoice-number", "12345", "--as", CORE, code=1)
+    assert "duplicate_invoice" in again.stderr
+    assert "invoice_code" in scf("issue", T1, "500", "--days", "30", "--invoice-number",
+                                 "00012345", "--as", CORE, code=1).stderr
+    assert "seller_mismatch" in scf("issue", T1, "500", "--days", "30", "--invoice-number",
+                                    "INV-S-1", "--seller-tax-id", "X", "--as", CORE,
+                                    code=1).stderr
+    assert "--invoice-number" in scf("issue", T1, "500", "--days", "30", "--invoice-code",
+                                     "044031900111", "--as", CORE, code=2).stderr
+
+
 def test_reject_revoke_and_withdraw(net: Net) -> None:
     scf = net.scf
     rejected, revoked, kept = _certificate(net), _certificate(net), _certificate(net)
