@@ -9,7 +9,7 @@ with --keys-file/SCF_KEYS_FILE, and --json):
   scf fragments [--certificate ID] [--holder ORG]
   scf offers [--status open|accepted|withdrawn]
   scf issue BENEFICIARY AMOUNT (--days N | --maturity DATE) [--bank ORG] [--invoice FILE]
-            [--invoice-number NO] [--seller-tax-id USCC]
+            [--invoice-number NO [--invoice-code CODE]] [--seller-tax-id USCC]
   scf accept|reject|revoke CERTIFICATE
   scf split FRAGMENT TO AMOUNT
   scf transfer FRAGMENT TO
@@ -22,9 +22,9 @@ with --keys-file/SCF_KEYS_FILE, and --json):
   scf verify FRAGMENT               (exit 4 if a check failed)
   scf report exposure|financed-volume|maturing|overdue [--within-days N]
 
-Amounts are yuan as people write them (1,000,000.00; at most two decimals), sent to the
-API as whole fen. Fragments are given by id or as certificate/seq (e.g. 1/0 for the root).
-Organizations by name or id.
+Amounts are yuan as people write them (1,000,000.00; at most two decimals; ASCII digits
+only), sent to the API as whole fen. Fragments are given by id or as certificate/seq
+(e.g. 1/0 for the root). Organizations by name or id.
 """
 
 from __future__ import annotations
