@@ -32,6 +32,7 @@ from api.indexer import Indexer
 from api.jobs import MaturityJob
 from api.models import Organization
 from api.problems import install_handlers
+from api.refusals import RefusalAuditMiddleware, RefusalLog
 from api.routes import admin, certificates, documents, financing, fragments, organizations, reports
 from api.runtime import Runtime
 from api.services.responders import RESPONDERS
@@ -59,6 +60,8 @@ def build_runtime(settings: Settings) -> Runtime:
         indexer=indexer,
         maturity=maturity, document_key=settings.document_key_bytes(),
         invoice_secret=settings.invoice_secret_bytes(),
+        refusals=RefusalLog(engine, window=settings.refusal_window,
+                            max_sources=settings.refusal_sources),
     )
     _bootstrap_operator(runtime)
     return runtime
@@ -123,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if background is not None:
                 await asyncio.to_thread(background.stop)
+            await asyncio.to_thread(runtime.refusals.stop)  # the last window's counts
             runtime.engine.dispose()
 
     app = FastAPI(
@@ -131,12 +135,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=(
             "Digital credit certificates (电子债权凭证) on an EVM ledger: issue, accept, split, "
             "transfer, finance, repay. Amounts are strings of whole fen. Every command "
-            "accepts an Idempotency-Key; every refusal is an RFC 9457 problem document."
+            "accepts an Idempotency-Key; every refusal is an RFC 9457 problem document, "
+            "and is recorded in the audit log.\n\n"
+            "**Who may see and act (one rule on every endpoint).** 401 without a valid "
+            "key; 403 `wrong_role` when your role may never do this (it depends on who "
+            "you are, never on the record); 404 `unknown_<kind>` when the record does not "
+            "exist *or your organization may not see it* (so ids cannot be probed: another "
+            "organization's record and a missing one answer alike, on reads and commands); "
+            "only then 403 with the ledger's reason (`not_holder`, `not_issuer`, ...) when "
+            "you see the record but are not the party who may act on it. See docs/api.md."
         ),
         lifespan=lifespan,
     )
     install_handlers(app)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RefusalAuditMiddleware)
     for module in (admin, organizations, documents, certificates, fragments, financing,
                    reports):
         app.include_router(module.router)

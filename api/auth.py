@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 
 from api.models import ApiKey, Organization
 from api.problems import Problem
+from api.refusals import note_caller
 
 OPERATOR = "operator"
 CORE_ENTERPRISE = "core_enterprise"
@@ -93,6 +94,7 @@ def authenticate(request: Request) -> Principal:
     if row is None:
         raise _unauthenticated("The API key is unknown.")
     key_id, revoked_at, org_id, role, address, name, status = row
+    note_caller(org_id, key_id)  # a refusal below is audited under the key's owner
     if revoked_at is not None:
         raise _unauthenticated("The API key was revoked.")
     if status == "suspended":

@@ -44,6 +44,7 @@ from api.chain import ChainGateway, SignedTx
 from api.indexer import Indexer
 from api.models import AuditEntry, Command
 from api.problems import PROBLEM_JSON, Problem, problem_from_revert
+from api.refusals import mark_audited
 from api.timeutil import utcnow
 from chain_client.errors import ContractRevert, TransactionError, TransactionTimeout
 from chain_client.ledger import LedgerCall
@@ -554,7 +555,9 @@ class CommandRunner:
         body = problem.body()
         if tx_hash:
             body["tx_hash"] = tx_hash
-        return self._finish(ref, problem.status, body, "refused", None)
+        response = self._finish(ref, problem.status, body, "refused", None)
+        mark_audited()  # stored with its audit entry: the middleware must not add another
+        return response
 
     def _finish(
         self,

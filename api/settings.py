@@ -55,6 +55,9 @@ class Settings(BaseModel):
     workers: int = 1
     host: str = "127.0.0.1"
     port: int = 8000
+    #: refusal rows: one window's length in seconds, and the sources itemized per window
+    refusal_window: float = 60.0
+    refusal_sources: int = 1000
 
     @model_validator(mode="before")
     @classmethod
@@ -172,6 +175,8 @@ ENV_NAMES: dict[str, str] = {
     "workers": "SCF_WORKERS",
     "host": "SCF_HOST",
     "port": "SCF_PORT",
+    "refusal_window": "SCF_REFUSAL_WINDOW",
+    "refusal_sources": "SCF_REFUSAL_SOURCES",
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -69,15 +69,26 @@ def run_indexer(
 
 @router.get("/audit-log")
 def audit_log(
+    rt: RuntimeDep,
     session: ReadSessionDep,
     action: Annotated[str | None, Query(max_length=64)] = None,
+    outcome: Literal["succeeded", "refused", "failed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> list[dict[str, Any]]:
-    """Every command: who, what, when, outcome, transaction (operator and auditors)."""
+    """Every command and every refusal: who, what, when, outcome, code, transaction
+    (operator and auditors). A refusal that is not a command's (no or a revoked key, a
+    wrong role, a record the caller may not see, a malformed request, a rate limit) has
+    the method and route as its ``action``, the path as its ``target``, and in
+    ``params`` the status, the client address and the presented key's prefix; repeats of
+    one source, action and code within a minute are one more row with ``params.repeated``
+    (api.refusals)."""
+    rt.refusals.flush()  # this process's refusals up to now
     query = select(AuditEntry).order_by(AuditEntry.id.desc())  # type: ignore[union-attr]
     if action:
         query = query.where(AuditEntry.action == action)
+    if outcome:
+        query = query.where(AuditEntry.outcome == outcome)
     return [{"id": e.id, "at": e.at.isoformat(), "org_id": e.org_id,
              "api_key_id": e.api_key_id, "action": e.action, "target": e.target,
              "params": json.loads(e.params), "outcome": e.outcome, "code": e.code,

@@ -16,6 +16,7 @@ from api.problems import Problem
 from api.schemas import IssueRequest, RepayRequest, certificate_view, fen
 from api.services.access import (
     MAX_DB_INT,
+    certificate_for_command,
     certificate_or_404,
     certificate_visible,
     not_found,
@@ -92,12 +93,17 @@ def _certificate_command(action: str, builder: str, role: str):  # type: ignore[
     def endpoint(
         certificate_id: CertId,
         rt: RuntimeDep,
+        session: SessionDep,
         ctx: CommandContext = Depends(command_context),  # noqa: B008
         p: Principal = Depends(require_roles(role)),  # noqa: B008
     ) -> JSONResponse:
+        def plan() -> ChainPlan:
+            certificate_for_command(session, rt.gateway.ledger, p, certificate_id)
+            return ChainPlan(p.address or "", builder, (certificate_id,))
+
         return rt.runner.run_chain(
             ctx, action, f"certificate:{certificate_id}", {"certificate_id": certificate_id},
-            lambda: ChainPlan(p.address or "", builder, (certificate_id,)),
+            plan,
         )
 
     endpoint.__name__ = f"{action}_certificate"
@@ -116,14 +122,19 @@ def repay(
     certificate_id: CertId,
     body: RepayRequest,
     rt: RuntimeDep,
+    session: SessionDep,
     ctx: CommandContext = Depends(command_context),  # noqa: B008
     p: Principal = Depends(require_roles(CORE_ENTERPRISE)),  # noqa: B008
 ) -> JSONResponse:
     """Issuer: pay (part of) a matured certificate; the maturity job pays the holders."""
+
+    def plan() -> ChainPlan:
+        certificate_for_command(session, rt.gateway.ledger, p, certificate_id)
+        return ChainPlan(p.address or "", "repay", (certificate_id, fen(body.amount)))
+
     return rt.runner.run_chain(
         ctx, "repay", f"certificate:{certificate_id}",
-        {"certificate_id": certificate_id, "amount": body.amount},
-        lambda: ChainPlan(p.address or "", "repay", (certificate_id, fen(body.amount))),
+        {"certificate_id": certificate_id, "amount": body.amount}, plan,
     )
 
 

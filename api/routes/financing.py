@@ -22,8 +22,10 @@ from api.schemas import (
 )
 from api.services.access import (
     MAX_DB_INT,
+    fragment_for_command,
     fragment_or_404,
     not_found,
+    offer_for_command,
     offer_visible,
     org_or_422,
     parse_fragment_id,
@@ -91,6 +93,7 @@ def create_offer(
     fid = parse_fragment_id(body.fragment_id)
 
     def plan() -> ChainPlan:
+        fragment_for_command(session, rt.gateway.ledger, p, fid)
         bank = org_or_422(session, body.financier_id, what="financier")
         return ChainPlan(p.address or "", "offer_financing",
                          (fid, bank.address, fen(body.amount), body.rate_bps, body.expires_at),
@@ -180,13 +183,16 @@ def _offer_command(action: str, builder: str, roles: tuple[str, ...]):  # type: 
     def endpoint(
         offer_id: OfferId,
         rt: RuntimeDep,
+        session: ReadSessionDep,
         ctx: CommandContext = Depends(command_context),  # noqa: B008
         p: Principal = Depends(require_roles(*roles)),  # noqa: B008
     ) -> JSONResponse:
-        return rt.runner.run_chain(
-            ctx, action, f"offer:{offer_id}", {"offer_id": offer_id},
-            lambda: ChainPlan(p.address or "", builder, (offer_id,)),
-        )
+        def plan() -> ChainPlan:
+            offer_for_command(session, rt.gateway.ledger, p, offer_id)
+            return ChainPlan(p.address or "", builder, (offer_id,))
+
+        return rt.runner.run_chain(ctx, action, f"offer:{offer_id}", {"offer_id": offer_id},
+                                   plan)
 
     endpoint.__name__ = action
     endpoint.__doc__ = f"{' or '.join(roles)}: {action.replace('_', ' ')}."

@@ -16,7 +16,9 @@ from api.models import ChainEvent, FragmentRow, Organization
 from api.schemas import FragmentIdStr, SplitRequest, TransferRequest, fen, fragment_view
 from api.services.access import (
     MAX_DB_INT,
+    fragment_for_command,
     fragment_or_404,
+    fragment_visibility,
     fragment_visible,
     org_or_422,
     parse_fragment_id,
@@ -41,6 +43,7 @@ def split(
     fid = parse_fragment_id(fragment_id)
 
     def plan() -> ChainPlan:
+        fragment_for_command(session, rt.gateway.ledger, p, fid)
         to = org_or_422(session, body.to_org_id, what="recipient")
         return ChainPlan(p.address or "", "split", (fid, to.address, fen(body.amount)),
                          status_code=201)
@@ -62,6 +65,7 @@ def transfer(
     fid = parse_fragment_id(fragment_id)
 
     def plan() -> ChainPlan:
+        fragment_for_command(session, rt.gateway.ledger, p, fid)
         to = org_or_422(session, body.to_org_id, what="recipient")
         return ChainPlan(p.address or "", "transfer_fragment", (fid, to.address))
 
@@ -73,13 +77,19 @@ def transfer(
 def claim(
     fragment_id: FragmentPath,
     rt: RuntimeDep,
+    session: ReadSessionDep,
     ctx: CommandContext = Depends(command_context),  # noqa: B008
     p: Principal = Depends(require_roles(*HOLDERS)),  # noqa: B008
 ) -> JSONResponse:
     """Holder: collect what the fragment is owed from repayments so far."""
     fid = parse_fragment_id(fragment_id)
+
+    def plan() -> ChainPlan:
+        fragment_for_command(session, rt.gateway.ledger, p, fid)
+        return ChainPlan(p.address or "", "claim", (fid,))
+
     return rt.runner.run_chain(ctx, "claim", f"fragment:{fid}", {"fragment_id": str(fid)},
-                               lambda: ChainPlan(p.address or "", "claim", (fid,)))
+                               plan)
 
 
 @router.get("")
@@ -124,7 +134,15 @@ def provenance(
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
     """The path to the root certificate (穿透) read from the chain, and the fragment's
-    own subtree from the read model."""
+    own subtree from the read model.
+
+    Each node's id and parent are shown (the lineage, which the bank's verifier also
+    reports); its holder, holder name and value only if the caller may see that fragment
+    (``GET /v1/fragments/{id}`` would answer it), else they are null and ``masked`` is
+    true. Why the values too: an ancestor's value now is what the upstream supplier still
+    holds, and a descendant's what a downstream one received and kept, neither of which
+    is the caller's business; the verifier checks that the whole certificate sums to its
+    face value without showing any other fragment's value."""
     fid = parse_fragment_id(fragment_id)
     frag = fragment_or_404(session, p, fid)
     path = rt.gateway.ledger.provenance(fid)
@@ -132,22 +150,30 @@ def provenance(
     children = session.exec(
         select(FragmentRow).where(FragmentRow.certificate_id == frag.certificate_id)
     ).all()
+    visible = fragment_visibility(session, p, frag.certificate_id)
     by_parent: dict[int, list[FragmentRow]] = {}
     for child in children:
         if child.parent_id is not None and child.seq != 0:
             by_parent.setdefault(child.parent_id, []).append(child)
 
+    def shown(node_id: int, holder: str, value: str) -> dict[str, Any]:
+        if visible(node_id, holder):
+            return {"holder": holder, "holder_name": names.get(holder), "value": value,
+                    "masked": False}
+        return {"holder": None, "holder_name": None, "value": None, "masked": True}
+
     def subtree(node: FragmentRow, depth: int = 0) -> dict[str, Any]:
         kids = by_parent.get(node.id, []) if depth < 64 else []
-        return {"id": str(node.id), "value": node.value, "holder": node.holder,
-                "children": [subtree(k, depth + 1) for k in kids]}
+        view = shown(node.id, node.holder, node.value)
+        del view["holder_name"]
+        return {"id": str(node.id), **view, "children": [subtree(k, depth + 1) for k in kids]}
 
     return {
         "fragment_id": str(fid),
         "certificate_id": frag.certificate_id,
         "path_to_root": [
             {"id": str(f.id), "parent_id": str(f.parent_id) if f.parent_id is not None else None,
-             "holder": f.holder, "holder_name": names.get(f.holder), "value": str(f.value)}
+             **shown(f.id, f.holder, str(f.value))}
             for f in path
         ],
         "subtree": subtree(frag),

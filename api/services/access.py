@@ -1,15 +1,35 @@
 """Who may see which record. Role checks are per endpoint (api.auth.require_roles); these
 are the organization checks: a supplier sees its own holdings, an issuer its own
 certificates, a bank what it holds or was offered, the operator and auditors everything.
-Records a caller may not see answer 404, not 403, so their existence does not leak."""
+Records a caller may not see answer 404, not 403, so their existence does not leak.
+
+The rule, the same on every endpoint, reads and commands alike (docs/api.md):
+
+1. 401 without a valid key; 403 ``wrong_role`` when the caller's role may never do this
+   (it depends on who asks, never on the record);
+2. 404 ``unknown_<kind>`` when the record does not exist *or the caller may not see it*,
+   checked before the chain is asked (``*_for_command`` below), so that a missing id and
+   another organization's id answer alike, with the same status and code;
+3. only then 403 with the ledger's reason (``not_holder``, ``not_issuer``, ...) when the
+   caller sees the record but is not the party who may act on it (a bank that underwrote
+   a certificate sees its fragments but may not split them), or a 4xx from the ledger.
+
+Visibility comes from the read model, which lags the chain by up to one indexer pass (a
+fragment received a moment ago): when it says no, the chain is asked whether the caller
+is the party itself before answering 404 (that costs a chain read on refusals only)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from sqlmodel import Session, select
 
 from api.auth import Principal
 from api.models import CertificateRow, Document, FragmentRow, OfferRow, Organization
 from api.problems import Problem
+from chain_client.errors import ContractRevert
+from chain_client.ledger import Ledger
 from chain_client.ledger_types import certificate_id_of
 
 MAX_DB_INT = 2**31 - 1
@@ -59,21 +79,35 @@ def certificate_visible(session: Session, p: Principal, cert: CertificateRow) ->
 
 
 def fragment_visible(session: Session, p: Principal, frag: FragmentRow) -> bool:
-    if p.sees_everything:
-        return True
+    return fragment_visibility(session, p, frag.certificate_id)(frag.id, frag.holder)
+
+
+def fragment_visibility(session: Session, p: Principal,
+                        cert_id: int) -> Callable[[int, str], bool]:
+    """Whether the caller may see a fragment (by id and holder) of certificate
+    ``cert_id``: its holder, the certificate's issuer and credit provider, the seller and
+    financier of an offer on it. For one fragment or a whole tree: the certificate and
+    the caller's offers on it are read once, and only if the holder is someone else."""
     me = p.address
-    if me is None:
-        return False
-    if frag.holder == me:
-        return True
-    cert = session.get(CertificateRow, frag.certificate_id)
-    if cert is not None and me in (cert.issuer, cert.credit_provider):
-        return True
-    offered = session.exec(
-        select(OfferRow.id).where(OfferRow.fragment_id == frag.id)
-        .where((OfferRow.financier == me) | (OfferRow.seller == me))
-    ).first()
-    return offered is not None
+    if p.sees_everything or me is None:
+        return lambda _id, _holder: p.sees_everything
+    known: dict[str, Any] = {}
+
+    def visible(fragment_id: int, holder: str) -> bool:
+        if holder == me:
+            return True
+        if not known:
+            cert = session.get(CertificateRow, cert_id)
+            known["all"] = cert is not None and me in (cert.issuer, cert.credit_provider)
+            known["offered"] = set() if known["all"] else set(session.exec(
+                select(OfferRow.fragment_id)
+                .where(OfferRow.fragment_id >= cert_id << 32)  # type: ignore[operator]
+                .where(OfferRow.fragment_id < (cert_id + 1) << 32)  # type: ignore[operator]
+                .where((OfferRow.financier == me) | (OfferRow.seller == me))
+            ).all())
+        return bool(known["all"]) or fragment_id in known["offered"]
+
+    return visible
 
 
 def offer_visible(p: Principal, offer: OfferRow) -> bool:
@@ -105,3 +139,51 @@ def fragment_or_404(session: Session, p: Principal, fragment_id: int) -> Fragmen
 
 def certificate_of_fragment(session: Session, fragment_id: int) -> CertificateRow | None:
     return session.get(CertificateRow, certificate_id_of(fragment_id))
+
+
+# -- the record a command acts on (rule 2 above) --------------------------------------------
+
+
+def fragment_for_command(session: Session, ledger: Ledger, p: Principal,
+                         fragment_id: int) -> tuple[str, int]:
+    """(holder, value) of the fragment a command acts on, or 404 if the caller may not
+    see it (in the read model, or as its holder on chain)."""
+    frag = session.get(FragmentRow, fragment_id)
+    if frag is not None and fragment_visible(session, p, frag):
+        return frag.holder, int(frag.value)
+    try:
+        chain = ledger.fragment(fragment_id)
+    except ContractRevert:
+        raise not_found("fragment", fragment_id) from None
+    if p.address is None or chain.holder != p.address:
+        raise not_found("fragment", fragment_id)
+    return chain.holder, chain.value
+
+
+def certificate_for_command(session: Session, ledger: Ledger, p: Principal,
+                            cert_id: int) -> None:
+    """404 unless the caller may see the certificate (in the read model, or as its
+    issuer, beneficiary or credit provider on chain)."""
+    cert = session.get(CertificateRow, cert_id) if 0 < cert_id <= MAX_DB_INT else None
+    if cert is not None and certificate_visible(session, p, cert):
+        return
+    try:
+        chain = ledger.certificate(cert_id)
+    except ContractRevert:
+        raise not_found("certificate", cert_id) from None
+    if p.address is None or p.address not in (chain.issuer, chain.beneficiary,
+                                              chain.credit_provider):
+        raise not_found("certificate", cert_id)
+
+
+def offer_for_command(session: Session, ledger: Ledger, p: Principal, offer_id: int) -> None:
+    """404 unless the caller may see the offer (its seller or financier)."""
+    offer = session.get(OfferRow, offer_id) if 0 < offer_id <= MAX_DB_INT else None
+    if offer is not None and offer_visible(p, offer):
+        return
+    try:
+        chain = ledger.offer(offer_id)
+    except ContractRevert:
+        raise not_found("offer", offer_id) from None
+    if p.address is None or p.address not in (chain.seller, chain.financier):
+        raise not_found("offer", offer_id)
