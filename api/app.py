@@ -32,6 +32,7 @@ from api.indexer import Indexer
 from api.jobs import MaturityJob
 from api.models import Organization
 from api.problems import install_handlers
+from api.ratelimit import RateLimiter
 from api.refusals import RefusalAuditMiddleware, RefusalLog
 from api.routes import admin, certificates, documents, financing, fragments, organizations, reports
 from api.runtime import Runtime
@@ -60,6 +61,7 @@ def build_runtime(settings: Settings) -> Runtime:
         indexer=indexer,
         maturity=maturity, document_key=settings.document_key_bytes(),
         invoice_secret=settings.invoice_secret_bytes(),
+        limits=RateLimiter.for_settings(settings),
         refusals=RefusalLog(engine, window=settings.refusal_window,
                             max_sources=settings.refusal_sources),
     )
@@ -143,7 +145,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "exist *or your organization may not see it* (so ids cannot be probed: another "
             "organization's record and a missing one answer alike, on reads and commands); "
             "only then 403 with the ledger's reason (`not_holder`, `not_issuer`, ...) when "
-            "you see the record but are not the party who may act on it. See docs/api.md."
+            "you see the record but are not the party who may act on it.\n\n"
+            "**Limits.** Commands are limited per organization (429 `rate_limited` with "
+            "`Retry-After`; nothing is recorded, retry with the same Idempotency-Key), "
+            "documents by a per-organization quota (409 `storage_quota_exceeded`), splits "
+            "by a minimum amount (422 `split_below_minimum`). See docs/api.md."
         ),
         lifespan=lifespan,
     )

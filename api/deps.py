@@ -43,9 +43,13 @@ IdempotencyKey = Annotated[
 
 
 async def command_context(
+    request: Request,
     principal: Principal = Depends(authenticate),  # noqa: B008
     idempotency_key: IdempotencyKey = None,
 ) -> CommandContext:
+    """The caller of a command, counted against its organization's rate limit (429
+    before anything is journaled: :mod:`api.ratelimit`)."""
+    request.app.state.runtime.limits.check(principal)
     return CommandContext(principal, idempotency_key)
 
 

@@ -12,6 +12,7 @@ from api.chain import ChainGateway
 from api.idempotency import CommandRunner
 from api.indexer import Indexer
 from api.jobs import MaturityJob
+from api.ratelimit import RateLimiter
 from api.refusals import RefusalLog
 from api.settings import Settings
 
@@ -28,5 +29,7 @@ class Runtime:
     maturity: MaturityJob
     document_key: bytes
     invoice_secret: bytes
+    #: commands per organization (api.ratelimit)
+    limits: RateLimiter
     #: refusals not journaled with a command, coalesced into the audit log (api.refusals)
     refusals: RefusalLog

@@ -55,6 +55,15 @@ class Settings(BaseModel):
     workers: int = 1
     host: str = "127.0.0.1"
     port: int = 8000
+    # -- abuse limits (api.ratelimit, api.quotas; 0 turns the rate limit or a quota off) --
+    #: commands a second an organization may send after a burst (the operator: unlimited)
+    rate_limit_per_second: float = 10.0
+    rate_limit_burst: int = 100
+    #: documents an organization may keep, and their bytes in all
+    document_quota_count: int = 10_000
+    document_quota_bytes: int = 2 * 1024**3
+    #: the smallest amount a split (or a partial financing offer) may carve off, and leave
+    min_split_fen: int = 1  # DESIGN.md: splits down to 0.01 CNY
     #: refusal rows: one window's length in seconds, and the sources itemized per window
     refusal_window: float = 60.0
     refusal_sources: int = 1000
@@ -124,6 +133,11 @@ class Settings(BaseModel):
         """The indexing process's socket for "a command waits for block N"."""
         return self.data_dir / "indexer.sock"
 
+    @property
+    def rate_limit_file(self) -> Path:
+        """Where the worker processes share each organization's rate-limit bucket."""
+        return self.data_dir / "rate-limits"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``SCF_*`` variables (``env`` defaults to ``os.environ``)."""
@@ -175,6 +189,11 @@ ENV_NAMES: dict[str, str] = {
     "workers": "SCF_WORKERS",
     "host": "SCF_HOST",
     "port": "SCF_PORT",
+    "rate_limit_per_second": "SCF_RATE_LIMIT",
+    "rate_limit_burst": "SCF_RATE_BURST",
+    "document_quota_count": "SCF_DOCUMENT_QUOTA_COUNT",
+    "document_quota_bytes": "SCF_DOCUMENT_QUOTA_BYTES",
+    "min_split_fen": "SCF_MIN_SPLIT_FEN",
     "refusal_window": "SCF_REFUSAL_WINDOW",
     "refusal_sources": "SCF_REFUSAL_SOURCES",
 }

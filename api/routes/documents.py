@@ -15,6 +15,7 @@ from api.deps import RuntimeDep, SessionDep
 from api.headers import clean_filename, content_disposition
 from api.models import CertificateRow, Document
 from api.problems import Problem
+from api.quotas import check_document_quota
 from api.services.access import document_visible, not_found
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -45,12 +46,14 @@ async def upload(
         raise Problem(403, "wrong_role", "Auditors change nothing",
                       "An auditor may read documents but not upload them.",
                       required_roles=["operator", "core_enterprise", "supplier", "financier"])
+    rt.limits.check(p)  # an upload counts as a command (api.ratelimit)
     content = await file.read(rt.settings.max_upload_bytes + 1)
     if len(content) > rt.settings.max_upload_bytes:
         raise Problem(413, "too_large", "Document too large",
                       f"Documents are limited to {rt.settings.max_upload_bytes} bytes.")
     if not content:
         raise Problem(422, "empty_document", "Empty document", "The uploaded file is empty.")
+    check_document_quota(session, rt.settings, p.org_id, len(content))  # api.quotas
     doc_id = str(uuid.uuid4())
     sha, kec = crypto.hashes(content)
     nonce, sealed = crypto.seal(rt.document_key, doc_id, content)

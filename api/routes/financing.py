@@ -13,6 +13,7 @@ from api.deps import ReadSessionDep, RuntimeDep, command_context
 from api.idempotency import ChainPlan, CommandContext
 from api.models import CertificateRow, OfferRow, Organization
 from api.problems import Problem
+from api.quotas import check_split
 from api.schemas import (
     CreditLineRequest,
     OfferRequest,
@@ -93,10 +94,12 @@ def create_offer(
     fid = parse_fragment_id(body.fragment_id)
 
     def plan() -> ChainPlan:
-        fragment_for_command(session, rt.gateway.ledger, p, fid)
+        holder, value = fragment_for_command(session, rt.gateway.ledger, p, fid)
+        amount = fen(body.amount)  # less than the value: the ledger splits it at acceptance
+        check_split(rt.settings.min_split_fen, amount, value if holder == p.address else None)
         bank = org_or_422(session, body.financier_id, what="financier")
         return ChainPlan(p.address or "", "offer_financing",
-                         (fid, bank.address, fen(body.amount), body.rate_bps, body.expires_at),
+                         (fid, bank.address, amount, body.rate_bps, body.expires_at),
                          status_code=201)
 
     return rt.runner.run_chain(ctx, "offer", f"fragment:{fid}", body.model_dump(), plan)

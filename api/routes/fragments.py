@@ -13,6 +13,7 @@ from api.auth import HOLDERS, Principal, authenticate, require_roles
 from api.deps import ReadSessionDep, RuntimeDep, command_context
 from api.idempotency import ChainPlan, CommandContext
 from api.models import ChainEvent, FragmentRow, Organization
+from api.quotas import check_split
 from api.schemas import FragmentIdStr, SplitRequest, TransferRequest, fen, fragment_view
 from api.services.access import (
     MAX_DB_INT,
@@ -43,10 +44,11 @@ def split(
     fid = parse_fragment_id(fragment_id)
 
     def plan() -> ChainPlan:
-        fragment_for_command(session, rt.gateway.ledger, p, fid)
+        holder, value = fragment_for_command(session, rt.gateway.ledger, p, fid)
+        amount = fen(body.amount)
+        check_split(rt.settings.min_split_fen, amount, value if holder == p.address else None)
         to = org_or_422(session, body.to_org_id, what="recipient")
-        return ChainPlan(p.address or "", "split", (fid, to.address, fen(body.amount)),
-                         status_code=201)
+        return ChainPlan(p.address or "", "split", (fid, to.address, amount), status_code=201)
 
     return rt.runner.run_chain(ctx, "split", f"fragment:{fid}",
                                {"fragment_id": str(fid), **body.model_dump()}, plan)

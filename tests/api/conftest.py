@@ -56,6 +56,10 @@ def make_settings(anvil: AnvilNode, tmp: Path, db: str = "sqlite", **extra: Any)
         keystore_scrypt_n=2**10,
         background=False,
         tx_timeout=30.0,
+        # the suites send many commands quickly from few organizations; tests of the
+        # limit set their own (tests/api/test_limits.py)
+        rate_limit_per_second=1000.0,
+        rate_limit_burst=10_000,
     )
     if db == "postgres":
         values["database_url"] = PG_URL
@@ -121,8 +125,9 @@ class World:
         self.anvil.mine()
 
 
-def open_world(anvil: AnvilNode, tmp: Path, db: str = "sqlite") -> Iterator[World]:
-    settings = make_settings(anvil, tmp, db)
+def open_world(anvil: AnvilNode, tmp: Path, db: str = "sqlite",
+               **extra: Any) -> Iterator[World]:
+    settings = make_settings(anvil, tmp, db, **extra)
     app = create_app(settings)
     try:
         with TestClient(app) as client:
