@@ -229,6 +229,11 @@ class ApiServer:
             SCF_HOST="127.0.0.1",
             SCF_PORT=str(self.port),
             SCF_WORKERS=str(workers),
+            # a few organizations (the core enterprise at set-up, each bank) send far more
+            # commands a second than a member would: the per-organization limit (whose
+            # check still runs on every command) is raised out of the way
+            SCF_RATE_LIMIT="100000",
+            SCF_RATE_BURST="100000",
         )
         if db == "postgres":
             self.schema = "bench_" + uuid.uuid4().hex[:16]
