@@ -12,12 +12,22 @@ from typing import Any
 import pytest
 
 from chain_client.node import AnvilNode
-from tests.api.conftest import Party, World, issue_certificate, open_world, populate
+from tests.api.conftest import (
+    Party,
+    World,
+    issue_certificate,
+    open_world,
+    pg_available,
+    populate,
+)
 
 
-@pytest.fixture(scope="module")
-def rw(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    for world in open_world(anvil, tmp_path_factory.mktemp("refusals")):
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def rw(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory,
+       request: pytest.FixtureRequest) -> Iterator[World]:
+    if request.param == "postgres" and not pg_available():
+        pytest.skip("PostgreSQL not reachable")
+    for world in open_world(anvil, tmp_path_factory.mktemp("refusals"), request.param):
         w = populate(world)
         seed = secrets.randbelow(10**8) * 10
         w.onboard("core2", "core_enterprise", seed + 6)
