@@ -32,11 +32,13 @@ import threading
 import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 import uvicorn
 
 from api.app import build_runtime, create_app, prepare
 from api.background import BackgroundWork
+from api.private_files import restrict_new_files, secure_file, secure_folder
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,9 @@ KEEP_ALIVE = 30
 
 def serve(settings: Settings | None = None) -> None:
     """Serve the API on settings.host:settings.port until SIGINT or SIGTERM (blocking)."""
+    restrict_new_files()  # before anything is created: this process and its children
     settings = settings or Settings.from_env()
+    make_data_private(settings)
     if not settings.several_workers:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                     log_level="info", access_log=False, timeout_keep_alive=KEEP_ALIVE)
@@ -62,6 +66,21 @@ def serve(settings: Settings | None = None) -> None:
     if settings.background:
         targets.append(run_background)
     Supervisor(targets).run()
+
+
+def make_data_private(settings: Settings) -> None:
+    """The data folder 0700 and everything in it owner-only (:mod:`api.private_files`),
+    and a SQLite database kept elsewhere too; says so when an older version left it open."""
+    tightened = secure_folder(settings.data_dir)
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///"):
+        database = Path(url.removeprefix("sqlite:///"))
+        for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+            if secure_file(path):
+                tightened.append(path)
+    if tightened:
+        log.warning("took group and other permissions off %d files and folders of %s "
+                    "(made by an older version or by hand)", len(tightened), settings.data_dir)
 
 
 class Supervisor:

@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -29,13 +30,19 @@ def up(
     api_port: int = typer.Option(8000, help="Port of the API"),
     block_time: int = typer.Option(0, help="Seconds per block (0: a block per transaction)"),
     demo: bool = typer.Option(False, help="Play the guided demo once the network is up"),
+    passphrase_file: Path = typer.Option(  # noqa: B008
+        None, envvar="SCF_MASTER_PASSPHRASE_FILE",
+        help="File holding the master passphrase (0600). Without it (or "
+             "SCF_MASTER_PASSPHRASE): demo mode, a generated one kept in the data folder"),
     exit_after_start: bool = typer.Option(
         False, "--exit-after-start", help="Stop again once started (for checks and scripts)"),
 ) -> None:
     """Start the local chain, deploy if needed, serve the API, seed on first start."""
     _stop_on_signals()
+    passphrase = os.environ.get("SCF_MASTER_PASSPHRASE")
     options = UpOptions(data_dir=_data_dir(data_dir), chain_port=chain_port, api_port=api_port,
-                        block_time=block_time or None)
+                        block_time=block_time or None, passphrase_file=passphrase_file,
+                        passphrase=SecretStr(passphrase) if passphrase else None)
     network = LocalNetwork(options)
     try:
         with console.status("starting the local chain and the API (deploying if needed)"):
@@ -93,7 +100,10 @@ def _print_where(network: LocalNetwork) -> None:
     table.add_row("manifest", str(data / "manifest.json"))
     table.add_row("data folder", str(data.resolve()))
     table.add_row("API keys (0600)", str(network.keys_file))
+    table.add_row("master passphrase", network.passphrase_source)
+    table.add_row("dev accounts (0600)", str(data / "chain" / "dev-accounts.json"))
     console.print(table)
+    _print_warnings(network)
     if network.first_start and network.keys_file is not None:
         console.print("\nAPI keys of the seeded organizations (shown this once; kept in the "
                       "keys file above):")
@@ -102,6 +112,32 @@ def _print_where(network: LocalNetwork) -> None:
             console.print(f"  {entry['role']:<16} {name:<30} {entry['api_key']}",
                           soft_wrap=True, markup=False)
         console.print("\ntry: scf status --as 'Yangtze Precision Parts'   or   scf demo")
+
+
+def _print_warnings(network: LocalNetwork) -> None:
+    """What the user must know about this folder and this chain (README: "What the data
+    folder is worth")."""
+    data = network.options.data_dir
+    if network.tightened:
+        console.print(f"[yellow]note:[/yellow] {data} was readable by other users (made by "
+                      f"an older version?): took their access off {len(network.tightened)} "
+                      "files and folders")
+    if network.demo_mode:
+        console.print(f"[yellow]demo mode:[/yellow] the master passphrase is kept in "
+                      f"{network.passphrase_source} (0600), beside the keys it opens: whoever "
+                      "can read this folder holds every signing key. For more than a demo on "
+                      "your own machine, keep it elsewhere: SCF_MASTER_PASSPHRASE_FILE=FILE "
+                      "(see the README).", soft_wrap=True)
+    elif network.passphrase_copies:
+        copies = ", ".join(str(path) for path in network.passphrase_copies)
+        console.print(f"[yellow]warning:[/yellow] the master passphrase is given from "
+                      f"outside, but the data folder still holds it ({copies}): once it is "
+                      "kept safe elsewhere, delete master-passphrase, or the "
+                      "master_passphrase entry of secrets.json", soft_wrap=True)
+    console.print("the local chain is for this user's machine only: it listens on "
+                  f"{network.options.host}, and its cheat methods (anvil_setBalance, "
+                  "anvil_impersonateAccount, ...) let anyone who reaches its port rewrite "
+                  "the chain", soft_wrap=True)
 
 
 def _play_demo(api_url: str, rpc_url: str, keys_file: Path | None, manifest: Path) -> None:

@@ -2,14 +2,27 @@
 
 A local anvil node whose state persists across restarts, the contracts deployed when the
 manifest does not match the chain (the API does that on start), the API on SQLite, and on
-first start a seeded network with API keys. Everything lives in one data folder:
+first start a seeded network with API keys. Everything lives in one data folder, 0700,
+every file in it 0600 (the process umask is 077 while it runs; a folder an older version
+left open is tightened on start):
 
-    <data>/secrets.json     generated secrets (0600): master passphrase, document key, ...
-    <data>/operator/        the operator's signing key, encrypted with the master passphrase
-    <data>/chain/state.json the chain (anvil dumps it every 30 s and on stop)
-    <data>/manifest.json    where the contracts are
-    <data>/scf-api.sqlite3  the API's database; <data>/keys/ the members' encrypted keys
-    <data>/api-keys.json    the seeded organizations' API keys (0600)
+    <data>/master-passphrase  demo mode only: the generated master passphrase (see below)
+    <data>/secrets.json       the bootstrap operator API key (older folders: also the
+                              passphrase, document key and invoice secret they were made with)
+    <data>/keys/              every signing key, the operator's included (label "operator"),
+                              encrypted with the master passphrase
+    <data>/chain/state.json   the chain (anvil dumps it every 30 s and on stop)
+    <data>/chain/dev-accounts.json  this chain's funded development accounts (random keys)
+    <data>/manifest.json      where the contracts are
+    <data>/scf-api.sqlite3    the API's database (document key and invoice secret are derived
+                              from the master passphrase)
+    <data>/api-keys.json      the seeded organizations' API keys
+
+The master passphrase comes from SCF_MASTER_PASSPHRASE_FILE (a file the operator names, 0600)
+or SCF_MASTER_PASSPHRASE. Without either, `scf up` is in demo mode: it generates one and
+keeps it in ``master-passphrase`` beside the keys it opens, so whoever can read the folder
+holds every key. It says so on start. The same folder serves ``python -m api`` (nothing in
+it but the passphrase is needed: the operator key is in the key store).
 
 Why one process runs both: Ctrl-C must stop the API and then the node, in that order, and
 a restart must find everything where it was.
@@ -17,6 +30,7 @@ a restart must find everything where it was.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -33,13 +47,20 @@ from api.app import create_app
 from api.cli.client import ApiClient
 from api.cli.health import wait_until_serving
 from api.cli.seed import seed_network, write_keys_file
+from api.private_files import read_secret_file, restrict_new_files, secure_folder
 from api.server import KEEP_ALIVE
 from api.settings import Settings
 from chain_client import AnvilNode, KeyStore, WrongPassphrase, connect
 from chain_client.errors import ChainClientError, PortInUse
+from chain_client.files import atomic_write_text
 from chain_client.manifest import DeploymentManifest, mismatches
 
-SECRET_FIELDS = ("master_passphrase", "document_key", "invoice_secret", "operator_api_key")
+#: what secrets.json must hold; older folders also hold LEGACY_FIELDS, used as they are
+SECRET_FIELDS = ("operator_api_key",)
+LEGACY_FIELDS = ("master_passphrase", "document_key", "invoice_secret")
+#: demo mode's generated passphrase, in the data folder
+DEMO_PASSPHRASE_FILE = "master-passphrase"
+OPERATOR_LABEL = "operator"  # how api.chain.ChainGateway finds the operator's key
 
 
 class UpError(Exception):
@@ -55,6 +76,10 @@ class UpOptions:
     block_time: int | None = None  # None: a block per transaction (automine)
     seed: bool = True
     keystore_scrypt_n: int = 2**15
+    #: the master passphrase (SCF_MASTER_PASSPHRASE), or the file holding it
+    #: (SCF_MASTER_PASSPHRASE_FILE); neither: demo mode, generated into the data folder
+    passphrase: SecretStr | None = None
+    passphrase_file: Path | None = None
 
 
 @dataclass
@@ -66,9 +91,17 @@ class LocalNetwork:
     settings: Settings | None = None
     keys_file: Path | None = None
     first_start: bool = False
+    #: where the master passphrase came from (shown on start): the demo file's path, or
+    #: the variable that gave it
+    passphrase_source: str = ""
+    demo_mode: bool = False
+    #: files of the folder that hold the master passphrase (demo mode: at least one)
+    passphrase_copies: list[Path] = field(default_factory=list)
+    tightened: list[Path] = field(default_factory=list)
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
     _secrets: dict[str, str] = field(default_factory=dict)
+    _umask: int | None = None
 
     @property
     def api_url(self) -> str:
@@ -79,23 +112,32 @@ class LocalNetwork:
         return f"http://{self.options.host}:{self.options.chain_port}"
 
     def __enter__(self) -> LocalNetwork:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def start(self) -> None:
+        """Start everything; on failure, stop what was started (and restore the umask)."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
         data = self.options.data_dir
+        self._check_loopback()
         self._check_ports()
-        data.mkdir(parents=True, exist_ok=True)
+        if self._umask is None:
+            self._umask = restrict_new_files()
+        self.tightened = secure_folder(data)
         (data / "chain").mkdir(exist_ok=True)
         self._secrets = self._load_or_create_secrets(data / "secrets.json")
-        operator_key, operator_address = self._operator_key(data / "operator")
+        passphrase = self._passphrase(data)
+        operator_address = self._operator_key(data, passphrase)
+        self.passphrase_copies = self._stored_copies(data)
         self._start_node(data / "chain")
         # a dev chain: the operator pays gas for deployment and onboarding from here
         assert self.node is not None
@@ -104,10 +146,11 @@ class LocalNetwork:
         self.settings = Settings(
             data_dir=data.resolve(),
             rpc_url=self.rpc_url,
-            master_passphrase=SecretStr(self._secrets["master_passphrase"]),
-            document_key=SecretStr(self._secrets["document_key"]),
-            invoice_secret=SecretStr(self._secrets["invoice_secret"]),
-            operator_private_key=SecretStr(operator_key),
+            master_passphrase=SecretStr(passphrase),
+            # older folders keep the random ones they were made with; new ones derive both
+            # from the passphrase, so that nothing but it is needed to serve the folder
+            document_key=_secret(self._secrets.get("document_key")),
+            invoice_secret=_secret(self._secrets.get("invoice_secret")),
             bootstrap_operator_api_key=SecretStr(self._secrets["operator_api_key"]),
             keystore_scrypt_n=self.options.keystore_scrypt_n,
             host=self.options.host,
@@ -132,6 +175,9 @@ class LocalNetwork:
         if self.node is not None:
             self.node.stop()
             self.node = None
+        if self._umask is not None:
+            os.umask(self._umask)
+            self._umask = None
 
     def wait(self) -> None:
         """Blocks until Ctrl-C (KeyboardInterrupt) or the API thread dies."""
@@ -139,6 +185,20 @@ class LocalNetwork:
             self._thread.join(timeout=0.5)
 
     # -- steps -------------------------------------------------------------------------
+
+    def _check_loopback(self) -> None:
+        """The development node answers anvil's cheat methods (anvil_setBalance,
+        anvil_impersonateAccount, ...), which cannot be turned off: whoever reaches it can
+        rewrite the chain. So it listens on this machine's loopback only."""
+        try:
+            loopback = self.options.host == "localhost" or \
+                ipaddress.ip_address(self.options.host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise UpError(f"{self.options.host} is not a loopback address: the development "
+                          "chain lets anyone who reaches it rewrite its state, so `scf up` "
+                          "serves on this machine only (127.0.0.1)")
 
     def _check_ports(self) -> None:
         for port, what, flag in ((self.options.chain_port, "chain node", "--chain-port"),
@@ -154,35 +214,81 @@ class LocalNetwork:
                 missing = [f for f in SECRET_FIELDS if not values.get(f)]
                 if missing:
                     raise ValueError(f"missing {', '.join(missing)}")
-                return {f: str(values[f]) for f in SECRET_FIELDS}
-            except (ValueError, OSError) as exc:
+                return {f: str(values[f]) for f in (*SECRET_FIELDS, *LEGACY_FIELDS)
+                        if values.get(f)}
+            except (ValueError, OSError, AttributeError) as exc:
                 raise UpError(_corrupt(path.parent, f"{path.name} is unreadable ({exc})")) \
                     from exc
-        values = {
-            "master_passphrase": secrets.token_urlsafe(32),
-            "document_key": secrets.token_hex(32),
-            "invoice_secret": secrets.token_urlsafe(32),
-            "operator_api_key": "scf_" + secrets.token_urlsafe(32),
-        }
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(values, handle, indent=2)
+        values = {"operator_api_key": "scf_" + secrets.token_urlsafe(32)}
+        _write_private(path, json.dumps(values, indent=2))
         return values
 
-    def _operator_key(self, directory: Path) -> tuple[str, str]:
-        """The operator's private key, kept encrypted in its own key store."""
-        store = KeyStore(directory, scrypt_n=self.options.keystore_scrypt_n)
-        passphrase = self._secrets["master_passphrase"]
+    def _passphrase(self, data: Path) -> str:
+        """The operator's passphrase if one is given, else (demo mode) the one kept in the
+        folder: an older folder's secrets.json, or the generated ``master-passphrase``."""
+        self.demo_mode = False
+        if self.options.passphrase_file is not None:
+            self.passphrase_source = f"SCF_MASTER_PASSPHRASE_FILE ({self.options.passphrase_file})"
+            try:
+                return read_secret_file(self.options.passphrase_file.expanduser(),
+                                        "SCF_MASTER_PASSPHRASE_FILE")
+            except ValueError as exc:
+                raise UpError(str(exc)) from None
+        if self.options.passphrase is not None and self.options.passphrase.get_secret_value():
+            self.passphrase_source = "SCF_MASTER_PASSPHRASE"
+            return self.options.passphrase.get_secret_value()
+        self.demo_mode = True
+        if "master_passphrase" in self._secrets:
+            self.passphrase_source = str(data / "secrets.json")
+            return self._secrets["master_passphrase"]
+        demo = data / DEMO_PASSPHRASE_FILE
+        self.passphrase_source = str(demo)
+        if not demo.exists():
+            if _operator_keys_exist(data):
+                raise UpError(f"the keys in {data} were made with a master passphrase this "
+                              "folder does not keep: set SCF_MASTER_PASSPHRASE_FILE")
+            _write_private(demo, secrets.token_urlsafe(32) + "\n")
         try:
-            existing = store.list()
-            info = existing[0] if existing else store.create(passphrase, label="operator")
-            account = store.load(info.id, passphrase)
+            return read_secret_file(demo, "the demo passphrase file")
+        except ValueError as exc:
+            raise UpError(_corrupt(data, str(exc))) from None
+
+    def _operator_key(self, data: Path, passphrase: str) -> str:
+        """The operator's address. Its key is in the API's key store (where
+        ``python -m api`` finds it); an older folder's separate ``operator/`` store is
+        imported there once; a new folder gets a new key. Opened here so that a wrong
+        passphrase is a clear error before anything starts."""
+        store = KeyStore(data / "keys", scrypt_n=self.options.keystore_scrypt_n)
+        try:
+            found = [i for i in store.list() if i.label == OPERATOR_LABEL]
+            if found:
+                return store.load(found[0].id, passphrase).address
+            legacy = KeyStore(data / "operator", scrypt_n=self.options.keystore_scrypt_n)
+            old = legacy.list() if (data / "operator").is_dir() else []
+            if old:
+                account = legacy.load(old[0].id, passphrase)
+                return store.import_key(account.key, passphrase, label=OPERATOR_LABEL).address
+            return store.create(passphrase, label=OPERATOR_LABEL).address
         except WrongPassphrase as exc:
-            raise UpError(_corrupt(directory.parent, "the operator key does not open with "
-                                   "the passphrase in secrets.json")) from exc
+            raise UpError(_corrupt(data, "the operator key does not open with the master "
+                                   f"passphrase from {self.passphrase_source}")) from exc
         except ChainClientError as exc:
-            raise UpError(_corrupt(directory.parent, f"the operator key store: {exc}")) from exc
-        return account.key.hex(), account.address
+            raise UpError(_corrupt(data, f"the operator key store: {exc}")) from exc
+
+    def _stored_copies(self, data: Path) -> list[Path]:
+        """The files of the folder that hold the master passphrase, to be shown on start.
+        Never deleted here, even when the passphrase now comes from outside: that could
+        lose its only copy (one given in a shell variable, say); the user deletes them
+        once the passphrase is kept safe elsewhere."""
+        copies = [data / DEMO_PASSPHRASE_FILE] if (data / DEMO_PASSPHRASE_FILE).exists() else []
+        if "master_passphrase" in self._secrets:
+            copies.append(data / "secrets.json")
+        given = self.options.passphrase_file
+        if given is not None:
+            given = given.expanduser().resolve()
+            if given.is_relative_to(data.resolve()) and given not in {c.resolve() for c in copies}:
+                copies.append(given)
+        return copies
 
     def _start_node(self, chain_dir: Path) -> None:
         self.node = AnvilNode(
@@ -190,9 +296,12 @@ class LocalNetwork:
             host=self.options.host,
             block_time=self.options.block_time,
             state_path=chain_dir / "state.json",
+            accounts_file=chain_dir / "dev-accounts.json",  # never the public mnemonic's
             gas_price=0,
             base_fee=0,
-            extra_args=("--state-interval", "30"),
+            # no CORS headers: otherwise any web page open in this user's browser could
+            # drive the node's cheat methods through fetch()
+            extra_args=("--state-interval", "30", "--no-cors"),
         )
         try:
             self.node.start()
@@ -252,6 +361,19 @@ def _someone_listens(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def _secret(value: str | None) -> SecretStr | None:
+    return SecretStr(value) if value else None
+
+
+def _write_private(path: Path, text: str) -> None:
+    atomic_write_text(path, text, private=True)
+
+
+def _operator_keys_exist(data: Path) -> bool:
+    return any(folder.is_dir() and any(folder.glob("*.json"))
+               for folder in (data / "keys", data / "operator"))
 
 
 def _corrupt(data_dir: Path, what: str) -> str:
