@@ -21,7 +21,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from sqlmodel import Session, select
 
-from api import openapi_links
+from api import body_limits, openapi_links
 from api.auth import OPERATOR, ensure_key
 from api.background import BackgroundWork
 from api.chain import ChainGateway
@@ -154,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_handlers(app)
+    body_limits.install(app, settings)  # first: the middleware added after it sees its refusals
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RefusalAuditMiddleware)
     for module in (admin, organizations, documents, certificates, fragments, financing,

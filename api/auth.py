@@ -73,20 +73,32 @@ def ensure_key(session: Session, org_id: int, token: str, label: str) -> None:
 
 
 def _unauthenticated(detail: str) -> Problem:
-    return Problem(401, "unauthenticated", "Authentication required", detail)
+    # RFC 9110: a 401 names the scheme the client should use
+    return Problem(401, "unauthenticated", "Authentication required", detail,
+                   headers={"WWW-Authenticate": 'Bearer realm="scf-ledger"'})
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header value (None if there is none:
+    then the request is refused without a look at the database, or at its body)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def missing_key() -> Problem:
+    return _unauthenticated("Send 'Authorization: Bearer <API key>'.")
 
 
 def authenticate(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthenticated("Send 'Authorization: Bearer <API key>'.")
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise missing_key()
     runtime = request.app.state.runtime
     # the columns only, not ORM objects: every request pays this lookup
     query = (
         sa_select(ApiKey.id, ApiKey.revoked_at, Organization.id, Organization.role,  # type: ignore[call-overload]
                   Organization.address, Organization.name, Organization.status)
-        .where(ApiKey.token_hash == hash_token(token.strip()))
+        .where(ApiKey.token_hash == hash_token(token))
         .where(ApiKey.org_id == Organization.id)
     )
     with runtime.read_engine.connect() as conn:

@@ -15,6 +15,7 @@ header and nothing can then be sniffed by mistake.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from urllib.parse import quote
 
@@ -31,6 +32,19 @@ _PLAIN = frozenset(
 )
 #: header lines every response gets (see the module docstring)
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = ((b"x-content-type-options", b"nosniff"),)
+
+
+#: ``type/subtype`` in RFC 9110 token characters (parameters are not kept)
+_MEDIA_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]{1,40}/[a-z0-9!#$&^_.+-]{1,58}")
+UNKNOWN_MEDIA_TYPE = "application/octet-stream"
+
+
+def media_type(declared: str | None) -> str:
+    """The content type a document is stored and served with: the uploader's
+    ``type/subtype`` if it is well formed, else ``application/octet-stream`` (it goes
+    back out as a header, so no control character or stray byte may stay in it)."""
+    value = (declared or "").split(";", 1)[0].strip().lower()
+    return value if _MEDIA_TYPE.fullmatch(value) else UNKNOWN_MEDIA_TYPE
 
 
 def clean_filename(name: str, limit: int = 255) -> str:

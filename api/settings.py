@@ -50,6 +50,8 @@ class Settings(BaseModel):
     maturity_interval: float = 5.0
     payout_page_size: int = 50
     max_upload_bytes: int = 10 * 1024 * 1024
+    #: largest JSON request body (api.body_limits: refused unread, before authentication)
+    max_json_bytes: int = 64 * 1024
     worker_threads: int = 100  # threads serving requests (blocking on the chain, mostly)
     #: worker processes of ``python -m api`` (one machine: they share locks in data_dir)
     workers: int = 1
@@ -185,6 +187,7 @@ ENV_NAMES: dict[str, str] = {
     "maturity_interval": "SCF_MATURITY_INTERVAL",
     "payout_page_size": "SCF_PAYOUT_PAGE_SIZE",
     "max_upload_bytes": "SCF_MAX_UPLOAD_BYTES",
+    "max_json_bytes": "SCF_MAX_JSON_BYTES",
     "worker_threads": "SCF_WORKER_THREADS",
     "workers": "SCF_WORKERS",
     "host": "SCF_HOST",

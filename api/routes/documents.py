@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.datastructures import FormData, UploadFile
 
 from api import documents as crypto
 from api.audit import record
 from api.auth import AUDITOR, Principal, authenticate
 from api.deps import RuntimeDep, SessionDep
-from api.headers import clean_filename, content_disposition
+from api.headers import clean_filename, content_disposition, media_type
 from api.models import CertificateRow, Document
 from api.problems import Problem
 from api.quotas import check_document_quota
@@ -20,6 +22,24 @@ from api.services.access import document_visible, not_found
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 DocId = Annotated[str, Path(min_length=1, max_length=36)]
+DocumentKind = Literal["invoice", "contract", "waybill", "other"]
+KINDS: tuple[str, ...] = get_args(DocumentKind)
+
+#: The upload's body as the OpenAPI document declares it. The endpoint reads the body
+#: itself, after authentication, so FastAPI cannot derive this from its parameters.
+UPLOAD_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {"multipart/form-data": {"schema": {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary",
+                     "contentMediaType": "application/octet-stream",
+                     "description": "the document (at most SCF_MAX_UPLOAD_BYTES bytes)"},
+            "kind": {"type": "string", "enum": list(KINDS), "default": "invoice"},
+        },
+    }}},
+}
 
 
 def _view(doc: Document, chain_hash: str | None) -> dict[str, Any]:
@@ -32,22 +52,46 @@ def _view(doc: Document, chain_hash: str | None) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=201)
+def _form_fields(form: FormData) -> tuple[UploadFile, str]:
+    """The file and its kind, or the same 422 FastAPI gives for a declared form."""
+    file, kind = form.get("file"), form.get("kind", "invoice")
+    errors = []
+    if not isinstance(file, UploadFile):
+        errors.append({"type": "missing", "loc": ("body", "file"), "input": None,
+                       "msg": "Field required (a file in the multipart field 'file')"})
+    if kind not in KINDS:
+        errors.append({"type": "literal_error", "loc": ("body", "kind"),
+                       "input": kind if isinstance(kind, str) else None,
+                       "msg": f"Input should be one of {', '.join(KINDS)}"})
+    if errors:
+        raise RequestValidationError(errors)
+    assert isinstance(file, UploadFile) and isinstance(kind, str)
+    return file, kind
+
+
+@router.post("", status_code=201, openapi_extra={"requestBody": UPLOAD_BODY})
 async def upload(
+    request: Request,
     rt: RuntimeDep,
     session: SessionDep,
-    file: Annotated[UploadFile, File(description="the document")],
-    kind: Annotated[Literal["invoice", "contract", "waybill", "other"], Form()] = "invoice",
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
-    """Upload a document; it is stored encrypted and its keccak256 is what ``issue``
-    anchors on chain."""
+    """Upload a document (multipart: ``file``, and ``kind``); it is stored encrypted and
+    its keccak256 is what ``issue`` anchors on chain.
+
+    Why the endpoint reads the body itself: FastAPI reads declared form fields before any
+    dependency runs, so the file used to be spooled before the key was even looked at.
+    Here the key and the role are checked first; the body, bounded by
+    :mod:`api.body_limits`, is read after."""
     if p.role == AUDITOR:
         raise Problem(403, "wrong_role", "Auditors change nothing",
                       "An auditor may read documents but not upload them.",
                       required_roles=["operator", "core_enterprise", "supplier", "financier"])
     rt.limits.check(p)  # an upload counts as a command (api.ratelimit)
-    content = await file.read(rt.settings.max_upload_bytes + 1)
+    async with request.form(max_files=1, max_fields=8, max_part_size=1024) as form:
+        file, kind = _form_fields(form)
+        content = await file.read(rt.settings.max_upload_bytes + 1)
+        filename, declared_type = file.filename, file.content_type
     if len(content) > rt.settings.max_upload_bytes:
         raise Problem(413, "too_large", "Document too large",
                       f"Documents are limited to {rt.settings.max_upload_bytes} bytes.")
@@ -58,8 +102,8 @@ async def upload(
     sha, kec = crypto.hashes(content)
     nonce, sealed = crypto.seal(rt.document_key, doc_id, content)
     doc = Document(
-        id=doc_id, org_id=p.org_id, kind=kind, filename=clean_filename(file.filename or ""),
-        content_type=(file.content_type or "application/octet-stream")[:100],
+        id=doc_id, org_id=p.org_id, kind=kind, filename=clean_filename(filename or ""),
+        content_type=media_type(declared_type),
         size=len(content), sha256=sha, keccak256=kec, nonce=nonce, ciphertext=sealed,
     )
     session.add(doc)
