@@ -15,12 +15,21 @@ private key with such a mode.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import stat
 from pathlib import Path
 
 #: the umask of a process that writes into the data folder: new files 0600, folders 0700
 PRIVATE_UMASK = 0o077
+#: what the ledger keeps in a data folder, this version or an older one (the database and
+#: its -wal/-shm/-journal, lock files, sockets, secrets.json, api-keys.json, manifest.json,
+#: the demo passphrase, and the folders of keys, nonces and the chain). Tightening touches
+#: these only: a data folder set to a folder holding other things too (a home directory,
+#: say) gets the folder itself made 0700, which already shuts others out, and the ledger's
+#: own files fixed, not everything else in it.
+OWN_ENTRIES = ("scf-api.sqlite3*", "*.lock", "*.sock", "*.json", "master-passphrase",
+               "keys", "nonces", "chain", "operator")
 
 
 def restrict_new_files() -> int:
@@ -30,14 +39,18 @@ def restrict_new_files() -> int:
 
 def secure_folder(folder: Path) -> list[Path]:
     """Create ``folder`` 0700 if missing, and take group and other permissions off it and
-    everything inside (symbolic links are left alone, not followed). Returns what was
-    tightened, so the caller can say that an older folder was fixed."""
+    off the ledger's entries in it (:data:`OWN_ENTRIES`, everything inside their folders;
+    symbolic links are left alone, not followed). Returns what was tightened, so the caller
+    can say that an older folder was fixed."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tightened = []
-    for path in [folder, *_walk(folder)]:
-        if _tighten(path):
-            tightened.append(path)
-    return tightened
+    paths = [folder]
+    for entry in sorted(folder.iterdir()):
+        if not any(fnmatch.fnmatchcase(entry.name, pattern) for pattern in OWN_ENTRIES):
+            continue
+        paths.append(entry)
+        if entry.is_dir() and not entry.is_symlink():
+            paths += _walk(entry)
+    return [path for path in paths if _tighten(path)]
 
 
 def secure_file(path: Path) -> bool:

@@ -64,9 +64,12 @@ def test_an_older_open_data_folder_is_tightened(tmp_path: Path) -> None:
     outside = tmp_path / "outside.txt"
     outside.write_text("not ours")
     os.chmod(outside, 0o644)
-    (data / "link").symlink_to(outside)
+    (data / "link.json").symlink_to(outside)
+    (data / "not-ours.txt").write_text("a file the ledger did not make")
+    os.chmod(data / "not-ours.txt", 0o644)
     tightened = secure_folder(data)
     assert data in tightened and len(tightened) == 5
+    assert (data / "not-ours.txt").stat().st_mode & 0o777 == 0o644  # only the ledger's own
     assert data.stat().st_mode & 0o777 == 0o700
     assert (data / "chain").stat().st_mode & 0o777 == 0o700
     for name in ("scf-api.sqlite3", "scf-api.sqlite3-wal", "chain/state.json"):
