@@ -180,10 +180,14 @@ def test_refusals_have_stable_codes(world: World) -> None:
     r = c.post(f"/v1/fragments/{issued['root_fragment_id']}/split",
                json={"to_org_id": 999999, "amount": "1"}, headers=w.tier1.headers)
     assert r.status_code == 422 and r.json()["code"] == "unknown_member"
-    # not the holder
+    # not the holder: the underwriting bank sees the fragment, so it is told why
+    r = c.post(f"/v1/fragments/{issued['root_fragment_id']}/split",
+               json={"to_org_id": w.tier1.org_id, "amount": "1"}, headers=w.bank.headers)
+    assert r.status_code == 403 and r.json()["code"] == "not_holder"
+    # another supplier may not see it: as if it did not exist (docs/api.md)
     r = c.post(f"/v1/fragments/{issued['root_fragment_id']}/split",
                json={"to_org_id": w.tier1.org_id, "amount": "1"}, headers=w.tier2.headers)
-    assert r.status_code == 403 and r.json()["code"] == "not_holder"
+    assert r.status_code == 404 and r.json()["code"] == "unknown_fragment"
     # expired offer
     r = c.post("/v1/offers", json={"fragment_id": issued["root_fragment_id"],
                                    "financier_id": w.bank.org_id, "amount": "500",
