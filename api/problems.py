@@ -90,6 +90,9 @@ REVERT_MAP: dict[str, tuple[int, str, str]] = {
         409, "credit_line_exceeded", "The credit line does not cover this certificate",
     ),
     "InvoiceAlreadyUsed": (409, "duplicate_invoice", "This invoice already backs a certificate"),
+    "DocumentAlreadyUsed": (
+        409, "duplicate_document", "This document already backs a certificate",
+    ),
     "ZeroInvoiceKey": (422, "invalid_invoice", "The invoice identity is missing"),
     "ZeroDocumentHash": (422, "invalid_document", "The document hash is missing"),
     "FaceValueTooLarge": (422, "invalid_amount", "The face value is too large"),
@@ -189,6 +192,11 @@ def _detail(name: str, args: dict[str, Any], title: str) -> str:
             return (
                 f"This invoice already backs certificate {args['certificateId']}; one receivable"
                 " can back one certificate only."
+            )
+        if name == "DocumentAlreadyUsed":
+            return (
+                f"A document with this hash already backs certificate {args['certificateId']};"
+                " a document anchored on chain can back one certificate only."
             )
         if name == "RepaymentExceedsOutstanding":
             return f"Only {args['outstanding']} fen are outstanding, {args['amount']} were sent."

@@ -552,6 +552,18 @@ class Ledger:
         found = int(self.ledger.call("certificateOfInvoice", bytes(invoice_key)))
         return found or None
 
+    def certificate_of_document(self, document_hash: bytes) -> int | None:
+        """The certificate a document hash backs (revoked or rejected ones included), or
+        None: a document anchored once cannot back a second certificate."""
+        found = int(self.ledger.call("certificateOfDocument", bytes(document_hash)))
+        return found or None
+
+    def overdue_at(self, certificate_id: int, *, block: int | str = "latest") -> int:
+        """The moment after which the certificate may be marked overdue: maturity plus the
+        grace period, extended by the time the ledger was paused since maturity (the
+        contract's rule, Repayment.overdueAt)."""
+        return int(self.ledger.call("overdueAt", int(certificate_id), block=block))
+
     def certificate_count(self) -> int:
         return int(self.ledger.call("certificateCount"))
 
@@ -599,7 +611,7 @@ class Ledger:
     def repayment_status(self, certificate_id: int) -> RepaymentStatus:
         block = self.w3.eth.get_block("latest")
         cert = self.certificate(certificate_id, block=int(block["number"]))
-        grace = int(self.ledger.call("gracePeriod", block=int(block["number"])))
+        overdue_at = self.overdue_at(certificate_id, block=int(block["number"]))
         return RepaymentStatus(
             certificate_id=cert.id,
             status=cert.status,
@@ -607,7 +619,7 @@ class Ledger:
             repaid=cert.repaid,
             paid_out=cert.paid_out,
             maturity=cert.maturity,
-            overdue_at=cert.maturity + grace,
+            overdue_at=overdue_at,
             as_of=int(block["timestamp"]),
         )
 

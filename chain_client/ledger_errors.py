@@ -38,6 +38,7 @@ LEDGER_ERROR_SIGNATURES: dict[str, tuple[str, ...]] = {
         "available",
     ),
     "DiscountExceedsAmount(uint256,uint256)": ("amount", "discount"),
+    "DocumentAlreadyUsed(bytes32,uint256)": ("documentHash", "certificateId"),
     "ERC20InsufficientAllowance(address,uint256,uint256)": ("spender", "allowance", "needed"),
     "ERC20InsufficientBalance(address,uint256,uint256)": ("sender", "balance", "needed"),
     "ERC20InvalidApprover(address)": ("approver",),

@@ -147,7 +147,8 @@ class RepaymentStatus:
     """Where a certificate's repayment stands (all fen), as read at ``as_of`` (block time).
 
     ``unclaimed`` is what was paid in but not yet paid out to holders; ``overdue_at`` is
-    maturity plus the ledger's grace period, after which anyone may mark it overdue.
+    maturity plus the ledger's grace period, extended by the time the ledger was paused
+    since maturity, after which anyone may mark it overdue.
     """
 
     certificate_id: int

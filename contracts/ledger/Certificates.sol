@@ -22,6 +22,7 @@ abstract contract Certificates is CreditLines {
     mapping(uint256 certificateId => Certificate) internal _certificates;
     mapping(uint256 fragmentId => Fragment) internal _fragments;
     mapping(bytes32 invoiceKey => uint256 certificateId) private _certificateOfInvoice;
+    mapping(bytes32 documentHash => uint256 certificateId) private _certificateOfDocument;
 
     event CertificateIssued(
         uint256 indexed certificateId,
@@ -51,7 +52,11 @@ abstract contract Certificates is CreditLines {
     /// @param invoiceKey keyed hash of the normalized invoice identity (seller tax id and
     /// invoice number), computed off chain so the invoice itself stays private; one
     /// receivable can back one certificate, ever, even if that certificate is later revoked.
-    /// @param documentHash hash of the invoice/contract documents kept encrypted off chain.
+    /// @param documentHash hash of the invoice/contract documents kept encrypted off chain;
+    /// like the invoice key, it backs one certificate ever, so the same document cannot be
+    /// presented for a second certificate under another invoice identity.
+    /// @param creditProvider the financier whose line is drawn: it must be an active member
+    /// in the financier role now (a suspended bank's line is frozen, not drawable).
     /// @return certificateId the new certificate's id (sequential, from 1).
     function issue(
         address creditProvider,
@@ -63,6 +68,7 @@ abstract contract Certificates is CreditLines {
     ) external whenNotPaused returns (uint256 certificateId) {
         _requireActive(msg.sender, Role.CoreEnterprise);
         _requireActive(beneficiary, Role.Supplier);
+        _requireActive(creditProvider, Role.Financier);
         if (faceValue == 0) revert ZeroAmount();
         if (faceValue > type(uint96).max) revert FaceValueTooLarge(faceValue);
         if (maturity <= block.timestamp || maturity > block.timestamp + MAX_TENOR) {
@@ -72,10 +78,13 @@ abstract contract Certificates is CreditLines {
         if (documentHash == bytes32(0)) revert ZeroDocumentHash();
         uint256 previous = _certificateOfInvoice[invoiceKey];
         if (previous != 0) revert InvoiceAlreadyUsed(invoiceKey, previous);
+        previous = _certificateOfDocument[documentHash];
+        if (previous != 0) revert DocumentAlreadyUsed(documentHash, previous);
 
         _drawCredit(creditProvider, msg.sender, faceValue);
         certificateId = ++_certificateCount;
         _certificateOfInvoice[invoiceKey] = certificateId;
+        _certificateOfDocument[documentHash] = certificateId;
         _certificates[certificateId] = Certificate({
             issuer: msg.sender,
             maturity: maturity,
@@ -187,6 +196,11 @@ abstract contract Certificates is CreditLines {
     /// @notice The certificate an invoice key backs, or 0.
     function certificateOfInvoice(bytes32 invoiceKey) external view returns (uint256) {
         return _certificateOfInvoice[invoiceKey];
+    }
+
+    /// @notice The certificate a document hash backs (whatever became of it since), or 0.
+    function certificateOfDocument(bytes32 documentHash) external view returns (uint256) {
+        return _certificateOfDocument[documentHash];
     }
 
     function _split(uint256 fragmentId, Fragment storage parent, address to, uint128 amount)

@@ -20,10 +20,21 @@ abstract contract CreditLines is Membership {
 
     /// @notice Sets (grants, raises, lowers or closes) the limit the caller extends to a core
     /// enterprise. A limit below what is used stops new issuance but cancels nothing issued.
+    /// @dev Raising needs both parties active. Lowering or closing (any limit up to the
+    /// current one) needs only their roles: a suspended bank must be able to stop its
+    /// exposure, and a bank must be able to close its line to a suspended core enterprise;
+    /// a suspension exists to stop risk from growing, never to keep it open. (A suspended
+    /// bank's line cannot be drawn in any case: `issue` requires an active financier.)
     function setCreditLine(address coreEnterprise, uint128 limit) external whenNotPaused {
-        _requireActive(msg.sender, Role.Financier);
-        _requireActive(coreEnterprise, Role.CoreEnterprise);
-        _creditLines[msg.sender][coreEnterprise].limit = limit;
+        CreditLine storage line = _creditLines[msg.sender][coreEnterprise];
+        if (limit > line.limit) {
+            _requireActive(msg.sender, Role.Financier);
+            _requireActive(coreEnterprise, Role.CoreEnterprise);
+        } else {
+            _requireRole(msg.sender, Role.Financier);
+            _requireRole(coreEnterprise, Role.CoreEnterprise);
+        }
+        line.limit = limit;
         emit CreditLineSet(msg.sender, coreEnterprise, limit);
     }
 

@@ -84,6 +84,10 @@ interface ILedgerErrors {
     error WrongRole(address account, Role actual);
     error CreditLineExceeded(address financier, address coreEnterprise, uint256 requested, uint256 available);
     error InvoiceAlreadyUsed(bytes32 invoiceKey, uint256 certificateId);
+    /// @notice The document hash already backs `certificateId` (possibly revoked or
+    /// rejected since): the document anchored for one receivable cannot back a second
+    /// certificate, whatever invoice identity comes with it.
+    error DocumentAlreadyUsed(bytes32 documentHash, uint256 certificateId);
     error ZeroInvoiceKey();
     error ZeroDocumentHash();
     error FaceValueTooLarge(uint256 faceValue);

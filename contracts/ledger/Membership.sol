@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
-import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {PauseClock} from "./PauseClock.sol";
 import {ILedgerErrors, Role} from "./LedgerTypes.sol";
 
 /// @title Membership
@@ -12,7 +12,7 @@ import {ILedgerErrors, Role} from "./LedgerTypes.sol";
 /// @dev The operator is an AccessControl role so that it can be held by a multisig and
 /// rotated; business roles are a one-slot enum so that every permission check on the hot
 /// paths (split, transfer) is a single storage read.
-abstract contract Membership is AccessControl, Pausable, ILedgerErrors {
+abstract contract Membership is AccessControl, PauseClock, ILedgerErrors {
     /// @notice The platform operator's role: onboarding, suspension, pause, grace period.
     bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
 
@@ -98,12 +98,17 @@ abstract contract Membership is AccessControl, Pausable, ILedgerErrors {
 
     /// @dev Reverts unless `account` is an active member holding `role`.
     function _requireActive(address account, Role role) internal view {
-        Member storage member = _members[account];
+        if (_requireRole(account, role).suspended) revert MemberIsSuspended(account);
+    }
+
+    /// @dev Reverts unless `account` is a member holding `role`, suspended or not: for the
+    /// few actions a suspension must not block because they only reduce someone's exposure.
+    function _requireRole(address account, Role role) internal view returns (Member storage member) {
+        member = _members[account];
         if (member.role != role) {
             if (member.role == Role.None) revert NotAMember(account);
             revert WrongRole(account, member.role);
         }
-        if (member.suspended) revert MemberIsSuspended(account);
     }
 
     /// @dev Reverts unless `account` is an active member that may hold fragments: suppliers

@@ -107,13 +107,13 @@ abstract contract Repayment is Settlement {
         cert.paidOut += uint96(total); // paidOut <= repaid <= faceValue < 2**96
     }
 
-    /// @notice Marks a certificate overdue once maturity plus the grace period has passed
-    /// without full repayment. Anyone may call it (a keeper, a bank, a regulator).
+    /// @notice Marks a certificate overdue once its grace period has run out (see
+    /// `overdueAt`) without full repayment. Anyone may call it (a keeper, a bank, a regulator).
     function markOverdue(uint256 certificateId) external whenNotPaused {
         Certificate storage cert = _existingCertificate(certificateId);
         if (cert.status != CertificateStatus.Active) revert WrongCertificateStatus(certificateId, cert.status);
-        uint256 overdueAt = uint256(cert.maturity) + gracePeriod;
-        if (block.timestamp <= overdueAt) revert NotYetOverdue(certificateId, overdueAt);
+        uint256 overdueAt_ = _overdueAt(cert);
+        if (block.timestamp <= overdueAt_) revert NotYetOverdue(certificateId, overdueAt_);
         cert.status = CertificateStatus.Overdue;
         emit CertificateOverdue(certificateId, cert.faceValue - cert.repaid);
     }
@@ -132,10 +132,28 @@ abstract contract Repayment is Settlement {
         _setGracePeriod(newGracePeriod);
     }
 
+    /// @notice The moment after which a certificate not repaid in full may be marked
+    /// overdue: maturity + gracePeriod, extended by every second the ledger was paused
+    /// between maturity and that moment.
+    /// @dev Why: while the ledger is paused nobody can repay, so the grace period counts
+    /// only unpaused time. A pause before maturity does not count (the tenor is not the
+    /// grace period), the part of a pause after maturity does, and a pause that begins
+    /// after the grace period has run out gives nothing back. While a pause lasts, the
+    /// answer assumes it ends now (it grows with the pause). The current gracePeriod
+    /// applies, as for marking.
+    function overdueAt(uint256 certificateId) external view returns (uint256) {
+        return _overdueAt(_existingCertificate(certificateId));
+    }
+
     /// @notice What a fragment is owed now and has not been paid yet.
     function owed(uint256 fragmentId) external view returns (uint256) {
         Fragment storage fragment = _existingFragment(fragmentId);
         return _owed(_certificates[fragmentId >> 32], fragment);
+    }
+
+    function _overdueAt(Certificate storage cert) private view returns (uint256) {
+        uint256 maturity = cert.maturity;
+        return _extendByPauses(maturity, maturity + gracePeriod);
     }
 
     function _owed(Certificate storage cert, Fragment storage fragment) private view returns (uint256) {

@@ -118,6 +118,16 @@ def test_errors_of_each_family(world: LedgerWorld):
         w.core.issue(
             w.bank.account, w.supplier.account, 1, w.now() + DAY, issued.invoice_key, b"\x05" * 32
         )
+    with pytest.raises(E.DocumentAlreadyUsed) as document_info:
+        w.core.issue(
+            w.bank.account, w.supplier.account, 1, w.now() + DAY, b"\x06" * 32, issued.document_hash
+        )
+    assert document_info.value.args == {
+        "documentHash": issued.document_hash,
+        "certificateId": _cid,
+    }
+    assert w.operator.certificate_of_document(issued.document_hash) == _cid
+    assert w.operator.certificate_of_document(b"\x07" * 32) is None
     # financing
     with pytest.raises(E.InvalidRate):
         w.supplier.offer_financing(root, w.bank.account, 100, 10_001, w.now() + DAY)
@@ -237,7 +247,7 @@ def test_reject_and_revoke_restore_credit(world: LedgerWorld):
     used = w.operator.credit_line(w.bank.account, w.core.account).used
     maturity = w.now() + 30 * DAY
     a = w.core.issue(w.bank.account, w.supplier.account, 7, maturity, b"\x11" * 32, b"\x01" * 32)
-    b = w.core.issue(w.bank.account, w.supplier.account, 9, maturity, b"\x12" * 32, b"\x01" * 32)
+    b = w.core.issue(w.bank.account, w.supplier.account, 9, maturity, b"\x12" * 32, b"\x13" * 32)
     w.supplier.reject(a.value)
     w.core.revoke(b.value)
     assert w.operator.certificate(a.value).status == CertificateStatus.REJECTED
@@ -293,7 +303,21 @@ def test_repayment_overdue_default(world: LedgerWorld):
 
     with pytest.raises(Ledger.errors.NotYetOverdue):
         w.operator.mark_overdue(other_cid)
-    w.travel(3 * DAY + 1)
+    # a pause after maturity extends the grace period by the time paused
+    overdue_at = w.operator.overdue_at(other_cid)
+    assert overdue_at == w.operator.certificate(other_cid).maturity + w.operator.grace_period()
+    paused_at = w.operator.pause().block_number
+    w.travel(DAY)
+    resumed_at = w.operator.unpause().block_number
+    paused_for = int(w.w3.eth.get_block(resumed_at)["timestamp"]) - int(
+        w.w3.eth.get_block(paused_at)["timestamp"]
+    )
+    assert w.operator.overdue_at(other_cid) == overdue_at + paused_for
+    assert w.operator.repayment_status(other_cid).overdue_at == overdue_at + paused_for
+    w.travel(2 * DAY + 60)  # past maturity + grace in wall time, not in unpaused time
+    with pytest.raises(Ledger.errors.NotYetOverdue):
+        w.outsider.mark_overdue(other_cid)
+    w.travel(DAY)
     w.outsider.mark_overdue(other_cid)  # anyone may
     w.operator.declare_default(other_cid)
     assert w.operator.certificate(other_cid).status == CertificateStatus.DEFAULTED

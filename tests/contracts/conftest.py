@@ -30,6 +30,7 @@ ROLE_NONE, ROLE_CORE, ROLE_SUPPLIER, ROLE_FINANCIER = 0, 1, 2, 3
 OFFER_NONE, OFFER_OPEN, OFFER_ACCEPTED, OFFER_WITHDRAWN = range(4)
 
 _invoice_numbers = itertools.count(1)
+_document_numbers = itertools.count(1)
 
 
 def org_hash(name: str) -> bytes:
@@ -40,7 +41,11 @@ def next_invoice_key() -> bytes:
     return web3.keccak(text=f"invoice:91310000MA1FL0000X:{next(_invoice_numbers):08d}")
 
 
-def document_hash(text: str = "purchase contract") -> bytes:
+def document_hash(text: str | None = None) -> bytes:
+    """The hash of a document; a fresh one unless `text` names it (one document hash backs
+    one certificate, so every issuance needs its own)."""
+    if text is None:
+        text = f"purchase contract {next(_document_numbers)}"
     return web3.keccak(text=text)
 
 
@@ -135,15 +140,22 @@ def ledger(CreditLedger, token, operator, core, bank, bank2, tier1, tier2, tier3
 def issue(ledger, chain, core, bank, tier1):
     """Issues a certificate; returns its id."""
 
-    def _issue(face_value=FACE_VALUE, tenor_days=180, beneficiary=None, invoice_key=None):
+    def _issue(
+        face_value=FACE_VALUE,
+        tenor_days=180,
+        beneficiary=None,
+        invoice_key=None,
+        document=None,
+        credit_provider=None,
+    ):
         maturity = chain.time() + tenor_days * DAY
         tx = ledger.issue(
-            bank,
+            credit_provider or bank,
             beneficiary or tier1,
             face_value,
             maturity,
             invoice_key or next_invoice_key(),
-            document_hash(),
+            document or document_hash(),
             {"from": core},
         )
         return tx.return_value

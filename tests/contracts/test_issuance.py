@@ -5,6 +5,7 @@ from conftest import (
     CREDIT_LIMIT,
     DAY,
     FACE_VALUE,
+    ROLE_CORE,
     ROLE_FINANCIER,
     ROLE_SUPPLIER,
     STATUS_ACTIVE,
@@ -36,7 +37,7 @@ def test_issue_records_certificate_and_draws_credit(ledger, chain, core, bank, t
     assert (limit, used) == (CREDIT_LIMIT, FACE_VALUE)
 
 
-def test_issue_beyond_credit_line_reverts(ledger, chain, core, bank, tier1):
+def test_issue_beyond_credit_line_reverts(ledger, chain, core, bank, bank2, tier1):
     maturity = chain.time() + 90 * DAY
     with brownie.reverts(
         custom_error("CreditLineExceeded", bank, core, CREDIT_LIMIT + 1, CREDIT_LIMIT)
@@ -50,8 +51,8 @@ def test_issue_beyond_credit_line_reverts(ledger, chain, core, bank, tier1):
             document_hash(),
             {"from": core},
         )
-    with brownie.reverts(custom_error("CreditLineExceeded", core, core, 1, 0)):
-        ledger.issue(core, tier1, 1, maturity, next_invoice_key(), document_hash(), {"from": core})
+    with brownie.reverts(custom_error("CreditLineExceeded", bank2, core, 1, 0)):
+        ledger.issue(bank2, tier1, 1, maturity, next_invoice_key(), document_hash(), {"from": core})
 
 
 def test_same_invoice_backs_one_certificate_ever(ledger, issue, core, tier1):
@@ -87,6 +88,8 @@ def test_only_core_enterprise_issues_to_a_supplier(ledger, chain, core, bank, ti
         )
     with brownie.reverts(custom_error("WrongRole", bank, ROLE_FINANCIER)):
         ledger.issue(bank, bank, 1, maturity, next_invoice_key(), document_hash(), {"from": core})
+    with brownie.reverts(custom_error("WrongRole", core, ROLE_CORE)):
+        ledger.issue(core, tier1, 1, maturity, next_invoice_key(), document_hash(), {"from": core})
 
 
 def test_accept_creates_root_fragment(ledger, issue, tier1):
@@ -174,3 +177,73 @@ def test_face_value_is_capped_at_96_bits(ledger, chain, core, bank, tier1):
             document_hash(),
             {"from": core},
         )
+
+
+def test_same_document_backs_one_certificate_ever(ledger, issue, core, tier1):
+    """A document hash anchored on chain cannot back a second certificate, even after the
+    first was revoked or rejected (as for the invoice key)."""
+    doc = document_hash("invoice 12345678 and its purchase contract")
+    first = issue(document=doc)
+    assert ledger.certificateOfDocument(doc) == first
+    ledger.revoke(first, {"from": core})
+    with brownie.reverts(custom_error("DocumentAlreadyUsed", doc, first)):
+        issue(document=doc)
+    other = document_hash("another contract")
+    second = issue(document=other)
+    ledger.reject(second, {"from": tier1})
+    with brownie.reverts(custom_error("DocumentAlreadyUsed", other, second)):
+        issue(document=other)
+    assert ledger.certificateOfDocument(document_hash("never anchored")) == 0
+
+
+def test_issue_refuses_a_credit_provider_that_is_not_an_active_financier(
+    ledger, issue, operator, core, bank, bank2, tier1, outsider
+):
+    ledger.setCreditLine(core, FACE_VALUE, {"from": bank2})
+    ledger.suspendMember(bank2, {"from": operator})
+    with brownie.reverts(custom_error("MemberIsSuspended", bank2)):
+        issue(credit_provider=bank2)
+    limit, used = ledger.creditLine(bank2, core)
+    assert (limit, used) == (FACE_VALUE, 0)
+    with brownie.reverts(custom_error("NotAMember", outsider)):
+        issue(credit_provider=outsider)
+    with brownie.reverts(custom_error("WrongRole", tier1, ROLE_SUPPLIER)):
+        issue(credit_provider=tier1)
+    # a bank whose role was changed away from financier no longer backs new certificates
+    ledger.changeMemberRole(bank, ROLE_SUPPLIER, {"from": operator})
+    with brownie.reverts(custom_error("WrongRole", bank, ROLE_SUPPLIER)):
+        issue(credit_provider=bank)
+    ledger.reinstateMember(bank2, {"from": operator})
+    assert ledger.getCertificate(issue(credit_provider=bank2))["creditProvider"] == bank2
+
+
+def test_suspended_financier_may_lower_or_close_its_line_never_raise(
+    ledger, issue, operator, core, bank
+):
+    issue()
+    ledger.suspendMember(bank, {"from": operator})
+    with brownie.reverts(custom_error("MemberIsSuspended", bank)):
+        ledger.setCreditLine(core, CREDIT_LIMIT + 1, {"from": bank})
+    tx = ledger.setCreditLine(core, CREDIT_LIMIT // 2, {"from": bank})
+    assert tx.events["CreditLineSet"]["limit"] == CREDIT_LIMIT // 2
+    ledger.setCreditLine(core, CREDIT_LIMIT // 2, {"from": bank})  # unchanged: allowed
+    tx = ledger.setCreditLine(core, 0, {"from": bank})
+    assert tx.events["CreditLineSet"]["limit"] == 0
+    limit, used = ledger.creditLine(bank, core)
+    assert (limit, used) == (0, FACE_VALUE)
+    with brownie.reverts(custom_error("MemberIsSuspended", bank)):
+        ledger.setCreditLine(core, 1, {"from": bank})
+    ledger.reinstateMember(bank, {"from": operator})
+    ledger.setCreditLine(core, CREDIT_LIMIT, {"from": bank})
+
+
+def test_a_bank_may_lower_or_close_its_line_to_a_suspended_core_enterprise(
+    ledger, operator, core, bank
+):
+    ledger.suspendMember(core, {"from": operator})
+    with brownie.reverts(custom_error("MemberIsSuspended", core)):
+        ledger.setCreditLine(core, CREDIT_LIMIT + 1, {"from": bank})
+    tx = ledger.setCreditLine(core, 0, {"from": bank})
+    assert tx.events["CreditLineSet"]["limit"] == 0
+    limit, used = ledger.creditLine(bank, core)
+    assert (limit, used) == (0, 0)
