@@ -21,7 +21,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from sqlmodel import Session, select
 
-from api import body_limits, openapi_links
+from api import body_limits, openapi, openapi_links
 from api.auth import OPERATOR, ensure_key
 from api.background import BackgroundWork
 from api.chain import ChainGateway
@@ -161,5 +161,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    reports):
         app.include_router(module.router)
     # last: it wraps the document whatever else post-processes it
+    openapi.install(app)  # the problem responses and the bearer scheme
     openapi_links.install(app)
     return app

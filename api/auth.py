@@ -13,6 +13,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from fastapi import Depends, Request
 from sqlalchemy import select as sa_select
@@ -27,7 +28,10 @@ CORE_ENTERPRISE = "core_enterprise"
 SUPPLIER = "supplier"
 FINANCIER = "financier"
 AUDITOR = "auditor"
-ROLES = (OPERATOR, CORE_ENTERPRISE, SUPPLIER, FINANCIER, AUDITOR)
+#: the roles as a type (query filters list them in the OpenAPI document)
+Role = Literal["operator", "core_enterprise", "supplier", "financier", "auditor"]
+ROLES: tuple[str, ...] = get_args(Role)
+assert ROLES == (OPERATOR, CORE_ENTERPRISE, SUPPLIER, FINANCIER, AUDITOR)
 #: Roles that may hold fragments (the contract's _requireActiveHolder).
 HOLDERS = (SUPPLIER, FINANCIER)
 #: Roles that see every record (read-only for the auditor).

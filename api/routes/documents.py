@@ -132,7 +132,26 @@ def metadata(
     return _view(doc, _chain_hash(session, doc))
 
 
-@router.get("/{document_id}/content")
+#: the download's answer: the document's own bytes and type, and the hashes to check them
+DOWNLOAD_RESPONSE: dict[int | str, dict[str, Any]] = {200: {
+    "description": "The document, with the content type it was uploaded with.",
+    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    "headers": {
+        "Content-Disposition": {"description": "attachment; filename (ASCII) and "
+                                "filename* (UTF-8, RFC 8187)", "schema": {"type": "string"}},
+        "X-Document-Keccak256": {"description": "keccak256 of the bytes sent",
+                                 "schema": {"type": "string"}},
+        "X-Document-Sha256": {"description": "SHA-256 of the document as uploaded",
+                              "schema": {"type": "string"}},
+        "X-Chain-Document-Hash": {"description": "the hash its certificate anchors on chain",
+                                  "schema": {"type": "string"}},
+        "X-Document-Matches-Chain": {"description": "true or false",
+                                     "schema": {"type": "string"}},
+    },
+}}
+
+
+@router.get("/{document_id}/content", response_class=Response, responses=DOWNLOAD_RESPONSE)
 def download(
     document_id: DocId, rt: RuntimeDep, session: SessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 from sqlmodel import select
 
-from api.auth import OPERATOR, OVERSEERS, ROLES, Principal, authenticate, issue_key, require_roles
+from api.auth import OPERATOR, OVERSEERS, Principal, Role, authenticate, issue_key, require_roles
 from api.deps import RuntimeDep, SessionDep, command_context
 from api.idempotency import ChainPlan, CommandContext
 from api.models import ApiKey, Organization
@@ -63,14 +63,12 @@ def onboard(
 @router.get("/organizations")
 def list_organizations(
     session: SessionDep,
-    role: Annotated[str | None, "filter"] = None,
+    role: Role | None = None,
     _: Principal = Depends(authenticate),  # noqa: B008
 ) -> list[dict[str, Any]]:
     """The member directory (every member may look up counterparties)."""
     query = select(Organization).order_by(Organization.id)  # type: ignore[arg-type]
     if role is not None:
-        if role not in ROLES:
-            raise Problem(422, "validation_error", "Unknown role", f"role must be one of {ROLES}")
         query = query.where(Organization.role == role)
     return [org_view(o) for o in session.exec(query).all()]
 

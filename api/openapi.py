@@ -1,0 +1,213 @@
+"""The OpenAPI document, completed with what FastAPI cannot see in the signatures.
+
+FastAPI derives an operation's success answer, and a 422 for its parameters, from the
+endpoint's signature. The refusals raised further in (a :class:`~api.problems.Problem`,
+a contract revert, the body limits, the rate limit, an unreachable node) and the bearer key
+checked by a dependency are invisible to it, so the document used to declare none of them,
+and its 422 as plain JSON of a shape the API never sends.
+
+:func:`complete` adds them by rules over each route, written down once here so that a new
+endpoint gets them without anyone remembering to:
+
+* every operation: 503 (node unreachable, transaction not mined yet; with Retry-After);
+* an operation behind :func:`api.auth.authenticate`: the bearer security requirement,
+  401 (with WWW-Authenticate) and 403;
+* a record named in the path or the body: 404;
+* any parameter or body, or a command: 422;
+* a body: 400 (unparseable framing); any method but GET: 413 (:mod:`api.body_limits`);
+* a command (:func:`api.deps.command_context`): 409 (the ledger's state, a request still
+  running) and 429 (:mod:`api.ratelimit`, with Retry-After);
+* :data:`EXTRA_STATUSES` for what a route does beyond those.
+
+Every one of them is ``application/problem+json`` with the :data:`PROBLEM_SCHEMA`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from api.auth import authenticate
+from api.deps import command_context
+from api.problems import PROBLEM_JSON, TYPE_BASE
+
+PROBLEM = "Problem"
+BEARER = "bearer"
+_PROBLEM_REF = {"$ref": f"#/components/schemas/{PROBLEM}"}
+
+#: RFC 9457 problem details, as :meth:`api.problems.Problem.body` writes them
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": PROBLEM,
+    "description": (
+        "An RFC 9457 problem document. Clients branch on `code` (stable); `title` and "
+        "`detail` are for people. Some problems carry more members, listed below."
+    ),
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "description": f"`{TYPE_BASE}` + `code`"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "examples": ["unknown_fragment", "insufficient_value"]},
+        "instance": {"type": "string", "description": "the request's path"},
+        "errors": {
+            "type": "array",
+            "description": "validation problems: where in the request, and what",
+            "items": {"type": "object", "properties": {
+                "location": {"type": "array", "items": {"type": "string"}},
+                "message": {"type": "string"},
+            }},
+        },
+        "required_roles": {"type": "array", "items": {"type": "string"}},
+        "ledger_error": {"type": "string",
+                         "description": "the contract's custom error, for a ledger refusal"},
+        "limit_bytes": {"type": "integer", "description": "413: the endpoint's body limit"},
+        "retry_after": {"type": "integer", "description": "429: seconds to wait"},
+    },
+    "additionalProperties": True,
+}
+
+BEARER_SCHEME: dict[str, Any] = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "scf_ API key",
+    "description": "An organization's API key: `Authorization: Bearer scf_...`.",
+}
+
+
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string"}}
+
+
+_RETRY_AFTER = {"Retry-After": _header("Seconds to wait before retrying.")}
+
+#: status -> (description, response headers)
+RESPONSES: dict[int, tuple[str, dict[str, Any]]] = {
+    400: ("The body could not be parsed (malformed multipart or framing).", {}),
+    401: ("No API key, or an unknown or revoked one (`unauthenticated`).",
+          {"WWW-Authenticate": _header("`Bearer`: the scheme to authenticate with.")}),
+    403: ("Your role may never do this (`wrong_role`), your organization is suspended "
+          "(`member_suspended`), or you see the record but the ledger names another party "
+          "(`not_holder`, `not_issuer`, ...).", {}),
+    404: ("No such record, or one your organization may not see (`unknown_<kind>`: the "
+          "two are not told apart).", {}),
+    409: ("The ledger's state does not allow this now (`wrong_certificate_status`, "
+          "`ledger_paused`, `duplicate_invoice`, `credit_line_exceeded`, ...), or a request "
+          "with this Idempotency-Key is still running (`request_in_progress`).", {}),
+    413: ("The request body is over this endpoint's limit (`too_large`, with "
+          "`limit_bytes`); it was refused unread.", {}),
+    422: ("The request is not valid (`validation_error`, `bad_amount_format`, with "
+          "`errors`), or the ledger refused its values (`insufficient_value`, "
+          "`unknown_member`, ...).", {}),
+    429: ("Your organization sent more commands than its rate limit (`rate_limited`); "
+          "nothing was recorded: retry after Retry-After with the same Idempotency-Key.",
+          _RETRY_AFTER),
+    503: ("The blockchain node is unreachable (`chain_unavailable`) or the transaction is "
+          "not mined yet (`transaction_pending`); retry after Retry-After (a command with "
+          "the same Idempotency-Key: it is carried out at most once).", _RETRY_AFTER),
+}
+
+#: what a route refuses beyond the rules (method, path) -> statuses
+EXTRA_STATUSES: dict[tuple[str, str], set[int]] = {
+    # an upload counts against the rate limit and the organization's storage quota
+    ("post", "/v1/documents"): {409, 429},
+}
+
+
+def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    """Every dependency an endpoint runs, sub-dependencies included."""
+    for dep in dependant.dependencies:
+        if dep.call is not None:
+            yield dep.call
+        yield from _calls(dep)
+
+
+def statuses(method: str, path: str, operation: dict[str, Any],
+             dependant: Dependant) -> set[int]:
+    """The problem statuses an operation can answer with (the rules of the docstring)."""
+    calls = set(_calls(dependant))
+    command = command_context in calls
+    has_body = "requestBody" in operation
+    out = {503}
+    if authenticate in calls:
+        out |= {401, 403}
+    if "{" in path or has_body:
+        out.add(404)
+    if operation.get("parameters") or has_body or command:
+        out.add(422)
+    if has_body:
+        out.add(400)
+    if method != "get":
+        out.add(413)
+    if command:
+        out |= {409, 429}
+    return out | EXTRA_STATUSES.get((method, path), set())
+
+
+def _problem_response(status: int) -> dict[str, Any]:
+    description, headers = RESPONSES[status]
+    response: dict[str, Any] = {"description": description,
+                                "content": {PROBLEM_JSON: {"schema": dict(_PROBLEM_REF)}}}
+    if headers:
+        response["headers"] = dict(headers)
+    return response
+
+
+def _operations(app: FastAPI, doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any],
+                                                                      Dependant]]:
+    """(method, path, its operation in ``doc``, its dependencies) for every route, the
+    included routers' too (as FastAPI's own document builder walks them)."""
+    for route in iter_route_contexts(app.routes):
+        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+            continue
+        dependant = route.dependant or route.original_route.dependant
+        for method in sorted(route.methods or ()):
+            operation = doc["paths"].get(route.path_format, {}).get(method.lower())
+            if operation is not None:
+                yield method.lower(), route.path_format, operation, dependant
+
+
+def complete(app: FastAPI, doc: dict[str, Any]) -> dict[str, Any]:
+    """Add the problem responses, the Problem schema and the bearer scheme (in place)."""
+    components = doc.setdefault("components", {})
+    components.setdefault("schemas", {})[PROBLEM] = PROBLEM_SCHEMA
+    components.setdefault("securitySchemes", {})[BEARER] = BEARER_SCHEME
+    for method, path, operation, dependant in _operations(app, doc):
+        responses = operation.setdefault("responses", {})
+        for status in sorted(statuses(method, path, operation, dependant)):
+            responses[str(status)] = _problem_response(status)
+        authenticated = "401" in responses
+        operation["security"] = [{BEARER: []}] if authenticated else []
+    _drop_unreferenced(components["schemas"], ("HTTPValidationError", "ValidationError"), doc)
+    return doc
+
+
+def _drop_unreferenced(schemas: dict[str, Any], names: tuple[str, ...],
+                       doc: dict[str, Any]) -> None:
+    """Drop FastAPI's own 422 schemas once no operation answers with them."""
+    for name in names:
+        schema = schemas.pop(name, None)
+        if schema is not None and f'"#/components/schemas/{name}"' in json.dumps(doc):
+            schemas[name] = schema  # still used (a route outside the rules): keep it
+
+
+def install(app: FastAPI) -> None:
+    """Serve the completed document (wraps ``app.openapi`` as it is now: install before
+    other post-processing that expects the complete document, such as the links)."""
+    base: Callable[[], dict[str, Any]] = app.openapi
+    completed: dict[str, Any] | None = None
+
+    def openapi() -> dict[str, Any]:
+        nonlocal completed
+        doc = base()  # FastAPI builds it once, then returns the same (cached) dict
+        if doc is not completed:
+            completed = complete(app, doc)
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
