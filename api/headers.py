@@ -19,6 +19,7 @@ import re
 import unicodedata
 from urllib.parse import quote
 
+from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: what a name falls back to when nothing of it is ASCII (``发票.pdf`` -> ``document.pdf``)
@@ -86,6 +87,18 @@ def content_disposition(name: str, disposition: str = "attachment") -> str:
     offered = clean_filename(name)
     encoded = quote(offered, safe=_ATTR_CHARS, encoding="utf-8")
     return f"{disposition}; filename=\"{ascii_filename(offered)}\"; filename*=UTF-8''{encoded}"
+
+
+def allowed_methods(app: ASGIApp, path: str) -> str:
+    """``Allow`` for a 405: the methods of every route of ``path``. Why not the router's
+    own header: GET and POST of one path are two routes, and the router names only the
+    methods of the first it matched (``OPTIONS /v1/organizations`` said ``Allow: POST``)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(getattr(app, "routes", [])):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= set(route.methods or ())
+    return ", ".join(sorted(methods))
 
 
 class SecurityHeaders:

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.headers import allowed_methods
 from chain_client.errors import ContractRevert
 
 log = logging.getLogger(__name__)
@@ -277,8 +278,11 @@ def install_handlers(app: FastAPI) -> None:
                  403: "forbidden", 413: "too_large"}
         code = codes.get(exc.status_code, f"http_{exc.status_code}")
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # the router names one route's methods; the path has more
+            headers["Allow"] = allowed_methods(request.app, request.url.path)
         return Problem(exc.status_code, code, detail or code, detail,
-                       headers=exc.headers).response(request.url.path)
+                       headers=headers).response(request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -41,6 +41,22 @@ def test_405_keeps_allow_header(world: World) -> None:
     assert r.headers["allow"] == "GET"
 
 
+@pytest.mark.parametrize("method, path, allowed", [
+    ("OPTIONS", "/v1/organizations", {"GET", "POST"}),
+    ("PATCH", "/v1/credit-lines", {"GET", "PUT"}),
+    ("PUT", "/v1/organizations/1/api-keys", {"GET", "POST"}),
+    ("POST", "/v1/organizations/1/api-keys/2", {"DELETE"}),
+])
+def test_405_allow_lists_every_method_of_the_path(
+    world: World, method: str, path: str, allowed: set[str]
+) -> None:
+    """Routes of one path are separate (GET and POST /v1/organizations): the answer must
+    name the methods of all of them, not of the first one matched."""
+    r = world.client.request(method, path, headers=world.operator.headers)
+    assert r.status_code == 405
+    assert {m.strip() for m in r.headers["allow"].split(",")} == allowed
+
+
 @pytest.mark.parametrize("path", ["/v1/certificates?limit=0", "/v1/fragments?limit=-1",
                                   "/v1/offers?limit=x", "/v1/audit-log?limit=0"])
 def test_query_limit_is_not_an_amount(world: World, path: str) -> None:
