@@ -85,7 +85,8 @@ def _header(description: str) -> dict[str, Any]:
     return {"description": description, "schema": {"type": "string"}}
 
 
-_RETRY_AFTER = {"Retry-After": _header("Seconds to wait before retrying.")}
+_RETRY_AFTER = {"Retry-After": {"description": "Whole seconds to wait before retrying.",
+                                 "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
 
 #: status -> (description, response headers)
 RESPONSES: dict[int, tuple[str, dict[str, Any]]] = {
