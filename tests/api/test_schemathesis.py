@@ -102,7 +102,8 @@ class Failure:
 class Outcome:
     """What one schemathesis run did, read from its NDJSON event stream."""
 
-    cases: int = 0
+    generated: int = 0  # schemathesis' own count of the cases it generated
+    cases: int = 0  # cases whose checks the event stream records
     checks: Counter[tuple[str, str]] = field(default_factory=Counter)  # (check, status)
     links_followed: set[str] = field(default_factory=set)
     failures: list[Failure] = field(default_factory=list)
@@ -112,8 +113,9 @@ class Outcome:
         names = sorted({name for name, _ in self.checks})
         rows = [f"  {n:<30} {self.checks[(n, 'success')]:>6} passed "
                 f"{self.checks[(n, 'failure')]:>4} failed" for n in names]
-        return "\n".join([f"{self.cases} cases, {len(self.links_followed)} links followed",
-                          *rows])
+        head = (f"{self.generated} cases generated, {self.cases} with their checks recorded, "
+                f"{len(self.links_followed)} distinct links followed")
+        return "\n".join([head, *rows])
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +127,10 @@ def fuzzer() -> Path:
 
 @contextmanager
 def _start_network(anvil: AnvilNode, tmp: Path) -> Iterator[Network]:
+    # rate limits far above what one fuzzer sends: 429s would only hide the other answers
     settings = make_settings(anvil, tmp, background=True, indexer_interval=0.2,
-                             maturity_interval=0.5)
+                             maturity_interval=0.5, rate_limit_per_second=1000.0,
+                             rate_limit_burst=100_000)
     for url in serve(create_app(settings)):
         operator = ApiClient(url, OPERATOR_KEY)
         try:
@@ -170,29 +174,41 @@ def _do_business(network: Network) -> None:
         tier1.close()
     network.ids = {"certificate": certificates, "document": documents,
                    "fragment": [root, child], "offer": [int(offer)],
-                   "organization": sorted(org.values())}
+                   "organization": sorted(org.values()), "future_time": [now + 7 * 86_400,
+                                                                         now + 60 * 86_400]}
+    for entry in network.keys.values():
+        network.ids.setdefault(str(entry["role"]), []).append(int(entry["org_id"]))
 
 
 def _config(network: Network, path: Path) -> Path:
-    """schemathesis.toml: the bearer key from the environment (never on a command line),
-    and the ids of real records sampled for the parameters that take them."""
+    """schemathesis.toml: the bearer key from the environment (never on a command line), the
+    hook that keeps the run's own key alive, and values of real records (ids, members of
+    the right role, times before maturity, amounts) sampled half of the time for the
+    parameters that take them, so generated commands get past "no such record" as often
+    as not."""
     ids = network.ids
-    dictionaries = {
-        "certificate_ids": ids["certificate"], "fragment_ids": ids["fragment"],
-        "offer_ids": ids["offer"], "document_ids": ids["document"],
-        "organization_ids": ids["organization"],
+    dictionaries: dict[str, list[Any]] = {
+        "certificates": ids["certificate"], "fragments": ids["fragment"],
+        "offers": ids["offer"], "documents": ids["document"],
+        "organizations": ids["organization"], "suppliers": ids["supplier"],
+        "financiers": ids["financier"], "core_enterprises": ids["core_enterprise"],
+        "members": ids["supplier"] + ids["financier"], "future_times": ids["future_time"],
+        "amounts": ["1", "100", "250000", "1000000"], "rates": [0, 450, 1200],
     }
     parameters = {
-        "path.certificate_id": "certificate_ids", "query.certificate_id": "certificate_ids",
-        "path.fragment_id": "fragment_ids", "body.fragment_id": "fragment_ids",
-        "path.offer_id": "offer_ids", "path.document_id": "document_ids",
-        "body.document_id": "document_ids", "path.org_id": "organization_ids",
-        "body.to_org_id": "organization_ids", "body.financier_id": "organization_ids",
-        "body.beneficiary_id": "organization_ids",
-        "body.credit_provider_id": "organization_ids",
-        "body.core_enterprise_id": "organization_ids",
+        "path.certificate_id": "certificates", "query.certificate_id": "certificates",
+        "path.fragment_id": "fragments", "body.fragment_id": "fragments",
+        "path.offer_id": "offers", "path.document_id": "documents",
+        "body.document_id": "documents", "path.org_id": "organizations",
+        "query.holder_id": "organizations", "query.issuer_id": "core_enterprises",
+        "body.to_org_id": "members", "body.financier_id": "financiers",
+        "body.beneficiary_id": "suppliers", "body.credit_provider_id": "financiers",
+        "body.core_enterprise_id": "core_enterprises", "body.maturity": "future_times",
+        "body.expires_at": "future_times", "body.amount": "amounts",
+        "body.face_value": "amounts", "body.limit": "amounts", "body.rate_bps": "rates",
     }
-    lines = ['headers = { Authorization = "Bearer ${SCF_FUZZ_BEARER}" }', ""]
+    lines = ['hooks = "schemathesis_hooks"',
+             'headers = { Authorization = "Bearer ${SCF_FUZZ_BEARER}" }', ""]
     for name, values in dictionaries.items():
         lines += [f"[dictionaries.{name}]", f"values = {json.dumps(values)}", ""]
     lines.append("[parameters]")
@@ -200,6 +216,17 @@ def _config(network: Network, path: Path) -> Path:
               for p, d in parameters.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _own_key(network: Network, name: str) -> tuple[str, str]:
+    """A key of its own for the run (id, token), issued by the operator."""
+    operator = ApiClient(network.url, OPERATOR_KEY)
+    try:
+        key = operator.post(f"/organizations/{network.keys[name]['org_id']}/api-keys",
+                            {"label": "schemathesis"})
+    finally:
+        operator.close()
+    return str(key["id"]), str(key["api_key"])
 
 
 def _run(fuzzer: Path, network: Network, role_name: str, tmp: Path) -> tuple[Outcome, str]:
@@ -210,18 +237,22 @@ def _run(fuzzer: Path, network: Network, role_name: str, tmp: Path) -> tuple[Out
         "--no-color", "run", f"{network.url}/openapi.json",
         "--checks", "all", "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED),
         "--workers", "1", "--request-timeout", "60", "--generation-database", "none",
-        "--report", "ndjson", "--report-dir", str(reports),
+        "--report", "ndjson,json", "--report-dir", str(reports),
     ]
-    env = {**os.environ, "SCF_FUZZ_BEARER": str(network.keys[role_name]["api_key"])}
+    key_id, token = _own_key(network, role_name)
+    env = {**os.environ, "SCF_FUZZ_BEARER": token, "SCF_FUZZ_OWN_KEY_ID": key_id,
+           "PYTHONPATH": str(Path(__file__).parent)}  # schemathesis_hooks
     started = time.monotonic()
     with log.open("wb") as out:
         subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp,
                        timeout=900, check=False)
     text = log.read_text(errors="replace")
     print(f"schemathesis as {role_name}: {time.monotonic() - started:.0f} s")
-    streams = sorted(reports.glob("*.ndjson"))
-    assert streams, f"schemathesis wrote no report:\n{text[-5000:]}"
-    return _read(streams[-1]), text
+    streams, summaries = sorted(reports.glob("*.ndjson")), sorted(reports.glob("*.json"))
+    assert streams and summaries, f"schemathesis wrote no report:\n{text[-5000:]}"
+    outcome = _read(streams[-1])
+    outcome.generated = int(json.loads(summaries[-1].read_text())["test_cases"]["generated"])
+    return outcome, text
 
 
 def _read(stream: Path) -> Outcome:
