@@ -38,6 +38,8 @@ UPLOAD_BODY: dict[str, Any] = {
                      "description": "the document (at most SCF_MAX_UPLOAD_BYTES bytes)"},
             "kind": {"type": "string", "enum": list(KINDS), "default": "invoice"},
         },
+        # like every JSON body (api.schemas.Strict): an unknown field is refused
+        "additionalProperties": False,
     }}},
 }
 
@@ -55,7 +57,11 @@ def _view(doc: Document, chain_hash: str | None) -> dict[str, Any]:
 def _form_fields(form: FormData) -> tuple[UploadFile, str]:
     """The file and its kind, or the same 422 FastAPI gives for a declared form."""
     file, kind = form.get("file"), form.get("kind", "invoice")
-    errors = []
+    errors: list[dict[str, Any]] = [
+        {"type": "extra_forbidden", "loc": ("body", name), "input": None,
+         "msg": "Extra inputs are not permitted"}
+        for name in dict.fromkeys(form.keys()) if name not in ("file", "kind")
+    ]
     if not isinstance(file, UploadFile):
         errors.append({"type": "missing", "loc": ("body", "file"), "input": None,
                        "msg": "Field required (a file in the multipart field 'file')"})

@@ -1,0 +1,22 @@
+"""Defects schemathesis found (``tests/api/test_schemathesis.py``), each pinned by a test of
+its own that failed before the fix."""
+
+from __future__ import annotations
+
+from api.routes.documents import UPLOAD_BODY
+from tests.api.conftest import World
+
+
+def test_upload_refuses_unknown_form_fields_like_json_bodies(world: World) -> None:
+    """An upload with a field besides ``file`` and ``kind`` was stored (and with more than
+    eight fields answered 400 "Too many fields"), while the document let any field through
+    and every JSON body refuses unknown fields: now 422 naming the field, as declared."""
+    r = world.client.post("/v1/documents", data={"kind": "invoice", "note": "x"},
+                          files={"file": ("a.pdf", b"%PDF-1.4 x", "application/pdf")},
+                          headers=world.tier1.headers)
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "validation_error"
+    assert r.json()["errors"] == [{"location": ["body", "note"],
+                                   "message": "Extra inputs are not permitted"}]
+    schema = UPLOAD_BODY["content"]["multipart/form-data"]["schema"]
+    assert schema["additionalProperties"] is False
