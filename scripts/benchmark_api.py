@@ -511,7 +511,8 @@ def client_setup(node: AnvilNode, operator_key: str, args: argparse.Namespace,
         bank.approve_settlement(MAX_UINT256)
     issued = Ledger.wait_all(core.submit_many([
         core.calls.issue(banks[i % args.banks].account, s.account, FACE_VALUE, now() + 180 * DAY,
-                         keccak(text=f"inv{i}-{uuid.uuid4()}"), keccak(text="doc"))
+                         keccak(text=f"inv{i}-{uuid.uuid4()}"),
+                         keccak(text=f"doc{i}-{uuid.uuid4()}"))  # one document, one certificate
         for i, s in enumerate(suppliers)]))
     with ThreadPoolExecutor(max_workers=args.clients) as pool:
         roots = list(pool.map(lambda i: suppliers[i].accept(issued[i].value).value,

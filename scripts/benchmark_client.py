@@ -110,7 +110,7 @@ def main() -> int:
                 10**9,
                 now() + 180 * DAY,
                 keccak(text=f"inv{i}"),
-                keccak(text="doc"),
+                keccak(text=f"doc{i}"),
             ).value
             roots.append(s.accept(cid).value)
 

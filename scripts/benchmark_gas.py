@@ -59,7 +59,13 @@ def main() -> None:
         bench.invoice += 1
         maturity = chain.time() + tenor_days * DAY
         return ledger.issue(
-            bank, tier1, FACE, maturity, _key(f"inv:{bench.invoice}"), _key("doc"), {"from": core}
+            bank,
+            tier1,
+            FACE,
+            maturity,
+            _key(f"inv:{bench.invoice}"),
+            _key(f"doc:{bench.invoice}"),
+            {"from": core},
         )
 
     issue()  # warm-up: first certificate ever
