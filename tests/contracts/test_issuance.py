@@ -64,7 +64,9 @@ def test_same_invoice_backs_one_certificate_ever(ledger, issue, core, tier1):
 
 
 def test_issue_validates_input(ledger, chain, core, bank, tier1):
-    now = chain.time()
+    # the latest block's time, not chain.time(): brownie's clock can run ahead of the next
+    # block's, and a maturity of "now - 1" then lies in the future of the block that mines it
+    now = chain[-1].timestamp
     good = (bank, tier1, FACE_VALUE, now + 30 * DAY, next_invoice_key(), document_hash())
     with brownie.reverts(custom_error("ZeroAmount")):
         ledger.issue(*good[:2], 0, *good[3:], {"from": core})

@@ -27,7 +27,9 @@ def _pause_for(ledger, chain, operator, seconds) -> tuple[int, int]:
 
 
 def _sleep_until(chain, moment) -> None:
-    chain.sleep(max(0, moment - chain.time()))
+    """Moves the node's clock so that the next block is mined at about `moment` (measured
+    from the latest block: brownie's chain.time() can run ahead of the node)."""
+    chain.sleep(max(0, moment - chain[-1].timestamp))
 
 
 def _matured_certificate(ledger, active_certificate):
@@ -60,7 +62,7 @@ def test_a_pause_before_maturity_does_not_extend_the_grace_period(
 ):
     certificate_id, maturity = _matured_certificate(ledger, active_certificate)
     _pause_for(ledger, chain, operator, 2 * DAY)
-    assert chain.time() < maturity
+    assert chain[-1].timestamp < maturity
     assert ledger.overdueAt(certificate_id) == maturity + GRACE_PERIOD
     _sleep_until(chain, maturity + GRACE_PERIOD + MARGIN)
     ledger.markOverdue(certificate_id, {"from": tier1})
