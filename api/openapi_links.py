@@ -119,11 +119,20 @@ LINKS: dict[str, tuple[tuple[Producer, ...], tuple[Consumer, ...]]] = {
             Consumer("WithdrawOffer", "post", OFFERS + "/{offer_id}/withdraw", "path.offer_id"),
         ),
     ),
-    "organization": (
+    # the caller's own organization: what a member does with its own record (the
+    # operator's own organization is no ledger member: it is never suspended or funded)
+    "own organization": (
+        (Producer("get", "/v1/me", "200", "/id"),),
         (
-            Producer("post", ORGANIZATIONS, "201", "/id"),
-            Producer("get", "/v1/me", "200", "/id"),
+            Consumer("GetOrganization", "get", ORGANIZATIONS + "/{org_id}", "path.org_id"),
+            Consumer("CreateApiKey", "post", ORGANIZATIONS + "/{org_id}/api-keys", "path.org_id"),
+            Consumer("ListApiKeys", "get", ORGANIZATIONS + "/{org_id}/api-keys", "path.org_id"),
+            Consumer("OrganizationBalance", "get", ORGANIZATIONS + "/{org_id}/balance",
+                     "path.org_id"),
         ),
+    ),
+    "organization": (
+        (Producer("post", ORGANIZATIONS, "201", "/id"),),
         (
             Consumer("GetOrganization", "get", ORGANIZATIONS + "/{org_id}", "path.org_id"),
             Consumer("CreateApiKey", "post", ORGANIZATIONS + "/{org_id}/api-keys", "path.org_id"),

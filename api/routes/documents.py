@@ -33,7 +33,7 @@ UPLOAD_BODY: dict[str, Any] = {
         "type": "object",
         "required": ["file"],
         "properties": {
-            "file": {"type": "string", "format": "binary",
+            "file": {"type": "string", "format": "binary", "minLength": 1,  # empty: 422
                      "contentMediaType": "application/octet-stream",
                      "description": "the document (at most SCF_MAX_UPLOAD_BYTES bytes)"},
             "kind": {"type": "string", "enum": list(KINDS), "default": "invoice"},

@@ -20,3 +20,13 @@ def test_upload_refuses_unknown_form_fields_like_json_bodies(world: World) -> No
                                    "message": "Extra inputs are not permitted"}]
     schema = UPLOAD_BODY["content"]["multipart/form-data"]["schema"]
     assert schema["additionalProperties"] is False
+
+
+def test_upload_declares_that_a_file_is_never_empty(world: World) -> None:
+    """An empty file is refused (422 empty_document), and the document now says so
+    (minLength 1): schemathesis sent empty files as schema-valid uploads."""
+    schema = UPLOAD_BODY["content"]["multipart/form-data"]["schema"]
+    assert schema["properties"]["file"]["minLength"] == 1
+    r = world.client.post("/v1/documents", files={"file": ("a.pdf", b"", "application/pdf")},
+                          headers=world.tier1.headers)
+    assert r.status_code == 422 and r.json()["code"] == "empty_document"
