@@ -1,11 +1,12 @@
 """Property-based fuzzing of the OpenAPI schema: no input ever yields a 500.
 
-Why not schemathesis: no schemathesis release installs beside hypothesis==6.27.3 (pinned
-exactly by eth-brownie 1.22.2) together with pytest 9 and starlette 1.x (checked with
-``pip install --dry-run``). This is the equivalent built from the same parts: the app's
-own OpenAPI document, hypothesis-jsonschema for schema-conforming values, plus arbitrary
-JSON and text for non-conforming ones, for every operation, as every role. Every answer
-must be < 500, and every refusal an RFC 9457 problem document with a ``code``.
+No schemathesis release installs beside hypothesis==6.27.3 (pinned exactly by
+eth-brownie 1.22.2) in ``.venv``, so real schemathesis runs from a virtualenv of its own
+against a served API (``tests/api/test_schemathesis.py``). This in-process fuzzer stays
+beside it: quick, with every role in one run, arbitrary JSON and text on every operation
+and raw multipart bodies on the upload, built from the app's own OpenAPI document and
+hypothesis-jsonschema. Every answer must be < 500, and every refusal an RFC 9457 problem
+document with a ``code``.
 """
 
 from __future__ import annotations
