@@ -110,13 +110,17 @@ RUNS = {
 NOT_A_MEMBER = ("the body names an organization that does not exist or takes no part on the "
                 "ledger (the operator's, an auditor's): a schema can bound an id, not say who "
                 "is a member")
+#: why an amount may be refused although the schema allows any amount
+NO_MORE_THAN_THE_FRAGMENT = ("the amount is more than the fragment holds (or, for a split, "
+                             "all of it): a bound held by the ledger, not by the schema")
 #: Refusals of schema-valid requests that are no defects, per operation: rules about the
 #: ledger's state and about other records that a request's schema cannot state. For these
 #: operations schemathesis' positive_data_acceptance takes a 422 (set in each run's
 #: configuration: an accepted refusal must not end the stateful phase, which stops at its
 #: first failure), and this test then holds every 422 such an operation gave a schema-valid
 #: request to the codes listed here for it. Any other 422, and any 422 of another
-#: operation, fails the run.
+#: operation, fails the run. (Found with the default seed and with seeds 3 and 7 at up to 50
+#: cases per operation; another seed may meet another rule: add it here with its reason.)
 REFUSALS: dict[str, dict[str, str]] = {
     "POST /v1/certificates": {
         "unknown_member": NOT_A_MEMBER,
@@ -129,9 +133,13 @@ REFUSALS: dict[str, dict[str, str]] = {
         "invalid_maturity": "the maturity must lie between the chain's clock and one year "
                             "ahead: a window that moves with the chain",
     },
-    "POST /v1/fragments/{fragment_id}/split": {"unknown_member": NOT_A_MEMBER},
+    "POST /v1/fragments/{fragment_id}/split": {
+        "unknown_member": NOT_A_MEMBER, "insufficient_value": NO_MORE_THAN_THE_FRAGMENT,
+    },
     "POST /v1/fragments/{fragment_id}/transfer": {"unknown_member": NOT_A_MEMBER},
-    "POST /v1/offers": {"unknown_member": NOT_A_MEMBER},
+    "POST /v1/offers": {
+        "unknown_member": NOT_A_MEMBER, "insufficient_value": NO_MORE_THAN_THE_FRAGMENT,
+    },
     "PUT /v1/credit-lines": {"unknown_member": NOT_A_MEMBER},
     "POST /v1/organizations": {
         "invalid_uscc": "a unified social credit code ends in a check character computed "
