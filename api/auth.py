@@ -13,7 +13,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from fastapi import Depends, Request
 from sqlalchemy import select as sa_select
@@ -37,6 +37,7 @@ HOLDERS = (SUPPLIER, FINANCIER)
 #: Roles that see every record (read-only for the auditor).
 OVERSEERS = (OPERATOR, AUDITOR)
 TOKEN_PREFIX = "scf_"
+EndpointT = TypeVar("EndpointT", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class Principal:
     address: str | None
     api_key_id: int | None
     name: str
+    #: True only on an endpoint open to suspended members (:func:`open_to_suspended`),
+    #: which must then refuse whatever would add to the member's exposure
+    suspended: bool = False
 
     @property
     def sees_everything(self) -> bool:
@@ -93,6 +97,40 @@ def missing_key() -> Problem:
     return _unauthenticated("Send 'Authorization: Bearer <API key>'.")
 
 
+_SUSPENDED = "Your organization is suspended by the platform operator."
+
+
+def member_suspended(detail: str = _SUSPENDED) -> Problem:
+    return Problem(403, "member_suspended", "Organization suspended", detail)
+
+
+_OPEN_TO_SUSPENDED = "scf_open_to_suspended"
+
+
+def open_to_suspended(*roles: str) -> Callable[[EndpointT], EndpointT]:
+    """Decorator (under the route's): a suspended member of one of ``roles`` may still call
+    this endpoint, and gets a :class:`Principal` with ``suspended`` set.
+
+    Why: a suspension exists to stop a member's risk from growing, never to keep it open.
+    The ledger lets a suspended bank lower or close its credit lines; refusing every
+    request of a suspended organization at the door kept the bank from doing it. Every
+    other endpoint still refuses a suspended member before anything else; an endpoint
+    marked here checks ``Principal.suspended`` and refuses (:func:`member_suspended`) all
+    it could do that does not reduce exposure (the ledger refuses it again in any case)."""
+
+    def mark(endpoint: EndpointT) -> EndpointT:
+        setattr(endpoint, _OPEN_TO_SUSPENDED, frozenset(roles))
+        return endpoint
+
+    return mark
+
+
+def _open_to_suspended(request: Request) -> frozenset[str]:
+    """The roles whose suspended members may call the request's endpoint (usually none)."""
+    endpoint = getattr(request.scope.get("route"), "endpoint", None)
+    return getattr(endpoint, _OPEN_TO_SUSPENDED, frozenset())
+
+
 def authenticate(request: Request) -> Principal:
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
@@ -113,10 +151,10 @@ def authenticate(request: Request) -> Principal:
     note_caller(org_id, key_id)  # a refusal below is audited under the key's owner
     if revoked_at is not None:
         raise _unauthenticated("The API key was revoked.")
-    if status == "suspended":
-        raise Problem(403, "member_suspended", "Organization suspended",
-                      "Your organization is suspended by the platform operator.")
-    return Principal(org_id, role, address, key_id, name)
+    suspended = status == "suspended"
+    if suspended and role not in _open_to_suspended(request):
+        raise member_suspended()
+    return Principal(org_id, role, address, key_id, name, suspended)
 
 
 def require_roles(*roles: str) -> Callable[..., Principal]:

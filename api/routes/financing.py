@@ -8,7 +8,15 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 from sqlmodel import select
 
-from api.auth import FINANCIER, HOLDERS, Principal, authenticate, require_roles
+from api.auth import (
+    FINANCIER,
+    HOLDERS,
+    Principal,
+    authenticate,
+    member_suspended,
+    open_to_suspended,
+    require_roles,
+)
 from api.deps import ReadSessionDep, RuntimeDep, command_context
 from api.idempotency import ChainPlan, CommandContext
 from api.models import CertificateRow, OfferRow, Organization
@@ -39,6 +47,7 @@ OfferId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 
 
 @router.put("/credit-lines")
+@open_to_suspended(FINANCIER)
 def set_credit_line(
     body: CreditLineRequest,
     rt: RuntimeDep,
@@ -46,14 +55,26 @@ def set_credit_line(
     ctx: CommandContext = Depends(command_context),  # noqa: B008
     p: Principal = Depends(require_roles(FINANCIER)),  # noqa: B008
 ) -> JSONResponse:
-    """Financier: grant, change or close (limit "0") its credit line to a core enterprise."""
+    """Financier: grant, change or close (limit "0") its credit line to a core enterprise.
+
+    A suspended financier may still lower or close a line (never raise it, 403
+    ``member_suspended``), as the ledger allows: a suspension stops exposure from growing,
+    it must not keep it open. A line to a suspended core enterprise may be lowered or
+    closed too (raising it, the ledger refuses with the same code)."""
 
     def plan() -> ChainPlan:
         core = org_or_422(session, body.core_enterprise_id, what="core enterprise")
-        if fen(body.limit) >= 2**128:
+        limit = fen(body.limit)
+        if limit >= 2**128:
             raise Problem(422, "invalid_amount", "The limit is too large",
                           "A credit line limit must be below 2**128 fen.")
-        return ChainPlan(p.address or "", "set_credit_line", (core.address, fen(body.limit)))
+        if p.suspended:  # checked here for a clear answer; the ledger checks it again
+            current = rt.gateway.ledger.credit_line(p.address or "", core.address or "").limit
+            if limit > current:
+                raise member_suspended(
+                    f"Your organization is suspended by the platform operator: it may lower "
+                    f"or close its credit line (now {current} fen), not raise it.")
+        return ChainPlan(p.address or "", "set_credit_line", (core.address, limit))
 
     return rt.runner.run_chain(ctx, "set_credit_line", f"core:{body.core_enterprise_id}",
                                body.model_dump(), plan)
