@@ -5,8 +5,10 @@ enterprise whatever the number of fragments; paying holders is pulled per fragme
 job is the keeper that makes it automatic: for every certificate with money paid in but
 not yet paid out it sends ``payFragments`` for the pages that hold fragments still owed
 (page by page, so one certificate with thousands of fragments never needs one huge
-transaction), and marks certificates overdue once maturity plus the grace period passed.
-Running it twice pays nobody twice (the contract skips fragments owed nothing).
+transaction), and marks certificates overdue once their grace period has run out by the
+ledger's rule (time paused after maturity does not count: :mod:`api.services.overdue`,
+so markOverdue is only sent when the ledger will take it). Running it twice pays nobody
+twice (the contract skips fragments owed nothing).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlmodel import Session, select
 from api.chain import ChainGateway
 from api.indexer import Indexer
 from api.models import CertificateRow, FragmentRow
+from api.services import overdue as overdue_rule
 from chain_client.errors import ContractRevert
 
 log = logging.getLogger(__name__)
@@ -46,12 +49,13 @@ class MaturityJob:
         self.indexer.catch_up()
         report = JobReport()
         keeper = self.gateway.ledger_as(self.gateway.operator.address)
-        now = self.gateway.block_time()
+        at = overdue_rule.latest_moment(self.gateway.ledger)
+        now = at.time
         grace = self.gateway.ledger.grace_period()
         with Session(self.engine) as session:
             # only what needs the keeper: money paid in and not all paid out (paid_out
-            # never exceeds repaid), or an active certificate past maturity and grace;
-            # a busy ledger holds thousands of certificates that need nothing
+            # never exceeds repaid), or an active certificate past maturity and grace (the
+            # earliest it can be overdue); a busy ledger holds thousands that need nothing
             certs = session.exec(
                 select(CertificateRow).where(
                     CertificateRow.status.in_(("active", "settled", "overdue", "defaulted"))  # type: ignore[attr-defined]
@@ -72,6 +76,7 @@ class MaturityJob:
                         if int(f.value) * int(cert.repaid) // int(cert.face_value) > int(f.paid)
                     })
                     owed_pages[cert.id] = pages
+        overdue = {c.id for c in overdue_rule.due(self.gateway.ledger, certs, at, grace)}
         for cert in certs:
             for page in owed_pages.get(cert.id, []):
                 try:
@@ -81,11 +86,7 @@ class MaturityJob:
                     continue
                 report.pages_paid += 1
                 report.fen_paid += int(outcome.value or 0)
-            if (
-                cert.status == "active"
-                and now > cert.maturity + grace
-                and int(cert.repaid) < int(cert.face_value)
-            ):
+            if cert.id in overdue:
                 try:
                     keeper.mark_overdue(cert.id)
                     report.marked_overdue.append(cert.id)

@@ -10,6 +10,7 @@ from sqlmodel import select
 from api.auth import OVERSEERS, Principal, require_roles
 from api.deps import ReadSessionDep, RuntimeDep
 from api.models import CertificateRow, OfferRow, Organization
+from api.services import overdue as overdue_rule
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 OPEN = ("issued", "active", "overdue", "defaulted")
@@ -106,18 +107,21 @@ def overdue(
     rt: RuntimeDep, session: ReadSessionDep,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> dict[str, Any]:
-    """Overdue and defaulted certificates, plus active ones past maturity + grace that the
-    maturity job has not marked yet."""
+    """Overdue and defaulted certificates, plus active ones whose grace period has run out
+    that the maturity job has not marked yet: by the ledger's rule, which does not count
+    time the ledger was paused after maturity (the chain is asked for the few candidates
+    past maturity + grace, api.services.overdue)."""
     rt.indexer.catch_up()
-    now = rt.gateway.block_time()
-    grace = rt.gateway.ledger.grace_period()
+    ledger = rt.gateway.ledger
+    at = overdue_rule.latest_moment(ledger)
+    grace = ledger.grace_period()
     certs = list(session.exec(
         select(CertificateRow).where(CertificateRow.status.in_(("active", "overdue",  # type: ignore[attr-defined]
                                                                 "defaulted")))
     ).all())
-    due = [c for c in certs if c.status != "active"
-           or (now > c.maturity + grace and int(c.repaid) < int(c.face_value))]
+    unmarked = {c.id for c in overdue_rule.due(ledger, certs, at, grace)}
+    due = [c for c in certs if c.status != "active" or c.id in unmarked]
     from api.schemas import certificate_view
 
-    return {"as_of": now, "grace_period": grace,
+    return {"as_of": at.time, "grace_period": grace,
             "certificates": [certificate_view(c) for c in due], "check": _check(rt, due)}
