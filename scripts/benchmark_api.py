@@ -217,12 +217,16 @@ class ApiServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.operator_api_key = "scf_bench_" + secrets.token_hex(16)
+        #: unlocks the members' keys in ``data_dir/keys`` (a benchmark may sign as a member
+        #: through chain_client, as the service's operator could)
+        self.master_passphrase = "bench " + secrets.token_hex(8)
+        self.data_dir = data_dir
         self.schema: str | None = None
         env = dict(os.environ)
         env.update(
             SCF_DATA_DIR=str(data_dir),
             SCF_RPC_URL=node.rpc_url,
-            SCF_MASTER_PASSPHRASE="bench " + secrets.token_hex(8),
+            SCF_MASTER_PASSPHRASE=self.master_passphrase,
             SCF_OPERATOR_PRIVATE_KEY=operator_key,
             SCF_OPERATOR_API_KEY=self.operator_api_key,
             SCF_INVOICE_SECRET="bench-invoice-secret-" + secrets.token_hex(8),
