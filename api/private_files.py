@@ -20,8 +20,8 @@ import os
 import stat
 from pathlib import Path
 
-#: the umask of a process that writes into the data folder: new files 0600, folders 0700
-PRIVATE_UMASK = 0o077
+from chain_client.files import PRIVATE_UMASK
+
 #: what the ledger keeps in a data folder, this version or an older one (the database and
 #: its -wal/-shm/-journal, lock files, sockets, secrets.json, api-keys.json, manifest.json,
 #: the demo passphrase, and the folders of keys, nonces and the chain). Tightening touches

@@ -9,6 +9,10 @@ import os
 import tempfile
 from pathlib import Path
 
+#: the umask of a process that writes key material or a data folder (the API's entry
+#: points, anvil and its children): new files 0600, new folders 0700
+PRIVATE_UMASK = 0o077
+
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, private: bool = False) -> None:
     """Write ``text`` to a temp file beside ``path``, then rename it over ``path``.

@@ -34,12 +34,11 @@ from typing import Any
 from eth_account import Account
 
 from chain_client.errors import NodeBinaryNotFound, NodeError, NodeStartTimeout, PortInUse
+from chain_client.files import PRIVATE_UMASK, atomic_write_text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: anvil's default mnemonic; accounts derived from it are funded at startup.
 DEFAULT_MNEMONIC = "test test test test test test test test test test test junk"
-#: what anvil and its children may create: owner-only (state dumps, ``--config-out``)
-PRIVATE_UMASK = 0o077
 
 
 def find_anvil(binary: str | os.PathLike[str] | None = None) -> Path:
@@ -107,10 +106,7 @@ def private_accounts(path: str | os.PathLike[str], count: int) -> list[Any]:
             "accounts": [{"address": k.address, "private_key": "0x" + bytes(k.key).hex()}
                          for k in keys],
         }
-        file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle, indent=2)
+        atomic_write_text(file, json.dumps(document, indent=2), private=True)
     elif file.stat().st_mode & 0o077:
         os.chmod(file, 0o600)
     try:
