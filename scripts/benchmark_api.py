@@ -79,7 +79,7 @@ import httpx
 from eth_account import Account
 from eth_utils import keccak
 
-from api.cli.health import wait_until_serving
+from api.cli.health import interrupt, wait_until_serving
 from api.db import database_reachable, drop_schema
 from chain_client.connection import connect
 from chain_client.deployment import deploy_ledger
@@ -270,12 +270,7 @@ class ApiServer:
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=60)
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            interrupt(self.proc, timeout=20)
         self._log.close()
         if self.schema:
             drop_schema(PG_URL, self.schema)

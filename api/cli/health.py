@@ -1,8 +1,11 @@
-"""Waiting for an API to answer its health check (the runner, scripts and tests start
-servers and must know when they serve, or why they never will)."""
+"""Servers started as child processes (the runner, scripts and tests): waiting until one
+answers its health check, or knowing why it never will, and stopping one the way Ctrl-C
+would, with a kill only for one that does not stop in time."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -23,3 +26,13 @@ def wait_until_serving(base_url: str, timeout: float, alive: Callable[[], bool])
             pass
         time.sleep(0.2)
     return "timeout"
+
+
+def interrupt(process: subprocess.Popen[bytes] | subprocess.Popen[str], timeout: float) -> None:
+    """Send SIGINT (a server's clean shutdown) and wait ``timeout`` s; kill if still up."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from api.background import ProcessLock
-from api.cli.health import wait_until_serving
+from api.cli.health import interrupt, wait_until_serving
 from chain_client.connection import connect
 from chain_client.node import AnvilNode, free_port
 from tests.api.conftest import (
@@ -68,12 +68,7 @@ def two_workers(anvil: AnvilNode, tmp_path: Path) -> Iterator[RemoteWorld]:
             operator = Party(me.json()["id"], OPERATOR_KEY, "operator", me.json()["address"])
             yield RemoteWorld(client, settings, anvil, operator)  # type: ignore[arg-type]
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        interrupt(proc, timeout=30)
         log.close()
 
 

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from sqlmodel import Session, create_engine, select
 
 from api.cli.demo import run_demo
-from api.cli.health import wait_until_serving
+from api.cli.health import interrupt, wait_until_serving
 from api.cli.seed import BANK_A, CORE, OPERATOR, SEED_NETWORK
 from api.cli.up import LocalNetwork, UpError, UpOptions
 from api.models.documents import Document
@@ -208,12 +208,7 @@ def test_python_m_api_serves_the_folder_with_only_the_passphrase(data_dir: Path)
                 assert invoice.content.startswith(b"Invoice ")
             assert_private(data_dir)
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            interrupt(proc, timeout=30)
     assert "took group and other permissions off" in log.read_text()
 
 
@@ -298,7 +293,6 @@ def test_corrupt_data_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_scf_up_command_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     """The real console script: up, serving, then SIGINT stops the API and the chain."""
-    import signal
     import subprocess
     import sys
     import time
