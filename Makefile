@@ -15,6 +15,7 @@ run: setup
 
 lint: setup
 	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
 
 test-contracts: setup
 	$(VENV)/brownie test tests/contracts --network scf-test -W ignore::FutureWarning

@@ -48,22 +48,33 @@ def build_runtime(settings: Settings) -> Runtime:
     migrate(engine)
     gateway = ChainGateway(settings)
     reads = read_only(engine)
-    indexer = Indexer(engine, gateway.ledger, wakeup_path=settings.indexer_wakeup,
-                      read_engine=reads)
+    indexer = Indexer(
+        engine, gateway.ledger, wakeup_path=settings.indexer_wakeup, read_engine=reads
+    )
     runner = CommandRunner(
-        engine, gateway, RESPONDERS, indexer=indexer, read_engine=reads,
+        engine,
+        gateway,
+        RESPONDERS,
+        indexer=indexer,
+        read_engine=reads,
         # another worker's command is only taken over once it cannot be running any more
         resume_after=settings.tx_timeout + 30 if settings.several_workers else None,
     )
     maturity = MaturityJob(engine, gateway, indexer, page_size=settings.payout_page_size)
     runtime = Runtime(
-        settings=settings, engine=engine, read_engine=reads, gateway=gateway, runner=runner,
+        settings=settings,
+        engine=engine,
+        read_engine=reads,
+        gateway=gateway,
+        runner=runner,
         indexer=indexer,
-        maturity=maturity, document_key=settings.document_key_bytes(),
+        maturity=maturity,
+        document_key=settings.document_key_bytes(),
         invoice_secret=settings.invoice_secret_bytes(),
         limits=RateLimiter.for_settings(settings),
-        refusals=RefusalLog(engine, window=settings.refusal_window,
-                            max_sources=settings.refusal_sources),
+        refusals=RefusalLog(
+            engine, window=settings.refusal_window, max_sources=settings.refusal_sources
+        ),
     )
     _bootstrap_operator(runtime)
     return runtime
@@ -73,8 +84,12 @@ def _bootstrap_operator(rt: Runtime) -> None:
     with Session(rt.engine) as session:
         operator = session.exec(select(Organization).where(Organization.role == OPERATOR)).first()
         if operator is None:
-            operator = Organization(name="Platform operator", role=OPERATOR,
-                                    address=rt.gateway.operator.address, status="active")
+            operator = Organization(
+                name="Platform operator",
+                role=OPERATOR,
+                address=rt.gateway.operator.address,
+                status="active",
+            )
             session.add(operator)
             session.commit()
             session.refresh(operator)
@@ -118,9 +133,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.background:
             # with several workers, api.server runs a dedicated indexing process; a
             # worker takes over only if that one is gone
-            background = BackgroundWork(runtime, settings.background_lock,
-                                        first_claim_after=10.0 if settings.several_workers
-                                        else 0.0)
+            background = BackgroundWork(
+                runtime,
+                settings.background_lock,
+                first_claim_after=10.0 if settings.several_workers else 0.0,
+            )
             background.start()
         app.state.background = background
         try:
@@ -157,8 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     body_limits.install(app, settings)  # first: the middleware added after it sees its refusals
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RefusalAuditMiddleware)
-    for module in (admin, organizations, documents, certificates, fragments, financing,
-                   reports):
+    for module in (admin, organizations, documents, certificates, fragments, financing, reports):
         app.include_router(module.router)
     # last: it wraps the document whatever else post-processes it
     openapi.install(app)  # the problem responses and the bearer scheme

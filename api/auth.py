@@ -82,8 +82,13 @@ def ensure_key(session: Session, org_id: int, token: str, label: str) -> None:
 
 def _unauthenticated(detail: str) -> Problem:
     # RFC 9110: a 401 names the scheme the client should use
-    return Problem(401, "unauthenticated", "Authentication required", detail,
-                   headers={"WWW-Authenticate": 'Bearer realm="scf-ledger"'})
+    return Problem(
+        401,
+        "unauthenticated",
+        "Authentication required",
+        detail,
+        headers={"WWW-Authenticate": 'Bearer realm="scf-ledger"'},
+    )
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -138,8 +143,15 @@ def authenticate(request: Request) -> Principal:
     runtime = request.app.state.runtime
     # the columns only, not ORM objects: every request pays this lookup
     query = (
-        sa_select(ApiKey.id, ApiKey.revoked_at, Organization.id, Organization.role,  # type: ignore[call-overload]
-                  Organization.address, Organization.name, Organization.status)
+        sa_select(
+            ApiKey.id,
+            ApiKey.revoked_at,
+            Organization.id,
+            Organization.role,  # type: ignore[call-overload]
+            Organization.address,
+            Organization.name,
+            Organization.status,
+        )
         .where(ApiKey.token_hash == hash_token(token))
         .where(ApiKey.org_id == Organization.id)
     )
@@ -164,9 +176,10 @@ def require_roles(*roles: str) -> Callable[..., Principal]:
     async def dependency(principal: Principal = Depends(authenticate)) -> Principal:  # noqa: B008
         if principal.role not in roles:
             raise Problem(
-                403, "wrong_role", "Your role may not do this",
-                f"This action is for {', '.join(roles)}; your organization is a "
-                f"{principal.role}.",
+                403,
+                "wrong_role",
+                "Your role may not do this",
+                f"This action is for {', '.join(roles)}; your organization is a {principal.role}.",
                 required_roles=list(roles),
             )
         return principal

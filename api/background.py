@@ -64,8 +64,13 @@ class BackgroundWork:
     """Indexer and maturity job if this process holds the lock; a checkpoint watcher
     (and another try for the lock every ``claim_interval`` seconds) otherwise."""
 
-    def __init__(self, runtime: Runtime, lock_path: Path, claim_interval: float = 2.0,
-                 first_claim_after: float = 0.0) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        lock_path: Path,
+        claim_interval: float = 2.0,
+        first_claim_after: float = 0.0,
+    ) -> None:
         """``first_claim_after``: watch only, for that long, before the first try for the
         lock (a server's worker processes leave it to its dedicated indexing process,
         which starts at the same time, and take over only if that one is gone)."""
@@ -109,11 +114,13 @@ class BackgroundWork:
             if self.lock.try_acquire():
                 self._stop_watching.set()  # the watcher ends; this process indexes now
                 settings = self.runtime.settings
-                self._spawn("indexer", self.runtime.indexer.follow, self._stop,
-                            settings.indexer_interval)
+                self._spawn(
+                    "indexer", self.runtime.indexer.follow, self._stop, settings.indexer_interval
+                )
                 self._spawn("maturity-job", self._maturity, settings.maturity_interval)
-                log.info("this process (%d) indexes the chain and runs the maturity job",
-                         os.getpid())
+                log.info(
+                    "this process (%d) indexes the chain and runs the maturity job", os.getpid()
+                )
                 return
             if not watching:
                 self._spawn("indexer-watch", self.runtime.indexer.watch, self._stop_watching)

@@ -41,9 +41,14 @@ _CLOSE = {"Connection": "close"}
 
 
 def too_large(limit: int) -> Problem:
-    return Problem(413, "too_large", "Request body too large",
-                   f"A request body to this endpoint may have at most {limit} bytes.",
-                   limit_bytes=limit, headers=_CLOSE)
+    return Problem(
+        413,
+        "too_large",
+        "Request body too large",
+        f"A request body to this endpoint may have at most {limit} bytes.",
+        limit_bytes=limit,
+        headers=_CLOSE,
+    )
 
 
 class BodyTooLarge(StarletteHTTPException):
@@ -113,8 +118,9 @@ class BodyLimits:
             await self._refuse(scope, receive, send, exc.problem)
 
     @staticmethod
-    async def _refuse(scope: Scope, receive: Receive, send: Send, problem: Problem,
-                      close: bool = False) -> None:
+    async def _refuse(
+        scope: Scope, receive: Receive, send: Send, problem: Problem, close: bool = False
+    ) -> None:
         if close:
             problem.headers.update(_CLOSE)
         await problem.response(scope.get("path"))(scope, receive, send)

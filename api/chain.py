@@ -206,8 +206,12 @@ class ChainGateway:
                 )
                 on_signed(journal)
                 pending = PendingTransaction(
-                    sender.address, slot.nonce, dict(fields), bytes(signed.raw_transaction),
-                    journal.tx_hash, abi=handle.abi,
+                    sender.address,
+                    slot.nonce,
+                    dict(fields),
+                    bytes(signed.raw_transaction),
+                    journal.tx_hash,
+                    abi=handle.abi,
                 )
                 try:
                     sender.rebroadcast(pending)
@@ -224,7 +228,11 @@ class ChainGateway:
         sender = ledger._require_sender()
         handle = ledger.token if call.contract == "token" else ledger.ledger
         pending = PendingTransaction(
-            journal.sender, journal.nonce, {}, bytes(HexBytes(journal.raw)), journal.tx_hash,
+            journal.sender,
+            journal.nonce,
+            {},
+            bytes(HexBytes(journal.raw)),
+            journal.tx_hash,
             abi=handle.abi,
         )
         receipt = sender.wait(pending)
@@ -258,7 +266,11 @@ class ChainGateway:
     def failure_of(self, journal: SignedTx, receipt: TxReceipt) -> Exception:
         """Why a journaled transaction failed (replayed at its block and decoded)."""
         pending = PendingTransaction(
-            journal.sender, journal.nonce, {}, bytes(HexBytes(journal.raw)), journal.tx_hash,
+            journal.sender,
+            journal.nonce,
+            {},
+            bytes(HexBytes(journal.raw)),
+            journal.tx_hash,
             abi=self.ledger.ledger.abi,
         )
         return self.sender_for(journal.sender).failure_reason(pending, receipt)

@@ -37,8 +37,12 @@ async def read_db(request: Request) -> AsyncIterator[Session]:
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", min_length=1, max_length=200,
-           description="Same key, same result: the command is executed at most once."),
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Same key, same result: the command is executed at most once.",
+    ),
 ]
 
 

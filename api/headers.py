@@ -53,9 +53,7 @@ def clean_filename(name: str, limit: int = 255) -> str:
     removed (line breaks, NUL, the right-to-left override that turns ``gpj.exe`` into a
     seeming ``exe.jpg``), path separators replaced, at most ``limit`` characters."""
     kept = "".join(
-        "_" if c in "/\\" else c
-        for c in name
-        if unicodedata.category(c) not in ("Cc", "Cf")
+        "_" if c in "/\\" else c for c in name if unicodedata.category(c) not in ("Cc", "Cf")
     ).strip()
     return kept[:limit] or FALLBACK_STEM
 
@@ -65,11 +63,7 @@ def ascii_filename(name: str) -> str:
     outside a small safe set as ``_``; a name with no ASCII letter or digit left becomes
     ``document`` with the extension it had, if that one is ASCII."""
     decomposed = unicodedata.normalize("NFKD", name)
-    out = "".join(
-        c if c in _PLAIN else "_"
-        for c in decomposed
-        if not unicodedata.combining(c)
-    )
+    out = "".join(c if c in _PLAIN else "_" for c in decomposed if not unicodedata.combining(c))
     stem, dot, ext = out.rpartition(".")
     if not dot:
         stem, ext = out, ""

@@ -105,16 +105,16 @@ class _GroupWriter:
     def __init__(self, runner: CommandRunner, max_batch: int = 64) -> None:
         self.runner = runner
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[tuple[_Finish, Future[JSONResponse]]] = \
-            queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[_Finish, Future[JSONResponse]]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
 
     def submit(self, item: _Finish) -> JSONResponse:
         with self._start:
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="command-writer",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="command-writer", daemon=True
+                )
                 self._thread.start()
         done: Future[JSONResponse] = Future()
         self._queue.put((item, done))
@@ -131,8 +131,11 @@ class _GroupWriter:
             try:
                 responses = self.runner._finish_many([item for item, _ in batch])
             except Exception:
-                log.warning("a batch of %d finished commands failed; storing one by one",
-                            len(batch), exc_info=True)
+                log.warning(
+                    "a batch of %d finished commands failed; storing one by one",
+                    len(batch),
+                    exc_info=True,
+                )
                 for item, done in batch:
                     try:
                         done.set_result(self.runner._finish_alone(item))
@@ -215,7 +218,9 @@ class CommandRunner:
                 if journaled or isinstance(ref, int):
                     self._set_status(journaled[-1] if journaled else ref, "aborted")
                 raise Problem(
-                    503, "chain_unavailable", "The chain did not take the transaction",
+                    503,
+                    "chain_unavailable",
+                    "The chain did not take the transaction",
                     f"{exc}. Nothing was recorded; retry with the same Idempotency-Key.",
                 ) from exc
             ref = journaled[-1]
@@ -231,7 +236,9 @@ class CommandRunner:
                 with self._lock:
                     self._inflight.discard(again)
             raise Problem(
-                409, "request_in_progress", "The same request is still running",
+                409,
+                "request_in_progress",
+                "The same request is still running",
                 "A request with this Idempotency-Key is in progress; retry in a moment.",
             ) from None
         finally:
@@ -264,8 +271,9 @@ class CommandRunner:
                 return self._finish_problem(command_id, problem)
             except ContractRevert as exc:
                 return self._finish_problem(command_id, problem_from_revert(exc))
-            stored = {k: ("(withheld: shown only once)" if k in redact else v)
-                      for k, v in body.items()}
+            stored = {
+                k: ("(withheld: shown only once)" if k in redact else v) for k, v in body.items()
+            }
             response = self._finish(command_id, status, stored, "succeeded", None)
             if redact:
                 return JSONResponse(body, status_code=status)
@@ -306,8 +314,7 @@ class CommandRunner:
         cutoff = utcnow() - timedelta(seconds=self.resume_after)
         with Session(self.read_engine) as session:
             rows = session.exec(
-                select(Command).where(Command.status == "signed")
-                .where(Command.updated_at < cutoff)  # type: ignore[arg-type]
+                select(Command).where(Command.status == "signed").where(Command.updated_at < cutoff)  # type: ignore[arg-type]
             ).all()
         for row in rows:
             if row.id in self._inflight:
@@ -358,8 +365,13 @@ class CommandRunner:
     # -- claiming a key ---------------------------------------------------------------------
 
     def _claim(
-        self, ctx: CommandContext, action: str, target: str, params: dict[str, Any],
-        *, store: bool = True,
+        self,
+        ctx: CommandContext,
+        action: str,
+        target: str,
+        params: dict[str, Any],
+        *,
+        store: bool = True,
     ) -> CommandRef | JSONResponse:
         """The command's row id (``store``: inserted now), or the fields of a row not
         stored yet (``store=False``, a key not seen before), or the answer to a used key."""
@@ -410,13 +422,18 @@ class CommandRunner:
         assert existing.id is not None
         if existing.fingerprint != fingerprint:
             raise Problem(
-                422, "idempotency_key_reused", "Idempotency-Key already used",
+                422,
+                "idempotency_key_reused",
+                "Idempotency-Key already used",
                 "This Idempotency-Key was used for a different request; use a new key.",
             )
         if existing.status in ("succeeded", "refused"):
             return _replay(existing)
-        if existing.status == "signed" and existing.id not in self._inflight and \
-                self._abandoned(existing):
+        if (
+            existing.status == "signed"
+            and existing.id not in self._inflight
+            and self._abandoned(existing)
+        ):
             if self.resume_after is None:
                 return self._resume(existing)
             resumed = self._resume_abandoned(existing)
@@ -436,7 +453,9 @@ class CommandRunner:
                     self._inflight.add(existing.id)
                 return existing.id
         raise Problem(
-            409, "request_in_progress", "The same request is still running",
+            409,
+            "request_in_progress",
+            "The same request is still running",
             "A request with this Idempotency-Key is in progress; retry in a moment.",
         )
 
@@ -464,23 +483,33 @@ class CommandRunner:
                 fields = dict(ref)
                 audit = _audit_fields(fields)
             params = json.loads(fields["params"])
-            params["call"] = {"builder": plan.builder, "args": _encode_args(plan.args),
-                              "sender": plan.sender, "status_code": plan.status_code}
+            params["call"] = {
+                "builder": plan.builder,
+                "args": _encode_args(plan.args),
+                "sender": plan.sender,
+                "status_code": plan.status_code,
+            }
             now = utcnow()
             fields.update(
-                params=json.dumps(params, sort_keys=True), status="signed",
-                sender=journal.sender, nonce=journal.nonce, tx_hash=journal.tx_hash,
-                raw_tx=journal.raw, updated_at=now,
+                params=json.dumps(params, sort_keys=True),
+                status="signed",
+                sender=journal.sender,
+                nonce=journal.nonce,
+                tx_hash=journal.tx_hash,
+                raw_tx=journal.raw,
+                updated_at=now,
             )
             try:
                 if isinstance(ref, int):
-                    session.execute(update(Command).where(Command.id == ref)  # type: ignore[arg-type]
-                                    .values(**fields))
+                    session.execute(
+                        update(Command)
+                        .where(Command.id == ref)  # type: ignore[arg-type]
+                        .values(**fields)
+                    )
                     command_id = ref
                 else:
                     command_id = session.execute(
-                        insert(Command).values(**fields, created_at=now)
-                        .returning(Command.id)  # type: ignore[arg-type]
+                        insert(Command).values(**fields, created_at=now).returning(Command.id)  # type: ignore[arg-type]
                     ).scalar_one()
             except IntegrityError:
                 session.rollback()
@@ -501,8 +530,13 @@ class CommandRunner:
         return (utcnow() - updated).total_seconds() >= self.resume_after
 
     def _complete(
-        self, command_id: int, journal: SignedTx, call: LedgerCall, status_code: int,
-        action: str, request: dict[str, Any],
+        self,
+        command_id: int,
+        journal: SignedTx,
+        call: LedgerCall,
+        status_code: int,
+        action: str,
+        request: dict[str, Any],
     ) -> JSONResponse:
         try:
             outcome = self.gateway.wait(journal, call)
@@ -510,7 +544,9 @@ class CommandRunner:
             return self._finish_problem(command_id, problem_from_revert(exc), journal.tx_hash)
         except TransactionTimeout as exc:
             raise Problem(
-                503, "transaction_pending", "The transaction is not mined yet",
+                503,
+                "transaction_pending",
+                "The transaction is not mined yet",
                 f"Transaction {journal.tx_hash} was sent but is not mined yet; retry with the "
                 "same Idempotency-Key to get its result (it will not be sent twice).",
                 tx_hash=journal.tx_hash,
@@ -519,9 +555,14 @@ class CommandRunner:
         body.setdefault("tx_hash", outcome.tx_hash)
         body.setdefault("block_number", outcome.block_number)
         if self.indexer is not None and not self.indexer.wait_indexed(
-                outcome.block_number, self.read_model_timeout):
-            log.warning("read model not at block %d after %.0f s; answering command %s",
-                        outcome.block_number, self.read_model_timeout, command_id)
+            outcome.block_number, self.read_model_timeout
+        ):
+            log.warning(
+                "read model not at block %d after %.0f s; answering command %s",
+                outcome.block_number,
+                self.read_model_timeout,
+                command_id,
+            )
         return self._finish(command_id, status_code, body, "succeeded", outcome)
 
     def _resume(self, row: Command) -> JSONResponse:
@@ -542,12 +583,15 @@ class CommandRunner:
                     # our nonce went to another transaction: ours can never be mined
                     self._set_status(row.id, "aborted")
                     raise Problem(
-                        409, "transaction_replaced", "The transaction was superseded",
+                        409,
+                        "transaction_replaced",
+                        "The transaction was superseded",
                         "The stored transaction can no longer be mined; retry the request.",
                     )
                 self.gateway.broadcast_raw(journal)
-        return self._complete(row.id, journal, call, int(spec.get("status_code", 200)),
-                              row.action, params["request"])
+        return self._complete(
+            row.id, journal, call, int(spec.get("status_code", 200)), row.action, params["request"]
+        )
 
     def _finish_problem(
         self, ref: CommandRef, problem: Problem, tx_hash: str | None = None
@@ -591,12 +635,16 @@ class CommandRunner:
             conn = session.connection()  # Core executemany, not the ORM's bulk modes
             if updates:
                 conn.execute(
-                    update(Command).where(Command.id == bindparam("command_id"))  # type: ignore[arg-type]
-                    .values(status=bindparam("new_status"),
-                            response_status=bindparam("new_response_status"),
-                            response_body=bindparam("new_response_body"),
-                            updated_at=bindparam("new_updated_at")),
-                    updates)
+                    update(Command)
+                    .where(Command.id == bindparam("command_id"))  # type: ignore[arg-type]
+                    .values(
+                        status=bindparam("new_status"),
+                        response_status=bindparam("new_response_status"),
+                        response_body=bindparam("new_response_body"),
+                        updated_at=bindparam("new_updated_at"),
+                    ),
+                    updates,
+                )
             conn.execute(insert(AuditEntry), audits)
             try:
                 session.commit()
@@ -606,8 +654,13 @@ class CommandRunner:
                 raise
         return responses
 
-    def _stage_finish(self, session: Session, item: _Finish, updates: list[dict[str, Any]],
-                      audits: list[dict[str, Any]]) -> JSONResponse:
+    def _stage_finish(
+        self,
+        session: Session,
+        item: _Finish,
+        updates: list[dict[str, Any]],
+        audits: list[dict[str, Any]],
+    ) -> JSONResponse:
         """Queue the item's row update (or stage its new row) and its audit entry."""
         body, status, outcome = item.body, item.status, item.outcome
         stored_body = json.dumps(body, sort_keys=True)
@@ -619,22 +672,35 @@ class CommandRunner:
                 row = session.get(Command, item.command_id)
                 assert row is not None
                 fields = _audit_fields(row)
-            updates.append({"command_id": item.command_id, "new_status": item.outcome_name,
-                            "new_response_status": status,
-                            "new_response_body": stored_body, "new_updated_at": now})
+            updates.append(
+                {
+                    "command_id": item.command_id,
+                    "new_status": item.outcome_name,
+                    "new_response_status": status,
+                    "new_response_body": stored_body,
+                    "new_updated_at": now,
+                }
+            )
         else:  # refused before signing: the row is first written here
-            row = Command(**item.command_id, status=item.outcome_name,
-                          response_status=status, response_body=stored_body, updated_at=now)
+            row = Command(
+                **item.command_id,
+                status=item.outcome_name,
+                response_status=status,
+                response_body=stored_body,
+                updated_at=now,
+            )
             session.add(row)
             fields = _audit_fields(row)
-        audits.append(dict(
-            **fields,
-            outcome=item.outcome_name,
-            code=body.get("code") if status >= 400 else None,
-            tx_hash=(outcome.tx_hash if outcome else body.get("tx_hash")),
-            block_number=outcome.block_number if outcome else None,
-            at=now,
-        ))
+        audits.append(
+            dict(
+                **fields,
+                outcome=item.outcome_name,
+                code=body.get("code") if status >= 400 else None,
+                tx_hash=(outcome.tx_hash if outcome else body.get("tx_hash")),
+                block_number=outcome.block_number if outcome else None,
+                at=now,
+            )
+        )
         return _response(status, stored_body, replayed=False)
 
     def _set_status(self, command_id: int, status: str) -> None:
@@ -668,10 +734,13 @@ def _audit_fields(values: Command | dict[str, Any]) -> dict[str, Any]:
     if isinstance(values, Command):
         values = values.model_dump()
     return {
-        "org_id": values["org_id"], "api_key_id": values["api_key_id"],
-        "action": values["action"], "target": values["target"],
-        "params": json.dumps(json.loads(values["params"]).get("request", {}), sort_keys=True,
-                             default=str),
+        "org_id": values["org_id"],
+        "api_key_id": values["api_key_id"],
+        "action": values["action"],
+        "target": values["target"],
+        "params": json.dumps(
+            json.loads(values["params"]).get("request", {}), sort_keys=True, default=str
+        ),
     }
 
 
@@ -681,10 +750,12 @@ def _fingerprint(action: str, target: str, params: dict[str, Any]) -> str:
 
 
 def _encode_args(args: tuple[Any, ...]) -> list[Any]:
-    return [{"bytes": "0x" + bytes(a).hex()} if isinstance(a, bytes | bytearray) else a
-            for a in args]
+    return [
+        {"bytes": "0x" + bytes(a).hex()} if isinstance(a, bytes | bytearray) else a for a in args
+    ]
 
 
 def _decode_args(args: list[Any]) -> list[Any]:
-    return [bytes.fromhex(a["bytes"][2:]) if isinstance(a, dict) and "bytes" in a else a
-            for a in args]
+    return [
+        bytes.fromhex(a["bytes"][2:]) if isinstance(a, dict) and "bytes" in a else a for a in args
+    ]

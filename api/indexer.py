@@ -66,8 +66,14 @@ _GET_CERTIFICATE = function_signature_to_4byte_selector("getCertificate(uint256)
 _GET_FRAGMENT = function_signature_to_4byte_selector("getFragment(uint256)")
 
 STATUS_NAMES = {
-    0: "none", 1: "issued", 2: "active", 3: "rejected", 4: "revoked", 5: "settled",
-    6: "overdue", 7: "defaulted",
+    0: "none",
+    1: "issued",
+    2: "active",
+    3: "rejected",
+    4: "revoked",
+    5: "settled",
+    6: "overdue",
+    7: "defaulted",
 }
 
 
@@ -101,8 +107,9 @@ class DbCheckpointStore:
 
     def end(self, committed: bool) -> None:
         """After the step's transaction: what the table now holds, if we know it."""
-        self._committed = (self.pending if self.pending is not None else self._stored) \
-            if committed else None
+        self._committed = (
+            (self.pending if self.pending is not None else self._stored) if committed else None
+        )
         self.session, self.pending, self._stored = None, None, None
 
     def load(self) -> list[Checkpoint]:
@@ -111,9 +118,11 @@ class DbCheckpointStore:
             return list(self.pending)
         if self._stored is None:
             rows = self.session.execute(
-                sa_select(IndexerCheckpoint.position, IndexerCheckpoint.block_number,  # type: ignore[call-overload]
-                          IndexerCheckpoint.block_hash)
-                .order_by(IndexerCheckpoint.block_number)
+                sa_select(
+                    IndexerCheckpoint.position,
+                    IndexerCheckpoint.block_number,  # type: ignore[call-overload]
+                    IndexerCheckpoint.block_hash,
+                ).order_by(IndexerCheckpoint.block_number)
             ).all()
             self._stored = [Checkpoint(int(r[1]), str(r[2])) for r in rows]
             self._renumber = any(r[0] != r[1] for r in rows)
@@ -139,11 +148,19 @@ class DbCheckpointStore:
             stored = set()
         gone = [cp.block_number for cp in stored - wanted]
         if gone:
-            self.session.exec(delete(IndexerCheckpoint).where(  # type: ignore[call-overload]
-                IndexerCheckpoint.block_number.in_(gone)))  # type: ignore[attr-defined]
-        added = [{"position": cp.block_number, "block_number": cp.block_number,
-                  "block_hash": cp.block_hash}
-                 for cp in sorted(wanted - stored, key=lambda c: c.block_number)]
+            self.session.exec(
+                delete(IndexerCheckpoint).where(  # type: ignore[call-overload]
+                    IndexerCheckpoint.block_number.in_(gone)
+                )
+            )  # type: ignore[attr-defined]
+        added = [
+            {
+                "position": cp.block_number,
+                "block_number": cp.block_number,
+                "block_hash": cp.block_hash,
+            }
+            for cp in sorted(wanted - stored, key=lambda c: c.block_number)
+        ]
         if added:
             self.session.execute(insert(IndexerCheckpoint), added)
         self._renumber = False
@@ -174,12 +191,16 @@ class _State:
         calldatas += [encode_uint_call(_GET_FRAGMENT, fid) for fid in want_f]
         ledger = self.indexer.ledger
         results = ledger.batch.call_many(ledger.address, calldatas, block=self.at)
-        for cid, data in zip(want_c, results[:len(want_c)], strict=True):
-            self.certs[cid] = (None if isinstance(data, ContractRevert)
-                               else _certificate_from_words(cid, words(data)))
-        for fid, data in zip(want_f, results[len(want_c):], strict=True):
-            self.frags[fid] = (None if isinstance(data, ContractRevert)
-                               else fragment_from_words(fid, words(data)))
+        for cid, data in zip(want_c, results[: len(want_c)], strict=True):
+            self.certs[cid] = (
+                None
+                if isinstance(data, ContractRevert)
+                else _certificate_from_words(cid, words(data))
+            )
+        for fid, data in zip(want_f, results[len(want_c) :], strict=True):
+            self.frags[fid] = (
+                None if isinstance(data, ContractRevert) else fragment_from_words(fid, words(data))
+            )
 
 
 @dataclass
@@ -194,8 +215,15 @@ class _Stale:
 
 
 class Indexer:
-    def __init__(self, engine: Engine, ledger: Ledger, *, page_size: int = 2_000,
-                 wakeup_path: Path | None = None, read_engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        ledger: Ledger,
+        *,
+        page_size: int = 2_000,
+        wakeup_path: Path | None = None,
+        read_engine: Engine | None = None,
+    ) -> None:
         """``wakeup_path``: the socket on which the indexing process hears that a command
         of another process waits (:mod:`api.wakeup`). ``read_engine``: for the
         checkpoint reads of :meth:`watch` (see :func:`api.db.read_only`)."""
@@ -205,8 +233,9 @@ class Indexer:
         self.wakeup_path = wakeup.usable(wakeup_path)
         self._wakeup = wakeup.WakeupSender(self.wakeup_path) if self.wakeup_path else None
         #: tells the other processes' watchers how far the read model is (:meth:`watch`)
-        self._publisher = (wakeup.IndexedPublisher(self.wakeup_path.parent)
-                           if self.wakeup_path else None)
+        self._publisher = (
+            wakeup.IndexedPublisher(self.wakeup_path.parent) if self.wakeup_path else None
+        )
         self.store = DbCheckpointStore()
         self.reader = EventReader(
             ledger.w3,
@@ -266,8 +295,7 @@ class Indexer:
                 certs, frags = _touched(result.events)
                 stale = self._stale(session, reorg, prev, at, result.events)
                 state.ensure(certs | stale.certs, frags | stale.frags)
-                stored = self._write_page(session, result.events, state, stale,
-                                          (certs, frags))
+                stored = self._write_page(session, result.events, state, stale, (certs, frags))
                 self.store.write()
                 session.commit()
                 committed = True
@@ -335,9 +363,12 @@ class Indexer:
         ``interval`` seconds, until ``stop`` is set."""
         listener = None
         if self.wakeup_path is not None:
-            listener = threading.Thread(target=wakeup.listen, name="indexer-wakeup",
-                                        args=(self.wakeup_path, self._want, stop),
-                                        daemon=True)
+            listener = threading.Thread(
+                target=wakeup.listen,
+                name="indexer-wakeup",
+                args=(self.wakeup_path, self._want, stop),
+                daemon=True,
+            )
             listener.start()
         self._following = True
         try:
@@ -347,8 +378,7 @@ class Indexer:
             if listener is not None:
                 listener.join(2.0)
 
-    def watch(self, stop: threading.Event, poll: float = 0.01,
-              poll_when_told: float = 0.2) -> None:
+    def watch(self, stop: threading.Event, poll: float = 0.01, poll_when_told: float = 0.2) -> None:
         """The other processes' loop: hear from the indexing process how far the read
         model is (:class:`api.wakeup.IndexedPublisher`) and, while a command waits, read
         its checkpoint from the database every ``poll_when_told`` seconds (a lost
@@ -361,12 +391,18 @@ class Indexer:
             self._moved_to(-1 if newest is None else int(newest))
 
         listener = None
-        path = wakeup.usable(wakeup.IndexedPublisher.path_for(self.wakeup_path.parent,
-                                                              os.getpid())
-                             if self.wakeup_path else None)
+        path = wakeup.usable(
+            wakeup.IndexedPublisher.path_for(self.wakeup_path.parent, os.getpid())
+            if self.wakeup_path
+            else None
+        )
         if path is not None:
-            listener = threading.Thread(target=wakeup.listen, name="indexed-listener",
-                                        args=(path, self._advanced_to, stop), daemon=True)
+            listener = threading.Thread(
+                target=wakeup.listen,
+                name="indexed-listener",
+                args=(path, self._advanced_to, stop),
+                daemon=True,
+            )
             listener.start()
             poll = poll_when_told
         try:
@@ -375,15 +411,17 @@ class Indexer:
             if listener is not None:
                 listener.join(2.0)
 
-    def _run_background(self, stop: threading.Event, interval: float, retry: float,
-                        advance: Any) -> None:
+    def _run_background(
+        self, stop: threading.Event, interval: float, retry: float, advance: Any
+    ) -> None:
         with self._progress:
             self._background += 1
         try:
             while not stop.is_set():
                 with self._progress:
                     self._progress.wait_for(
-                        lambda: self._wanted > self.indexed_block or stop.is_set(), interval)
+                        lambda: self._wanted > self.indexed_block or stop.is_set(), interval
+                    )
                 if stop.is_set():
                     return
                 try:
@@ -414,7 +452,11 @@ class Indexer:
     # -- writing ----------------------------------------------------------------------------
 
     def _stale(
-        self, session: Session, reorg: Reorg | None, prev: int, at: int | None,
+        self,
+        session: Session,
+        reorg: Reorg | None,
+        prev: int,
+        at: int | None,
         events: list[EventRecord],
     ) -> _Stale:
         """What is no longer true, and which of the page's events are stored already.
@@ -432,18 +474,26 @@ class Indexer:
         hashes = {e.tx_hash for e in events}
         if reorg is not None:
             above = reorg.undo_above
-            found = list(session.exec(
-                select(ChainEvent).where(ChainEvent.block_number > above)).all())
+            found = list(
+                session.exec(select(ChainEvent).where(ChainEvent.block_number > above)).all()
+            )
             if hashes:
-                found += session.exec(select(ChainEvent).where(
-                    ChainEvent.tx_hash.in_(hashes))).all()  # type: ignore[attr-defined]
-            stale.certs |= set(session.exec(select(CertificateRow.id).where(
-                CertificateRow.block_number > above)).all())
-            stale.frags |= set(session.exec(select(FragmentRow.id).where(
-                FragmentRow.block_number > above)).all())
+                found += session.exec(
+                    select(ChainEvent).where(ChainEvent.tx_hash.in_(hashes))
+                ).all()  # type: ignore[attr-defined]
+            stale.certs |= set(
+                session.exec(
+                    select(CertificateRow.id).where(CertificateRow.block_number > above)
+                ).all()
+            )
+            stale.frags |= set(
+                session.exec(select(FragmentRow.id).where(FragmentRow.block_number > above)).all()
+            )
         else:
-            in_range = and_(ChainEvent.block_number > prev,  # type: ignore[operator]
-                            ChainEvent.block_number <= at)  # type: ignore[operator]
+            in_range = and_(
+                ChainEvent.block_number > prev,  # type: ignore[operator]
+                ChainEvent.block_number <= at,
+            )  # type: ignore[operator]
             where = or_(in_range, ChainEvent.tx_hash.in_(hashes)) if hashes else in_range  # type: ignore[attr-defined]
             found = list(session.exec(select(ChainEvent).where(where)).all())
         seen: set[int | None] = set()
@@ -460,15 +510,18 @@ class Indexer:
                 stale.certs.add(e.certificate_id)
             if e.fragment_id:
                 stale.frags.add(e.fragment_id)
-            for key in ("parentFragmentId", "fragmentId", "rootFragmentId",
-                        "financedFragmentId"):
+            for key in ("parentFragmentId", "fragmentId", "rootFragmentId", "financedFragmentId"):
                 value = json.loads(e.args).get(key)
                 if value is not None and int(value):
                     stale.frags.add(int(value))
         return stale
 
     def _write_page(
-        self, session: Session, events: list[EventRecord], state: _State, stale: _Stale,
+        self,
+        session: Session,
+        events: list[EventRecord],
+        state: _State,
+        stale: _Stale,
         touched: tuple[set[int], set[int]],
     ) -> int:
         """Undo what is stale, store the page's new events, fold the offers they touch,
@@ -488,17 +541,19 @@ class Indexer:
             cert_id, fragment_id, offer_id = _entities(event.event, event.args)
             if fragment_id is not None:
                 cert_id = cert_id or certificate_id_of(fragment_id)
-            fresh.append(dict(
-                block_number=event.block_number,
-                block_hash=event.block_hash,
-                tx_hash=event.tx_hash,
-                log_index=event.log_index,
-                event=event.event,
-                args=json.dumps(_jsonable(event.args), sort_keys=True),
-                certificate_id=cert_id,
-                fragment_id=fragment_id,
-                offer_id=offer_id,
-            ))
+            fresh.append(
+                dict(
+                    block_number=event.block_number,
+                    block_hash=event.block_hash,
+                    tx_hash=event.tx_hash,
+                    log_index=event.log_index,
+                    event=event.event,
+                    args=json.dumps(_jsonable(event.args), sort_keys=True),
+                    certificate_id=cert_id,
+                    fragment_id=fragment_id,
+                    offer_id=offer_id,
+                )
+            )
             if offer_id is not None:
                 offers.add(offer_id)
         if fresh:  # one statement for the page (the ORM's unit of work cost more)
@@ -507,22 +562,40 @@ class Indexer:
         forced_c, forced_f = stale.certs, stale.frags
         certs, frags = touched[0] | forced_c, touched[1] | forced_f
         rows: dict[type, dict[int, Any]] = {
-            model: {r.id: r for r in session.exec(
-                select(model).where(model.id.in_(ids))  # type: ignore[attr-defined]
-            ).all()} if ids else {}
+            model: {
+                r.id: r
+                for r in session.exec(
+                    select(model).where(model.id.in_(ids))  # type: ignore[attr-defined]
+                ).all()
+            }
+            if ids
+            else {}
             for model, ids in ((CertificateRow, certs), (FragmentRow, frags))
         }
         for cid in sorted(certs):
-            self._refresh(session, rows[CertificateRow].get(cid), state.certs[cid], state.at,
-                          cid in forced_c, _certificate_row)
+            self._refresh(
+                session,
+                rows[CertificateRow].get(cid),
+                state.certs[cid],
+                state.at,
+                cid in forced_c,
+                _certificate_row,
+            )
         for fid in sorted(frags):
-            self._refresh(session, rows[FragmentRow].get(fid), state.frags[fid], state.at,
-                          fid in forced_f, _fragment_row)
+            self._refresh(
+                session,
+                rows[FragmentRow].get(fid),
+                state.frags[fid],
+                state.at,
+                fid in forced_f,
+                _fragment_row,
+            )
         return len(fresh)
 
     @staticmethod
-    def _refresh(session: Session, row: Any, item: Any, block: int | None, forced: bool,
-                 build: Any) -> None:
+    def _refresh(
+        session: Session, row: Any, item: Any, block: int | None, forced: bool, build: Any
+    ) -> None:
         """Write ``item`` (state at ``block``) into ``row`` unless the row holds state
         of a later block (``forced``: the row's block was abandoned)."""
         if row is not None and not forced and block is not None and row.block_number > block:
@@ -539,11 +612,13 @@ class Indexer:
         matter who stored which event first, and undoing an event undoes its effect)."""
         if not offer_ids:
             return
-        rows = {r.id: r for r in session.exec(
-            select(OfferRow).where(OfferRow.id.in_(offer_ids))).all()}  # type: ignore[attr-defined]
+        rows = {
+            r.id: r for r in session.exec(select(OfferRow).where(OfferRow.id.in_(offer_ids))).all()
+        }  # type: ignore[attr-defined]
         history: dict[int, list[ChainEvent]] = {}
         for e in session.exec(
-            select(ChainEvent).where(ChainEvent.offer_id.in_(offer_ids))  # type: ignore[union-attr]
+            select(ChainEvent)
+            .where(ChainEvent.offer_id.in_(offer_ids))  # type: ignore[union-attr]
             .order_by(ChainEvent.block_number, ChainEvent.log_index)  # type: ignore[arg-type]
         ).all():
             history.setdefault(int(e.offer_id or 0), []).append(e)
@@ -582,9 +657,14 @@ def _touched(events: Iterable[EventRecord]) -> tuple[set[int], set[int]]:
 
 def _certificate_row(row: CertificateRow | None, cert: Certificate, block: int) -> CertificateRow:
     row = row or CertificateRow(
-        id=cert.id, issuer=cert.issuer, beneficiary=cert.beneficiary,
-        credit_provider=cert.credit_provider, face_value=str(cert.face_value),
-        maturity=cert.maturity, issued_at=cert.issued_at, status="issued",
+        id=cert.id,
+        issuer=cert.issuer,
+        beneficiary=cert.beneficiary,
+        credit_provider=cert.credit_provider,
+        face_value=str(cert.face_value),
+        maturity=cert.maturity,
+        issued_at=cert.issued_at,
+        status="issued",
         invoice_key="0x" + cert.invoice_key.hex(),
         document_hash="0x" + cert.document_hash.hex(),
     )
@@ -598,8 +678,12 @@ def _certificate_row(row: CertificateRow | None, cert: Certificate, block: int) 
 
 def _fragment_row(row: FragmentRow | None, fragment: Fragment, block: int) -> FragmentRow:
     row = row or FragmentRow(
-        id=fragment.id, certificate_id=fragment.certificate_id, seq=fragment.seq,
-        parent_id=fragment.parent_id, holder=fragment.holder, value=str(fragment.value),
+        id=fragment.id,
+        certificate_id=fragment.certificate_id,
+        seq=fragment.seq,
+        parent_id=fragment.parent_id,
+        holder=fragment.holder,
+        value=str(fragment.value),
     )
     row.holder = fragment.holder
     row.value = str(fragment.value)
@@ -614,10 +698,17 @@ def _fold_offer(row: OfferRow | None, events: list[ChainEvent]) -> OfferRow | No
     if created is None:
         return None
     a = json.loads(created.args)
-    row = row or OfferRow(id=int(a["offerId"]), fragment_id=int(a["fragmentId"]),
-                          seller=a["seller"], financier=a["financier"], amount=a["amount"],
-                          rate_bps=int(a["rateBps"]), expires_at=int(a["expiresAt"]),
-                          status="open", block_number=created.block_number)
+    row = row or OfferRow(
+        id=int(a["offerId"]),
+        fragment_id=int(a["fragmentId"]),
+        seller=a["seller"],
+        financier=a["financier"],
+        amount=a["amount"],
+        rate_bps=int(a["rateBps"]),
+        expires_at=int(a["expiresAt"]),
+        status="open",
+        block_number=created.block_number,
+    )
     row.status = "open"
     row.financed_fragment_id = row.discount = row.payment = None
     row.days = row.accepted_block = None
@@ -636,8 +727,20 @@ def _fold_offer(row: OfferRow | None, events: list[ChainEvent]) -> OfferRow | No
 
 def _certificate_from_words(certificate_id: int, w: Sequence[int]) -> Certificate:
     """getCertificate's twelve static words, in the struct's order."""
-    (issuer, maturity, fragment_count, status, beneficiary, paid_out, credit_provider,
-     issued_at, face_value, repaid, invoice_key, document_hash) = w[:12]
+    (
+        issuer,
+        maturity,
+        fragment_count,
+        status,
+        beneficiary,
+        paid_out,
+        credit_provider,
+        issued_at,
+        face_value,
+        repaid,
+        invoice_key,
+        document_hash,
+    ) = w[:12]
     return Certificate(
         id=certificate_id,
         issuer=word_address(issuer),

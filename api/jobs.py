@@ -57,13 +57,18 @@ class MaturityJob:
             # never exceeds repaid), or an active certificate past maturity and grace (the
             # earliest it can be overdue); a busy ledger holds thousands that need nothing
             certs = session.exec(
-                select(CertificateRow).where(
+                select(CertificateRow)
+                .where(
                     CertificateRow.status.in_(("active", "settled", "overdue", "defaulted"))  # type: ignore[attr-defined]
-                ).where(or_(
-                    CertificateRow.repaid != CertificateRow.paid_out,
-                    and_(CertificateRow.status == "active",
-                         CertificateRow.maturity < now - grace),  # type: ignore[operator]
-                ))
+                )
+                .where(
+                    or_(
+                        CertificateRow.repaid != CertificateRow.paid_out,
+                        and_(
+                            CertificateRow.status == "active", CertificateRow.maturity < now - grace
+                        ),  # type: ignore[operator]
+                    )
+                )
             ).all()
             owed_pages: dict[int, list[int]] = {}
             for cert in certs:
@@ -71,10 +76,13 @@ class MaturityJob:
                     fragments = session.exec(
                         select(FragmentRow).where(FragmentRow.certificate_id == cert.id)
                     ).all()
-                    pages = sorted({
-                        f.seq // self.page_size for f in fragments
-                        if int(f.value) * int(cert.repaid) // int(cert.face_value) > int(f.paid)
-                    })
+                    pages = sorted(
+                        {
+                            f.seq // self.page_size
+                            for f in fragments
+                            if int(f.value) * int(cert.repaid) // int(cert.face_value) > int(f.paid)
+                        }
+                    )
                     owed_pages[cert.id] = pages
         overdue = {c.id for c in overdue_rule.due(self.gateway.ledger, certs, at, grace)}
         for cert in certs:

@@ -59,14 +59,19 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "errors": {
             "type": "array",
             "description": "validation problems: where in the request, and what",
-            "items": {"type": "object", "properties": {
-                "location": {"type": "array", "items": {"type": "string"}},
-                "message": {"type": "string"},
-            }},
+            "items": {
+                "type": "object",
+                "properties": {
+                    "location": {"type": "array", "items": {"type": "string"}},
+                    "message": {"type": "string"},
+                },
+            },
         },
         "required_roles": {"type": "array", "items": {"type": "string"}},
-        "ledger_error": {"type": "string",
-                         "description": "the contract's custom error, for a ledger refusal"},
+        "ledger_error": {
+            "type": "string",
+            "description": "the contract's custom error, for a ledger refusal",
+        },
         "limit_bytes": {"type": "integer", "description": "413: the endpoint's body limit"},
         "retry_after": {"type": "integer", "description": "429: seconds to wait"},
     },
@@ -85,33 +90,59 @@ def _header(description: str) -> dict[str, Any]:
     return {"description": description, "schema": {"type": "string"}}
 
 
-_RETRY_AFTER = {"Retry-After": {"description": "Whole seconds to wait before retrying.",
-                                 "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Whole seconds to wait before retrying.",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    }
+}
 
 #: status -> (description, response headers)
 RESPONSES: dict[int, tuple[str, dict[str, Any]]] = {
     400: ("The body could not be parsed (malformed multipart or framing).", {}),
-    401: ("No API key, or an unknown or revoked one (`unauthenticated`).",
-          {"WWW-Authenticate": _header("`Bearer`: the scheme to authenticate with.")}),
-    403: ("Your role may never do this (`wrong_role`), your organization is suspended "
-          "(`member_suspended`), or you see the record but the ledger names another party "
-          "(`not_holder`, `not_issuer`, ...).", {}),
-    404: ("No such record, or one your organization may not see (`unknown_<kind>`: the "
-          "two are not told apart).", {}),
-    409: ("The ledger's state does not allow this now (`wrong_certificate_status`, "
-          "`ledger_paused`, `duplicate_invoice`, `credit_line_exceeded`, ...), or a request "
-          "with this Idempotency-Key is still running (`request_in_progress`).", {}),
-    413: ("The request body is over this endpoint's limit (`too_large`, with "
-          "`limit_bytes`); it was refused unread.", {}),
-    422: ("The request is not valid (`validation_error`, `bad_amount_format`, with "
-          "`errors`), or the ledger refused its values (`insufficient_value`, "
-          "`unknown_member`, ...).", {}),
-    429: ("Your organization sent more commands than its rate limit (`rate_limited`); "
-          "nothing was recorded: retry after Retry-After with the same Idempotency-Key.",
-          _RETRY_AFTER),
-    503: ("The blockchain node is unreachable (`chain_unavailable`) or the transaction is "
-          "not mined yet (`transaction_pending`); retry after Retry-After (a command with "
-          "the same Idempotency-Key: it is carried out at most once).", _RETRY_AFTER),
+    401: (
+        "No API key, or an unknown or revoked one (`unauthenticated`).",
+        {"WWW-Authenticate": _header("`Bearer`: the scheme to authenticate with.")},
+    ),
+    403: (
+        "Your role may never do this (`wrong_role`), your organization is suspended "
+        "(`member_suspended`), or you see the record but the ledger names another party "
+        "(`not_holder`, `not_issuer`, ...).",
+        {},
+    ),
+    404: (
+        "No such record, or one your organization may not see (`unknown_<kind>`: the "
+        "two are not told apart).",
+        {},
+    ),
+    409: (
+        "The ledger's state does not allow this now (`wrong_certificate_status`, "
+        "`ledger_paused`, `duplicate_invoice`, `credit_line_exceeded`, ...), or a request "
+        "with this Idempotency-Key is still running (`request_in_progress`).",
+        {},
+    ),
+    413: (
+        "The request body is over this endpoint's limit (`too_large`, with "
+        "`limit_bytes`); it was refused unread.",
+        {},
+    ),
+    422: (
+        "The request is not valid (`validation_error`, `bad_amount_format`, with "
+        "`errors`), or the ledger refused its values (`insufficient_value`, "
+        "`unknown_member`, ...).",
+        {},
+    ),
+    429: (
+        "Your organization sent more commands than its rate limit (`rate_limited`); "
+        "nothing was recorded: retry after Retry-After with the same Idempotency-Key.",
+        _RETRY_AFTER,
+    ),
+    503: (
+        "The blockchain node is unreachable (`chain_unavailable`) or the transaction is "
+        "not mined yet (`transaction_pending`); retry after Retry-After (a command with "
+        "the same Idempotency-Key: it is carried out at most once).",
+        _RETRY_AFTER,
+    ),
 }
 
 #: what a route refuses beyond the rules (method, path) -> statuses
@@ -129,8 +160,7 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         yield from _calls(dep)
 
 
-def statuses(method: str, path: str, operation: dict[str, Any],
-             dependant: Dependant) -> set[int]:
+def statuses(method: str, path: str, operation: dict[str, Any], dependant: Dependant) -> set[int]:
     """The problem statuses an operation can answer with (the rules of the docstring)."""
     calls = set(_calls(dependant))
     command = command_context in calls
@@ -153,15 +183,18 @@ def statuses(method: str, path: str, operation: dict[str, Any],
 
 def _problem_response(status: int) -> dict[str, Any]:
     description, headers = RESPONSES[status]
-    response: dict[str, Any] = {"description": description,
-                                "content": {PROBLEM_JSON: {"schema": dict(_PROBLEM_REF)}}}
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": dict(_PROBLEM_REF)}},
+    }
     if headers:
         response["headers"] = dict(headers)
     return response
 
 
-def _operations(app: FastAPI, doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any],
-                                                                      Dependant]]:
+def _operations(
+    app: FastAPI, doc: dict[str, Any]
+) -> Iterator[tuple[str, str, dict[str, Any], Dependant]]:
     """(method, path, its operation in ``doc``, its dependencies) for every route, the
     included routers' too (as FastAPI's own document builder walks them)."""
     for route in iter_route_contexts(app.routes):
@@ -189,8 +222,9 @@ def complete(app: FastAPI, doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _drop_unreferenced(schemas: dict[str, Any], names: tuple[str, ...],
-                       doc: dict[str, Any]) -> None:
+def _drop_unreferenced(
+    schemas: dict[str, Any], names: tuple[str, ...], doc: dict[str, Any]
+) -> None:
     """Drop FastAPI's own 422 schemas once no operation answers with them."""
     for name in names:
         schema = schemas.pop(name, None)

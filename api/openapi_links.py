@@ -57,11 +57,11 @@ LINKS: dict[str, tuple[tuple[Producer, ...], tuple[Consumer, ...]]] = {
     "document": (
         (Producer("post", DOCUMENTS, "201", "/id"),),
         (
-            Consumer("IssueCertificateAgainstDocument", "post", CERTIFICATES,
-                     "body.document_id"),
+            Consumer("IssueCertificateAgainstDocument", "post", CERTIFICATES, "body.document_id"),
             Consumer("GetDocument", "get", DOCUMENTS + "/{document_id}", "path.document_id"),
-            Consumer("DownloadDocument", "get", DOCUMENTS + "/{document_id}/content",
-                     "path.document_id"),
+            Consumer(
+                "DownloadDocument", "get", DOCUMENTS + "/{document_id}/content", "path.document_id"
+            ),
         ),
     ),
     "certificate": (
@@ -70,48 +70,77 @@ LINKS: dict[str, tuple[tuple[Producer, ...], tuple[Consumer, ...]]] = {
             Producer("post", CERTIFICATES + "/{certificate_id}/accept", "200", "/certificate_id"),
         ),
         (
-            Consumer("GetCertificate", "get", CERTIFICATES + "/{certificate_id}",
-                     "path.certificate_id"),
-            Consumer("AcceptCertificate", "post", CERTIFICATES + "/{certificate_id}/accept",
-                     "path.certificate_id"),
-            Consumer("RejectCertificate", "post", CERTIFICATES + "/{certificate_id}/reject",
-                     "path.certificate_id"),
-            Consumer("RevokeCertificate", "post", CERTIFICATES + "/{certificate_id}/revoke",
-                     "path.certificate_id"),
-            Consumer("RepayCertificate", "post", CERTIFICATES + "/{certificate_id}/repay",
-                     "path.certificate_id"),
+            Consumer(
+                "GetCertificate", "get", CERTIFICATES + "/{certificate_id}", "path.certificate_id"
+            ),
+            Consumer(
+                "AcceptCertificate",
+                "post",
+                CERTIFICATES + "/{certificate_id}/accept",
+                "path.certificate_id",
+            ),
+            Consumer(
+                "RejectCertificate",
+                "post",
+                CERTIFICATES + "/{certificate_id}/reject",
+                "path.certificate_id",
+            ),
+            Consumer(
+                "RevokeCertificate",
+                "post",
+                CERTIFICATES + "/{certificate_id}/revoke",
+                "path.certificate_id",
+            ),
+            Consumer(
+                "RepayCertificate",
+                "post",
+                CERTIFICATES + "/{certificate_id}/repay",
+                "path.certificate_id",
+            ),
             Consumer("ListFragmentsOfCertificate", "get", FRAGMENTS, "query.certificate_id"),
         ),
     ),
     "fragment": (
         (
-            Producer("post", CERTIFICATES + "/{certificate_id}/accept", "200",
-                     "/root_fragment_id"),
+            Producer("post", CERTIFICATES + "/{certificate_id}/accept", "200", "/root_fragment_id"),
             Producer("post", FRAGMENTS + "/{fragment_id}/split", "201", "/fragment_id"),
             Producer("post", OFFERS + "/{offer_id}/accept", "200", "/financed_fragment_id"),
         ),
         (
-            Consumer("SplitFragment", "post", FRAGMENTS + "/{fragment_id}/split",
-                     "path.fragment_id"),
-            Consumer("TransferFragment", "post", FRAGMENTS + "/{fragment_id}/transfer",
-                     "path.fragment_id"),
-            Consumer("ClaimFragment", "post", FRAGMENTS + "/{fragment_id}/claim",
-                     "path.fragment_id"),
+            Consumer(
+                "SplitFragment", "post", FRAGMENTS + "/{fragment_id}/split", "path.fragment_id"
+            ),
+            Consumer(
+                "TransferFragment",
+                "post",
+                FRAGMENTS + "/{fragment_id}/transfer",
+                "path.fragment_id",
+            ),
+            Consumer(
+                "ClaimFragment", "post", FRAGMENTS + "/{fragment_id}/claim", "path.fragment_id"
+            ),
             Consumer("OfferFragment", "post", OFFERS, "body.fragment_id"),
             Consumer("QuoteFragment", "post", "/v1/quotes", "body.fragment_id"),
             Consumer("GetFragment", "get", FRAGMENTS + "/{fragment_id}", "path.fragment_id"),
-            Consumer("FragmentProvenance", "get", FRAGMENTS + "/{fragment_id}/provenance",
-                     "path.fragment_id"),
-            Consumer("FragmentHistory", "get", FRAGMENTS + "/{fragment_id}/history",
-                     "path.fragment_id"),
-            Consumer("VerifyFragment", "get", FRAGMENTS + "/{fragment_id}/verification",
-                     "path.fragment_id"),
+            Consumer(
+                "FragmentProvenance",
+                "get",
+                FRAGMENTS + "/{fragment_id}/provenance",
+                "path.fragment_id",
+            ),
+            Consumer(
+                "FragmentHistory", "get", FRAGMENTS + "/{fragment_id}/history", "path.fragment_id"
+            ),
+            Consumer(
+                "VerifyFragment",
+                "get",
+                FRAGMENTS + "/{fragment_id}/verification",
+                "path.fragment_id",
+            ),
         ),
     ),
     "offer": (
-        (
-            Producer("post", OFFERS, "201", "/offer_id"),
-        ),
+        (Producer("post", OFFERS, "201", "/offer_id"),),
         (
             Consumer("GetOffer", "get", OFFERS + "/{offer_id}", "path.offer_id"),
             Consumer("QuoteOffer", "get", OFFERS + "/{offer_id}/quote", "path.offer_id"),
@@ -127,8 +156,9 @@ LINKS: dict[str, tuple[tuple[Producer, ...], tuple[Consumer, ...]]] = {
             Consumer("GetOrganization", "get", ORGANIZATIONS + "/{org_id}", "path.org_id"),
             Consumer("CreateApiKey", "post", ORGANIZATIONS + "/{org_id}/api-keys", "path.org_id"),
             Consumer("ListApiKeys", "get", ORGANIZATIONS + "/{org_id}/api-keys", "path.org_id"),
-            Consumer("OrganizationBalance", "get", ORGANIZATIONS + "/{org_id}/balance",
-                     "path.org_id"),
+            Consumer(
+                "OrganizationBalance", "get", ORGANIZATIONS + "/{org_id}/balance", "path.org_id"
+            ),
         ),
     ),
     "organization": (
@@ -137,14 +167,24 @@ LINKS: dict[str, tuple[tuple[Producer, ...], tuple[Consumer, ...]]] = {
             Consumer("GetOrganization", "get", ORGANIZATIONS + "/{org_id}", "path.org_id"),
             Consumer("CreateApiKey", "post", ORGANIZATIONS + "/{org_id}/api-keys", "path.org_id"),
             Consumer("ListApiKeys", "get", ORGANIZATIONS + "/{org_id}/api-keys", "path.org_id"),
-            Consumer("SuspendOrganization", "post", ORGANIZATIONS + "/{org_id}/suspend",
-                     "path.org_id"),
-            Consumer("ReinstateOrganization", "post", ORGANIZATIONS + "/{org_id}/reinstate",
-                     "path.org_id"),
-            Consumer("FundOrganization", "post", ORGANIZATIONS + "/{org_id}/settlement-funds",
-                     "path.org_id"),
-            Consumer("OrganizationBalance", "get", ORGANIZATIONS + "/{org_id}/balance",
-                     "path.org_id"),
+            Consumer(
+                "SuspendOrganization", "post", ORGANIZATIONS + "/{org_id}/suspend", "path.org_id"
+            ),
+            Consumer(
+                "ReinstateOrganization",
+                "post",
+                ORGANIZATIONS + "/{org_id}/reinstate",
+                "path.org_id",
+            ),
+            Consumer(
+                "FundOrganization",
+                "post",
+                ORGANIZATIONS + "/{org_id}/settlement-funds",
+                "path.org_id",
+            ),
+            Consumer(
+                "OrganizationBalance", "get", ORGANIZATIONS + "/{org_id}/balance", "path.org_id"
+            ),
         ),
     ),
 }
@@ -152,8 +192,9 @@ LINKS: dict[str, tuple[tuple[Producer, ...], tuple[Consumer, ...]]] = {
 #: A key is revoked under the organization it was created for: the key's id comes from the
 #: answer, the organization's from the creating request's own path.
 API_KEY_PRODUCER = Producer("post", ORGANIZATIONS + "/{org_id}/api-keys", "201", "/id")
-REVOKE_API_KEY = Consumer("RevokeApiKey", "delete", ORGANIZATIONS + "/{org_id}/api-keys/{key_id}",
-                          "path.key_id")
+REVOKE_API_KEY = Consumer(
+    "RevokeApiKey", "delete", ORGANIZATIONS + "/{org_id}/api-keys/{key_id}", "path.key_id"
+)
 
 
 def operation_ref(method: str, path: str) -> str:
@@ -167,8 +208,8 @@ def _link(kind: str, consumer: Consumer, expression: str, source: Producer) -> d
     link: dict[str, Any] = {
         "operationRef": operation_ref(consumer.method, consumer.path),
         "description": f"The {kind} id answered by {source.method.upper()} {source.path} "
-                       f"(at {source.pointer}) as {where} {name!r} of "
-                       f"{consumer.method.upper()} {consumer.path}.",
+        f"(at {source.pointer}) as {where} {name!r} of "
+        f"{consumer.method.upper()} {consumer.path}.",
     }
     if where == "body":
         link["requestBody"] = {name: expression}

@@ -28,8 +28,17 @@ from chain_client.files import PRIVATE_UMASK
 #: these only: a data folder set to a folder holding other things too (a home directory,
 #: say) gets the folder itself made 0700, which already shuts others out, and the ledger's
 #: own files fixed, not everything else in it.
-OWN_ENTRIES = ("scf-api.sqlite3*", "*.lock", "*.sock", "*.json", "master-passphrase",
-               "keys", "nonces", "chain", "operator")
+OWN_ENTRIES = (
+    "scf-api.sqlite3*",
+    "*.lock",
+    "*.sock",
+    "*.json",
+    "master-passphrase",
+    "keys",
+    "nonces",
+    "chain",
+    "operator",
+)
 
 
 def restrict_new_files() -> int:
@@ -69,9 +78,11 @@ def read_secret_file(path: Path, what: str = "the passphrase file") -> str:
     if not stat.S_ISREG(info.st_mode):
         raise ValueError(f"{what} {path} is not a regular file")
     if info.st_mode & 0o077:
-        raise ValueError(f"{what} {path} is readable by others (mode "
-                         f"{stat.S_IMODE(info.st_mode):04o}): `chmod 600 {path}`, and "
-                         "consider the secret known")
+        raise ValueError(
+            f"{what} {path} is readable by others (mode "
+            f"{stat.S_IMODE(info.st_mode):04o}): `chmod 600 {path}`, and "
+            "consider the secret known"
+        )
     value = path.read_text(encoding="utf-8").removesuffix("\n").removesuffix("\r")
     if not value:
         raise ValueError(f"{what} {path} is empty")

@@ -69,8 +69,12 @@ class Problem(Exception):  # noqa: N818 - it is the RFC's name
         return doc
 
     def response(self, instance: str | None = None) -> JSONResponse:
-        return JSONResponse(self.body(instance), status_code=self.status, media_type=PROBLEM_JSON,
-                            headers=self.headers or None)
+        return JSONResponse(
+            self.body(instance),
+            status_code=self.status,
+            media_type=PROBLEM_JSON,
+            headers=self.headers or None,
+        )
 
 
 # Solidity error name -> (HTTP status, code, title). A ``detail`` sentence is built from
@@ -81,18 +85,24 @@ REVERT_MAP: dict[str, tuple[int, str, str]] = {
     "InvalidRole": (422, "invalid_role", "That role does not exist on the ledger"),
     "MemberAlreadyRegistered": (409, "already_registered", "The account is already a member"),
     "OrganizationAlreadyRegistered": (
-        409, "organization_already_registered", "The organization is already a member",
+        409,
+        "organization_already_registered",
+        "The organization is already a member",
     ),
     "ZeroOrganizationId": (422, "invalid_organization", "The organization id is missing"),
     "NotAMember": (422, "unknown_member", "The counterparty is not a member of the ledger"),
     "MemberIsSuspended": (403, "member_suspended", "A party to this action is suspended"),
     "WrongRole": (403, "wrong_role", "A party does not have the role this action needs"),
     "CreditLineExceeded": (
-        409, "credit_line_exceeded", "The credit line does not cover this certificate",
+        409,
+        "credit_line_exceeded",
+        "The credit line does not cover this certificate",
     ),
     "InvoiceAlreadyUsed": (409, "duplicate_invoice", "This invoice already backs a certificate"),
     "DocumentAlreadyUsed": (
-        409, "duplicate_document", "This document already backs a certificate",
+        409,
+        "duplicate_document",
+        "This document already backs a certificate",
     ),
     "ZeroInvoiceKey": (422, "invalid_invoice", "The invoice identity is missing"),
     "ZeroDocumentHash": (422, "invalid_document", "The document hash is missing"),
@@ -101,7 +111,9 @@ REVERT_MAP: dict[str, tuple[int, str, str]] = {
     "UnknownCertificate": (404, "unknown_certificate", "No such certificate"),
     "UnknownFragment": (404, "unknown_fragment", "No such fragment"),
     "WrongCertificateStatus": (
-        409, "wrong_certificate_status", "The certificate's status does not allow this",
+        409,
+        "wrong_certificate_status",
+        "The certificate's status does not allow this",
     ),
     "NotBeneficiary": (403, "not_beneficiary", "Only the beneficiary may do this"),
     "NotIssuer": (403, "not_issuer", "Only the issuer may do this"),
@@ -109,25 +121,35 @@ REVERT_MAP: dict[str, tuple[int, str, str]] = {
     "CertificateMatured": (409, "certificate_matured", "The certificate has matured"),
     "NotMatured": (409, "not_matured", "The certificate has not matured yet"),
     "InvalidSplitAmount": (
-        422, "insufficient_value", "The amount must be above zero and below the fragment's value",
+        422,
+        "insufficient_value",
+        "The amount must be above zero and below the fragment's value",
     ),
     "InsufficientFragmentValue": (
-        422, "insufficient_value", "The fragment does not hold that much value",
+        422,
+        "insufficient_value",
+        "The fragment does not hold that much value",
     ),
     "UnknownOffer": (404, "unknown_offer", "No such financing offer"),
     "OfferNotOpen": (409, "offer_not_open", "The offer is no longer open"),
     "OfferExpired": (409, "offer_expired", "The offer has expired"),
     "InvalidOfferExpiry": (
-        422, "invalid_expiry", "The offer must expire in the future and no later than maturity",
+        422,
+        "invalid_expiry",
+        "The offer must expire in the future and no later than maturity",
     ),
     "NotOfferSeller": (403, "not_offer_seller", "Only the seller may do this"),
     "NotOfferFinancier": (403, "not_offer_financier", "Only the offer's financier may do this"),
     "InvalidRate": (422, "invalid_rate", "The discount rate is out of range"),
     "DiscountExceedsAmount": (
-        422, "discount_exceeds_amount", "The discount would eat the whole amount",
+        422,
+        "discount_exceeds_amount",
+        "The discount would eat the whole amount",
     ),
     "RepaymentExceedsOutstanding": (
-        422, "repayment_exceeds_outstanding", "The repayment exceeds what is still owed",
+        422,
+        "repayment_exceeds_outstanding",
+        "The repayment exceeds what is still owed",
     ),
     "NothingOwed": (409, "nothing_owed", "Nothing is owed to this fragment right now"),
     "NotYetOverdue": (409, "not_yet_overdue", "The certificate is not overdue yet"),
@@ -136,13 +158,19 @@ REVERT_MAP: dict[str, tuple[int, str, str]] = {
     "EnforcedPause": (409, "ledger_paused", "The ledger is paused by the operator"),
     "ExpectedPause": (409, "ledger_not_paused", "The ledger is not paused"),
     "AccessControlUnauthorizedAccount": (
-        403, "wrong_role", "Only the platform operator may do this",
+        403,
+        "wrong_role",
+        "Only the platform operator may do this",
     ),
     "ERC20InsufficientBalance": (
-        409, "insufficient_funds", "The settlement-token balance does not cover this payment",
+        409,
+        "insufficient_funds",
+        "The settlement-token balance does not cover this payment",
     ),
     "ERC20InsufficientAllowance": (
-        409, "insufficient_allowance", "The ledger may not take that much settlement token",
+        409,
+        "insufficient_allowance",
+        "The ledger may not take that much settlement token",
     ),
     "ReentrancyGuardReentrantCall": (409, "conflict", "The ledger refused a reentrant call"),
 }
@@ -155,7 +183,11 @@ def problem_from_revert(exc: ContractRevert) -> Problem:
         name, (409, "chain_refused", "The ledger refused this action")
     )
     return Problem(
-        status, code, title, _detail(name, exc.args, title), ledger_error=name,
+        status,
+        code,
+        title,
+        _detail(name, exc.args, title),
+        ledger_error=name,
         ledger_error_args=_jsonable(exc.args),
     )
 
@@ -164,7 +196,9 @@ def chain_unavailable(exc: Exception) -> Problem:
     """The node did not answer (refused, timed out, or an HTTP error of its own): the
     service is unavailable for now, not broken, so 503 with Retry-After instead of 500."""
     return Problem(
-        503, "chain_unavailable", "The ledger's node is unreachable",
+        503,
+        "chain_unavailable",
+        "The ledger's node is unreachable",
         f"The blockchain node did not answer ({type(exc).__name__}). Retry later: a command "
         "retried with the same Idempotency-Key is carried out at most once.",
     )
@@ -259,14 +293,18 @@ def install_handlers(app: FastAPI) -> None:
         fields = {e["location"][-1] for e in errors if e["location"][:1] == ["body"]}
         if fields & _AMOUNT_FIELDS:
             problem = Problem(
-                422, "bad_amount_format", "Amounts are strings of whole fen",
+                422,
+                "bad_amount_format",
+                "Amounts are strings of whole fen",
                 "Amounts must be JSON strings of a positive whole number of fen, e.g. "
                 '"1050" for 10.50 CNY (no decimals, no floats, no signs).',
                 errors=errors,
             )
         else:
             problem = Problem(
-                422, "validation_error", "The request is not valid",
+                422,
+                "validation_error",
+                "The request is not valid",
                 "; ".join(f"{'.'.join(e['location'])}: {e['message']}" for e in errors)[:1000],
                 errors=errors,
             )
@@ -274,21 +312,29 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated",
-                 403: "forbidden", 413: "too_large"}
+        codes = {
+            404: "not_found",
+            405: "method_not_allowed",
+            401: "unauthenticated",
+            403: "forbidden",
+            413: "too_large",
+        }
         code = codes.get(exc.status_code, f"http_{exc.status_code}")
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # the router names one route's methods; the path has more
             headers["Allow"] = allowed_methods(request.app, request.url.path)
-        return Problem(exc.status_code, code, detail or code, detail,
-                       headers=headers).response(request.url.path)
+        return Problem(exc.status_code, code, detail or code, detail, headers=headers).response(
+            request.url.path
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return Problem(
-            500, "internal_error", "Internal error",
+            500,
+            "internal_error",
+            "Internal error",
             "The service failed unexpectedly; the request may be retried with the same "
             "Idempotency-Key.",
         ).response(request.url.path)

@@ -33,18 +33,29 @@ def check_document_quota(session: Session, settings: Settings, org_id: int, size
     if count_limit <= 0 and bytes_limit <= 0:
         return
     count, stored = session.exec(  # type: ignore[call-overload]
-        select(func.count(Document.id), func.coalesce(func.sum(Document.size), 0))  # type: ignore[arg-type]
-        .where(Document.org_id == org_id)
+        select(func.count(Document.id), func.coalesce(func.sum(Document.size), 0)).where(  # type: ignore[arg-type]
+            Document.org_id == org_id
+        )
     ).one()
     if 0 < count_limit <= count:
-        raise Problem(409, "storage_quota_exceeded", "Document quota reached",
-                      f"Your organization keeps {count} documents, its quota.",
-                      quota_documents=count_limit, stored_documents=count)
+        raise Problem(
+            409,
+            "storage_quota_exceeded",
+            "Document quota reached",
+            f"Your organization keeps {count} documents, its quota.",
+            quota_documents=count_limit,
+            stored_documents=count,
+        )
     if 0 < bytes_limit < int(stored) + size:
-        raise Problem(409, "storage_quota_exceeded", "Storage quota reached",
-                      f"Your organization stores {stored} bytes of documents; this one "
-                      f"({size} bytes) would exceed its quota of {bytes_limit} bytes.",
-                      quota_bytes=bytes_limit, stored_bytes=int(stored))
+        raise Problem(
+            409,
+            "storage_quota_exceeded",
+            "Storage quota reached",
+            f"Your organization stores {stored} bytes of documents; this one "
+            f"({size} bytes) would exceed its quota of {bytes_limit} bytes.",
+            quota_bytes=bytes_limit,
+            stored_bytes=int(stored),
+        )
 
 
 def check_split(minimum: int, amount: int, value: int | None) -> None:
@@ -54,12 +65,20 @@ def check_split(minimum: int, amount: int, value: int | None) -> None:
     if minimum <= 1:
         return  # the ledger's own rule (above 0, below the value) is the minimum
     if amount < minimum:
-        raise Problem(422, "split_below_minimum", "The piece is too small",
-                      f"A split must carve off at least {minimum} fen; {amount} fen asked.",
-                      min_split_fen=str(minimum))
+        raise Problem(
+            422,
+            "split_below_minimum",
+            "The piece is too small",
+            f"A split must carve off at least {minimum} fen; {amount} fen asked.",
+            min_split_fen=str(minimum),
+        )
     if value is not None and amount < value and value - amount < minimum:
-        raise Problem(422, "split_below_minimum", "The rest would be too small",
-                      f"Carving {amount} fen off a fragment worth {value} fen would leave "
-                      f"{value - amount} fen, below the minimum of {minimum} fen; move the "
-                      "whole fragment with a transfer instead.",
-                      min_split_fen=str(minimum))
+        raise Problem(
+            422,
+            "split_below_minimum",
+            "The rest would be too small",
+            f"Carving {amount} fen off a fragment worth {value} fen would leave "
+            f"{value - amount} fen, below the minimum of {minimum} fen; move the "
+            "whole fragment with a transfer instead.",
+            min_split_fen=str(minimum),
+        )

@@ -40,7 +40,9 @@ class RateLimited(Problem):
 
     def __init__(self, retry_after: int, rate: float, burst: int) -> None:
         super().__init__(
-            429, "rate_limited", "Too many commands",
+            429,
+            "rate_limited",
+            "Too many commands",
             f"Your organization may send {burst} commands at once and {rate:g} a second "
             f"after that; retry in {retry_after} s (with the same Idempotency-Key: this "
             "request was not recorded).",
@@ -49,8 +51,7 @@ class RateLimited(Problem):
         )
 
 
-def refill(tokens: float, counted_at: float, now: float, rate: float,
-           burst: int) -> float:
+def refill(tokens: float, counted_at: float, now: float, rate: float, burst: int) -> float:
     """Tokens in a bucket counted at ``counted_at`` with ``tokens``, at ``now``. A time in
     the future (a record older than the machine's last boot) counts as a full bucket."""
     if counted_at > now or counted_at == 0.0:
@@ -131,8 +132,9 @@ class RateLimiter:
     @classmethod
     def for_settings(cls, settings: Settings) -> RateLimiter:
         """Shared buckets when the server runs several worker processes."""
-        buckets = SharedBuckets(settings.rate_limit_file) if settings.several_workers \
-            else LocalBuckets()
+        buckets = (
+            SharedBuckets(settings.rate_limit_file) if settings.several_workers else LocalBuckets()
+        )
         return cls(settings.rate_limit_per_second, settings.rate_limit_burst, buckets)
 
     @property

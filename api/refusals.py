@@ -116,8 +116,17 @@ class RefusalLog:
 
     # -- recording -------------------------------------------------------------------------
 
-    def submit(self, *, source: str, org_id: int | None, api_key_id: int | None, action: str,
-               target: str, code: str, params: dict[str, Any]) -> None:
+    def submit(
+        self,
+        *,
+        source: str,
+        org_id: int | None,
+        api_key_id: int | None,
+        action: str,
+        target: str,
+        code: str,
+        params: dict[str, Any],
+    ) -> None:
         """Record one refusal (cheap: a dictionary update, no I/O)."""
         now = utcnow()
         with self._lock:
@@ -136,10 +145,18 @@ class RefusalLog:
                 window.overflow_first = window.overflow_first or now
                 window.overflow_last = now
                 return
-            row = {"at": now, "org_id": org_id, "api_key_id": api_key_id,
-                   "action": action[:64], "target": target[:100], "outcome": "refused",
-                   "code": code[:64], "params": params, "tx_hash": None,
-                   "block_number": None}
+            row = {
+                "at": now,
+                "org_id": org_id,
+                "api_key_id": api_key_id,
+                "action": action[:64],
+                "target": target[:100],
+                "outcome": "refused",
+                "code": code[:64],
+                "params": params,
+                "tx_hash": None,
+                "block_number": None,
+            }
             window.tallies[key] = _Tally(row)
             self._pending.append(row)
             self._ensure_thread()
@@ -204,28 +221,45 @@ class RefusalLog:
         for tally in window.tallies.values():
             if tally.repeated:
                 first = tally.row
-                self._pending.append({
-                    **first, "at": tally.last_at,
-                    "params": {**first["params"], "repeated": tally.repeated,
-                               "since": first["at"].isoformat()},
-                })
+                self._pending.append(
+                    {
+                        **first,
+                        "at": tally.last_at,
+                        "params": {
+                            **first["params"],
+                            "repeated": tally.repeated,
+                            "since": first["at"].isoformat(),
+                        },
+                    }
+                )
         if window.overflow:
             assert window.overflow_first is not None
-            self._pending.append({
-                "at": window.overflow_last, "org_id": None, "api_key_id": None,
-                "action": OVERFLOW_ACTION, "target": "", "outcome": "refused", "code": None,
-                "params": {"repeated": window.overflow,
-                           "since": window.overflow_first.isoformat(),
-                           "note": f"more than {self.max_sources} sources in "
-                                   f"{self.window:.0f} s: counted, not itemized"},
-                "tx_hash": None, "block_number": None,
-            })
+            self._pending.append(
+                {
+                    "at": window.overflow_last,
+                    "org_id": None,
+                    "api_key_id": None,
+                    "action": OVERFLOW_ACTION,
+                    "target": "",
+                    "outcome": "refused",
+                    "code": None,
+                    "params": {
+                        "repeated": window.overflow,
+                        "since": window.overflow_first.isoformat(),
+                        "note": f"more than {self.max_sources} sources in "
+                        f"{self.window:.0f} s: counted, not itemized",
+                    },
+                    "tx_hash": None,
+                    "block_number": None,
+                }
+            )
 
     def _store(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        values = [{**r, "params": json.dumps(r["params"], sort_keys=True, default=str)}
-                  for r in rows]
+        values = [
+            {**r, "params": json.dumps(r["params"], sort_keys=True, default=str)} for r in rows
+        ]
         with self.engine.begin() as conn:
             conn.execute(insert(AuditEntry), values)
 
@@ -250,13 +284,14 @@ class RefusalAuditMiddleware:
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 state["status"] = status
-                replayed = any(k.lower() == b"idempotent-replayed"
-                               for k, _ in message.get("headers", ()))
+                replayed = any(
+                    k.lower() == b"idempotent-replayed" for k, _ in message.get("headers", ())
+                )
                 state["skip"] = not 400 <= status < 500 or replayed or attempt.audited
             elif message["type"] == "http.response.body" and not state["skip"]:
                 body: bytearray = state["body"]
                 if len(body) < _BODY_LIMIT:
-                    body.extend(message.get("body", b"")[:_BODY_LIMIT - len(body)])
+                    body.extend(message.get("body", b"")[: _BODY_LIMIT - len(body)])
                 if not message.get("more_body", False):
                     state["skip"] = True
                     if not attempt.audited:
@@ -283,13 +318,22 @@ def _record(scope: Scope, attempt: Attempt, status: int, body: bytes) -> None:
     template = getattr(route, "path", None) or "(no route)"
     client = scope.get("client")
     address = str(client[0]) if client else "unknown"
-    params: dict[str, Any] = {"status": status, "client": address,
-                              "key_prefix": _presented_prefix(scope)}
+    params: dict[str, Any] = {
+        "status": status,
+        "client": address,
+        "key_prefix": _presented_prefix(scope),
+    }
     source = f"org:{attempt.org_id}" if attempt.org_id is not None else f"addr:{address}"
     try:
-        refusals.submit(source=source, org_id=attempt.org_id, api_key_id=attempt.api_key_id,
-                        action=f"{scope.get('method', '?')} {template}",
-                        target=str(scope.get("path", "")), code=code, params=params)
+        refusals.submit(
+            source=source,
+            org_id=attempt.org_id,
+            api_key_id=attempt.api_key_id,
+            action=f"{scope.get('method', '?')} {template}",
+            target=str(scope.get("path", "")),
+            code=code,
+            params=params,
+        )
     except Exception:  # auditing must never turn a refusal into a 500
         log.warning("could not record a refusal", exc_info=True)
 

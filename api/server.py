@@ -56,8 +56,14 @@ def serve(settings: Settings | None = None) -> None:
     settings = settings or Settings.from_env()
     make_data_private(settings)
     if not settings.several_workers:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                    log_level="info", access_log=False, timeout_keep_alive=KEEP_ALIVE)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,
+            timeout_keep_alive=KEEP_ALIVE,
+        )
         return
     _listening_socket(settings).close()  # a taken port fails here, clearly, not in a worker
     prepare(settings).engine.dispose()
@@ -79,8 +85,12 @@ def make_data_private(settings: Settings) -> None:
             if secure_file(path):
                 tightened.append(path)
     if tightened:
-        log.warning("took group and other permissions off %d files and folders of %s "
-                    "(made by an older version or by hand)", len(tightened), settings.data_dir)
+        log.warning(
+            "took group and other permissions off %d files and folders of %s "
+            "(made by an older version or by hand)",
+            len(tightened),
+            settings.data_dir,
+        )
 
 
 class Supervisor:
@@ -88,8 +98,13 @@ class Supervisor:
     that keeps dying right after its start (``max_quick_exits`` times in a row, each
     within ``quick`` seconds) stops the server instead of being restarted forever."""
 
-    def __init__(self, targets: list[Callable[[], None]], stop_timeout: float = 30.0,
-                 quick: float = 10.0, max_quick_exits: int = 3) -> None:
+    def __init__(
+        self,
+        targets: list[Callable[[], None]],
+        stop_timeout: float = 30.0,
+        quick: float = 10.0,
+        max_quick_exits: int = 3,
+    ) -> None:
         self.targets = targets
         self.stop_timeout = stop_timeout
         self.quick = quick
@@ -108,14 +123,21 @@ class Supervisor:
                 for k, process in enumerate(processes):
                     if process.is_alive():
                         continue
-                    quick_exits[k] = quick_exits[k] + 1 \
-                        if time.monotonic() - started[k] < self.quick else 0
+                    quick_exits[k] = (
+                        quick_exits[k] + 1 if time.monotonic() - started[k] < self.quick else 0
+                    )
                     if quick_exits[k] >= self.max_quick_exits:
-                        raise SystemExit(f"{process.name} exited {quick_exits[k]} times right "
-                                         f"after starting (last exit code "
-                                         f"{process.exitcode}); stopping the server")
-                    log.warning("%s (pid %s) exited with %s; starting another",
-                                process.name, process.pid, process.exitcode)
+                        raise SystemExit(
+                            f"{process.name} exited {quick_exits[k]} times right "
+                            f"after starting (last exit code "
+                            f"{process.exitcode}); stopping the server"
+                        )
+                    log.warning(
+                        "%s (pid %s) exited with %s; starting another",
+                        process.name,
+                        process.pid,
+                        process.exitcode,
+                    )
                     processes[k] = self._start(self.targets[k])
                     started[k] = time.monotonic()
         finally:
@@ -153,8 +175,14 @@ def run_worker() -> None:
     settings = Settings.from_env()
     sock = _listening_socket(settings)
     sock.listen(2048)
-    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                            log_level="info", access_log=False, timeout_keep_alive=KEEP_ALIVE)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE,
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -81,8 +81,7 @@ class Settings(BaseModel):
         if isinstance(given, SecretStr):
             given = given.get_secret_value()
         if given:
-            raise ValueError("set SCF_MASTER_PASSPHRASE or SCF_MASTER_PASSPHRASE_FILE, "
-                             "not both")
+            raise ValueError("set SCF_MASTER_PASSPHRASE or SCF_MASTER_PASSPHRASE_FILE, not both")
         path = Path(values["master_passphrase_file"]).expanduser()
         return {**values, "master_passphrase": read_secret_file(path, "SCF_MASTER_PASSPHRASE_FILE")}
 

@@ -37,8 +37,11 @@ MAX_PATH = 100
 def usable(path: Path | None) -> Path | None:
     if path is None or len(os.fsencode(path)) > MAX_PATH:
         if path is not None:
-            log.warning("%s is too long for a UNIX socket: the indexing process is not "
-                        "woken by waiting commands (it steps every interval)", path)
+            log.warning(
+                "%s is too long for a UNIX socket: the indexing process is not "
+                "woken by waiting commands (it steps every interval)",
+                path,
+            )
         return None
     return path
 

@@ -397,5 +397,3 @@ def _result_from_json(
 def _format_solc_error(exc: Exception) -> str:
     text = str(exc)
     return text if len(text) < 4000 else text[:4000] + " ..."
-
-

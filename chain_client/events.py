@@ -193,8 +193,12 @@ class EventReader:
         reorg = None
         # A new block whose parent is our checkpoint proves the checkpoint is still on the
         # chain; otherwise ask for the checkpoint's block.
-        if not (end_block is not None and checkpoints and last == first
-                and _hex(end_block["parentHash"]) == checkpoints[-1].block_hash):
+        if not (
+            end_block is not None
+            and checkpoints
+            and last == first
+            and _hex(end_block["parentHash"]) == checkpoints[-1].block_hash
+        ):
             reorg = self._check_reorg(checkpoints)
         if reorg is not None:
             checkpoints = self.store.load()
@@ -292,9 +296,11 @@ class EventReader:
         )
 
 
-_STATIC = re.compile(r"^(u?int(8|16|24|32|40|48|56|64|72|80|88|96|104|112|120|128|136|144|152|160"
-                     r"|168|176|184|192|200|208|216|224|232|240|248|256)|address|bool"
-                     r"|bytes([1-9]|[12][0-9]|3[0-2]))$")
+_STATIC = re.compile(
+    r"^(u?int(8|16|24|32|40|48|56|64|72|80|88|96|104|112|120|128|136|144|152|160"
+    r"|168|176|184|192|200|208|216|224|232|240|248|256)|address|bool"
+    r"|bytes([1-9]|[12][0-9]|3[0-2]))$"
+)
 
 
 class _EventLayout:
@@ -321,8 +327,9 @@ class _EventLayout:
         if not self.simple:
             return None
         if len(topics) != len(self.indexed) + 1:
-            raise ValueError(f"{self.name}: {len(topics) - 1} indexed topics, expected "
-                             f"{len(self.indexed)}")
+            raise ValueError(
+                f"{self.name}: {len(topics) - 1} indexed topics, expected {len(self.indexed)}"
+            )
         args: dict[str, Any] = {}
         for (name, kind), topic in zip(self.indexed, topics[1:], strict=True):
             args[name] = _normalized(kind, codec.decode([kind], bytes(HexBytes(topic)))[0])

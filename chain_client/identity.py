@@ -93,10 +93,42 @@ _FOLDED_ALLOWED = re.compile(r"[0-9a-z]*")
 _DIGITS = re.compile(r"[0-9]+")
 
 #: Province-level codes of mainland China (GB/T 2260): the first two digits of a region.
-PROVINCE_CODES = frozenset(str(code) for code in (
-    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46,
-    50, 51, 52, 53, 54, 61, 62, 63, 64, 65,
-))
+PROVINCE_CODES = frozenset(
+    str(code)
+    for code in (
+        11,
+        12,
+        13,
+        14,
+        15,
+        21,
+        22,
+        23,
+        31,
+        32,
+        33,
+        34,
+        35,
+        36,
+        37,
+        41,
+        42,
+        43,
+        44,
+        45,
+        46,
+        50,
+        51,
+        52,
+        53,
+        54,
+        61,
+        62,
+        63,
+        64,
+        65,
+    )
+)
 DIGITAL_INVOICE_LENGTH = 20
 DIGITAL_INVOICE_FIRST_YEAR = 21  # the pilot began in December 2021
 LEGACY_CODE_LENGTHS = (10, 12)
@@ -122,9 +154,11 @@ def fold(text: str) -> str:
         raise TypeError(f"an identifier is a str, got {type(text).__name__}")
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
     return "".join(
-        c for c in folded
-        if not (c.isspace() or c in TYPED_SEPARATORS
-                or unicodedata.category(c) in SEPARATOR_CATEGORIES)
+        c
+        for c in folded
+        if not (
+            c.isspace() or c in TYPED_SEPARATORS or unicodedata.category(c) in SEPARATOR_CATEGORIES
+        )
     )
 
 
@@ -245,8 +279,11 @@ def canonical_invoice(invoice_number: str, invoice_code: str | None = None) -> I
         code = _legacy_code(invoice_code)
         value = number.lstrip("0")
         if not number.isdigit() or not value or len(value) > LEGACY_NUMBER_LENGTH:
-            hint = (" (a fully digital e-invoice number has no invoice code)"
-                    if len(value) == DIGITAL_INVOICE_LENGTH else "")
+            hint = (
+                " (a fully digital e-invoice number has no invoice code)"
+                if len(value) == DIGITAL_INVOICE_LENGTH
+                else ""
+            )
             raise InvoiceIdentityError(
                 f"invoice number {invoice_number!r}: given with an invoice code, the number "
                 f"is a legacy one of 1 to {LEGACY_NUMBER_LENGTH} digits, not all zeros{hint}"
@@ -254,8 +291,10 @@ def canonical_invoice(invoice_number: str, invoice_code: str | None = None) -> I
         return InvoiceIdentity("legacy", value.zfill(LEGACY_NUMBER_LENGTH), code)
     if number.isdigit():
         digits = number.lstrip("0")
-        year_rule = (f"a fully digital e-invoice number is {DIGITAL_INVOICE_LENGTH} digits, "
-                     f"the first two its year ({DIGITAL_INVOICE_FIRST_YEAR} or later)")
+        year_rule = (
+            f"a fully digital e-invoice number is {DIGITAL_INVOICE_LENGTH} digits, "
+            f"the first two its year ({DIGITAL_INVOICE_FIRST_YEAR} or later)"
+        )
         if len(digits) != DIGITAL_INVOICE_LENGTH and len(number) >= DIGITAL_INVOICE_LENGTH:
             raise InvoiceIdentityError(
                 f"invoice number {invoice_number!r} has {len(digits)} digits without its "

@@ -279,5 +279,3 @@ def _info(document: Mapping[str, Any], path: Path) -> KeyInfo:
         created_at=str(document.get("created_at", "")),
         path=path,
     )
-
-

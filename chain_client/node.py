@@ -102,9 +102,10 @@ def private_accounts(path: str | os.PathLike[str], count: int) -> list[Any]:
         keys = [Account.from_key(secrets.token_bytes(32)) for _ in range(count)]
         document = {
             "about": "development accounts of this data folder's local chain; never use "
-                     "them anywhere else",
-            "accounts": [{"address": k.address, "private_key": "0x" + bytes(k.key).hex()}
-                         for k in keys],
+            "them anywhere else",
+            "accounts": [
+                {"address": k.address, "private_key": "0x" + bytes(k.key).hex()} for k in keys
+            ],
         }
         atomic_write_text(file, json.dumps(document, indent=2), private=True)
     elif file.stat().st_mode & 0o077:
@@ -113,8 +114,9 @@ def private_accounts(path: str | os.PathLike[str], count: int) -> list[Any]:
         entries = json.loads(file.read_text())["accounts"]
         return [Account.from_key(entry["private_key"]) for entry in entries]
     except (ValueError, KeyError, TypeError) as exc:
-        raise NodeError(f"{file} does not hold development accounts ({type(exc).__name__})") \
-            from None
+        raise NodeError(
+            f"{file} does not hold development accounts ({type(exc).__name__})"
+        ) from None
 
 
 class AnvilNode:
@@ -280,8 +282,14 @@ class AnvilNode:
             str(self.chain_id),
         ]
         if self.accounts_file is None:
-            cmd += ["--accounts", str(self.accounts), "--balance", str(self.balance_eth),
-                    "--mnemonic", self.mnemonic]
+            cmd += [
+                "--accounts",
+                str(self.accounts),
+                "--balance",
+                str(self.balance_eth),
+                "--mnemonic",
+                self.mnemonic,
+            ]
         else:
             cmd += ["--accounts", "0"]  # ours are funded over RPC: no key in argv
         if self.block_time is not None:
@@ -331,7 +339,6 @@ class AnvilNode:
             f"anvil did not answer on {self.host}:{port} within {self.startup_timeout}s: "
             f"{output[-2000:]}"
         )
-
 
     def _fund_private_accounts(self) -> None:
         """Give the accounts of ``accounts_file`` their balance once, on the empty chain

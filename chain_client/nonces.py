@@ -163,9 +163,7 @@ class NonceManager:
                     store(slot.nonce)
 
     @contextmanager
-    def _counter(
-        self, address: str
-    ) -> Iterator[tuple[int | None, Callable[[int], None]]]:
+    def _counter(self, address: str) -> Iterator[tuple[int | None, Callable[[int], None]]]:
         """Hold ``address``'s locks; yield its next nonce if known, and how to store the
         next one (in this process's memory, or with ``shared_dir`` in its locked file)."""
         if self.shared_dir is None:

@@ -172,8 +172,10 @@ class Result:
 
     @property
     def moves_rates(self) -> list[float]:
-        return [(p.count("split") + p.count("transfer")) / p.wall if p.wall else 0.0
-                for p in self.moves_runs]
+        return [
+            (p.count("split") + p.count("transfer")) / p.wall if p.wall else 0.0
+            for p in self.moves_runs
+        ]
 
     @property
     def financing_rate(self) -> float:
@@ -211,8 +213,9 @@ def uscc(seed: int) -> str:
 class ApiServer:
     """``python -m api`` in a subprocess, configured through SCF_* variables."""
 
-    def __init__(self, node: AnvilNode, operator_key: str, data_dir: Path, db: str,
-                 workers: int) -> None:
+    def __init__(
+        self, node: AnvilNode, operator_key: str, data_dir: Path, db: str, workers: int
+    ) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -245,7 +248,10 @@ class ApiServer:
         self.log_path = data_dir / "api.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "api"], cwd=ROOT, env=env, stdout=self._log,
+            [sys.executable, "-m", "api"],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
             stderr=subprocess.STDOUT,
         )
 
@@ -259,10 +265,24 @@ class ApiServer:
     def profile(self, out: Path) -> None:
         """Sample the server with py-spy (collapsed stacks, idle threads excluded)."""
         self._spy = subprocess.Popen(
-            ["py-spy", "record", "--pid", str(self.proc.pid), "--subprocesses", "-o", str(out),
-             "-f", "raw",
-             "-r", "50", "--nonblocking", *os.environ.get("BENCH_PY_SPY_ARGS", "").split()],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "py-spy",
+                "record",
+                "--pid",
+                str(self.proc.pid),
+                "--subprocesses",
+                "-o",
+                str(out),
+                "-f",
+                "raw",
+                "-r",
+                "50",
+                "--nonblocking",
+                *os.environ.get("BENCH_PY_SPY_ARGS", "").split(),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def stop(self) -> None:
         spy = getattr(self, "_spy", None)
@@ -302,17 +322,24 @@ class ApiWorld:
     expires: int = 0
 
     def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.server.url + "/v1", timeout=120,
-                                 limits=self.limits)
+        return httpx.AsyncClient(base_url=self.server.url + "/v1", timeout=120, limits=self.limits)
 
 
-def api_setup(node: AnvilNode, operator_key: str, db: str, data_dir: Path,
-              args: argparse.Namespace, now: Callable[[], int]) -> ApiWorld:
+def api_setup(
+    node: AnvilNode,
+    operator_key: str,
+    db: str,
+    data_dir: Path,
+    args: argparse.Namespace,
+    now: Callable[[], int],
+) -> ApiWorld:
     """Start the server and onboard the scenario's organizations (not measured)."""
     server = ApiServer(node, operator_key, data_dir, db, args.workers)
     server.wait_ready()
-    world = ApiWorld(server, httpx.Limits(max_connections=args.clients * 2,
-                                          max_keepalive_connections=args.clients * 2))
+    world = ApiWorld(
+        server,
+        httpx.Limits(max_connections=args.clients * 2, max_keepalive_connections=args.clients * 2),
+    )
 
     async def setup() -> None:
         async with world.client() as http:
@@ -322,8 +349,9 @@ def api_setup(node: AnvilNode, operator_key: str, db: str, data_dir: Path,
     return world
 
 
-async def _api_setup(http: httpx.AsyncClient, world: ApiWorld, args: argparse.Namespace,
-                     now: Callable[[], int]) -> None:
+async def _api_setup(
+    http: httpx.AsyncClient, world: ApiWorld, args: argparse.Namespace, now: Callable[[], int]
+) -> None:
     server = world.server
     op_h = {"Authorization": f"Bearer {server.operator_api_key}"}
     seed = secrets.randbelow(10**7) * 1000
@@ -331,38 +359,86 @@ async def _api_setup(http: httpx.AsyncClient, world: ApiWorld, args: argparse.Na
 
     async def onboard(name: str, role: str, n: int) -> tuple[int, dict[str, str]]:
         async with gate:
-            org = _ok(await http.post("/organizations", json={
-                "name": name, "uscc": uscc(seed + n), "role": role}, headers=op_h | _idem()))
-            key = _ok(await http.post(f"/organizations/{org['id']}/api-keys",
-                                      json={"label": "bench"}, headers=op_h | _idem()))
+            org = _ok(
+                await http.post(
+                    "/organizations",
+                    json={"name": name, "uscc": uscc(seed + n), "role": role},
+                    headers=op_h | _idem(),
+                )
+            )
+            key = _ok(
+                await http.post(
+                    f"/organizations/{org['id']}/api-keys",
+                    json={"label": "bench"},
+                    headers=op_h | _idem(),
+                )
+            )
             return int(org["id"]), {"Authorization": f"Bearer {key['api_key']}"}
 
     core_id, core_h = await onboard("Bench core", "core_enterprise", 1)
-    world.banks = list(await asyncio.gather(*(onboard(f"Bench bank {b}", "financier", 10 + b)
-                                              for b in range(args.banks))))
-    world.suppliers = list(await asyncio.gather(*(
-        onboard(f"Bench supplier {i}", "supplier", 100 + i) for i in range(args.clients))))
+    world.banks = list(
+        await asyncio.gather(
+            *(onboard(f"Bench bank {b}", "financier", 10 + b) for b in range(args.banks))
+        )
+    )
+    world.suppliers = list(
+        await asyncio.gather(
+            *(onboard(f"Bench supplier {i}", "supplier", 100 + i) for i in range(args.clients))
+        )
+    )
     for bank_id, bank_h in world.banks:
-        _ok(await http.put("/credit-lines", json={"core_enterprise_id": core_id,
-                                                  "limit": str(10**15)},
-                           headers=bank_h | _idem()))
-        _ok(await http.post(f"/organizations/{bank_id}/settlement-funds",
-                            json={"amount": str(10**13)}, headers=op_h | _idem()))
+        _ok(
+            await http.put(
+                "/credit-lines",
+                json={"core_enterprise_id": core_id, "limit": str(10**15)},
+                headers=bank_h | _idem(),
+            )
+        )
+        _ok(
+            await http.post(
+                f"/organizations/{bank_id}/settlement-funds",
+                json={"amount": str(10**13)},
+                headers=op_h | _idem(),
+            )
+        )
 
     async def certificate(i: int) -> str:
         async with gate:
-            doc = _ok(await http.post(
-                "/documents", files={"file": ("inv.pdf", f"bench invoice {uuid.uuid4()}".encode(),
-                                              "application/pdf")},
-                data={"kind": "invoice"}, headers=core_h))
+            doc = _ok(
+                await http.post(
+                    "/documents",
+                    files={
+                        "file": (
+                            "inv.pdf",
+                            f"bench invoice {uuid.uuid4()}".encode(),
+                            "application/pdf",
+                        )
+                    },
+                    data={"kind": "invoice"},
+                    headers=core_h,
+                )
+            )
             bank_id = world.banks[i % args.banks][0]
-            cert = _ok(await http.post("/certificates", json={
-                "beneficiary_id": world.suppliers[i][0], "credit_provider_id": bank_id,
-                "face_value": str(FACE_VALUE), "maturity": now() + 180 * DAY,
-                "document_id": doc["id"], "invoice_number": "INV-" + uuid.uuid4().hex[:16],
-            }, headers=core_h | _idem()))
-            acc = _ok(await http.post(f"/certificates/{cert['certificate_id']}/accept",
-                                      headers=world.suppliers[i][1] | _idem()))
+            cert = _ok(
+                await http.post(
+                    "/certificates",
+                    json={
+                        "beneficiary_id": world.suppliers[i][0],
+                        "credit_provider_id": bank_id,
+                        "face_value": str(FACE_VALUE),
+                        "maturity": now() + 180 * DAY,
+                        "document_id": doc["id"],
+                        "invoice_number": "INV-" + uuid.uuid4().hex[:16],
+                    },
+                    headers=core_h | _idem(),
+                )
+            )
+            acc = _ok(
+                await http.post(
+                    f"/certificates/{cert['certificate_id']}/accept",
+                    headers=world.suppliers[i][1] | _idem(),
+                )
+            )
             return str(acc["root_fragment_id"])
 
     world.roots = list(await asyncio.gather(*(certificate(i) for i in range(args.clients))))
@@ -376,16 +452,19 @@ class LoadClient:
         self.session = session
         self.base_url = base_url
 
-    async def request(self, method: str, path: str, headers: dict[str, str],
-                      json: dict[str, Any] | None = None) -> dict[str, Any]:
-        async with self.session.request(method, self.base_url + path, json=json,
-                                        headers=headers) as r:
+    async def request(
+        self, method: str, path: str, headers: dict[str, str], json: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        async with self.session.request(
+            method, self.base_url + path, json=json, headers=headers
+        ) as r:
             if r.status not in (200, 201):
                 raise ApiError(f"{method} {path}: {r.status} {(await r.text())[:300]}")
             return await r.json()  # type: ignore[no-any-return]
 
-    async def post(self, path: str, headers: dict[str, str],
-                   json: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def post(
+        self, path: str, headers: dict[str, str], json: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         return await self.request("POST", path, headers, json)
 
     async def get(self, path: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -398,15 +477,16 @@ def api_phases(world: ApiWorld, args: argparse.Namespace) -> tuple[Phase, Phase]
     async def run() -> tuple[Phase, Phase]:
         connector = aiohttp.TCPConnector(limit=args.clients * 2, keepalive_timeout=20)
         async with aiohttp.ClientSession(
-                connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
-            return await _api_phases(LoadClient(session, world.server.url + "/v1"), world,
-                                     args)
+            connector=connector, timeout=aiohttp.ClientTimeout(total=120)
+        ) as session:
+            return await _api_phases(LoadClient(session, world.server.url + "/v1"), world, args)
 
     return asyncio.run(run())
 
 
-async def _api_phases(http: LoadClient, world: ApiWorld,
-                      args: argparse.Namespace) -> tuple[Phase, Phase]:
+async def _api_phases(
+    http: LoadClient, world: ApiWorld, args: argparse.Namespace
+) -> tuple[Phase, Phase]:
     suppliers, banks, roots = world.suppliers, world.banks, world.roots
 
     async def financing_client(i: int, phase: Phase, deadline: float) -> None:
@@ -419,15 +499,24 @@ async def _api_phases(http: LoadClient, world: ApiWorld,
             if time.perf_counter() > deadline:
                 return
             t0 = time.perf_counter()
-            offer = await http.post("/offers", json={
-                "fragment_id": roots[i], "financier_id": bank_id, "amount": str(OFFER_FEN),
-                "rate_bps": RATE_BPS, "expires_at": world.expires}, headers=sup_h | _idem())
+            offer = await http.post(
+                "/offers",
+                json={
+                    "fragment_id": roots[i],
+                    "financier_id": bank_id,
+                    "amount": str(OFFER_FEN),
+                    "rate_bps": RATE_BPS,
+                    "expires_at": world.expires,
+                },
+                headers=sup_h | _idem(),
+            )
             t1 = time.perf_counter()
             quote = await http.get(f"/offers/{offer['offer_id']}/quote", headers=bank_h)
             assert quote["agrees_with_chain"], quote
             t2 = time.perf_counter()
-            accepted = await http.post(f"/offers/{offer['offer_id']}/accept",
-                                       headers=bank_h | _idem())
+            accepted = await http.post(
+                f"/offers/{offer['offer_id']}/accept", headers=bank_h | _idem()
+            )
             assert accepted["status"] == "accepted", accepted
             t3 = time.perf_counter()
             phase.add("offer", t1 - t0)
@@ -445,12 +534,17 @@ async def _api_phases(http: LoadClient, world: ApiWorld,
             if time.perf_counter() > deadline:
                 return
             t0 = time.perf_counter()
-            split = await http.post(f"/fragments/{roots[i]}/split",
-                                    json={"to_org_id": sup_id, "amount": "1"},
-                                    headers=sup_h | _idem())
+            split = await http.post(
+                f"/fragments/{roots[i]}/split",
+                json={"to_org_id": sup_id, "amount": "1"},
+                headers=sup_h | _idem(),
+            )
             t1 = time.perf_counter()
-            await http.post(f"/fragments/{split['fragment_id']}/transfer",
-                            json={"to_org_id": neighbour}, headers=sup_h | _idem())
+            await http.post(
+                f"/fragments/{split['fragment_id']}/transfer",
+                json={"to_org_id": neighbour},
+                headers=sup_h | _idem(),
+            )
             t2 = time.perf_counter()
             phase.add("split", t1 - (starts[k] if starts else t0))
             phase.add("transfer", t2 - t1)
@@ -460,7 +554,8 @@ async def _api_phases(http: LoadClient, world: ApiWorld,
         start = time.perf_counter()
         outcomes = await asyncio.gather(
             *(client(i, phase, start + args.time_limit) for i in range(args.clients)),
-            return_exceptions=True)
+            return_exceptions=True,
+        )
         phase.wall = time.perf_counter() - start
         phase.errors = [repr(o) for o in outcomes if isinstance(o, BaseException)]
         return phase
@@ -481,8 +576,9 @@ class ClientWorld:
     expires: int
 
 
-def client_setup(node: AnvilNode, operator_key: str, args: argparse.Namespace,
-                 now: Callable[[], int]) -> ClientWorld:
+def client_setup(
+    node: AnvilNode, operator_key: str, args: argparse.Namespace, now: Callable[[], int]
+) -> ClientWorld:
     w3 = connect(node.rpc_url)
 
     def sender(account: Any) -> TransactionSender:
@@ -497,25 +593,39 @@ def client_setup(node: AnvilNode, operator_key: str, args: argparse.Namespace,
     suppliers = [operator.as_member(sender(Account.create())) for _ in range(args.clients)]
     for member in (core, *banks, *suppliers):  # gas money, as API onboarding sends it
         node.rpc("anvil_setBalance", [member.account, hex(10**21)])
-    regs = [operator.calls.register_member(core.account, keccak(text="core"),
-                                           Role.CORE_ENTERPRISE)]
-    regs += [operator.calls.register_member(b.account, keccak(text=f"bank{k}"), Role.FINANCIER)
-             for k, b in enumerate(banks)]
-    regs += [operator.calls.register_member(s.account, keccak(text=f"s{k}"), Role.SUPPLIER)
-             for k, s in enumerate(suppliers)]
+    regs = [operator.calls.register_member(core.account, keccak(text="core"), Role.CORE_ENTERPRISE)]
+    regs += [
+        operator.calls.register_member(b.account, keccak(text=f"bank{k}"), Role.FINANCIER)
+        for k, b in enumerate(banks)
+    ]
+    regs += [
+        operator.calls.register_member(s.account, keccak(text=f"s{k}"), Role.SUPPLIER)
+        for k, s in enumerate(suppliers)
+    ]
     Ledger.wait_all(operator.submit_many(regs))
     for bank in banks:  # as API onboarding does: a standing allowance, funds, a credit line
         bank.set_credit_line(core.account, 10**15)
         operator.mint_settlement(bank.account, 10**13)
         bank.approve_settlement(MAX_UINT256)
-    issued = Ledger.wait_all(core.submit_many([
-        core.calls.issue(banks[i % args.banks].account, s.account, FACE_VALUE, now() + 180 * DAY,
-                         keccak(text=f"inv{i}-{uuid.uuid4()}"),
-                         keccak(text=f"doc{i}-{uuid.uuid4()}"))  # one document, one certificate
-        for i, s in enumerate(suppliers)]))
+    issued = Ledger.wait_all(
+        core.submit_many(
+            [
+                core.calls.issue(
+                    banks[i % args.banks].account,
+                    s.account,
+                    FACE_VALUE,
+                    now() + 180 * DAY,
+                    keccak(text=f"inv{i}-{uuid.uuid4()}"),
+                    keccak(text=f"doc{i}-{uuid.uuid4()}"),
+                )  # one document, one certificate
+                for i, s in enumerate(suppliers)
+            ]
+        )
+    )
     with ThreadPoolExecutor(max_workers=args.clients) as pool:
-        roots = list(pool.map(lambda i: suppliers[i].accept(issued[i].value).value,
-                              range(args.clients)))
+        roots = list(
+            pool.map(lambda i: suppliers[i].accept(issued[i].value).value, range(args.clients))
+        )
     return ClientWorld(suppliers, banks, roots, now() + 30 * DAY)
 
 
@@ -532,8 +642,7 @@ def client_phases(world: ClientWorld, args: argparse.Namespace) -> tuple[Phase, 
             if time.perf_counter() > deadline:
                 return
             t0 = time.perf_counter()
-            offer_id = s.offer_financing(roots[i], bank.account, OFFER_FEN, RATE_BPS,
-                                         expires).value
+            offer_id = s.offer_financing(roots[i], bank.account, OFFER_FEN, RATE_BPS, expires).value
             t1 = time.perf_counter()
             bank.quote(offer_id)
             t2 = time.perf_counter()
@@ -586,11 +695,18 @@ def table(results: list[Result], client: Result, args: argparse.Namespace) -> st
     head = ["path", "financings/s", "split+transfer ops/s"]
     head += [f"{op} p50/p99 ms" for op in ops]
     head += ["API/client financing", "API/client split+transfer"]
-    pace = (f", paced: {args.rate:g} financings/s and {args.rate:g} split+transfer "
-            "pairs/s offered" if args.rate else "")
-    lines = [f"### {args.clients} clients, {args.banks} banks, {args.rounds} rounds{pace}, "
-             f"{args.repeat} runs per path (API: {args.workers} worker processes)", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    pace = (
+        f", paced: {args.rate:g} financings/s and {args.rate:g} split+transfer pairs/s offered"
+        if args.rate
+        else ""
+    )
+    lines = [
+        f"### {args.clients} clients, {args.banks} banks, {args.rounds} rounds{pace}, "
+        f"{args.repeat} runs per path (API: {args.workers} worker processes)",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     for r in (client, *results):
         row = [r.label, f"{r.financing_rate:.1f}", f"{r.moves_rate:.1f}"]
         for op in ops:
@@ -599,50 +715,65 @@ def table(results: list[Result], client: Result, args: argparse.Namespace) -> st
         if r is client:
             row += ["", ""]
         else:
-            row += [f"{r.financing_rate / client.financing_rate:.2f}",
-                    f"{r.moves_rate / client.moves_rate:.2f}"]
+            row += [
+                f"{r.financing_rate / client.financing_rate:.2f}",
+                f"{r.moves_rate / client.moves_rate:.2f}",
+            ]
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
-    lines.append("Throughput: median of the runs; latencies: every run's requests together. "
-                 "Per run (financings/s; split+transfer ops/s):")
+    lines.append(
+        "Throughput: median of the runs; latencies: every run's requests together. "
+        "Per run (financings/s; split+transfer ops/s):"
+    )
     for r in (client, *results):
         lines.append(
-            f"- {r.label}: " + ", ".join(f"{f:.1f}" for f in r.financing_rates) + "; "
-            + ", ".join(f"{m:.1f}" for m in r.moves_rates) + ". "
+            f"- {r.label}: "
+            + ", ".join(f"{f:.1f}" for f in r.financing_rates)
+            + "; "
+            + ", ".join(f"{m:.1f}" for m in r.moves_rates)
+            + ". "
             f"{r.financing.count('financing')} financings in "
             f"{r.financing.wall:.1f} s, {r.moves.count('split')} splits + "
             f"{r.moves.count('transfer')} transfers in {r.moves.wall:.1f} s "
             f"(set-ups, not measured: {r.setup_seconds:.0f} s); errors: "
             f"{len(r.financing.errors) + len(r.moves.errors)}"
-            + "".join(f"\n    {e[:300]}" for e in (r.financing.errors + r.moves.errors)[:3]))
+            + "".join(f"\n    {e[:300]}" for e in (r.financing.errors + r.moves.errors)[:3])
+        )
     lines.append("")
     client_p99 = client.financing.pct("financing", 99)
     if args.rate:
-        lines.append("Paced: throughput is what was offered if the path kept up; a "
-                     "financing's latency counts from its intended start.")
-    lines.append(f"Targets ({args.clients} clients, {args.banks} banks{pace}): "
-                 "API/client throughput >= 0.7; financing p99 through the API < 1 s "
-                 f"(chain_client alone: {client_p99:.2f} s).")
+        lines.append(
+            "Paced: throughput is what was offered if the path kept up; a "
+            "financing's latency counts from its intended start."
+        )
+    lines.append(
+        f"Targets ({args.clients} clients, {args.banks} banks{pace}): "
+        "API/client throughput >= 0.7; financing p99 through the API < 1 s "
+        f"(chain_client alone: {client_p99:.2f} s)."
+    )
     for r in results:
         ratio = min(r.financing_rate / client.financing_rate, r.moves_rate / client.moves_rate)
         p99 = r.financing.pct("financing", 99)
-        lines.append(f"- {r.label}: min ratio {ratio:.2f} "
-                     f"({'met' if ratio >= 0.7 else 'MISSED'}); financing p99 "
-                     f"{p99:.2f} s ({'met' if p99 < 1 else 'MISSED'}; "
-                     f"{p99 - client_p99:+.2f} s over chain_client)")
+        lines.append(
+            f"- {r.label}: min ratio {ratio:.2f} "
+            f"({'met' if ratio >= 0.7 else 'MISSED'}); financing p99 "
+            f"{p99:.2f} s ({'met' if p99 < 1 else 'MISSED'}; "
+            f"{p99 - client_p99:+.2f} s over chain_client)"
+        )
     return "\n".join(lines)
 
 
 def parse_scenarios(text: str, rounds: int) -> list[tuple[int, int, int, float]]:
-    """"50x2,50x10,1x1:20,50x2@8:6" -> [(clients, banks, rounds, rate), ...]; rate 0 is
+    """ "50x2,50x10,1x1:20,50x2@8:6" -> [(clients, banks, rounds, rate), ...]; rate 0 is
     a closed loop, else financings (and split+transfer pairs) started per second."""
     found = []
     for item in text.split(","):
         shape, _, r = item.strip().partition(":")
         shape, _, rate = shape.partition("@")
         clients, _, banks = shape.partition("x")
-        found.append((int(clients), int(banks or 1), int(r) if r else rounds,
-                      float(rate) if rate else 0.0))
+        found.append(
+            (int(clients), int(banks or 1), int(r) if r else rounds, float(rate) if rate else 0.0)
+        )
     return found
 
 
@@ -652,25 +783,50 @@ def pg_available() -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--scenarios", default="50x2,50x10,50x2@10:4,1x1:20",
-                        help="comma-separated CLIENTSxBANKS[@RATE][:ROUNDS], each measured "
-                             "on both paths (client i sells to bank i %% BANKS); @RATE: "
-                             "paced, RATE financings (and split+transfer pairs) started "
-                             "per second in all, else a closed loop")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="financings, and split+transfer pairs, per client (default of "
-                             "a scenario without :ROUNDS)")
-    parser.add_argument("--time-limit", type=float, default=60.0,
-                        help="no new round starts after this many seconds of a phase")
-    parser.add_argument("--db", default="sqlite,postgres",
-                        help="comma-separated: sqlite, postgres (skipped if unreachable)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="measured runs per path, alternating (rates: the median)")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="API worker processes (SCF_WORKERS; default 2, one per core)")
-    parser.add_argument("--py-spy", metavar="OUT",
-                        help="profile each API server during its measured run (raw stacks "
-                             "in OUT.<scenario>-<run>-<db>)")
+    parser.add_argument(
+        "--scenarios",
+        default="50x2,50x10,50x2@10:4,1x1:20",
+        help="comma-separated CLIENTSxBANKS[@RATE][:ROUNDS], each measured "
+        "on both paths (client i sells to bank i %% BANKS); @RATE: "
+        "paced, RATE financings (and split+transfer pairs) started "
+        "per second in all, else a closed loop",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="financings, and split+transfer pairs, per client (default of "
+        "a scenario without :ROUNDS)",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=60.0,
+        help="no new round starts after this many seconds of a phase",
+    )
+    parser.add_argument(
+        "--db",
+        default="sqlite,postgres",
+        help="comma-separated: sqlite, postgres (skipped if unreachable)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="measured runs per path, alternating (rates: the median)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="API worker processes (SCF_WORKERS; default 2, one per core)",
+    )
+    parser.add_argument(
+        "--py-spy",
+        metavar="OUT",
+        help="profile each API server during its measured run (raw stacks "
+        "in OUT.<scenario>-<run>-<db>)",
+    )
     args = parser.parse_args()
     dbs = [d.strip() for d in args.db.split(",") if d.strip()]
     if "postgres" in dbs and not pg_available():
@@ -696,7 +852,7 @@ def main() -> int:
             # blocks), which made later runs on one shared node incomparable. The paths
             # alternate, and their order is reversed every other round.
             for run in range(args.repeat):
-                for db in (paths if run % 2 == 0 else paths[::-1]):
+                for db in paths if run % 2 == 0 else paths[::-1]:
                     result = client if db is None else results[db]
                     _one_run(result, db, shape, Path(tmp) / f"{name}-{run}-{db}", args)
                     note(f"{name}: {result.label} run {run + 1}")
@@ -707,8 +863,13 @@ def main() -> int:
     return 0
 
 
-def _one_run(result: Result, db: str | None, shape: argparse.Namespace, data_dir: Path,
-             args: argparse.Namespace) -> None:
+def _one_run(
+    result: Result,
+    db: str | None,
+    shape: argparse.Namespace,
+    data_dir: Path,
+    args: argparse.Namespace,
+) -> None:
     """A fresh node, the path set up on it, both phases measured once."""
     with AnvilNode(accounts=1, gas_price=0, base_fee=0) as node:
         key = "0x" + bytes(node.dev_accounts(1)[0].key).hex()
@@ -737,10 +898,14 @@ def _one_run(result: Result, db: str | None, shape: argparse.Namespace, data_dir
             result.add(*api_phases(world, shape))
         finally:
             world.server.stop()
-            if result.financing_runs and (result.financing_runs[-1].errors
-                                          or result.moves_runs[-1].errors):
-                print(f"{result.label}: errors; the server's log ends with:\n"
-                      + world.server.log_path.read_text()[-4000:], file=sys.stderr)
+            if result.financing_runs and (
+                result.financing_runs[-1].errors or result.moves_runs[-1].errors
+            ):
+                print(
+                    f"{result.label}: errors; the server's log ends with:\n"
+                    + world.server.log_path.read_text()[-4000:],
+                    file=sys.stderr,
+                )
 
 
 def replace_args(args: argparse.Namespace, **values: Any) -> argparse.Namespace:

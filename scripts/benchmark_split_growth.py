@@ -118,8 +118,7 @@ def member_account(world: ApiWorld, org_id: int) -> LocalAccount:
     return keys.load(org.json()["address"], server.master_passphrase)
 
 
-def set_up(node: AnvilNode, operator_key: str, data_dir: Path,
-           args: argparse.Namespace) -> Scene:
+def set_up(node: AnvilNode, operator_key: str, data_dir: Path, args: argparse.Namespace) -> Scene:
     w3 = connect(node.rpc_url)
 
     def now() -> int:
@@ -131,8 +130,11 @@ def set_up(node: AnvilNode, operator_key: str, data_dir: Path,
     (_, a_h), (b_id, _) = world.suppliers
     root = world.roots[0]
     http = httpx.Client(base_url=world.server.url + "/v1", timeout=120)
-    piece = http.post(f"/fragments/{root}/split", json={"to_org_id": b_id, "amount": str(10**9)},
-                      headers=a_h | {"Idempotency-Key": uuid.uuid4().hex})
+    piece = http.post(
+        f"/fragments/{root}/split",
+        json={"to_org_id": b_id, "amount": str(10**9)},
+        headers=a_h | {"Idempotency-Key": uuid.uuid4().hex},
+    )
     piece.raise_for_status()
     manifest = load_manifest(data_dir / "manifest.json", w3)
     account = member_account(world, b_id)
@@ -160,8 +162,14 @@ def grow(scene: Scene, target: int) -> None:
     data = HexBytes(ledger.ledger.encode("split", scene.grower_fragment, account.address, 1))
     fees = sender.fee_strategy.fees(w3)
     nonce = int(w3.eth.get_transaction_count(account.address, "pending"))
-    fields: dict[str, Any] = {"to": ledger.address, "data": data, "value": 0, "gas": SPLIT_GAS,
-                              "chainId": sender.chain_id, **fees}
+    fields: dict[str, Any] = {
+        "to": ledger.address,
+        "data": data,
+        "value": 0,
+        "gas": SPLIT_GAS,
+        "chainId": sender.chain_id,
+        **fees,
+    }
     if "maxFeePerGas" in fees:
         fields["type"] = 2
     node.rpc("evm_setAutomine", [False])
@@ -184,8 +192,7 @@ def grow(scene: Scene, target: int) -> None:
     if count < target:
         raise RuntimeError(f"certificate has {count} fragments, wanted {target}")
     # the grower's nonce counter moved on the chain behind its sender's back
-    scene.grower = Ledger(w3, ledger.manifest,
-                          TransactionSender(w3, account, poll_interval=0.02))
+    scene.grower = Ledger(w3, ledger.manifest, TransactionSender(w3, account, poll_interval=0.02))
 
 
 def wait_indexed(scene: Scene, timeout: float = 600) -> int:
@@ -217,9 +224,11 @@ def measure(scene: Scene, count: int) -> tuple[list[float], list[float]]:
         async with scene.world.client() as http:
             for _ in range(count):
                 t0 = time.perf_counter()
-                r = await http.post(f"/fragments/{scene.api_root}/split",
-                                    json={"to_org_id": to, "amount": "1"},
-                                    headers=a_h | {"Idempotency-Key": uuid.uuid4().hex})
+                r = await http.post(
+                    f"/fragments/{scene.api_root}/split",
+                    json={"to_org_id": to, "amount": "1"},
+                    headers=a_h | {"Idempotency-Key": uuid.uuid4().hex},
+                )
                 if r.status_code != 201:
                     raise RuntimeError(f"split: {r.status_code} {r.text[:300]}")
                 t1 = time.perf_counter()
@@ -246,7 +255,8 @@ def table(points: list[Point], args: argparse.Namespace, seconds: float) -> str:
     lines = [
         f"### One certificate, {args.splits} sequential splits per size (API: {args.db}, "
         f"{args.workers} worker processes; anvil automine"
-        + (f" {args.anvil_args}" if args.anvil_args else "") + ")",
+        + (f" {args.anvil_args}" if args.anvil_args else "")
+        + ")",
         "",
         "| fragments | API splits/s | vs first | chain_client splits/s | vs first "
         "| API / chain_client | API's own ms per split | vs first | empty block (ms) |",
@@ -257,7 +267,8 @@ def table(points: list[Point], args: argparse.Namespace, seconds: float) -> str:
             f"| {p.fragments:,} | {p.api_rate:.1f} | {p.api_rate / base.api_rate:.2f} "
             f"| {p.client_rate:.1f} | {p.client_rate / base.client_rate:.2f} "
             f"| {p.api_rate / p.client_rate:.2f} | {p.api_own_ms:.1f} "
-            f"| {p.api_own_ms / base.api_own_ms:.2f} | {p.empty_block_ms:.1f} |")
+            f"| {p.api_own_ms / base.api_own_ms:.2f} | {p.empty_block_ms:.1f} |"
+        )
     last = points[-1]
     flat = abs(last.api_rate / base.api_rate - 1) <= 0.2
     own_flat = abs(last.api_own_ms / base.api_own_ms - 1) <= 0.2
@@ -272,14 +283,19 @@ def table(points: list[Point], args: argparse.Namespace, seconds: float) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default="100,5000,20000",
-                        help="comma-separated certificate sizes (fragments), increasing")
-    parser.add_argument("--splits", type=int, default=100,
-                        help="measured splits per size on each path")
+    parser.add_argument(
+        "--sizes",
+        default="100,5000,20000",
+        help="comma-separated certificate sizes (fragments), increasing",
+    )
+    parser.add_argument(
+        "--splits", type=int, default=100, help="measured splits per size on each path"
+    )
     parser.add_argument("--db", default="sqlite", choices=("sqlite", "postgres"))
     parser.add_argument("--workers", type=int, default=2, help="API worker processes")
-    parser.add_argument("--anvil-args", default="",
-                        help="extra anvil options, e.g. '--prune-history 128'")
+    parser.add_argument(
+        "--anvil-args", default="", help="extra anvil options, e.g. '--prune-history 128'"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     os.environ["SCF_RATE_LIMIT"] = "0"  # off: the API server inherits the environment
@@ -289,9 +305,12 @@ def main() -> int:
         print(f"{text} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
 
     points: list[Point] = []
-    with tempfile.TemporaryDirectory(prefix="scf-bench-growth-") as tmp, \
-            AnvilNode(accounts=1, gas_price=0, base_fee=0,
-                      extra_args=tuple(args.anvil_args.split())) as node:
+    with (
+        tempfile.TemporaryDirectory(prefix="scf-bench-growth-") as tmp,
+        AnvilNode(
+            accounts=1, gas_price=0, base_fee=0, extra_args=tuple(args.anvil_args.split())
+        ) as node,
+    ):
         key = "0x" + bytes(node.dev_accounts(1)[0].key).hex()
         scene = set_up(node, key, Path(tmp) / "api", args)
         try:
@@ -302,8 +321,10 @@ def main() -> int:
                 note(f"certificate at {fragments:,} fragments, indexed")
                 point = Point(fragments, *measure(scene, args.splits), empty_block_ms(node))
                 points.append(point)
-                note(f"{fragments:,}: API {point.api_rate:.1f}/s, chain_client "
-                     f"{point.client_rate:.1f}/s")
+                note(
+                    f"{fragments:,}: API {point.api_rate:.1f}/s, chain_client "
+                    f"{point.client_rate:.1f}/s"
+                )
         except BaseException:
             print(scene.world.server.log_path.read_text()[-4000:], file=sys.stderr)
             raise

@@ -28,6 +28,8 @@ def main() -> None:
     result = run_demo(api_url, rpc_url, data / "api-keys.json", data / "manifest.json", say)
     print("\n| member | held at maturity | cash change |\n|---|---:|---:|")
     for row in result.rows:
-        print(f"| {row['member']} | {format_cny(int(row['held_at_maturity']))} "  # type: ignore[call-overload]
-              f"| {format_cny(int(row['cash_change']))} |")  # type: ignore[call-overload]
+        print(
+            f"| {row['member']} | {format_cny(int(row['held_at_maturity']))} "  # type: ignore[call-overload]
+            f"| {format_cny(int(row['cash_change']))} |"
+        )  # type: ignore[call-overload]
     print("\nbooks balance; the bank's verification passed")

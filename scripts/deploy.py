@@ -30,8 +30,9 @@ def _operator_account():
         return Account.from_key(key)
     if network.show_active() in ("development", "scf-test", "anvil") or web3.eth.chain_id == 31337:
         return dev_accounts(1)[0]
-    raise SystemExit("set SCF_OPERATOR_PRIVATE_KEY to the operator's key to deploy on "
-                     f"{network.show_active()}")
+    raise SystemExit(
+        f"set SCF_OPERATOR_PRIVATE_KEY to the operator's key to deploy on {network.show_active()}"
+    )
 
 
 def main() -> None:
@@ -41,8 +42,9 @@ def main() -> None:
     grace_days = int(os.environ.get("SCF_GRACE_PERIOD_DAYS", "3"))
     w3 = connect(web3.provider.endpoint_uri)
     operator = TransactionSender(w3, _operator_account())
-    manifest = deploy_ledger(w3, operator, manifest_path=manifest_path,
-                             grace_period=grace_days * 86_400)
+    manifest = deploy_ledger(
+        w3, operator, manifest_path=manifest_path, grace_period=grace_days * 86_400
+    )
     print(f"network       {name} (chain id {manifest.chain_id})")
     print(f"CreditLedger  {manifest.ledger_address}")
     print(f"Settlement    {manifest.token_address}")

@@ -49,8 +49,15 @@ class ApiClient:
         clean = {k: v for k, v in params.items() if v is not None}
         return self._request("GET", path, params=clean)
 
-    def command(self, method: str, path: str, body: dict[str, Any] | None = None, *,
-                idempotency_key: str | None = None, files: Any = None) -> Any:
+    def command(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        files: Any = None,
+    ) -> Any:
         """A state-changing call, always with an Idempotency-Key (fresh unless given)."""
         headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         return self._request(method, path, json=body, files=files, headers=headers)
@@ -61,8 +68,9 @@ class ApiClient:
     def put(self, path: str, body: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         return self.command("PUT", path, body, **kwargs)
 
-    def _request(self, method: str, path: str, *, headers: dict[str, str] | None = None,
-                 **kwargs: Any) -> Any:
+    def _request(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> Any:
         all_headers = dict(headers or {})
         if self.api_key:
             all_headers["Authorization"] = f"Bearer {self.api_key}"

@@ -40,21 +40,52 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_VERIFICATION_FAILED = 4
 
-ApiUrlOpt = Annotated[str, typer.Option(
-    "--api-url", envvar="SCF_API_URL", help="Base URL of the API.", show_default=True,
-    rich_help_panel="Connection")]
-KeyOpt = Annotated[str | None, typer.Option(
-    "--key", envvar="SCF_API_KEY", help="API key (bearer token) of your organization.",
-    show_default=False, rich_help_panel="Connection")]
-AsOpt = Annotated[str | None, typer.Option(
-    "--as", help="Act as this organization, with its key from the keys file of `scf up`.",
-    show_default=False, rich_help_panel="Connection")]
-KeysFileOpt = Annotated[Path, typer.Option(
-    "--keys-file", envvar="SCF_KEYS_FILE", help="Keys file written by `scf up`.",
-    rich_help_panel="Connection")]
-JsonOpt = Annotated[bool, typer.Option(
-    "--json", help="Print the API's JSON (amounts in fen, as strings) instead of tables.",
-    rich_help_panel="Output")]
+ApiUrlOpt = Annotated[
+    str,
+    typer.Option(
+        "--api-url",
+        envvar="SCF_API_URL",
+        help="Base URL of the API.",
+        show_default=True,
+        rich_help_panel="Connection",
+    ),
+]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--key",
+        envvar="SCF_API_KEY",
+        help="API key (bearer token) of your organization.",
+        show_default=False,
+        rich_help_panel="Connection",
+    ),
+]
+AsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Act as this organization, with its key from the keys file of `scf up`.",
+        show_default=False,
+        rich_help_panel="Connection",
+    ),
+]
+KeysFileOpt = Annotated[
+    Path,
+    typer.Option(
+        "--keys-file",
+        envvar="SCF_KEYS_FILE",
+        help="Keys file written by `scf up`.",
+        rich_help_panel="Connection",
+    ),
+]
+JsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print the API's JSON (amounts in fen, as strings) instead of tables.",
+        rich_help_panel="Output",
+    ),
+]
 
 _COMMON = ("api_url", "key", "as_", "keys_file", "json_")
 
@@ -97,9 +128,7 @@ def load_key(keys_file: Path, name: str) -> str:
         entry = found[0] if len(found) == 1 else None
     if entry is None:
         known = ", ".join(sorted(str(k) for k in data)) or "none"
-        raise UsageProblemError(
-            f"no organization named {name!r} in {keys_file} (known: {known})"
-        )
+        raise UsageProblemError(f"no organization named {name!r} in {keys_file} (known: {known})")
     key = entry.get("api_key") if isinstance(entry, dict) else entry
     if not isinstance(key, str) or not key:
         raise UsageProblemError(f"the entry for {name!r} in {keys_file} has no api_key")
@@ -174,8 +203,11 @@ class Cli:
         if is_number(text):
             return int(text)
         orgs = self.orgs()
-        for test in (lambda n: n == text, lambda n: n.casefold() == text.casefold(),
-                     lambda n: n.casefold().startswith(text.casefold())):
+        for test in (
+            lambda n: n == text,
+            lambda n: n.casefold() == text.casefold(),
+            lambda n: n.casefold().startswith(text.casefold()),
+        ):
             found = [o for o in orgs if test(str(o.get("name", "")))]
             if len(found) == 1:
                 return int(found[0]["id"])
@@ -286,13 +318,16 @@ def chain_now(cli: Cli) -> int:
 # -- the decorator ------------------------------------------------------------------------
 
 
-def _report_refusal(json_mode: bool, code: str, title: str, detail: str,
-                    body: dict[str, Any] | None = None) -> None:
+def _report_refusal(
+    json_mode: bool, code: str, title: str, detail: str, body: dict[str, Any] | None = None
+) -> None:
     if json_mode:
         import sys
 
-        sys.stderr.write(json.dumps(body or {"code": code, "title": title, "detail": detail},
-                                    ensure_ascii=False) + "\n")
+        sys.stderr.write(
+            json.dumps(body or {"code": code, "title": title, "detail": detail}, ensure_ascii=False)
+            + "\n"
+        )
         return
     err = output.stderr()
     err.print(f"[bold red]refused[/] {escape('[' + code + ']')}: {escape(title)}")
@@ -300,8 +335,9 @@ def _report_refusal(json_mode: bool, code: str, title: str, detail: str,
         err.print(f"  {detail}", markup=False)
 
 
-def role_command(group: typer.Typer, name: str | None = None, **kwargs: Any
-                 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
+def role_command(
+    group: typer.Typer, name: str | None = None, **kwargs: Any
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Register ``func(cli, ...)`` as a command with the connection and output options,
     and map failures to the exit codes of `scf` (see api.cli.main)."""
 
@@ -313,8 +349,9 @@ def role_command(group: typer.Typer, name: str | None = None, **kwargs: Any
             inspect.Parameter("api_url", kw, default=DEFAULT_API_URL, annotation=ApiUrlOpt),
             inspect.Parameter("key", kw, default=None, annotation=KeyOpt),
             inspect.Parameter("as_", kw, default=None, annotation=AsOpt),
-            inspect.Parameter("keys_file", kw, default=Path(DEFAULT_KEYS_FILE),
-                              annotation=KeysFileOpt),
+            inspect.Parameter(
+                "keys_file", kw, default=Path(DEFAULT_KEYS_FILE), annotation=KeysFileOpt
+            ),
             inspect.Parameter("json_", kw, default=False, annotation=JsonOpt),
         ]
         own = [p.replace(kind=kw) for p in own]

@@ -76,17 +76,21 @@ def _credit_provider(cli: Cli, bank: str | None, fen: int) -> int:
     if bank:
         return cli.org_id(bank, what="bank")
     me = cli.me()
-    lines = [ln for ln in cli.api.get("/credit-lines")
-             if int(ln.get("core_enterprise_id", 0)) == int(me["id"])]
+    lines = [
+        ln
+        for ln in cli.api.get("/credit-lines")
+        if int(ln.get("core_enterprise_id", 0)) == int(me["id"])
+    ]
     fitting = [ln for ln in lines if int(ln["available"]) >= fen]
     if len(fitting) == 1:
         return int(fitting[0]["financier_id"])
     if not lines:
         raise UsageProblemError("no bank has granted you a credit line; pass --bank")
-    options = ", ".join(f"{cli.org_name(int(ln['financier_id']))} "
-                        f"(available {output.yuan(ln['available'])})" for ln in lines)
-    raise UsageProblemError(f"choose the bank whose credit line backs this with --bank: "
-                            f"{options}")
+    options = ", ".join(
+        f"{cli.org_name(int(ln['financier_id']))} (available {output.yuan(ln['available'])})"
+        for ln in lines
+    )
+    raise UsageProblemError(f"choose the bank whose credit line backs this with --bank: {options}")
 
 
 @role_command(app, "issue")
@@ -94,27 +98,57 @@ def issue(
     cli: Cli,
     beneficiary: Annotated[str, typer.Argument(help="Tier-1 supplier: name or id.")],
     amount: Annotated[str, typer.Argument(help="Face value in yuan, e.g. 1,000,000.00.")],
-    days: Annotated[int | None, typer.Option(
-        "--days", min=1, max=366, help="Maturity in days from now (the ledger's clock).")] = None,
-    maturity: Annotated[str | None, typer.Option(
-        "--maturity", help="Maturity date: YYYY-MM-DD (China time), ISO date-time or "
-        "Unix time.")] = None,
-    bank: Annotated[str | None, typer.Option(
-        "--bank", help="Bank whose credit line backs it (name or id); default: your only "
-        "line with room.")] = None,
-    invoice: Annotated[Path | None, typer.Option(
-        "--invoice", help="The invoice file to upload (its hash is anchored on chain); "
-        "default: a generated trial invoice.")] = None,
-    invoice_number: Annotated[str | None, typer.Option(
-        "--invoice-number", help="Invoice number: 20 digits for a fully digital e-invoice, "
-        "8 with --invoice-code for a legacy one (one invoice backs one certificate, however "
-        "it is typed); default: generated.")] = None,
-    invoice_code: Annotated[str | None, typer.Option(
-        "--invoice-code", help="Legacy invoice code (发票代码, 10 or 12 digits) of an 8-digit "
-        "invoice number.")] = None,
-    seller_tax_id: Annotated[str | None, typer.Option(
-        "--seller-tax-id", help="Seller's USCC, checked: it must be the beneficiary's "
-        "registered code (the default).")] = None,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            "--days", min=1, max=366, help="Maturity in days from now (the ledger's clock)."
+        ),
+    ] = None,
+    maturity: Annotated[
+        str | None,
+        typer.Option(
+            "--maturity", help="Maturity date: YYYY-MM-DD (China time), ISO date-time or Unix time."
+        ),
+    ] = None,
+    bank: Annotated[
+        str | None,
+        typer.Option(
+            "--bank",
+            help="Bank whose credit line backs it (name or id); default: your only line with room.",
+        ),
+    ] = None,
+    invoice: Annotated[
+        Path | None,
+        typer.Option(
+            "--invoice",
+            help="The invoice file to upload (its hash is anchored on chain); "
+            "default: a generated trial invoice.",
+        ),
+    ] = None,
+    invoice_number: Annotated[
+        str | None,
+        typer.Option(
+            "--invoice-number",
+            help="Invoice number: 20 digits for a fully digital e-invoice, "
+            "8 with --invoice-code for a legacy one (one invoice backs one certificate, however "
+            "it is typed); default: generated.",
+        ),
+    ] = None,
+    invoice_code: Annotated[
+        str | None,
+        typer.Option(
+            "--invoice-code",
+            help="Legacy invoice code (发票代码, 10 or 12 digits) of an 8-digit invoice number.",
+        ),
+    ] = None,
+    seller_tax_id: Annotated[
+        str | None,
+        typer.Option(
+            "--seller-tax-id",
+            help="Seller's USCC, checked: it must be the beneficiary's "
+            "registered code (the default).",
+        ),
+    ] = None,
 ) -> None:
     """Core enterprise: issue a credit certificate to a supplier, backed by an invoice."""
     fen = parse_cny(amount)
@@ -132,15 +166,17 @@ def issue(
         content, filename = invoice.read_bytes(), invoice.name
         ctype = mimetypes.guess_type(invoice.name)[0] or "application/octet-stream"
     else:
-        content = _minimal_invoice(number, cli.org_name(beneficiary_id), cli.me()["name"],
-                                   fen, due)
+        content = _minimal_invoice(number, cli.org_name(beneficiary_id), cli.me()["name"], fen, due)
         filename, ctype = f"{number}.txt", "text/plain"
     with cli.progress("uploading the invoice") as step:
         document = cli.api.post("/documents", files={"file": (filename, content, ctype)})
         step(description="issuing the certificate on the ledger")
         body: dict[str, Any] = {
-            "beneficiary_id": beneficiary_id, "credit_provider_id": provider_id,
-            "face_value": str(fen), "maturity": due, "document_id": document["id"],
+            "beneficiary_id": beneficiary_id,
+            "credit_provider_id": provider_id,
+            "face_value": str(fen),
+            "maturity": due,
+            "document_id": document["id"],
             "invoice_number": number,
         }
         if invoice_code:
@@ -156,24 +192,30 @@ def issue(
             # --days counts on the ledger's clock; if this machine's differs (a test chain
             # moved to a maturity), the refusal tells the chain's time: count from it.
             due = body["maturity"] = ledger_now + days * DAY
-            cli.note(f"the ledger's clock reads {output.when(ledger_now)}: maturity counted "
-                     "from it")
+            cli.note(
+                f"the ledger's clock reads {output.when(ledger_now)}: maturity counted from it"
+            )
             result = cli.api.post("/certificates", body)
     cli.show(
         {"document": document, "certificate": result},
-        output.fields(f"Certificate {result.get('certificate_id')} issued", [
-            ("beneficiary", cli.org_name(beneficiary_id)),
-            ("credit line of", cli.org_name(provider_id)),
-            ("face value", f"{output.yuan(fen)} CNY"),
-            ("maturity", output.when(due)),
-            ("invoice", f"{invoice_code + ' ' if invoice_code else ''}{number} "
-                        f"({filename}, {document.get('size')} bytes)"),
-            ("document keccak256", document.get("keccak256")),
-            ("status", result.get("status")),
-            *_tx_pairs(result),
-        ]),
-        "Next: the beneficiary runs "
-        f"`scf accept {result.get('certificate_id')}`.",
+        output.fields(
+            f"Certificate {result.get('certificate_id')} issued",
+            [
+                ("beneficiary", cli.org_name(beneficiary_id)),
+                ("credit line of", cli.org_name(provider_id)),
+                ("face value", f"{output.yuan(fen)} CNY"),
+                ("maturity", output.when(due)),
+                (
+                    "invoice",
+                    f"{invoice_code + ' ' if invoice_code else ''}{number} "
+                    f"({filename}, {document.get('size')} bytes)",
+                ),
+                ("document keccak256", document.get("keccak256")),
+                ("status", result.get("status")),
+                *_tx_pairs(result),
+            ],
+        ),
+        f"Next: the beneficiary runs `scf accept {result.get('certificate_id')}`.",
     )
 
 
@@ -186,16 +228,20 @@ def _certificate_action(action: str, doc: str) -> None:
         pairs: list[tuple[str, Any]] = [("status", result.get("status", action + "ed"))]
         if result.get("root_fragment_id"):
             pairs.append(("your fragment", output.fragment_label(result["root_fragment_id"])))
-        cli.show(result, output.fields(f"Certificate {certificate}: {action}ed",
-                                       pairs + _tx_pairs(result)))
+        cli.show(
+            result,
+            output.fields(f"Certificate {certificate}: {action}ed", pairs + _tx_pairs(result)),
+        )
 
     command.__doc__ = doc
     command.__name__ = action
     role_command(app, action)(command)
 
 
-_certificate_action("accept", "Supplier: accept (签收) a certificate issued to you; you then "
-                    "hold its root fragment.")
+_certificate_action(
+    "accept",
+    "Supplier: accept (签收) a certificate issued to you; you then hold its root fragment.",
+)
 _certificate_action("reject", "Supplier: reject a certificate issued to you.")
 _certificate_action("revoke", "Core enterprise: revoke a certificate not yet accepted.")
 
@@ -204,22 +250,33 @@ _certificate_action("revoke", "Core enterprise: revoke a certificate not yet acc
 def repay(
     cli: Cli,
     certificate: Annotated[int, typer.Argument(min=1, help="Certificate id.")],
-    amount: Annotated[str | None, typer.Argument(
-        help="Yuan to pay; default: all that is outstanding.")] = None,
-    wait: Annotated[bool, typer.Option(
-        "--wait/--no-wait", help="Wait until the automatic payout has paid every holder.")
+    amount: Annotated[
+        str | None, typer.Argument(help="Yuan to pay; default: all that is outstanding.")
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait", help="Wait until the automatic payout has paid every holder."
+        ),
     ] = False,
-    timeout: Annotated[float, typer.Option(
-        "--timeout", min=1, help="Seconds to wait with --wait (exit 1, code "
-        "payout_pending, if the payout is not done by then).")] = 300.0,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=1,
+            help="Seconds to wait with --wait (exit 1, code "
+            "payout_pending, if the payout is not done by then).",
+        ),
+    ] = 300.0,
 ) -> None:
     """Core enterprise: repay a matured certificate; the ledger pays every holder pro rata."""
     cert = cli.api.get(f"/certificates/{certificate}")
     outstanding = int(cert.get("outstanding", "0"))
     fen = parse_cny(amount) if amount is not None else outstanding
     if fen <= 0:
-        raise LocalRefusalError("nothing_owed",
-                                f"Certificate {certificate} has nothing outstanding.")
+        raise LocalRefusalError(
+            "nothing_owed", f"Certificate {certificate} has nothing outstanding."
+        )
     result = cli.api.post(f"/certificates/{certificate}/repay", {"amount": str(fen)})
     data: dict[str, Any] = {"repayment": result}
     if wait:
@@ -231,11 +288,14 @@ def repay(
         *_tx_pairs(result),
     ]
     if wait:
-        pairs += [("paid out to holders", f"{output.yuan(final.get('paid_out'))} CNY"),
-                  ("status", final.get("status"))]
+        pairs += [
+            ("paid out to holders", f"{output.yuan(final.get('paid_out'))} CNY"),
+            ("status", final.get("status")),
+        ]
     else:
-        pairs.append(("payout", "automatic: the maturity job pays every holder "
-                      "(follow it with --wait)"))
+        pairs.append(
+            ("payout", "automatic: the maturity job pays every holder (follow it with --wait)")
+        )
     cli.show(data, output.fields(f"Certificate {certificate} repaid", pairs))
 
 
@@ -255,7 +315,8 @@ def _wait_for_payout(cli: Cli, certificate: int, timeout: float) -> dict[str, An
                     "payout_pending",
                     f"After {timeout:.0f} s, {output.yuan(paid)} of "
                     f"{output.yuan(cert.get('repaid'))} CNY has been paid out; the payout "
-                    "continues in the background (check with `scf certificates`).")
+                    "continues in the background (check with `scf certificates`).",
+                )
             time.sleep(0.5)
             cert = cli.api.get(f"/certificates/{certificate}")
 
@@ -275,13 +336,19 @@ def split(
     fen = parse_cny(amount)
     to_id = cli.org_id(to, what="recipient")
     result = cli.api.post(f"/fragments/{fid}/split", {"to_org_id": to_id, "amount": str(fen)})
-    cli.show(result, output.fields("Split", [
-        ("from fragment", output.fragment_label(fid)),
-        ("new fragment", output.fragment_label(result.get("fragment_id"))),
-        ("amount", f"{output.yuan(fen)} CNY"),
-        ("now held by", cli.org_name(to_id)),
-        *_tx_pairs(result),
-    ]))
+    cli.show(
+        result,
+        output.fields(
+            "Split",
+            [
+                ("from fragment", output.fragment_label(fid)),
+                ("new fragment", output.fragment_label(result.get("fragment_id"))),
+                ("amount", f"{output.yuan(fen)} CNY"),
+                ("now held by", cli.org_name(to_id)),
+                *_tx_pairs(result),
+            ],
+        ),
+    )
 
 
 @role_command(app, "transfer")
@@ -294,17 +361,28 @@ def transfer(
     fid = parse_fragment(fragment)
     to_id = cli.org_id(to, what="recipient")
     result = cli.api.post(f"/fragments/{fid}/transfer", {"to_org_id": to_id})
-    cli.show(result, output.fields("Transferred", [
-        ("fragment", output.fragment_label(fid)), ("now held by", cli.org_name(to_id)),
-        *_tx_pairs(result)]))
+    cli.show(
+        result,
+        output.fields(
+            "Transferred",
+            [
+                ("fragment", output.fragment_label(fid)),
+                ("now held by", cli.org_name(to_id)),
+                *_tx_pairs(result),
+            ],
+        ),
+    )
 
 
 @role_command(app, "claim")
 def claim(
     cli: Cli,
-    fragments: Annotated[list[str] | None, typer.Argument(
-        help="Fragments to claim for; default: every fragment you hold that is owed "
-        "something.")] = None,
+    fragments: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Fragments to claim for; default: every fragment you hold that is owed something."
+        ),
+    ] = None,
 ) -> None:
     """Holder: collect what repayments owe your fragments (the automatic payout usually
     has already; this is the pull side of it)."""
@@ -327,11 +405,23 @@ def claim(
             results.append(cli.api.post(f"/fragments/{fid}/claim"))
             step(n)
     total = sum(int(r.get("paid") or 0) for r in results)
-    cli.show({"claims": results},
-             output.table("Claims", ["fragment", "paid (CNY)", "transaction"],
-                          [(output.fragment_label(r.get("fragment_id")), output.yuan(r.get("paid")),
-                            r.get("tx_hash")) for r in results], money=["paid (CNY)"]),
-             f"Total received: {output.yuan(total)} CNY")
+    cli.show(
+        {"claims": results},
+        output.table(
+            "Claims",
+            ["fragment", "paid (CNY)", "transaction"],
+            [
+                (
+                    output.fragment_label(r.get("fragment_id")),
+                    output.yuan(r.get("paid")),
+                    r.get("tx_hash"),
+                )
+                for r in results
+            ],
+            money=["paid (CNY)"],
+        ),
+        f"Total received: {output.yuan(total)} CNY",
+    )
 
 
 # -- financing --------------------------------------------------------------------------
@@ -344,25 +434,30 @@ finance_app = typer.Typer(
 
 
 def _quote_rows(quote: dict[str, Any]) -> list[Any]:
-    summary = output.fields("Quote", [
-        ("amount", f"{output.yuan(quote.get('amount_fen'))} CNY"),
-        ("rate", output.rate(quote.get("rate_bps"))),
-        ("value date", output.when(quote.get("value_date"))),
-        ("maturity", output.when(quote.get("maturity"))),
-        ("days (ACT/360)", quote.get("days")),
-        ("discount", f"{output.yuan(quote.get('discount_fen'))} CNY"),
-        ("net paid to the seller", f"{output.yuan(quote.get('payment_fen'))} CNY"),
-    ])
-    steps = output.table("How it is computed (amounts in fen)",
-                         ["step", "rule", "computation", "result"],
-                         [(s["step"], s["rule"], s["computation"], s["result"])
-                          for s in quote.get("steps", [])])
+    summary = output.fields(
+        "Quote",
+        [
+            ("amount", f"{output.yuan(quote.get('amount_fen'))} CNY"),
+            ("rate", output.rate(quote.get("rate_bps"))),
+            ("value date", output.when(quote.get("value_date"))),
+            ("maturity", output.when(quote.get("maturity"))),
+            ("days (ACT/360)", quote.get("days")),
+            ("discount", f"{output.yuan(quote.get('discount_fen'))} CNY"),
+            ("net paid to the seller", f"{output.yuan(quote.get('payment_fen'))} CNY"),
+        ],
+    )
+    steps = output.table(
+        "How it is computed (amounts in fen)",
+        ["step", "rule", "computation", "result"],
+        [(s["step"], s["rule"], s["computation"], s["result"]) for s in quote.get("steps", [])],
+    )
     rows: list[Any] = [summary, steps]
     if "agrees_with_chain" in quote:
-        rows.append("The ledger's own quote agrees to the fen."
-                    if quote["agrees_with_chain"] else
-                    "WARNING: the ledger's own quote differs: "
-                    f"{quote.get('chain')}")
+        rows.append(
+            "The ledger's own quote agrees to the fen."
+            if quote["agrees_with_chain"]
+            else f"WARNING: the ledger's own quote differs: {quote.get('chain')}"
+        )
     return rows
 
 
@@ -373,11 +468,18 @@ def finance_offer(
     bank: Annotated[str, typer.Argument(help="Bank: name or id.")],
     amount: Annotated[str, typer.Argument(help="Yuan of the fragment to sell.")],
     rate: Annotated[str, typer.Option("--rate", help="Yearly discount rate: 3.65% or 365bps.")],
-    expires_in_days: Annotated[int | None, typer.Option(
-        "--expires-in-days", min=1, help="Offer open this many days (default 7, never past "
-        "maturity).")] = None,
-    expires: Annotated[str | None, typer.Option(
-        "--expires", help="Offer open until: YYYY-MM-DD, ISO date-time or Unix time.")] = None,
+    expires_in_days: Annotated[
+        int | None,
+        typer.Option(
+            "--expires-in-days",
+            min=1,
+            help="Offer open this many days (default 7, never past maturity).",
+        ),
+    ] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option("--expires", help="Offer open until: YYYY-MM-DD, ISO date-time or Unix time."),
+    ] = None,
 ) -> None:
     """Holder: offer (part of) a fragment to a bank at a discount rate; prints the price the
     bank would pay today."""
@@ -395,16 +497,32 @@ def finance_offer(
         until = parse_moment(expires)
     else:
         until = min(now + (expires_in_days or 7) * DAY, due)
-    result = cli.api.post("/offers", {"fragment_id": fid, "financier_id": bank_id,
-                                      "amount": str(fen), "rate_bps": bps,
-                                      "expires_at": until})
-    cli.show({"offer": result, "quote": preview},
-             output.fields(f"Offer {result.get('offer_id')} made", [
-                 ("fragment", output.fragment_label(fid)), ("bank", cli.org_name(bank_id)),
-                 ("amount", f"{output.yuan(fen)} CNY"), ("rate", output.rate(bps)),
-                 ("open until", output.when(until)), *_tx_pairs(result)]),
-             *_quote_rows(preview),
-             f"Next: the bank runs `scf finance accept {result.get('offer_id')}`.")
+    result = cli.api.post(
+        "/offers",
+        {
+            "fragment_id": fid,
+            "financier_id": bank_id,
+            "amount": str(fen),
+            "rate_bps": bps,
+            "expires_at": until,
+        },
+    )
+    cli.show(
+        {"offer": result, "quote": preview},
+        output.fields(
+            f"Offer {result.get('offer_id')} made",
+            [
+                ("fragment", output.fragment_label(fid)),
+                ("bank", cli.org_name(bank_id)),
+                ("amount", f"{output.yuan(fen)} CNY"),
+                ("rate", output.rate(bps)),
+                ("open until", output.when(until)),
+                *_tx_pairs(result),
+            ],
+        ),
+        *_quote_rows(preview),
+        f"Next: the bank runs `scf finance accept {result.get('offer_id')}`.",
+    )
 
 
 @role_command(finance_app, "accept")
@@ -414,13 +532,20 @@ def finance_accept(
 ) -> None:
     """Bank: accept an offer: buy the fragment at the discount and pay the seller now."""
     result = cli.api.post(f"/offers/{offer}/accept")
-    cli.show(result, output.fields(f"Offer {offer} accepted", [
-        ("your fragment", output.fragment_label(result.get("financed_fragment_id"))),
-        ("face amount bought", f"{output.yuan(result.get('amount'))} CNY"),
-        ("days to maturity", result.get("days")),
-        ("discount earned", f"{output.yuan(result.get('discount'))} CNY"),
-        ("paid to the seller", f"{output.yuan(result.get('payment'))} CNY"),
-        *_tx_pairs(result)]))
+    cli.show(
+        result,
+        output.fields(
+            f"Offer {offer} accepted",
+            [
+                ("your fragment", output.fragment_label(result.get("financed_fragment_id"))),
+                ("face amount bought", f"{output.yuan(result.get('amount'))} CNY"),
+                ("days to maturity", result.get("days")),
+                ("discount earned", f"{output.yuan(result.get('discount'))} CNY"),
+                ("paid to the seller", f"{output.yuan(result.get('payment'))} CNY"),
+                *_tx_pairs(result),
+            ],
+        ),
+    )
 
 
 @role_command(finance_app, "withdraw")
@@ -436,14 +561,18 @@ def finance_withdraw(
 @role_command(app, "quote")
 def quote(
     cli: Cli,
-    offer: Annotated[int | None, typer.Argument(
-        min=1, help="Offer id (the price if the bank accepted now).")] = None,
-    fragment: Annotated[str | None, typer.Option(
-        "--fragment", help="Without an offer: price this fragment ...")] = None,
-    amount: Annotated[str | None, typer.Option("--amount", help="... for this many yuan ...")
-                      ] = None,
-    rate: Annotated[str | None, typer.Option("--rate", help="... at this rate (3.65% or "
-                                             "365bps).")] = None,
+    offer: Annotated[
+        int | None, typer.Argument(min=1, help="Offer id (the price if the bank accepted now).")
+    ] = None,
+    fragment: Annotated[
+        str | None, typer.Option("--fragment", help="Without an offer: price this fragment ...")
+    ] = None,
+    amount: Annotated[
+        str | None, typer.Option("--amount", help="... for this many yuan ...")
+    ] = None,
+    rate: Annotated[
+        str | None, typer.Option("--rate", help="... at this rate (3.65% or 365bps).")
+    ] = None,
 ) -> None:
     """Show the discount, the net payment and each step of the arithmetic (ACT/360,
     rounded down to the fen)."""
@@ -454,7 +583,12 @@ def quote(
     else:
         if not (fragment and amount and rate):
             raise UsageProblemError("give an offer id, or all of --fragment, --amount, --rate")
-        result = cli.api.post("/quotes", {"fragment_id": parse_fragment(fragment),
-                                          "amount": str(parse_cny(amount)),
-                                          "rate_bps": parse_rate(rate)})
+        result = cli.api.post(
+            "/quotes",
+            {
+                "fragment_id": parse_fragment(fragment),
+                "amount": str(parse_cny(amount)),
+                "rate_bps": parse_rate(rate),
+            },
+        )
     cli.show(result, *_quote_rows(result))

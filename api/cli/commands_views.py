@@ -38,19 +38,29 @@ def status(cli: Cli) -> None:
     holdings: dict[str, Any] = {}
     if role in ("supplier", "financier"):
         frags = cli.api.get("/fragments", limit=1000)
-        holdings = {"fragments": len(frags), "value": str(_sum(frags, "value")),
-                    "paid": str(_sum(frags, "paid")),
-                    "unpaid": str(_sum(frags, "value") - _sum(frags, "paid"))}
+        holdings = {
+            "fragments": len(frags),
+            "value": str(_sum(frags, "value")),
+            "paid": str(_sum(frags, "paid")),
+            "unpaid": str(_sum(frags, "value") - _sum(frags, "paid")),
+        }
     elif role == "core_enterprise":
-        certs = [c for c in cli.api.get("/certificates", limit=500)
-                 if str(c.get("issuer", "")).lower() == str(me.get("address", "")).lower()]
-        open_ = [c for c in certs if c.get("status") in ("issued", "active", "overdue",
-                                                          "defaulted")]
+        certs = [
+            c
+            for c in cli.api.get("/certificates", limit=500)
+            if str(c.get("issuer", "")).lower() == str(me.get("address", "")).lower()
+        ]
+        open_ = [
+            c for c in certs if c.get("status") in ("issued", "active", "overdue", "defaulted")
+        ]
         lines = cli.api.get("/credit-lines")
-        holdings = {"certificates": len(certs), "open_certificates": len(open_),
-                    "outstanding": str(_sum(open_, "outstanding")),
-                    "credit_limit": str(_sum(lines, "limit")),
-                    "credit_used": str(_sum(lines, "used"))}
+        holdings = {
+            "certificates": len(certs),
+            "open_certificates": len(open_),
+            "outstanding": str(_sum(open_, "outstanding")),
+            "credit_limit": str(_sum(lines, "limit")),
+            "credit_used": str(_sum(lines, "used")),
+        }
     else:
         certs = cli.api.get("/certificates", limit=500)
         by_status: dict[str, int] = {}
@@ -61,27 +71,43 @@ def status(cli: Cli) -> None:
 
     pairs: list[tuple[str, Any]] = [
         ("organization", f"{me.get('name')} (#{me.get('id')})"),
-        ("role", role), ("member status", me.get("status")), ("address", me.get("address")),
+        ("role", role),
+        ("member status", me.get("status")),
+        ("address", me.get("address")),
         ("settlement balance", f"{output.yuan(balance)} CNY" if balance is not None else "-"),
     ]
     if role in ("supplier", "financier"):
-        pairs += [("fragments held", holdings["fragments"]),
-                  ("face value held", f"{output.yuan(holdings['value'])} CNY"),
-                  ("of which paid out", f"{output.yuan(holdings['paid'])} CNY")]
+        pairs += [
+            ("fragments held", holdings["fragments"]),
+            ("face value held", f"{output.yuan(holdings['value'])} CNY"),
+            ("of which paid out", f"{output.yuan(holdings['paid'])} CNY"),
+        ]
     elif role == "core_enterprise":
-        pairs += [("certificates issued", holdings["certificates"]),
-                  ("open", holdings["open_certificates"]),
-                  ("outstanding payables", f"{output.yuan(holdings['outstanding'])} CNY"),
-                  ("credit lines used", f"{output.yuan(holdings['credit_used'])} of "
-                   f"{output.yuan(holdings['credit_limit'])} CNY")]
+        pairs += [
+            ("certificates issued", holdings["certificates"]),
+            ("open", holdings["open_certificates"]),
+            ("outstanding payables", f"{output.yuan(holdings['outstanding'])} CNY"),
+            (
+                "credit lines used",
+                f"{output.yuan(holdings['credit_used'])} of "
+                f"{output.yuan(holdings['credit_limit'])} CNY",
+            ),
+        ]
     else:
-        pairs += [("certificates", holdings["certificates"]),
-                  ("by status", ", ".join(f"{k} {v}" for k, v in sorted(
-                      holdings["by_status"].items())) or "-")]
-    api_pairs = [("API", f"{cli.api.base_url} ({health.get('status')})"),
-                 ("chain id", health.get("chain_id")), ("ledger", health.get("ledger")),
-                 ("chain head", health.get("head")),
-                 ("indexed block", health.get("indexed_block"))]
+        pairs += [
+            ("certificates", holdings["certificates"]),
+            (
+                "by status",
+                ", ".join(f"{k} {v}" for k, v in sorted(holdings["by_status"].items())) or "-",
+            ),
+        ]
+    api_pairs = [
+        ("API", f"{cli.api.base_url} ({health.get('status')})"),
+        ("chain id", health.get("chain_id")),
+        ("ledger", health.get("ledger")),
+        ("chain head", health.get("head")),
+        ("indexed block", health.get("indexed_block")),
+    ]
     cli.show(data, output.fields("You", pairs), output.fields("Network", api_pairs))
 
 
@@ -91,14 +117,21 @@ def status(cli: Cli) -> None:
 @role_command(app, "orgs")
 def orgs(
     cli: Cli,
-    role: Annotated[str | None, typer.Option(
-        "--role", help="core_enterprise, supplier, financier, auditor or operator.")] = None,
+    role: Annotated[
+        str | None,
+        typer.Option("--role", help="core_enterprise, supplier, financier, auditor or operator."),
+    ] = None,
 ) -> None:
     """The member directory (names and ids to use as counterparties)."""
     rows = cli.api.get("/organizations", role=role)
-    cli.show(rows, output.table("Organizations", ["id", "name", "role", "status", "USCC"],
-                                [(o["id"], o["name"], o["role"], o["status"], o.get("uscc"))
-                                 for o in rows]))
+    cli.show(
+        rows,
+        output.table(
+            "Organizations",
+            ["id", "name", "role", "status", "USCC"],
+            [(o["id"], o["name"], o["role"], o["status"], o.get("uscc")) for o in rows],
+        ),
+    )
 
 
 class CertStatus(StrEnum):
@@ -114,12 +147,31 @@ class CertStatus(StrEnum):
 def _certificate_table(cli: Cli, title: str, certs: list[dict[str, Any]]) -> Any:
     return output.table(
         title,
-        ["id", "issuer", "beneficiary", "face value", "outstanding", "paid out", "maturity",
-         "status", "fragments"],
-        [(c["id"], cli.name_of(c.get("issuer")), cli.name_of(c.get("beneficiary")),
-          output.yuan(c.get("face_value")), output.yuan(c.get("outstanding")),
-          output.yuan(c.get("paid_out")), output.when(c.get("maturity")), c.get("status"),
-          c.get("fragment_count")) for c in certs],
+        [
+            "id",
+            "issuer",
+            "beneficiary",
+            "face value",
+            "outstanding",
+            "paid out",
+            "maturity",
+            "status",
+            "fragments",
+        ],
+        [
+            (
+                c["id"],
+                cli.name_of(c.get("issuer")),
+                cli.name_of(c.get("beneficiary")),
+                output.yuan(c.get("face_value")),
+                output.yuan(c.get("outstanding")),
+                output.yuan(c.get("paid_out")),
+                output.when(c.get("maturity")),
+                c.get("status"),
+                c.get("fragment_count"),
+            )
+            for c in certs
+        ],
         money=["face value", "outstanding", "paid out"],
     )
 
@@ -138,22 +190,36 @@ def certificates(
 @role_command(app, "fragments")
 def fragments(
     cli: Cli,
-    certificate: Annotated[int | None, typer.Option(
-        "--certificate", min=1, help="Fragments of one certificate.")] = None,
-    holder: Annotated[str | None, typer.Option(
-        "--holder", help="Held by (name or id); default: yours.")] = None,
+    certificate: Annotated[
+        int | None, typer.Option("--certificate", min=1, help="Fragments of one certificate.")
+    ] = None,
+    holder: Annotated[
+        str | None, typer.Option("--holder", help="Held by (name or id); default: yours.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 200,
 ) -> None:
     """Fragments: your holdings, or a certificate's tree if you may see it."""
     holder_id = cli.org_id(holder, what="holder") if holder else None
-    rows = cli.api.get("/fragments", certificate_id=certificate, holder_id=holder_id,
-                       limit=limit)
-    cli.show(rows, output.table(
-        "Fragments (CNY)", ["fragment (cert/seq)", "parent", "holder", "value", "paid"],
-        [(output.fragment_label(f["id"]), output.fragment_label(f.get("parent_id")),
-          cli.name_of(f.get("holder")), output.yuan(f.get("value")), output.yuan(f.get("paid")))
-         for f in rows], money=["value", "paid"]),
-        f"{len(rows)} fragment(s), {output.yuan(_sum(rows, 'value'))} CNY in all")
+    rows = cli.api.get("/fragments", certificate_id=certificate, holder_id=holder_id, limit=limit)
+    cli.show(
+        rows,
+        output.table(
+            "Fragments (CNY)",
+            ["fragment (cert/seq)", "parent", "holder", "value", "paid"],
+            [
+                (
+                    output.fragment_label(f["id"]),
+                    output.fragment_label(f.get("parent_id")),
+                    cli.name_of(f.get("holder")),
+                    output.yuan(f.get("value")),
+                    output.yuan(f.get("paid")),
+                )
+                for f in rows
+            ],
+            money=["value", "paid"],
+        ),
+        f"{len(rows)} fragment(s), {output.yuan(_sum(rows, 'value'))} CNY in all",
+    )
 
 
 class OfferStatus(StrEnum):
@@ -169,15 +235,38 @@ def offers(
 ) -> None:
     """Financing offers you made or were made to you (banks: what to accept)."""
     rows = cli.api.get("/offers", status=status.value if status else None)
-    cli.show(rows, output.table(
-        "Financing offers (CNY)",
-        ["offer", "fragment", "seller", "bank", "amount", "rate", "open until", "status",
-         "payment"],
-        [(o["id"], output.fragment_label(o.get("fragment_id")), cli.name_of(o.get("seller")),
-          cli.name_of(o.get("financier")), output.yuan(o.get("amount")),
-          output.rate(o.get("rate_bps")), output.when(o.get("expires_at")), o.get("status"),
-          output.yuan(o.get("payment"))) for o in rows],
-        money=["amount", "payment"]))
+    cli.show(
+        rows,
+        output.table(
+            "Financing offers (CNY)",
+            [
+                "offer",
+                "fragment",
+                "seller",
+                "bank",
+                "amount",
+                "rate",
+                "open until",
+                "status",
+                "payment",
+            ],
+            [
+                (
+                    o["id"],
+                    output.fragment_label(o.get("fragment_id")),
+                    cli.name_of(o.get("seller")),
+                    cli.name_of(o.get("financier")),
+                    output.yuan(o.get("amount")),
+                    output.rate(o.get("rate_bps")),
+                    output.when(o.get("expires_at")),
+                    o.get("status"),
+                    output.yuan(o.get("payment")),
+                )
+                for o in rows
+            ],
+            money=["amount", "payment"],
+        ),
+    )
 
 
 # -- verification and reports ---------------------------------------------------------
@@ -204,14 +293,22 @@ def verify(
     lineage = " <- ".join(output.fragment_label(f) for f in report.get("lineage", []))
     cli.show(
         report,
-        output.fields("VERIFIED" if ok else "NOT VERIFIED", [
-            ("fragment", output.fragment_label(report.get("fragment_id"))),
-            ("certificate", report.get("certificate_id")),
-            ("ledger", report.get("ledger_address")), ("chain id", report.get("chain_id")),
-            ("at block", report.get("block_number")), ("lineage (child first)", lineage or "-"),
-        ]),
-        output.table("Checks", ["check", "result", "detail"],
-                     [(c.get("name"), mark(c), c.get("detail")) for c in checks]),
+        output.fields(
+            "VERIFIED" if ok else "NOT VERIFIED",
+            [
+                ("fragment", output.fragment_label(report.get("fragment_id"))),
+                ("certificate", report.get("certificate_id")),
+                ("ledger", report.get("ledger_address")),
+                ("chain id", report.get("chain_id")),
+                ("at block", report.get("block_number")),
+                ("lineage (child first)", lineage or "-"),
+            ],
+        ),
+        output.table(
+            "Checks",
+            ["check", "result", "detail"],
+            [(c.get("name"), mark(c), c.get("detail")) for c in checks],
+        ),
         f"read {report.get('fragments_read')} fragment(s) from the chain",
     )
     if not ok:
@@ -230,8 +327,11 @@ class ReportKind(StrEnum):
 def _check_line(check: dict[str, Any] | None) -> str:
     if not check:
         return ""
-    verdict = "consistent with the chain" if check.get("consistent_with_chain") else (
-        f"NOT consistent with the chain: {check}")
+    verdict = (
+        "consistent with the chain"
+        if check.get("consistent_with_chain")
+        else (f"NOT consistent with the chain: {check}")
+    )
     return f"Checked against the ledger: {verdict}."
 
 
@@ -239,8 +339,9 @@ def _check_line(check: dict[str, Any] | None) -> str:
 def report(
     cli: Cli,
     kind: Annotated[ReportKind, typer.Argument(help="Which report.")],
-    within_days: Annotated[int, typer.Option(
-        "--within-days", min=0, max=3660, help="maturing: horizon in days.")] = 30,
+    within_days: Annotated[
+        int, typer.Option("--within-days", min=0, max=3660, help="maturing: horizon in days.")
+    ] = 30,
 ) -> None:
     """Auditor / operator reports: exposure per core enterprise, financed volume per bank,
     certificates maturing soon, overdue ones."""
@@ -251,24 +352,45 @@ def report(
             data = cli.api.get(f"/reports/{kind.value}")
     if kind is ReportKind.exposure:
         rows = data.get("exposure", [])
-        shown: list[Any] = [output.table(
-            "Exposure per core enterprise (CNY)", ["core enterprise", "certificates",
-                                                   "outstanding"],
-            [(r.get("name") or r.get("core_enterprise"), r.get("certificates"),
-              output.yuan(r.get("outstanding"))) for r in rows], money=["outstanding"]),
-            f"Total outstanding: {output.yuan(_sum(rows, 'outstanding'))} CNY"]
+        shown: list[Any] = [
+            output.table(
+                "Exposure per core enterprise (CNY)",
+                ["core enterprise", "certificates", "outstanding"],
+                [
+                    (
+                        r.get("name") or r.get("core_enterprise"),
+                        r.get("certificates"),
+                        output.yuan(r.get("outstanding")),
+                    )
+                    for r in rows
+                ],
+                money=["outstanding"],
+            ),
+            f"Total outstanding: {output.yuan(_sum(rows, 'outstanding'))} CNY",
+        ]
     elif kind is ReportKind.financed_volume:
         rows = data.get("volume", [])
-        shown = [output.table(
-            "Financed volume per bank (CNY)", ["bank", "financings", "face bought",
-                                               "cash paid", "discount"],
-            [(r.get("name") or r.get("financier"), r.get("financings"),
-              output.yuan(r.get("amount")), output.yuan(r.get("payment")),
-              output.yuan(r.get("discount"))) for r in rows],
-            money=["face bought", "cash paid", "discount"])]
+        shown = [
+            output.table(
+                "Financed volume per bank (CNY)",
+                ["bank", "financings", "face bought", "cash paid", "discount"],
+                [
+                    (
+                        r.get("name") or r.get("financier"),
+                        r.get("financings"),
+                        output.yuan(r.get("amount")),
+                        output.yuan(r.get("payment")),
+                        output.yuan(r.get("discount")),
+                    )
+                    for r in rows
+                ],
+                money=["face bought", "cash paid", "discount"],
+            )
+        ]
     else:
-        title = (f"Maturing within {within_days} days" if kind is ReportKind.maturing
-                 else "Overdue") + f" (as of {output.when(data.get('as_of'))}, CNY)"
+        title = (
+            f"Maturing within {within_days} days" if kind is ReportKind.maturing else "Overdue"
+        ) + f" (as of {output.when(data.get('as_of'))}, CNY)"
         shown = [_certificate_table(cli, title, data.get("certificates", []))]
     shown.append(_check_line(data.get("check")))
     cli.show(data, *shown)

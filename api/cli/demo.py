@@ -53,8 +53,13 @@ def load_keys(path: Path) -> dict[str, dict[str, object]]:
     return json.loads(path.read_text())  # type: ignore[no-any-return]
 
 
-def run_demo(api_url: str, rpc_url: str, keys_file: Path, manifest_path: Path,
-             say: Callable[[str, str], None]) -> DemoResult:
+def run_demo(
+    api_url: str,
+    rpc_url: str,
+    keys_file: Path,
+    manifest_path: Path,
+    say: Callable[[str, str], None],
+) -> DemoResult:
     """Plays the story; `say(step, text)` narrates. Raises DemoError if anything is off."""
     keys = load_keys(keys_file)
     base = ApiClient(api_url)
@@ -76,42 +81,72 @@ def run_demo(api_url: str, rpc_url: str, keys_file: Path, manifest_path: Path,
     year = datetime.fromtimestamp(chain_time(), UTC).year % 100
     number = f"{year:02d}322{uuid.uuid4().int % 10**15:015d}"
     invoice = f"Invoice {number}: 2,000 brake assemblies, 1,000,000.00 CNY"
-    document = as_[CORE].post("/documents", files={"file": ("invoice.txt", invoice.encode(),
-                                                            "text/plain")})
+    document = as_[CORE].post(
+        "/documents", files={"file": ("invoice.txt", invoice.encode(), "text/plain")}
+    )
     maturity = chain_time() + 180 * DAY
-    issued = as_[CORE].post("/certificates", {
-        "beneficiary_id": org[TIER1], "credit_provider_id": org[BANK_A],
-        "face_value": str(FACE), "maturity": maturity, "document_id": document["id"],
-        "invoice_number": number,
-    })
+    issued = as_[CORE].post(
+        "/certificates",
+        {
+            "beneficiary_id": org[TIER1],
+            "credit_provider_id": org[BANK_A],
+            "face_value": str(FACE),
+            "maturity": maturity,
+            "document_id": document["id"],
+            "invoice_number": number,
+        },
+    )
     cert = int(issued["certificate_id"])
-    say("issue", f"{CORE} issues certificate #{cert} for {format_cny(FACE)} CNY, due in 180 "
-                 f"days, drawn on its credit line at {BANK_A}; the invoice stays off chain, "
-                 f"its hash {document['keccak256'][:18]}... is anchored on chain")
+    say(
+        "issue",
+        f"{CORE} issues certificate #{cert} for {format_cny(FACE)} CNY, due in 180 "
+        f"days, drawn on its credit line at {BANK_A}; the invoice stays off chain, "
+        f"its hash {document['keccak256'][:18]}... is anchored on chain",
+    )
     root = as_[TIER1].post(f"/certificates/{cert}/accept")["root_fragment_id"]
     say("accept", f"{TIER1} (tier 1) signs for it: fragment {root} holds {format_cny(FACE)}")
-    piece2 = as_[TIER1].post(f"/fragments/{root}/split",
-                             {"to_org_id": org[TIER2], "amount": str(TO_TIER2)})["fragment_id"]
-    say("split", f"{TIER1} pays {TIER2} (tier 2) {format_cny(TO_TIER2)} with a piece of it "
-                 f"(fragment {piece2})")
-    piece3 = as_[TIER2].post(f"/fragments/{piece2}/split",
-                             {"to_org_id": org[TIER3], "amount": str(TO_TIER3)})["fragment_id"]
-    say("split", f"{TIER2} pays {TIER3} (tier 3) {format_cny(TO_TIER3)} (fragment {piece3}, "
-                 f"child of {piece2})")
+    piece2 = as_[TIER1].post(
+        f"/fragments/{root}/split", {"to_org_id": org[TIER2], "amount": str(TO_TIER2)}
+    )["fragment_id"]
+    say(
+        "split",
+        f"{TIER1} pays {TIER2} (tier 2) {format_cny(TO_TIER2)} with a piece of it "
+        f"(fragment {piece2})",
+    )
+    piece3 = as_[TIER2].post(
+        f"/fragments/{piece2}/split", {"to_org_id": org[TIER3], "amount": str(TO_TIER3)}
+    )["fragment_id"]
+    say(
+        "split",
+        f"{TIER2} pays {TIER3} (tier 3) {format_cny(TO_TIER3)} (fragment {piece3}, "
+        f"child of {piece2})",
+    )
 
-    offer = as_[TIER3].post("/offers", {
-        "fragment_id": str(piece3), "financier_id": org[BANK_A], "amount": str(TO_TIER3),
-        "rate_bps": RATE_BPS, "expires_at": chain_time() + 2 * DAY,
-    })
+    offer = as_[TIER3].post(
+        "/offers",
+        {
+            "fragment_id": str(piece3),
+            "financier_id": org[BANK_A],
+            "amount": str(TO_TIER3),
+            "rate_bps": RATE_BPS,
+            "expires_at": chain_time() + 2 * DAY,
+        },
+    )
     offer_id = offer["offer_id"]
     quote = as_[BANK_A].get(f"/offers/{offer_id}/quote")
-    say("quote", f"{TIER3} asks {BANK_A} to discount it at 3.65%: {quote['days']} days to "
-                 f"maturity, discount {format_cny(quote['discount_fen'])} "
-                 f"= {format_cny(TO_TIER3)} x 3.65% x {quote['days']}/360, rounded down; "
-                 f"cash {format_cny(quote['payment_fen'])}")
+    say(
+        "quote",
+        f"{TIER3} asks {BANK_A} to discount it at 3.65%: {quote['days']} days to "
+        f"maturity, discount {format_cny(quote['discount_fen'])} "
+        f"= {format_cny(TO_TIER3)} x 3.65% x {quote['days']}/360, rounded down; "
+        f"cash {format_cny(quote['payment_fen'])}",
+    )
     financed = as_[BANK_A].post(f"/offers/{offer_id}/accept")
-    say("finance", f"{BANK_A} accepts: {format_cny(financed['payment'])} CNY reach {TIER3} and "
-                   f"the fragment reaches the bank in one transaction (DvP)")
+    say(
+        "finance",
+        f"{BANK_A} accepts: {format_cny(financed['payment'])} CNY reach {TIER3} and "
+        f"the fragment reaches the bank in one transaction (DvP)",
+    )
 
     if w3.eth.chain_id != 31337:
         raise DemoError("this chain's clock cannot be moved: the demo stops before maturity")
@@ -121,24 +156,38 @@ def run_demo(api_url: str, rpc_url: str, keys_file: Path, manifest_path: Path,
     as_[CORE].post(f"/certificates/{cert}/repay", {"amount": str(FACE)})
     say("repay", f"{CORE} repays {format_cny(FACE)} once; the ledger owes each holder its share")
     paid = as_[OPERATOR].post("/admin/jobs/maturity")
-    say("payout", f"the maturity job pays every fragment automatically: "
-                  f"{format_cny(paid['fen_paid'])} CNY paid out")
+    say(
+        "payout",
+        f"the maturity job pays every fragment automatically: "
+        f"{format_cny(paid['fen_paid'])} CNY paid out",
+    )
 
     manifest = DeploymentManifest.read(manifest_path)
     report = verify_fragment(w3, manifest, int(financed["financed_fragment_id"]))
-    say("verify", f"{BANK_A} verifies its fragment from the chain alone: "
-                  f"{len(report.checks)} checks, {'all passed' if report.ok else 'FAILED'}")
+    say(
+        "verify",
+        f"{BANK_A} verifies its fragment from the chain alone: "
+        f"{len(report.checks)} checks, {'all passed' if report.ok else 'FAILED'}",
+    )
 
     result = DemoResult(certificate_id=cert, verification_ok=report.ok)
     # who holds what is read from the chain itself, the source of truth
-    name_of = {str(o["address"]).lower(): o["name"]
-               for o in as_[OPERATOR].get("/organizations") if o.get("address")}
+    name_of = {
+        str(o["address"]).lower(): o["name"]
+        for o in as_[OPERATOR].get("/organizations")
+        if o.get("address")
+    }
     held = dict.fromkeys(players, 0)
     for fragment in Ledger(w3, manifest).fragments_of(cert):
         held[name_of[fragment.holder.lower()]] += fragment.value
     for name in players:
-        result.rows.append({"member": name, "held_at_maturity": held[name],
-                            "cash_change": balance(name) - start[name]})
+        result.rows.append(
+            {
+                "member": name,
+                "held_at_maturity": held[name],
+                "cash_change": balance(name) - start[name],
+            }
+        )
     total_held = sum(int(r["held_at_maturity"]) for r in result.rows)  # type: ignore[call-overload]
     total_cash = sum(int(r["cash_change"]) for r in result.rows)  # type: ignore[call-overload]
     result.balanced = total_held == FACE and total_cash == 0

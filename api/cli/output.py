@@ -70,8 +70,13 @@ def rate(bps: int | str | None) -> str:
     return f"{whole}.{part:02d}% ({int(bps)} bps)"
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
-          *, money: Iterable[str] = ()) -> Table:
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    money: Iterable[str] = (),
+) -> Table:
     """A rich table; columns named in ``money`` are right-aligned (yuan line up by cents)."""
     right = set(money)
     out = Table(title=title, title_justify="left", show_lines=False)
@@ -84,8 +89,9 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
 
 def fields(title: str | None, pairs: Iterable[tuple[str, Any]]) -> Table:
     """A two-column 'what: value' table for a single record."""
-    out = Table(title=title, title_justify="left", show_header=False, box=None,
-                padding=(0, 2, 0, 0))
+    out = Table(
+        title=title, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0)
+    )
     out.add_column(style="bold")
     out.add_column(overflow="fold")
     for key, value in pairs:

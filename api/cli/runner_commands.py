@@ -31,18 +31,26 @@ def up(
     block_time: int = typer.Option(0, help="Seconds per block (0: a block per transaction)"),
     demo: bool = typer.Option(False, help="Play the guided demo once the network is up"),
     passphrase_file: Path = typer.Option(  # noqa: B008
-        None, envvar="SCF_MASTER_PASSPHRASE_FILE",
+        None,
+        envvar="SCF_MASTER_PASSPHRASE_FILE",
         help="File holding the master passphrase (0600). Without it (or "
-             "SCF_MASTER_PASSPHRASE): demo mode, a generated one kept in the data folder"),
+        "SCF_MASTER_PASSPHRASE): demo mode, a generated one kept in the data folder",
+    ),
     exit_after_start: bool = typer.Option(
-        False, "--exit-after-start", help="Stop again once started (for checks and scripts)"),
+        False, "--exit-after-start", help="Stop again once started (for checks and scripts)"
+    ),
 ) -> None:
     """Start the local chain, deploy if needed, serve the API, seed on first start."""
     _stop_on_signals()
     passphrase = os.environ.get("SCF_MASTER_PASSPHRASE")
-    options = UpOptions(data_dir=_data_dir(data_dir), chain_port=chain_port, api_port=api_port,
-                        block_time=block_time or None, passphrase_file=passphrase_file,
-                        passphrase=SecretStr(passphrase) if passphrase else None)
+    options = UpOptions(
+        data_dir=_data_dir(data_dir),
+        chain_port=chain_port,
+        api_port=api_port,
+        block_time=block_time or None,
+        passphrase_file=passphrase_file,
+        passphrase=SecretStr(passphrase) if passphrase else None,
+    )
     network = LocalNetwork(options)
     try:
         with console.status("starting the local chain and the API (deploying if needed)"):
@@ -57,8 +65,12 @@ def up(
     try:
         _print_where(network)
         if demo:
-            _play_demo(network.api_url, network.rpc_url, network.keys_file,
-                       options.data_dir / "manifest.json")
+            _play_demo(
+                network.api_url,
+                network.rpc_url,
+                network.keys_file,
+                options.data_dir / "manifest.json",
+            )
         if not exit_after_start:
             console.print("\nthe network is up; Ctrl-C stops the API and the chain cleanly")
             network.wait()
@@ -105,12 +117,14 @@ def _print_where(network: LocalNetwork) -> None:
     console.print(table)
     _print_warnings(network)
     if network.first_start and network.keys_file is not None:
-        console.print("\nAPI keys of the seeded organizations (shown this once; kept in the "
-                      "keys file above):")
+        console.print(
+            "\nAPI keys of the seeded organizations (shown this once; kept in the keys file above):"
+        )
         keys = json.loads(network.keys_file.read_text())
         for name, entry in keys.items():
-            console.print(f"  {entry['role']:<16} {name:<30} {entry['api_key']}",
-                          soft_wrap=True, markup=False)
+            console.print(
+                f"  {entry['role']:<16} {name:<30} {entry['api_key']}", soft_wrap=True, markup=False
+            )
         console.print("\ntry: scf status --as 'Yangtze Precision Parts'   or   scf demo")
 
 
@@ -119,25 +133,36 @@ def _print_warnings(network: LocalNetwork) -> None:
     folder is worth")."""
     data = network.options.data_dir
     if network.tightened:
-        console.print(f"[yellow]note:[/yellow] {data} was readable by other users (made by "
-                      f"an older version?): took their access off {len(network.tightened)} "
-                      "files and folders")
+        console.print(
+            f"[yellow]note:[/yellow] {data} was readable by other users (made by "
+            f"an older version?): took their access off {len(network.tightened)} "
+            "files and folders"
+        )
     if network.demo_mode:
-        console.print(f"[yellow]demo mode:[/yellow] the master passphrase is kept in "
-                      f"{network.passphrase_source} (0600), beside the keys it opens: whoever "
-                      "can read this folder holds every signing key. For more than a demo on "
-                      "your own machine, keep it elsewhere: SCF_MASTER_PASSPHRASE_FILE=FILE "
-                      "(see the README).", soft_wrap=True)
+        console.print(
+            f"[yellow]demo mode:[/yellow] the master passphrase is kept in "
+            f"{network.passphrase_source} (0600), beside the keys it opens: whoever "
+            "can read this folder holds every signing key. For more than a demo on "
+            "your own machine, keep it elsewhere: SCF_MASTER_PASSPHRASE_FILE=FILE "
+            "(see the README).",
+            soft_wrap=True,
+        )
     elif network.passphrase_copies:
         copies = ", ".join(str(path) for path in network.passphrase_copies)
-        console.print(f"[yellow]warning:[/yellow] the master passphrase is given from "
-                      f"outside, but the data folder still holds it ({copies}): once it is "
-                      "kept safe elsewhere, delete master-passphrase, or the "
-                      "master_passphrase entry of secrets.json", soft_wrap=True)
-    console.print("the local chain is for this user's machine only: it listens on "
-                  f"{network.options.host}, and its cheat methods (anvil_setBalance, "
-                  "anvil_impersonateAccount, ...) let anyone who reaches its port rewrite "
-                  "the chain", soft_wrap=True)
+        console.print(
+            f"[yellow]warning:[/yellow] the master passphrase is given from "
+            f"outside, but the data folder still holds it ({copies}): once it is "
+            "kept safe elsewhere, delete master-passphrase, or the "
+            "master_passphrase entry of secrets.json",
+            soft_wrap=True,
+        )
+    console.print(
+        "the local chain is for this user's machine only: it listens on "
+        f"{network.options.host}, and its cheat methods (anvil_setBalance, "
+        "anvil_impersonateAccount, ...) let anyone who reaches its port rewrite "
+        "the chain",
+        soft_wrap=True,
+    )
 
 
 def _play_demo(api_url: str, rpc_url: str, keys_file: Path | None, manifest: Path) -> None:
@@ -154,11 +179,16 @@ def _play_demo(api_url: str, rpc_url: str, keys_file: Path | None, manifest: Pat
     table.add_column("held at maturity", justify="right")
     table.add_column("cash change", justify="right")
     for row in result.rows:
-        table.add_row(str(row["member"]), format_cny(int(row["held_at_maturity"])),  # type: ignore[call-overload]
-                      format_cny(int(row["cash_change"])))  # type: ignore[call-overload]
+        table.add_row(
+            str(row["member"]),
+            format_cny(int(row["held_at_maturity"])),  # type: ignore[call-overload]
+            format_cny(int(row["cash_change"])),
+        )  # type: ignore[call-overload]
     console.print(table)
-    console.print("books balance: the fragments sum to the face value and cash only moved "
-                  "between members; the bank's verification passed")
+    console.print(
+        "books balance: the fragments sum to the face value and cash only moved "
+        "between members; the bank's verification passed"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -55,27 +55,36 @@ def seed_network(operator: ApiClient) -> dict[str, dict[str, object]]:
     keys[OPERATOR] = {"api_key": operator.api_key, "org_id": me["id"], "role": "operator"}
     ids: dict[str, int] = {}
     for org in SEED_NETWORK:
-        created = operator.post("/organizations",
-                                {"name": org.name, "uscc": full_uscc(org.uscc_body),
-                                 "role": org.role},
-                                idempotency_key=f"seed-onboard-{org.uscc_body}")
+        created = operator.post(
+            "/organizations",
+            {"name": org.name, "uscc": full_uscc(org.uscc_body), "role": org.role},
+            idempotency_key=f"seed-onboard-{org.uscc_body}",
+        )
         ids[org.name] = int(created["id"])
-        issued = operator.post(f"/organizations/{ids[org.name]}/api-keys", {"label": "seed"},
-                               idempotency_key=f"seed-key-{org.uscc_body}")
+        issued = operator.post(
+            f"/organizations/{ids[org.name]}/api-keys",
+            {"label": "seed"},
+            idempotency_key=f"seed-key-{org.uscc_body}",
+        )
         if not issued.get("api_key"):
             # a replay never shows a key again (it was shown once, to a run that died before
             # saving it): issue a new one instead
-            issued = operator.post(f"/organizations/{ids[org.name]}/api-keys",
-                                   {"label": "seed (re-issued)"})
-        keys[org.name] = {"api_key": issued["api_key"], "org_id": ids[org.name],
-                          "role": org.role}
+            issued = operator.post(
+                f"/organizations/{ids[org.name]}/api-keys", {"label": "seed (re-issued)"}
+            )
+        keys[org.name] = {"api_key": issued["api_key"], "org_id": ids[org.name], "role": org.role}
     for bank, limit in CREDIT_LINE_FEN.items():
         operator.as_key(str(keys[bank]["api_key"])).put(
-            "/credit-lines", {"core_enterprise_id": ids[CORE], "limit": str(limit)},
-            idempotency_key=f"seed-credit-line-{bank}")
+            "/credit-lines",
+            {"core_enterprise_id": ids[CORE], "limit": str(limit)},
+            idempotency_key=f"seed-credit-line-{bank}",
+        )
     for name, amount in SETTLEMENT_FUNDS_FEN.items():
-        operator.post(f"/organizations/{ids[name]}/settlement-funds", {"amount": str(amount)},
-                      idempotency_key=f"seed-funds-{name}")
+        operator.post(
+            f"/organizations/{ids[name]}/settlement-funds",
+            {"amount": str(amount)},
+            idempotency_key=f"seed-funds-{name}",
+        )
     return keys
 
 

@@ -191,21 +191,29 @@ class LocalNetwork:
         anvil_impersonateAccount, ...), which cannot be turned off: whoever reaches it can
         rewrite the chain. So it listens on this machine's loopback only."""
         try:
-            loopback = self.options.host == "localhost" or \
-                ipaddress.ip_address(self.options.host).is_loopback
+            loopback = (
+                self.options.host == "localhost"
+                or ipaddress.ip_address(self.options.host).is_loopback
+            )
         except ValueError:
             loopback = False
         if not loopback:
-            raise UpError(f"{self.options.host} is not a loopback address: the development "
-                          "chain lets anyone who reaches it rewrite its state, so `scf up` "
-                          "serves on this machine only (127.0.0.1)")
+            raise UpError(
+                f"{self.options.host} is not a loopback address: the development "
+                "chain lets anyone who reaches it rewrite its state, so `scf up` "
+                "serves on this machine only (127.0.0.1)"
+            )
 
     def _check_ports(self) -> None:
-        for port, what, flag in ((self.options.chain_port, "chain node", "--chain-port"),
-                                 (self.options.api_port, "API", "--api-port")):
+        for port, what, flag in (
+            (self.options.chain_port, "chain node", "--chain-port"),
+            (self.options.api_port, "API", "--api-port"),
+        ):
             if _someone_listens(self.options.host, port):
-                raise UpError(f"port {port} for the {what} is taken: stop what uses it or "
-                              f"choose another with {flag}")
+                raise UpError(
+                    f"port {port} for the {what} is taken: stop what uses it or "
+                    f"choose another with {flag}"
+                )
 
     def _load_or_create_secrets(self, path: Path) -> dict[str, str]:
         if path.exists():
@@ -214,11 +222,11 @@ class LocalNetwork:
                 missing = [f for f in SECRET_FIELDS if not values.get(f)]
                 if missing:
                     raise ValueError(f"missing {', '.join(missing)}")
-                return {f: str(values[f]) for f in (*SECRET_FIELDS, *LEGACY_FIELDS)
-                        if values.get(f)}
+                return {
+                    f: str(values[f]) for f in (*SECRET_FIELDS, *LEGACY_FIELDS) if values.get(f)
+                }
             except (ValueError, OSError, AttributeError) as exc:
-                raise UpError(_corrupt(path.parent, f"{path.name} is unreadable ({exc})")) \
-                    from exc
+                raise UpError(_corrupt(path.parent, f"{path.name} is unreadable ({exc})")) from exc
         values = {"operator_api_key": "scf_" + secrets.token_urlsafe(32)}
         _write_private(path, json.dumps(values, indent=2))
         return values
@@ -230,8 +238,9 @@ class LocalNetwork:
         if self.options.passphrase_file is not None:
             self.passphrase_source = f"SCF_MASTER_PASSPHRASE_FILE ({self.options.passphrase_file})"
             try:
-                return read_secret_file(self.options.passphrase_file.expanduser(),
-                                        "SCF_MASTER_PASSPHRASE_FILE")
+                return read_secret_file(
+                    self.options.passphrase_file.expanduser(), "SCF_MASTER_PASSPHRASE_FILE"
+                )
             except ValueError as exc:
                 raise UpError(str(exc)) from None
         if self.options.passphrase is not None and self.options.passphrase.get_secret_value():
@@ -245,8 +254,10 @@ class LocalNetwork:
         self.passphrase_source = str(demo)
         if not demo.exists():
             if _operator_keys_exist(data):
-                raise UpError(f"the keys in {data} were made with a master passphrase this "
-                              "folder does not keep: set SCF_MASTER_PASSPHRASE_FILE")
+                raise UpError(
+                    f"the keys in {data} were made with a master passphrase this "
+                    "folder does not keep: set SCF_MASTER_PASSPHRASE_FILE"
+                )
             _write_private(demo, secrets.token_urlsafe(32) + "\n")
         try:
             return read_secret_file(demo, "the demo passphrase file")
@@ -270,8 +281,13 @@ class LocalNetwork:
                 return store.import_key(account.key, passphrase, label=OPERATOR_LABEL).address
             return store.create(passphrase, label=OPERATOR_LABEL).address
         except WrongPassphrase as exc:
-            raise UpError(_corrupt(data, "the operator key does not open with the master "
-                                   f"passphrase from {self.passphrase_source}")) from exc
+            raise UpError(
+                _corrupt(
+                    data,
+                    "the operator key does not open with the master "
+                    f"passphrase from {self.passphrase_source}",
+                )
+            ) from exc
         except ChainClientError as exc:
             raise UpError(_corrupt(data, f"the operator key store: {exc}")) from exc
 
@@ -311,8 +327,10 @@ class LocalNetwork:
         except ChainClientError as exc:
             log_text = self.node.log_text()[-2000:] if self.node else ""
             self.node = None
-            raise UpError(f"the local chain did not start: {exc}\n{log_text}\n"
-                          + _corrupt(chain_dir.parent, "if chain/state.json is damaged")) from exc
+            raise UpError(
+                f"the local chain did not start: {exc}\n{log_text}\n"
+                + _corrupt(chain_dir.parent, "if chain/state.json is damaged")
+            ) from exc
         self._keep_time_monotonic()
 
     def _keep_time_monotonic(self) -> None:
@@ -336,13 +354,23 @@ class LocalNetwork:
         except (ChainClientError, ValueError, OSError) as exc:
             raise UpError(_corrupt(data, f"manifest.json is unreadable ({exc})")) from exc
         if problems:
-            raise UpError(_corrupt(data, "the chain state no longer holds the contracts this "
-                                   "database was built on: " + "; ".join(problems)))
+            raise UpError(
+                _corrupt(
+                    data,
+                    "the chain state no longer holds the contracts this "
+                    "database was built on: " + "; ".join(problems),
+                )
+            )
 
     def _start_api(self, settings: Settings) -> None:
-        config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                                log_level="warning", access_log=False,
-                                timeout_keep_alive=KEEP_ALIVE)
+        config = uvicorn.Config(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=KEEP_ALIVE,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="scf-api", daemon=True)
         self._thread.start()
@@ -372,10 +400,14 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _operator_keys_exist(data: Path) -> bool:
-    return any(folder.is_dir() and any(folder.glob("*.json"))
-               for folder in (data / "keys", data / "operator"))
+    return any(
+        folder.is_dir() and any(folder.glob("*.json"))
+        for folder in (data / "keys", data / "operator")
+    )
 
 
 def _corrupt(data_dir: Path, what: str) -> str:
-    return (f"the data folder {data_dir} looks corrupt: {what}. Move it aside (or delete it) "
-            "to start a fresh network.")
+    return (
+        f"the data folder {data_dir} looks corrupt: {what}. Move it aside (or delete it) "
+        "to start a fresh network."
+    )

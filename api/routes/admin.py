@@ -24,10 +24,15 @@ def health(rt: RuntimeDep, request: Request) -> dict[str, Any]:
     ``indexing``: whether the process that answered runs the indexer and the maturity job
     (with several worker processes, exactly one does)."""
     background = getattr(request.app.state, "background", None)
-    return {"status": "ok", "chain_id": rt.gateway.manifest.chain_id,
-            "ledger": rt.gateway.manifest.ledger_address, "head": rt.gateway.head(),
-            "block_time": rt.gateway.block_time(), "indexed_block": rt.indexer.indexed_block,
-            "indexing": bool(background is not None and background.indexing)}
+    return {
+        "status": "ok",
+        "chain_id": rt.gateway.manifest.chain_id,
+        "ledger": rt.gateway.manifest.ledger_address,
+        "head": rt.gateway.head(),
+        "block_time": rt.gateway.block_time(),
+        "indexed_block": rt.indexer.indexed_block,
+        "indexing": bool(background is not None and background.indexing),
+    }
 
 
 def _ledger_command(action: str):  # type: ignore[no-untyped-def]
@@ -36,8 +41,9 @@ def _ledger_command(action: str):  # type: ignore[no-untyped-def]
         ctx: CommandContext = Depends(command_context),  # noqa: B008
         _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
     ) -> JSONResponse:
-        return rt.runner.run_chain(ctx, action, "ledger", {},
-                                   lambda: ChainPlan(rt.gateway.operator.address, action, ()))
+        return rt.runner.run_chain(
+            ctx, action, "ledger", {}, lambda: ChainPlan(rt.gateway.operator.address, action, ())
+        )
 
     endpoint.__name__ = action
     endpoint.__doc__ = f"Operator: {action} the whole ledger (emergency stop)."
@@ -50,17 +56,22 @@ router.post("/admin/unpause")(_ledger_command("unpause"))
 
 @router.post("/admin/jobs/maturity")
 def run_maturity(
-    rt: RuntimeDep, _: Principal = Depends(require_roles(OPERATOR))  # noqa: B008
+    rt: RuntimeDep,
+    _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
 ) -> dict[str, Any]:
     """Operator: run one pass of the maturity job now (payouts, overdue marking)."""
     report = rt.maturity.step()
-    return {"pages_paid": report.pages_paid, "fen_paid": str(report.fen_paid),
-            "marked_overdue": report.marked_overdue}
+    return {
+        "pages_paid": report.pages_paid,
+        "fen_paid": str(report.fen_paid),
+        "marked_overdue": report.marked_overdue,
+    }
 
 
 @router.post("/admin/indexer")
 def run_indexer(
-    rt: RuntimeDep, _: Principal = Depends(require_roles(OPERATOR))  # noqa: B008
+    rt: RuntimeDep,
+    _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
 ) -> dict[str, Any]:
     """Operator: index up to the chain head now."""
     stored = rt.indexer.catch_up()
@@ -89,8 +100,19 @@ def audit_log(
         query = query.where(AuditEntry.action == action)
     if outcome:
         query = query.where(AuditEntry.outcome == outcome)
-    return [{"id": e.id, "at": e.at.isoformat(), "org_id": e.org_id,
-             "api_key_id": e.api_key_id, "action": e.action, "target": e.target,
-             "params": json.loads(e.params), "outcome": e.outcome, "code": e.code,
-             "tx_hash": e.tx_hash, "block_number": e.block_number}
-            for e in session.exec(query.limit(limit)).all()]
+    return [
+        {
+            "id": e.id,
+            "at": e.at.isoformat(),
+            "org_id": e.org_id,
+            "api_key_id": e.api_key_id,
+            "action": e.action,
+            "target": e.target,
+            "params": json.loads(e.params),
+            "outcome": e.outcome,
+            "code": e.code,
+            "tx_hash": e.tx_hash,
+            "block_number": e.block_number,
+        }
+        for e in session.exec(query.limit(limit)).all()
+    ]

@@ -51,28 +51,49 @@ def issue(
         if doc is None or doc.org_id != p.org_id:
             raise not_found("document", body.document_id)
         if doc.certificate_id is not None:
-            raise Problem(409, "document_in_use", "Document already backs a certificate",
-                          f"Document {doc.id} backs certificate {doc.certificate_id}.")
+            raise Problem(
+                409,
+                "document_in_use",
+                "Document already backs a certificate",
+                f"Document {doc.id} backs certificate {doc.certificate_id}.",
+            )
         try:
             seller = identity.invoice_seller(beneficiary.uscc or "", body.seller_tax_id)
         except identity.SellerMismatchError as exc:
-            raise Problem(422, "seller_mismatch", "The seller must be the beneficiary",
-                          str(exc)) from None
+            raise Problem(
+                422, "seller_mismatch", "The seller must be the beneficiary", str(exc)
+            ) from None
         except ValueError as exc:  # a member without a registered code cannot sell
-            raise Problem(422, "invalid_invoice", "The beneficiary has no valid credit code",
-                          str(exc)) from None
+            raise Problem(
+                422, "invalid_invoice", "The beneficiary has no valid credit code", str(exc)
+            ) from None
         try:
-            key = identity.invoice_key(seller, body.invoice_number, secret=rt.invoice_secret,
-                                       invoice_code=body.invoice_code)
+            key = identity.invoice_key(
+                seller,
+                body.invoice_number,
+                secret=rt.invoice_secret,
+                invoice_code=body.invoice_code,
+            )
         except (ValueError, TypeError) as exc:
             raise Problem(422, "invalid_invoice", "Invalid invoice identity", str(exc)) from None
         if int(fen(body.face_value)) >= 2**96:
-            raise Problem(422, "invalid_amount", "The face value is too large",
-                          "A face value must be below 2**96 fen.")
+            raise Problem(
+                422,
+                "invalid_amount",
+                "The face value is too large",
+                "A face value must be below 2**96 fen.",
+            )
         return ChainPlan(
-            p.address or "", "issue",
-            (provider.address, beneficiary.address, fen(body.face_value), body.maturity, key,
-             bytes.fromhex(doc.keccak256[2:])),
+            p.address or "",
+            "issue",
+            (
+                provider.address,
+                beneficiary.address,
+                fen(body.face_value),
+                body.maturity,
+                key,
+                bytes.fromhex(doc.keccak256[2:]),
+            ),
             status_code=201,
         )
 
@@ -102,7 +123,10 @@ def _certificate_command(action: str, builder: str, role: str):  # type: ignore[
             return ChainPlan(p.address or "", builder, (certificate_id,))
 
         return rt.runner.run_chain(
-            ctx, action, f"certificate:{certificate_id}", {"certificate_id": certificate_id},
+            ctx,
+            action,
+            f"certificate:{certificate_id}",
+            {"certificate_id": certificate_id},
             plan,
         )
 
@@ -113,8 +137,7 @@ def _certificate_command(action: str, builder: str, role: str):  # type: ignore[
 
 router.post("/{certificate_id}/accept")(_certificate_command("accept", "accept", SUPPLIER))
 router.post("/{certificate_id}/reject")(_certificate_command("reject", "reject", SUPPLIER))
-router.post("/{certificate_id}/revoke")(_certificate_command("revoke", "revoke",
-                                                             CORE_ENTERPRISE))
+router.post("/{certificate_id}/revoke")(_certificate_command("revoke", "revoke", CORE_ENTERPRISE))
 
 
 @router.post("/{certificate_id}/repay")
@@ -133,8 +156,11 @@ def repay(
         return ChainPlan(p.address or "", "repay", (certificate_id, fen(body.amount)))
 
     return rt.runner.run_chain(
-        ctx, "repay", f"certificate:{certificate_id}",
-        {"certificate_id": certificate_id, "amount": body.amount}, plan,
+        ctx,
+        "repay",
+        f"certificate:{certificate_id}",
+        {"certificate_id": certificate_id, "amount": body.amount},
+        plan,
     )
 
 
@@ -160,12 +186,13 @@ def list_certificates(
     if maturing_before is not None:
         query = query.where(CertificateRow.maturity < maturing_before)
     rows = [r for r in session.exec(query).all() if certificate_visible(session, p, r)]
-    return [certificate_view(r) for r in rows[offset: offset + limit]]
+    return [certificate_view(r) for r in rows[offset : offset + limit]]
 
 
 @router.get("/{certificate_id}")
 def get_certificate(
-    certificate_id: CertId, session: SessionDep,
+    certificate_id: CertId,
+    session: SessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
     cert = certificate_or_404(session, p, certificate_id)
@@ -179,8 +206,10 @@ def get_certificate(
             for f in fragments
         ]
         view["offers"] = [
-            o.id for o in session.exec(
-                select(OfferRow).where(OfferRow.fragment_id >= cert.id << 32)  # type: ignore[operator]
+            o.id
+            for o in session.exec(
+                select(OfferRow)
+                .where(OfferRow.fragment_id >= cert.id << 32)  # type: ignore[operator]
                 .where(OfferRow.fragment_id < (cert.id + 1) << 32)  # type: ignore[operator]
             ).all()
         ]

@@ -29,26 +29,39 @@ KINDS: tuple[str, ...] = get_args(DocumentKind)
 #: itself, after authentication, so FastAPI cannot derive this from its parameters.
 UPLOAD_BODY: dict[str, Any] = {
     "required": True,
-    "content": {"multipart/form-data": {"schema": {
-        "type": "object",
-        "required": ["file"],
-        "properties": {
-            "file": {"type": "string", "format": "binary", "minLength": 1,  # empty: 422
-                     "contentMediaType": "application/octet-stream",
-                     "description": "the document (at most SCF_MAX_UPLOAD_BYTES bytes)"},
-            "kind": {"type": "string", "enum": list(KINDS), "default": "invoice"},
-        },
-        # like every JSON body (api.schemas.Strict): an unknown field is refused
-        "additionalProperties": False,
-    }}},
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "minLength": 1,  # empty: 422
+                        "contentMediaType": "application/octet-stream",
+                        "description": "the document (at most SCF_MAX_UPLOAD_BYTES bytes)",
+                    },
+                    "kind": {"type": "string", "enum": list(KINDS), "default": "invoice"},
+                },
+                # like every JSON body (api.schemas.Strict): an unknown field is refused
+                "additionalProperties": False,
+            }
+        }
+    },
 }
 
 
 def _view(doc: Document, chain_hash: str | None) -> dict[str, Any]:
     return {
-        "id": doc.id, "kind": doc.kind, "filename": doc.filename,
-        "content_type": doc.content_type, "size": doc.size, "sha256": doc.sha256,
-        "keccak256": doc.keccak256, "certificate_id": doc.certificate_id,
+        "id": doc.id,
+        "kind": doc.kind,
+        "filename": doc.filename,
+        "content_type": doc.content_type,
+        "size": doc.size,
+        "sha256": doc.sha256,
+        "keccak256": doc.keccak256,
+        "certificate_id": doc.certificate_id,
         "chain_document_hash": chain_hash,
         "matches_chain": None if chain_hash is None else chain_hash == doc.keccak256,
     }
@@ -58,17 +71,33 @@ def _form_fields(form: FormData) -> tuple[UploadFile, str]:
     """The file and its kind, or the same 422 FastAPI gives for a declared form."""
     file, kind = form.get("file"), form.get("kind", "invoice")
     errors: list[dict[str, Any]] = [
-        {"type": "extra_forbidden", "loc": ("body", name), "input": None,
-         "msg": "Extra inputs are not permitted"}
-        for name in dict.fromkeys(form.keys()) if name not in ("file", "kind")
+        {
+            "type": "extra_forbidden",
+            "loc": ("body", name),
+            "input": None,
+            "msg": "Extra inputs are not permitted",
+        }
+        for name in dict.fromkeys(form.keys())
+        if name not in ("file", "kind")
     ]
     if not isinstance(file, UploadFile):
-        errors.append({"type": "missing", "loc": ("body", "file"), "input": None,
-                       "msg": "Field required (a file in the multipart field 'file')"})
+        errors.append(
+            {
+                "type": "missing",
+                "loc": ("body", "file"),
+                "input": None,
+                "msg": "Field required (a file in the multipart field 'file')",
+            }
+        )
     if kind not in KINDS:
-        errors.append({"type": "literal_error", "loc": ("body", "kind"),
-                       "input": kind if isinstance(kind, str) else None,
-                       "msg": f"Input should be one of {', '.join(KINDS)}"})
+        errors.append(
+            {
+                "type": "literal_error",
+                "loc": ("body", "kind"),
+                "input": kind if isinstance(kind, str) else None,
+                "msg": f"Input should be one of {', '.join(KINDS)}",
+            }
+        )
     if errors:
         raise RequestValidationError(errors)
     assert isinstance(file, UploadFile) and isinstance(kind, str)
@@ -90,17 +119,25 @@ async def upload(
     Here the key and the role are checked first; the body, bounded by
     :mod:`api.body_limits`, is read after."""
     if p.role == AUDITOR:
-        raise Problem(403, "wrong_role", "Auditors change nothing",
-                      "An auditor may read documents but not upload them.",
-                      required_roles=["operator", "core_enterprise", "supplier", "financier"])
+        raise Problem(
+            403,
+            "wrong_role",
+            "Auditors change nothing",
+            "An auditor may read documents but not upload them.",
+            required_roles=["operator", "core_enterprise", "supplier", "financier"],
+        )
     rt.limits.check(p)  # an upload counts as a command (api.ratelimit)
     async with request.form(max_files=1, max_fields=8, max_part_size=1024) as form:
         file, kind = _form_fields(form)
         content = await file.read(rt.settings.max_upload_bytes + 1)
         filename, declared_type = file.filename, file.content_type
     if len(content) > rt.settings.max_upload_bytes:
-        raise Problem(413, "too_large", "Document too large",
-                      f"Documents are limited to {rt.settings.max_upload_bytes} bytes.")
+        raise Problem(
+            413,
+            "too_large",
+            "Document too large",
+            f"Documents are limited to {rt.settings.max_upload_bytes} bytes.",
+        )
     if not content:
         raise Problem(422, "empty_document", "Empty document", "The uploaded file is empty.")
     check_document_quota(session, rt.settings, p.org_id, len(content))  # api.quotas
@@ -108,14 +145,27 @@ async def upload(
     sha, kec = crypto.hashes(content)
     nonce, sealed = crypto.seal(rt.document_key, doc_id, content)
     doc = Document(
-        id=doc_id, org_id=p.org_id, kind=kind, filename=clean_filename(filename or ""),
+        id=doc_id,
+        org_id=p.org_id,
+        kind=kind,
+        filename=clean_filename(filename or ""),
         content_type=media_type(declared_type),
-        size=len(content), sha256=sha, keccak256=kec, nonce=nonce, ciphertext=sealed,
+        size=len(content),
+        sha256=sha,
+        keccak256=kec,
+        nonce=nonce,
+        ciphertext=sealed,
     )
     session.add(doc)
-    record(session, org_id=p.org_id, api_key_id=p.api_key_id, action="upload_document",
-           target=f"document:{doc_id}", params={"kind": kind, "sha256": sha},
-           outcome="succeeded")
+    record(
+        session,
+        org_id=p.org_id,
+        api_key_id=p.api_key_id,
+        action="upload_document",
+        target=f"document:{doc_id}",
+        params={"kind": kind, "sha256": sha},
+        outcome="succeeded",
+    )
     session.commit()
     return _view(doc, None)
 
@@ -129,7 +179,8 @@ def _chain_hash(session: Any, doc: Document) -> str | None:
 
 @router.get("/{document_id}")
 def metadata(
-    document_id: DocId, session: SessionDep,
+    document_id: DocId,
+    session: SessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
     doc = session.get(Document, document_id)
@@ -139,27 +190,41 @@ def metadata(
 
 
 #: the download's answer: the document's own bytes and type, and the hashes to check them
-DOWNLOAD_RESPONSE: dict[int | str, dict[str, Any]] = {200: {
-    "description": "The document, with the content type it was uploaded with.",
-    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
-    "headers": {
-        "Content-Disposition": {"description": "attachment; filename (ASCII) and "
-                                "filename* (UTF-8, RFC 8187)", "schema": {"type": "string"}},
-        "X-Document-Keccak256": {"description": "keccak256 of the bytes sent",
-                                 "schema": {"type": "string"}},
-        "X-Document-Sha256": {"description": "SHA-256 of the document as uploaded",
-                              "schema": {"type": "string"}},
-        "X-Chain-Document-Hash": {"description": "the hash its certificate anchors on chain",
-                                  "schema": {"type": "string"}},
-        "X-Document-Matches-Chain": {"description": "true or false",
-                                     "schema": {"type": "string"}},
-    },
-}}
+DOWNLOAD_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The document, with the content type it was uploaded with.",
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        "headers": {
+            "Content-Disposition": {
+                "description": "attachment; filename (ASCII) and filename* (UTF-8, RFC 8187)",
+                "schema": {"type": "string"},
+            },
+            "X-Document-Keccak256": {
+                "description": "keccak256 of the bytes sent",
+                "schema": {"type": "string"},
+            },
+            "X-Document-Sha256": {
+                "description": "SHA-256 of the document as uploaded",
+                "schema": {"type": "string"},
+            },
+            "X-Chain-Document-Hash": {
+                "description": "the hash its certificate anchors on chain",
+                "schema": {"type": "string"},
+            },
+            "X-Document-Matches-Chain": {
+                "description": "true or false",
+                "schema": {"type": "string"},
+            },
+        },
+    }
+}
 
 
 @router.get("/{document_id}/content", response_class=Response, responses=DOWNLOAD_RESPONSE)
 def download(
-    document_id: DocId, rt: RuntimeDep, session: SessionDep,
+    document_id: DocId,
+    rt: RuntimeDep,
+    session: SessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> Response:
     """The decrypted document. ``X-Document-Keccak256`` is the hash of what is sent,

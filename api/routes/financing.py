@@ -66,23 +66,30 @@ def set_credit_line(
         core = org_or_422(session, body.core_enterprise_id, what="core enterprise")
         limit = fen(body.limit)
         if limit >= 2**128:
-            raise Problem(422, "invalid_amount", "The limit is too large",
-                          "A credit line limit must be below 2**128 fen.")
+            raise Problem(
+                422,
+                "invalid_amount",
+                "The limit is too large",
+                "A credit line limit must be below 2**128 fen.",
+            )
         if p.suspended:  # checked here for a clear answer; the ledger checks it again
             current = rt.gateway.ledger.credit_line(p.address or "", core.address or "").limit
             if limit > current:
                 raise member_suspended(
                     f"Your organization is suspended by the platform operator: it may lower "
-                    f"or close its credit line (now {current} fen), not raise it.")
+                    f"or close its credit line (now {current} fen), not raise it."
+                )
         return ChainPlan(p.address or "", "set_credit_line", (core.address, limit))
 
-    return rt.runner.run_chain(ctx, "set_credit_line", f"core:{body.core_enterprise_id}",
-                               body.model_dump(), plan)
+    return rt.runner.run_chain(
+        ctx, "set_credit_line", f"core:{body.core_enterprise_id}", body.model_dump(), plan
+    )
 
 
 @router.get("/credit-lines")
 def list_credit_lines(
-    rt: RuntimeDep, session: ReadSessionDep,
+    rt: RuntimeDep,
+    session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> list[dict[str, Any]]:
     """Lines between financiers and core enterprises the caller is party to (all, for
@@ -97,9 +104,15 @@ def list_credit_lines(
                 continue
             line = rt.gateway.ledger.credit_line(bank.address or "", core.address or "")
             if line.limit or line.used:
-                lines.append({"financier_id": bank.id, "core_enterprise_id": core.id,
-                              "limit": str(line.limit), "used": str(line.used),
-                              "available": str(line.available)})
+                lines.append(
+                    {
+                        "financier_id": bank.id,
+                        "core_enterprise_id": core.id,
+                        "limit": str(line.limit),
+                        "used": str(line.used),
+                        "available": str(line.available),
+                    }
+                )
     return lines
 
 
@@ -119,9 +132,12 @@ def create_offer(
         amount = fen(body.amount)  # less than the value: the ledger splits it at acceptance
         check_split(rt.settings.min_split_fen, amount, value if holder == p.address else None)
         bank = org_or_422(session, body.financier_id, what="financier")
-        return ChainPlan(p.address or "", "offer_financing",
-                         (fid, bank.address, amount, body.rate_bps, body.expires_at),
-                         status_code=201)
+        return ChainPlan(
+            p.address or "",
+            "offer_financing",
+            (fid, bank.address, amount, body.rate_bps, body.expires_at),
+            status_code=201,
+        )
 
     return rt.runner.run_chain(ctx, "offer", f"fragment:{fid}", body.model_dump(), plan)
 
@@ -151,7 +167,8 @@ def _offer(session: Any, p: Principal, offer_id: int) -> OfferRow:
 
 @router.get("/offers/{offer_id}")
 def get_offer(
-    offer_id: OfferId, session: ReadSessionDep,
+    offer_id: OfferId,
+    session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
     return offer_view(_offer(session, p, offer_id))
@@ -159,7 +176,9 @@ def get_offer(
 
 @router.get("/offers/{offer_id}/quote")
 def quote_offer(
-    offer_id: OfferId, rt: RuntimeDep, session: ReadSessionDep,
+    offer_id: OfferId,
+    rt: RuntimeDep,
+    session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
     """The price if the bank accepted now: the contract's own quote, next to the same rule
@@ -177,8 +196,11 @@ def quote_offer(
     return {
         "offer_id": offer_id,
         **mirror.to_dict(),
-        "chain": {"days": chain_quote.days, "discount_fen": str(chain_quote.discount),
-                  "payment_fen": str(chain_quote.payment)},
+        "chain": {
+            "days": chain_quote.days,
+            "discount_fen": str(chain_quote.discount),
+            "payment_fen": str(chain_quote.payment),
+        },
         "agrees_with_chain": (chain_quote.discount, chain_quote.payment)
         == (mirror.discount, mirror.payment),
     }
@@ -186,7 +208,9 @@ def quote_offer(
 
 @router.post("/quotes")
 def preview_quote(
-    body: QuotePreviewRequest, rt: RuntimeDep, session: ReadSessionDep,
+    body: QuotePreviewRequest,
+    rt: RuntimeDep,
+    session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
     """Price a financing before any offer exists (what a holder would get today)."""
@@ -196,8 +220,9 @@ def preview_quote(
     if cert is None:
         raise not_found("certificate", certificate_id_of(fid))
     try:
-        result = discount_rule.quote(fen(body.amount), body.rate_bps, rt.gateway.block_time(),
-                                     cert.maturity)
+        result = discount_rule.quote(
+            fen(body.amount), body.rate_bps, rt.gateway.block_time(), cert.maturity
+        )
     except ValueError as exc:
         raise Problem(422, "discount_exceeds_amount", "No valid price", str(exc)) from None
     return result.to_dict()
@@ -215,15 +240,16 @@ def _offer_command(action: str, builder: str, roles: tuple[str, ...]):  # type: 
             offer_for_command(session, rt.gateway.ledger, p, offer_id)
             return ChainPlan(p.address or "", builder, (offer_id,))
 
-        return rt.runner.run_chain(ctx, action, f"offer:{offer_id}", {"offer_id": offer_id},
-                                   plan)
+        return rt.runner.run_chain(ctx, action, f"offer:{offer_id}", {"offer_id": offer_id}, plan)
 
     endpoint.__name__ = action
     endpoint.__doc__ = f"{' or '.join(roles)}: {action.replace('_', ' ')}."
     return endpoint
 
 
-router.post("/offers/{offer_id}/accept")(_offer_command("accept_offer", "accept_offer",
-                                                        (FINANCIER,)))
-router.post("/offers/{offer_id}/withdraw")(_offer_command("withdraw_offer", "withdraw_offer",
-                                                          HOLDERS))
+router.post("/offers/{offer_id}/accept")(
+    _offer_command("accept_offer", "accept_offer", (FINANCIER,))
+)
+router.post("/offers/{offer_id}/withdraw")(
+    _offer_command("withdraw_offer", "withdraw_offer", HOLDERS)
+)

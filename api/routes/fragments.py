@@ -50,8 +50,9 @@ def split(
         to = org_or_422(session, body.to_org_id, what="recipient")
         return ChainPlan(p.address or "", "split", (fid, to.address, amount), status_code=201)
 
-    return rt.runner.run_chain(ctx, "split", f"fragment:{fid}",
-                               {"fragment_id": str(fid), **body.model_dump()}, plan)
+    return rt.runner.run_chain(
+        ctx, "split", f"fragment:{fid}", {"fragment_id": str(fid), **body.model_dump()}, plan
+    )
 
 
 @router.post("/{fragment_id}/transfer")
@@ -71,8 +72,9 @@ def transfer(
         to = org_or_422(session, body.to_org_id, what="recipient")
         return ChainPlan(p.address or "", "transfer_fragment", (fid, to.address))
 
-    return rt.runner.run_chain(ctx, "transfer", f"fragment:{fid}",
-                               {"fragment_id": str(fid), **body.model_dump()}, plan)
+    return rt.runner.run_chain(
+        ctx, "transfer", f"fragment:{fid}", {"fragment_id": str(fid), **body.model_dump()}, plan
+    )
 
 
 @router.post("/{fragment_id}/claim")
@@ -90,8 +92,7 @@ def claim(
         fragment_for_command(session, rt.gateway.ledger, p, fid)
         return ChainPlan(p.address or "", "claim", (fid,))
 
-    return rt.runner.run_chain(ctx, "claim", f"fragment:{fid}", {"fragment_id": str(fid)},
-                               plan)
+    return rt.runner.run_chain(ctx, "claim", f"fragment:{fid}", {"fragment_id": str(fid)}, plan)
 
 
 @router.get("")
@@ -113,12 +114,14 @@ def list_fragments(
     if not p.sees_everything and not certificate_id:
         query = query.where(FragmentRow.holder == (p.address or ""))
     rows = [r for r in session.exec(query).all() if fragment_visible(session, p, r)]
-    return [fragment_view(r) for r in rows[offset: offset + limit]]
+    return [fragment_view(r) for r in rows[offset : offset + limit]]
 
 
 @router.get("/{fragment_id}")
 def get_fragment(
-    fragment_id: FragmentPath, rt: RuntimeDep, session: ReadSessionDep,
+    fragment_id: FragmentPath,
+    rt: RuntimeDep,
+    session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
     fid = parse_fragment_id(fragment_id)
@@ -132,7 +135,9 @@ def get_fragment(
 
 @router.get("/{fragment_id}/provenance")
 def provenance(
-    fragment_id: FragmentPath, rt: RuntimeDep, session: ReadSessionDep,
+    fragment_id: FragmentPath,
+    rt: RuntimeDep,
+    session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
     """The path to the root certificate (穿透) read from the chain, and the fragment's
@@ -160,8 +165,12 @@ def provenance(
 
     def shown(node_id: int, holder: str, value: str) -> dict[str, Any]:
         if visible(node_id, holder):
-            return {"holder": holder, "holder_name": names.get(holder), "value": value,
-                    "masked": False}
+            return {
+                "holder": holder,
+                "holder_name": names.get(holder),
+                "value": value,
+                "masked": False,
+            }
         return {"holder": None, "holder_name": None, "value": None, "masked": True}
 
     def subtree(node: FragmentRow, depth: int = 0) -> dict[str, Any]:
@@ -174,8 +183,11 @@ def provenance(
         "fragment_id": str(fid),
         "certificate_id": frag.certificate_id,
         "path_to_root": [
-            {"id": str(f.id), "parent_id": str(f.parent_id) if f.parent_id is not None else None,
-             **shown(f.id, f.holder, str(f.value))}
+            {
+                "id": str(f.id),
+                "parent_id": str(f.parent_id) if f.parent_id is not None else None,
+                **shown(f.id, f.holder, str(f.value)),
+            }
             for f in path
         ],
         "subtree": subtree(frag),
@@ -184,28 +196,50 @@ def provenance(
 
 @router.get("/{fragment_id}/history")
 def history(
-    fragment_id: FragmentPath, session: ReadSessionDep,
+    fragment_id: FragmentPath,
+    session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> list[dict[str, Any]]:
     """Indexed events of the fragment and of its certificate's issuance and repayment."""
     fid = parse_fragment_id(fragment_id)
     frag = fragment_or_404(session, p, fid)
     events = session.exec(
-        select(ChainEvent).where(
+        select(ChainEvent)
+        .where(
             (ChainEvent.fragment_id == fid)
-            | ((ChainEvent.certificate_id == frag.certificate_id)
-               & ChainEvent.event.in_(("CertificateIssued", "CertificateAccepted",  # type: ignore[attr-defined]
-                                       "RepaymentReceived", "CertificateSettled",
-                                       "CertificateOverdue", "CertificateDefaulted")))
-        ).order_by(ChainEvent.block_number, ChainEvent.log_index)  # type: ignore[arg-type]
+            | (
+                (ChainEvent.certificate_id == frag.certificate_id)
+                & ChainEvent.event.in_(
+                    (
+                        "CertificateIssued",
+                        "CertificateAccepted",  # type: ignore[attr-defined]
+                        "RepaymentReceived",
+                        "CertificateSettled",
+                        "CertificateOverdue",
+                        "CertificateDefaulted",
+                    )
+                )
+            )
+        )
+        .order_by(ChainEvent.block_number, ChainEvent.log_index)  # type: ignore[arg-type]
     ).all()
-    return [{"event": e.event, "block_number": e.block_number, "tx_hash": e.tx_hash,
-             "log_index": e.log_index, "args": json.loads(e.args)} for e in events]
+    return [
+        {
+            "event": e.event,
+            "block_number": e.block_number,
+            "tx_hash": e.tx_hash,
+            "log_index": e.log_index,
+            "args": json.loads(e.args),
+        }
+        for e in events
+    ]
 
 
 @router.get("/{fragment_id}/verification")
 def verification(
-    fragment_id: FragmentIdStr, rt: RuntimeDep, session: ReadSessionDep,
+    fragment_id: FragmentIdStr,
+    rt: RuntimeDep,
+    session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
     """The verifier's report, computed from the chain alone (not from this database)."""

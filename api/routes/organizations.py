@@ -32,8 +32,12 @@ def _org(session: Any, org_id: int) -> Organization:
 
 def _self_or_operator(p: Principal, org_id: int) -> None:
     if p.role != OPERATOR and p.org_id != org_id:
-        raise Problem(403, "forbidden", "Not your organization",
-                      "Only the organization itself or the operator may do this.")
+        raise Problem(
+            403,
+            "forbidden",
+            "Not your organization",
+            "Only the organization itself or the operator may do this.",
+        )
 
 
 @router.get("/me")
@@ -75,7 +79,9 @@ def list_organizations(
 
 @router.get("/organizations/{org_id}")
 def get_organization(
-    org_id: OrgId, session: SessionDep, _: Principal = Depends(authenticate)  # noqa: B008
+    org_id: OrgId,
+    session: SessionDep,
+    _: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
     return org_view(_org(session, org_id))
 
@@ -95,30 +101,52 @@ def create_api_key(
     def work() -> tuple[int, dict[str, Any]]:
         row, token = issue_key(session, org_id, body.label)
         session.commit()
-        return 201, {"id": row.id, "org_id": org_id, "label": row.label, "prefix": row.prefix,
-                     "api_key": token,
-                     "note": "Store this key now: it is not shown again."}
+        return 201, {
+            "id": row.id,
+            "org_id": org_id,
+            "label": row.label,
+            "prefix": row.prefix,
+            "api_key": token,
+            "note": "Store this key now: it is not shown again.",
+        }
 
     # The token itself is never stored: only its hash, and a replay of the same
     # Idempotency-Key answers with the key's id and prefix but the token withheld.
-    return rt.runner.run_local(ctx, "create_api_key", f"organization:{org_id}",
-                               body.model_dump(), work, redact=("api_key",))
+    return rt.runner.run_local(
+        ctx,
+        "create_api_key",
+        f"organization:{org_id}",
+        body.model_dump(),
+        work,
+        redact=("api_key",),
+    )
 
 
 @router.get("/organizations/{org_id}/api-keys")
 def list_api_keys(
-    org_id: OrgId, session: SessionDep, p: Principal = Depends(authenticate)  # noqa: B008
+    org_id: OrgId,
+    session: SessionDep,
+    p: Principal = Depends(authenticate),  # noqa: B008
 ) -> list[dict[str, Any]]:
     _self_or_operator(p, org_id)
     rows = session.exec(select(ApiKey).where(ApiKey.org_id == org_id)).all()
-    return [{"id": k.id, "label": k.label, "prefix": k.prefix,
-             "created_at": k.created_at.isoformat(),
-             "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None} for k in rows]
+    return [
+        {
+            "id": k.id,
+            "label": k.label,
+            "prefix": k.prefix,
+            "created_at": k.created_at.isoformat(),
+            "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+        }
+        for k in rows
+    ]
 
 
 @router.delete("/organizations/{org_id}/api-keys/{key_id}")
 def revoke_api_key(
-    org_id: OrgId, key_id: KeyId, session: SessionDep,
+    org_id: OrgId,
+    key_id: KeyId,
+    session: SessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
     _self_or_operator(p, org_id)
@@ -130,8 +158,15 @@ def revoke_api_key(
         session.add(key)
         from api.audit import record
 
-        record(session, org_id=p.org_id, api_key_id=p.api_key_id, action="revoke_api_key",
-               target=f"api_key:{key_id}", params={}, outcome="succeeded")
+        record(
+            session,
+            org_id=p.org_id,
+            api_key_id=p.api_key_id,
+            action="revoke_api_key",
+            target=f"api_key:{key_id}",
+            params={},
+            outcome="succeeded",
+        )
         session.commit()
     return {"id": key.id, "revoked_at": key.revoked_at.isoformat()}
 
@@ -148,12 +183,17 @@ def _member_command(action: str, builder: str):  # type: ignore[no-untyped-def]
 
         def plan() -> ChainPlan:
             if org.address is None or org.role in OVERSEERS:
-                raise Problem(422, "unknown_member", "Not a ledger member",
-                              f"Organization {org_id} has no account on the ledger.")
+                raise Problem(
+                    422,
+                    "unknown_member",
+                    "Not a ledger member",
+                    f"Organization {org_id} has no account on the ledger.",
+                )
             return ChainPlan(rt.gateway.operator.address, builder, (org.address,))
 
-        response = rt.runner.run_chain(ctx, action, f"organization:{org_id}",
-                                       {"org_id": org_id}, plan)
+        response = rt.runner.run_chain(
+            ctx, action, f"organization:{org_id}", {"org_id": org_id}, plan
+        )
         if response.status_code < 300:
             org.status = "suspended" if action == "suspend" else "active"
             session.add(org)
@@ -183,24 +223,36 @@ def mint_settlement(
 
     def plan() -> ChainPlan:
         if org.address is None:
-            raise Problem(422, "unknown_member", "Not a ledger member",
-                          f"Organization {org_id} has no account.")
-        return ChainPlan(rt.gateway.operator.address, "mint_settlement",
-                         (org.address, fen(body.amount)))
+            raise Problem(
+                422,
+                "unknown_member",
+                "Not a ledger member",
+                f"Organization {org_id} has no account.",
+            )
+        return ChainPlan(
+            rt.gateway.operator.address, "mint_settlement", (org.address, fen(body.amount))
+        )
 
-    return rt.runner.run_chain(ctx, "mint", f"organization:{org_id}",
-                               {"org_id": org_id, "amount": body.amount}, plan)
+    return rt.runner.run_chain(
+        ctx, "mint", f"organization:{org_id}", {"org_id": org_id, "amount": body.amount}, plan
+    )
 
 
 @router.get("/organizations/{org_id}/balance")
 def balance(
-    org_id: OrgId, rt: RuntimeDep, session: SessionDep,
+    org_id: OrgId,
+    rt: RuntimeDep,
+    session: SessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> dict[str, Any]:
     """Settlement-token balance in fen (the organization itself, operator, auditors)."""
     if not p.sees_everything and p.org_id != org_id:
-        raise Problem(403, "forbidden", "Not your organization",
-                      "Only the organization itself, the operator or an auditor may see this.")
+        raise Problem(
+            403,
+            "forbidden",
+            "Not your organization",
+            "Only the organization itself, the operator or an auditor may see this.",
+        )
     org = _org(session, org_id)
     amount = rt.gateway.ledger.token_balance(org.address) if org.address else 0
     return {"org_id": org_id, "balance": str(amount)}

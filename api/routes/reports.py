@@ -26,29 +26,44 @@ def _check(rt: Any, certs: list[CertificateRow]) -> dict[str, Any]:
     for cert in certs[:500]:
         chain = rt.gateway.ledger.certificate(cert.id)
         if (str(chain.repaid), str(chain.face_value), chain.fragment_count) != (
-            cert.repaid, cert.face_value, cert.fragment_count
+            cert.repaid,
+            cert.face_value,
+            cert.fragment_count,
         ):
             mismatches.append(cert.id)
-    return {"checked_certificates": min(len(certs), 500), "mismatches": mismatches,
-            "consistent_with_chain": not mismatches, "indexed_block": rt.indexer.indexed_block}
+    return {
+        "checked_certificates": min(len(certs), 500),
+        "mismatches": mismatches,
+        "consistent_with_chain": not mismatches,
+        "indexed_block": rt.indexer.indexed_block,
+    }
 
 
 @router.get("/exposure")
 def exposure(
-    rt: RuntimeDep, session: ReadSessionDep,
+    rt: RuntimeDep,
+    session: ReadSessionDep,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> dict[str, Any]:
     """Outstanding (face value minus repaid) per core enterprise, over open certificates."""
     rt.indexer.catch_up()
-    certs = list(session.exec(
-        select(CertificateRow).where(CertificateRow.status.in_(OPEN))  # type: ignore[attr-defined]
-    ).all())
+    certs = list(
+        session.exec(
+            select(CertificateRow).where(CertificateRow.status.in_(OPEN))  # type: ignore[attr-defined]
+        ).all()
+    )
     names = _names(session)
     totals: dict[str, dict[str, Any]] = {}
     for c in certs:
-        entry = totals.setdefault(c.issuer, {"core_enterprise": c.issuer,
-                                             "name": names.get(c.issuer), "outstanding": 0,
-                                             "certificates": 0})
+        entry = totals.setdefault(
+            c.issuer,
+            {
+                "core_enterprise": c.issuer,
+                "name": names.get(c.issuer),
+                "outstanding": 0,
+                "certificates": 0,
+            },
+        )
         entry["outstanding"] += int(c.face_value) - int(c.repaid)
         entry["certificates"] += 1
     rows = [{**v, "outstanding": str(v["outstanding"])} for v in totals.values()]
@@ -57,7 +72,8 @@ def exposure(
 
 @router.get("/financed-volume")
 def financed_volume(
-    rt: RuntimeDep, session: ReadSessionDep,
+    rt: RuntimeDep,
+    session: ReadSessionDep,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> dict[str, Any]:
     """Per bank: face amount bought, cash paid and discount earned (accepted offers)."""
@@ -66,45 +82,66 @@ def financed_volume(
     totals: dict[str, dict[str, Any]] = {}
     offers = session.exec(select(OfferRow).where(OfferRow.status == "accepted")).all()
     for o in offers:
-        entry = totals.setdefault(o.financier, {"financier": o.financier,
-                                                "name": names.get(o.financier), "amount": 0,
-                                                "payment": 0, "discount": 0, "financings": 0})
+        entry = totals.setdefault(
+            o.financier,
+            {
+                "financier": o.financier,
+                "name": names.get(o.financier),
+                "amount": 0,
+                "payment": 0,
+                "discount": 0,
+                "financings": 0,
+            },
+        )
         entry["amount"] += int(o.amount)
         entry["payment"] += int(o.payment or 0)
         entry["discount"] += int(o.discount or 0)
         entry["financings"] += 1
     chain_count = len(rt.gateway.ledger.events("FinancingAccepted"))
     return {
-        "volume": [{**v, **{k: str(v[k]) for k in ("amount", "payment", "discount")}}
-                   for v in totals.values()],
-        "check": {"indexed_financings": len(offers), "chain_financings": chain_count,
-                  "consistent_with_chain": chain_count == len(offers)},
+        "volume": [
+            {**v, **{k: str(v[k]) for k in ("amount", "payment", "discount")}}
+            for v in totals.values()
+        ],
+        "check": {
+            "indexed_financings": len(offers),
+            "chain_financings": chain_count,
+            "consistent_with_chain": chain_count == len(offers),
+        },
     }
 
 
 @router.get("/maturing")
 def maturing(
-    rt: RuntimeDep, session: ReadSessionDep,
+    rt: RuntimeDep,
+    session: ReadSessionDep,
     within_days: Annotated[int, Query(ge=0, le=3660)] = 30,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> dict[str, Any]:
     """Open certificates maturing within ``within_days`` of the chain's time."""
     rt.indexer.catch_up()
     now = rt.gateway.block_time()
-    certs = list(session.exec(
-        select(CertificateRow).where(CertificateRow.status.in_(("issued", "active")))  # type: ignore[attr-defined]
-        .where(CertificateRow.maturity <= now + within_days * 86_400)
-        .order_by(CertificateRow.maturity)  # type: ignore[arg-type]
-    ).all())
+    certs = list(
+        session.exec(
+            select(CertificateRow)
+            .where(CertificateRow.status.in_(("issued", "active")))  # type: ignore[attr-defined]
+            .where(CertificateRow.maturity <= now + within_days * 86_400)
+            .order_by(CertificateRow.maturity)  # type: ignore[arg-type]
+        ).all()
+    )
     from api.schemas import certificate_view
 
-    return {"as_of": now, "certificates": [certificate_view(c) for c in certs],
-            "check": _check(rt, certs)}
+    return {
+        "as_of": now,
+        "certificates": [certificate_view(c) for c in certs],
+        "check": _check(rt, certs),
+    }
 
 
 @router.get("/overdue")
 def overdue(
-    rt: RuntimeDep, session: ReadSessionDep,
+    rt: RuntimeDep,
+    session: ReadSessionDep,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> dict[str, Any]:
     """Overdue and defaulted certificates, plus active ones whose grace period has run out
@@ -115,13 +152,26 @@ def overdue(
     ledger = rt.gateway.ledger
     at = overdue_rule.latest_moment(ledger)
     grace = ledger.grace_period()
-    certs = list(session.exec(
-        select(CertificateRow).where(CertificateRow.status.in_(("active", "overdue",  # type: ignore[attr-defined]
-                                                                "defaulted")))
-    ).all())
+    certs = list(
+        session.exec(
+            select(CertificateRow).where(
+                CertificateRow.status.in_(
+                    (
+                        "active",
+                        "overdue",  # type: ignore[attr-defined]
+                        "defaulted",
+                    )
+                )
+            )
+        ).all()
+    )
     unmarked = {c.id for c in overdue_rule.due(ledger, certs, at, grace)}
     due = [c for c in certs if c.status != "active" or c.id in unmarked]
     from api.schemas import certificate_view
 
-    return {"as_of": at.time, "grace_period": grace,
-            "certificates": [certificate_view(c) for c in due], "check": _check(rt, due)}
+    return {
+        "as_of": at.time,
+        "grace_period": grace,
+        "certificates": [certificate_view(c) for c in due],
+        "check": _check(rt, due),
+    }

@@ -37,15 +37,23 @@ MAX_FRAGMENT_ID = 2**63 - 1
 
 
 def not_found(kind: str, ident: object) -> Problem:
-    return Problem(404, f"unknown_{kind}", f"No such {kind}", f"There is no {kind} {ident} "
-                   "that your organization may see.")
+    return Problem(
+        404,
+        f"unknown_{kind}",
+        f"No such {kind}",
+        f"There is no {kind} {ident} that your organization may see.",
+    )
 
 
 def org_or_422(session: Session, org_id: int, *, what: str = "counterparty") -> Organization:
     org = session.get(Organization, org_id) if 0 < org_id <= MAX_DB_INT else None
     if org is None or org.address is None or org.status == "onboarding":
-        raise Problem(422, "unknown_member", "Unknown member",
-                      f"The {what} (organization {org_id}) is not a member of the ledger.")
+        raise Problem(
+            422,
+            "unknown_member",
+            "Unknown member",
+            f"The {what} (organization {org_id}) is not a member of the ledger.",
+        )
     return org
 
 
@@ -65,13 +73,15 @@ def certificate_visible(session: Session, p: Principal, cert: CertificateRow) ->
     if me in (cert.issuer, cert.beneficiary, cert.credit_provider):
         return True
     held = session.exec(
-        select(FragmentRow.id).where(FragmentRow.certificate_id == cert.id)
+        select(FragmentRow.id)
+        .where(FragmentRow.certificate_id == cert.id)
         .where(FragmentRow.holder == me)
     ).first()
     if held is not None:
         return True
     offered = session.exec(
-        select(OfferRow.id).where(OfferRow.financier == me)
+        select(OfferRow.id)
+        .where(OfferRow.financier == me)
         .where(OfferRow.fragment_id >= cert.id << 32)  # type: ignore[operator]
         .where(OfferRow.fragment_id < (cert.id + 1) << 32)  # type: ignore[operator]
     ).first()
@@ -82,8 +92,7 @@ def fragment_visible(session: Session, p: Principal, frag: FragmentRow) -> bool:
     return fragment_visibility(session, p, frag.certificate_id)(frag.id, frag.holder)
 
 
-def fragment_visibility(session: Session, p: Principal,
-                        cert_id: int) -> Callable[[int, str], bool]:
+def fragment_visibility(session: Session, p: Principal, cert_id: int) -> Callable[[int, str], bool]:
     """Whether the caller may see a fragment (by id and holder) of certificate
     ``cert_id``: its holder, the certificate's issuer and credit provider, the seller and
     financier of an offer on it. For one fragment or a whole tree: the certificate and
@@ -99,12 +108,18 @@ def fragment_visibility(session: Session, p: Principal,
         if not known:
             cert = session.get(CertificateRow, cert_id)
             known["all"] = cert is not None and me in (cert.issuer, cert.credit_provider)
-            known["offered"] = set() if known["all"] else set(session.exec(
-                select(OfferRow.fragment_id)
-                .where(OfferRow.fragment_id >= cert_id << 32)  # type: ignore[operator]
-                .where(OfferRow.fragment_id < (cert_id + 1) << 32)  # type: ignore[operator]
-                .where((OfferRow.financier == me) | (OfferRow.seller == me))
-            ).all())
+            known["offered"] = (
+                set()
+                if known["all"]
+                else set(
+                    session.exec(
+                        select(OfferRow.fragment_id)
+                        .where(OfferRow.fragment_id >= cert_id << 32)  # type: ignore[operator]
+                        .where(OfferRow.fragment_id < (cert_id + 1) << 32)  # type: ignore[operator]
+                        .where((OfferRow.financier == me) | (OfferRow.seller == me))
+                    ).all()
+                )
+            )
         return bool(known["all"]) or fragment_id in known["offered"]
 
     return visible
@@ -144,8 +159,9 @@ def certificate_of_fragment(session: Session, fragment_id: int) -> CertificateRo
 # -- the record a command acts on (rule 2 above) --------------------------------------------
 
 
-def fragment_for_command(session: Session, ledger: Ledger, p: Principal,
-                         fragment_id: int) -> tuple[str, int]:
+def fragment_for_command(
+    session: Session, ledger: Ledger, p: Principal, fragment_id: int
+) -> tuple[str, int]:
     """(holder, value) of the fragment a command acts on, or 404 if the caller may not
     see it (in the read model, or as its holder on chain)."""
     frag = session.get(FragmentRow, fragment_id)
@@ -160,8 +176,7 @@ def fragment_for_command(session: Session, ledger: Ledger, p: Principal,
     return chain.holder, chain.value
 
 
-def certificate_for_command(session: Session, ledger: Ledger, p: Principal,
-                            cert_id: int) -> None:
+def certificate_for_command(session: Session, ledger: Ledger, p: Principal, cert_id: int) -> None:
     """404 unless the caller may see the certificate (in the read model, or as its
     issuer, beneficiary or credit provider on chain)."""
     cert = session.get(CertificateRow, cert_id) if 0 < cert_id <= MAX_DB_INT else None
@@ -171,8 +186,11 @@ def certificate_for_command(session: Session, ledger: Ledger, p: Principal,
         chain = ledger.certificate(cert_id)
     except ContractRevert:
         raise not_found("certificate", cert_id) from None
-    if p.address is None or p.address not in (chain.issuer, chain.beneficiary,
-                                              chain.credit_provider):
+    if p.address is None or p.address not in (
+        chain.issuer,
+        chain.beneficiary,
+        chain.credit_provider,
+    ):
         raise not_found("certificate", cert_id)
 
 

@@ -14,8 +14,11 @@ from api.problems import Problem
 from chain_client import identity
 from chain_client.ledger_types import Role
 
-CHAIN_ROLES = {CORE_ENTERPRISE: Role.CORE_ENTERPRISE, SUPPLIER: Role.SUPPLIER,
-               FINANCIER: Role.FINANCIER}
+CHAIN_ROLES = {
+    CORE_ENTERPRISE: Role.CORE_ENTERPRISE,
+    SUPPLIER: Role.SUPPLIER,
+    FINANCIER: Role.FINANCIER,
+}
 
 
 def validated_uscc(uscc: str) -> str:
@@ -32,8 +35,12 @@ def onboard(
     session = engine_session
     org = session.exec(select(Organization).where(Organization.uscc == code)).first()
     if org is not None and org.status != "onboarding":
-        raise Problem(409, "organization_already_registered", "Already a member",
-                      f"An organization with code {code} is already onboarded (id {org.id}).")
+        raise Problem(
+            409,
+            "organization_already_registered",
+            "Already a member",
+            f"An organization with code {code} is already onboarded (id {org.id}).",
+        )
     if org is None:
         org = Organization(name=name, uscc=code, role=role, status="onboarding")
         session.add(org)
@@ -55,8 +62,12 @@ def onboard(
     if member.role == Role.NONE:
         existing = gateway.ledger.account_of_organization(identity.org_id_hash(code))
         if existing is not None:
-            raise Problem(409, "organization_already_registered", "Already on the ledger",
-                          f"Organization {code} is already registered on chain as {existing}.")
+            raise Problem(
+                409,
+                "organization_already_registered",
+                "Already on the ledger",
+                f"Organization {code} is already registered on chain as {existing}.",
+            )
         operator.register_member(org.address, identity.org_id_hash(code), CHAIN_ROLES[role])
     if role in (CORE_ENTERPRISE, FINANCIER):
         member_ledger = gateway.ledger_as(org.address)

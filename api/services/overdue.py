@@ -39,13 +39,20 @@ def latest_moment(ledger: Ledger) -> ChainMoment:
 def may_be_overdue(cert: CertificateRow, now: int, grace: int) -> bool:
     """Whether the ledger could mark ``cert`` overdue at ``now``, by the read model alone
     (active, not repaid in full, past maturity + grace: the earliest overdue moment)."""
-    return (cert.status == "active" and int(cert.repaid) < int(cert.face_value)
-            and now > cert.maturity + grace)
+    return (
+        cert.status == "active"
+        and int(cert.repaid) < int(cert.face_value)
+        and now > cert.maturity + grace
+    )
 
 
-def due(ledger: Ledger, certs: Iterable[CertificateRow], at: ChainMoment,
-        grace: int) -> list[CertificateRow]:
+def due(
+    ledger: Ledger, certs: Iterable[CertificateRow], at: ChainMoment, grace: int
+) -> list[CertificateRow]:
     """Those of ``certs`` that the ledger would mark overdue at ``at`` (its ``overdueAt``,
     read at ``at.block``, for the candidates :func:`may_be_overdue` leaves)."""
-    return [c for c in certs if may_be_overdue(c, at.time, grace)
-            and at.time > ledger.overdue_at(c.id, block=at.block)]
+    return [
+        c
+        for c in certs
+        if may_be_overdue(c, at.time, grace) and at.time > ledger.overdue_at(c.id, block=at.block)
+    ]

@@ -11,18 +11,31 @@ from chain_client.ledger_types import TxOutcome
 
 
 def _base(action: str, outcome: TxOutcome) -> dict[str, Any]:
-    return {"action": action, "tx_hash": outcome.tx_hash, "block_number": outcome.block_number,
-            "gas_used": outcome.gas_used}
+    return {
+        "action": action,
+        "tx_hash": outcome.tx_hash,
+        "block_number": outcome.block_number,
+        "gas_used": outcome.gas_used,
+    }
 
 
 def issue(gw: ChainGateway, o: TxOutcome, req: dict[str, Any]) -> dict[str, Any]:
-    return {**_base("issue", o), "certificate_id": o.value, "face_value": req["face_value"],
-            "maturity": req["maturity"], "status": "issued"}
+    return {
+        **_base("issue", o),
+        "certificate_id": o.value,
+        "face_value": req["face_value"],
+        "maturity": req["maturity"],
+        "status": "issued",
+    }
 
 
 def accept(gw: ChainGateway, o: TxOutcome, req: dict[str, Any]) -> dict[str, Any]:
-    return {**_base("accept", o), "certificate_id": req["certificate_id"],
-            "root_fragment_id": str(o.value), "status": "active"}
+    return {
+        **_base("accept", o),
+        "certificate_id": req["certificate_id"],
+        "root_fragment_id": str(o.value),
+        "status": "active",
+    }
 
 
 def simple(action: str, **fields: str) -> Any:
@@ -36,31 +49,49 @@ def simple(action: str, **fields: str) -> Any:
 
 
 def split(gw: ChainGateway, o: TxOutcome, req: dict[str, Any]) -> dict[str, Any]:
-    return {**_base("split", o), "parent_fragment_id": req["fragment_id"],
-            "fragment_id": str(o.value), "amount": req["amount"], "to_org_id": req["to_org_id"]}
+    return {
+        **_base("split", o),
+        "parent_fragment_id": req["fragment_id"],
+        "fragment_id": str(o.value),
+        "amount": req["amount"],
+        "to_org_id": req["to_org_id"],
+    }
 
 
 def offer(gw: ChainGateway, o: TxOutcome, req: dict[str, Any]) -> dict[str, Any]:
-    return {**_base("offer", o), "offer_id": o.value, "fragment_id": req["fragment_id"],
-            "amount": req["amount"], "rate_bps": req["rate_bps"],
-            "expires_at": req["expires_at"], "status": "open"}
+    return {
+        **_base("offer", o),
+        "offer_id": o.value,
+        "fragment_id": req["fragment_id"],
+        "amount": req["amount"],
+        "rate_bps": req["rate_bps"],
+        "expires_at": req["expires_at"],
+        "status": "open",
+    }
 
 
 def accept_offer(gw: ChainGateway, o: TxOutcome, req: dict[str, Any]) -> dict[str, Any]:
-    body = {**_base("accept_offer", o), "offer_id": req["offer_id"],
-            "financed_fragment_id": str(o.value), "status": "accepted"}
+    body = {
+        **_base("accept_offer", o),
+        "offer_id": req["offer_id"],
+        "financed_fragment_id": str(o.value),
+        "status": "accepted",
+    }
     receipt = gw.receipt(o.tx_hash, just_mined=True)
     if receipt is not None:
         for event in gw.ledger.receipt_events(receipt, "FinancingAccepted"):
-            body.update(amount=str(event["amount"]), discount=str(event["discount"]),
-                        payment=str(event["payment"]), days=int(event["days_"]))
+            body.update(
+                amount=str(event["amount"]),
+                discount=str(event["discount"]),
+                payment=str(event["payment"]),
+                days=int(event["days_"]),
+            )
     return body
 
 
 def paid(action: str) -> Any:
     def build(gw: ChainGateway, o: TxOutcome, req: dict[str, Any]) -> dict[str, Any]:
-        return {**_base(action, o), **{k: v for k, v in req.items()},
-                "paid": str(o.value or 0)}
+        return {**_base(action, o), **{k: v for k, v in req.items()}, "paid": str(o.value or 0)}
 
     return build
 
@@ -77,8 +108,9 @@ RESPONDERS = {
     "accept_offer": accept_offer,
     "repay": simple("repay", certificate_id="certificate_id", amount="amount"),
     "claim": paid("claim"),
-    "set_credit_line": simple("set_credit_line", core_enterprise_id="core_enterprise_id",
-                              limit="limit"),
+    "set_credit_line": simple(
+        "set_credit_line", core_enterprise_id="core_enterprise_id", limit="limit"
+    ),
     "mint": simple("mint", org_id="org_id", amount="amount"),
     "suspend": simple("suspend", org_id="org_id"),
     "reinstate": simple("reinstate", org_id="org_id"),

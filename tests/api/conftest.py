@@ -28,6 +28,7 @@ from chain_client.node import AnvilNode
 PG_URL = os.environ.get("SCF_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 OPERATOR_KEY = "scf_test_operator_" + secrets.token_hex(8)
 
+
 def _valid_uscc(seed: int) -> str:
     from chain_client.identity import uscc_check_digit
 
@@ -105,13 +106,18 @@ class World:
 
     def onboard(self, name: str, role: str, seed: int) -> Party:
         uscc = _valid_uscc(seed)
-        r = self.client.post("/v1/organizations", json={"name": name, "uscc": uscc,
-                                                         "role": role},
-                             headers=self.operator.headers)
+        r = self.client.post(
+            "/v1/organizations",
+            json={"name": name, "uscc": uscc, "role": role},
+            headers=self.operator.headers,
+        )
         assert r.status_code == 201, r.text
         org = r.json()
-        k = self.client.post(f"/v1/organizations/{org['id']}/api-keys", json={"label": "t"},
-                             headers=self.operator.headers)
+        k = self.client.post(
+            f"/v1/organizations/{org['id']}/api-keys",
+            json={"label": "t"},
+            headers=self.operator.headers,
+        )
         assert k.status_code == 201, k.text
         party = Party(org["id"], k.json()["api_key"], role, org["address"])
         self.parties[name] = party
@@ -125,8 +131,7 @@ class World:
         self.anvil.mine()
 
 
-def open_world(anvil: AnvilNode, tmp: Path, db: str = "sqlite",
-               **extra: Any) -> Iterator[World]:
+def open_world(anvil: AnvilNode, tmp: Path, db: str = "sqlite", **extra: Any) -> Iterator[World]:
     settings = make_settings(anvil, tmp, db, **extra)
     app = create_app(settings)
     try:
@@ -148,12 +153,18 @@ def populate(world: World) -> World:
     world.onboard("bank", "financier", seed + 4)
     world.onboard("auditor", "auditor", seed + 5)
     c = world.client
-    r = c.put("/v1/credit-lines", json={"core_enterprise_id": world.core.org_id,
-                                         "limit": "100000000000"}, headers=world.bank.headers)
+    r = c.put(
+        "/v1/credit-lines",
+        json={"core_enterprise_id": world.core.org_id, "limit": "100000000000"},
+        headers=world.bank.headers,
+    )
     assert r.status_code == 200, r.text
     for who, amount in (("bank", "50000000000"), ("core", "50000000000")):
-        r = c.post(f"/v1/organizations/{world.parties[who].org_id}/settlement-funds",
-                   json={"amount": amount}, headers=world.operator.headers)
+        r = c.post(
+            f"/v1/organizations/{world.parties[who].org_id}/settlement-funds",
+            json={"amount": amount},
+            headers=world.operator.headers,
+        )
         assert r.status_code == 200, r.text
     return world
 
@@ -167,26 +178,38 @@ def world(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 def upload_invoice(world: World, party: Party, content: bytes | None = None) -> dict[str, Any]:
     content = content or f"invoice {uuid.uuid4()}".encode()
-    r = world.client.post("/v1/documents", files={"file": ("inv.pdf", content,
-                                                           "application/pdf")},
-                          data={"kind": "invoice"}, headers=party.headers)
+    r = world.client.post(
+        "/v1/documents",
+        files={"file": ("inv.pdf", content, "application/pdf")},
+        data={"kind": "invoice"},
+        headers=party.headers,
+    )
     assert r.status_code == 201, r.text
     return r.json()  # type: ignore[no-any-return]
 
 
-def issue_certificate(world: World, face_value: str = "1000000", days: int = 90,
-                      accept: bool = True) -> dict[str, Any]:
+def issue_certificate(
+    world: World, face_value: str = "1000000", days: int = 90, accept: bool = True
+) -> dict[str, Any]:
     doc = upload_invoice(world, world.core)
-    r = world.client.post("/v1/certificates", json={
-        "beneficiary_id": world.tier1.org_id, "credit_provider_id": world.bank.org_id,
-        "face_value": face_value, "maturity": world.block_time() + days * 86_400,
-        "document_id": doc["id"], "invoice_number": "INV-" + uuid.uuid4().hex[:12],
-    }, headers=world.core.headers)
+    r = world.client.post(
+        "/v1/certificates",
+        json={
+            "beneficiary_id": world.tier1.org_id,
+            "credit_provider_id": world.bank.org_id,
+            "face_value": face_value,
+            "maturity": world.block_time() + days * 86_400,
+            "document_id": doc["id"],
+            "invoice_number": "INV-" + uuid.uuid4().hex[:12],
+        },
+        headers=world.core.headers,
+    )
     assert r.status_code == 201, r.text
     out = {"certificate_id": r.json()["certificate_id"], "document": doc}
     if accept:
-        a = world.client.post(f"/v1/certificates/{out['certificate_id']}/accept",
-                              headers=world.tier1.headers)
+        a = world.client.post(
+            f"/v1/certificates/{out['certificate_id']}/accept", headers=world.tier1.headers
+        )
         assert a.status_code == 200, a.text
         out["root_fragment_id"] = a.json()["root_fragment_id"]
     return out

@@ -45,8 +45,9 @@ _serial = itertools.count()
 def before_call(ctx: Any, case: Any, kwargs: Any) -> None:
     headers = case.headers or {}
     name = next((h for h in headers if h.lower() == "idempotency-key"), None)
-    if name is None or (case.meta is not None
-                        and case.meta.is_negative_at(ParameterLocation.HEADER)):
+    if name is None or (
+        case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
+    ):
         return
     # at most 150 + 1 + 20 + 1 + 32 characters: inside the declared 1..200
     headers[name] = f"{str(headers[name])[:150]}.{next(_serial)}-{uuid.uuid4().hex}"

@@ -20,8 +20,13 @@ from tests.api.conftest import World, issue_certificate, open_world, populate, u
 ALL = {"operator", "core_enterprise", "supplier", "financier", "auditor"}
 HOLDERS = {"supplier", "financier"}
 OVERSEE = {"operator", "auditor"}
-ROLE_PARTY = {"operator": "operator", "core_enterprise": "core", "supplier": "tier1",
-              "financier": "bank", "auditor": "auditor"}
+ROLE_PARTY = {
+    "operator": "operator",
+    "core_enterprise": "core",
+    "supplier": "tier1",
+    "financier": "bank",
+    "auditor": "auditor",
+}
 
 #: (method, path) -> roles allowed by the API (a chain refusal may still follow).
 MATRIX: dict[tuple[str, str], set[str]] = {
@@ -43,10 +48,9 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/organizations/{org_id}/settlement-funds"): {"operator"},
     ("GET", "/v1/organizations/{org_id}/balance"): OVERSEE,
     ("POST", "/v1/documents"): ALL - {"auditor"},
-    ("GET", "/v1/documents/{document_id}"): OVERSEE | {"core_enterprise", "financier",
-                                                       "supplier"},
-    ("GET", "/v1/documents/{document_id}/content"): OVERSEE | {"core_enterprise",
-                                                               "financier", "supplier"},
+    ("GET", "/v1/documents/{document_id}"): OVERSEE | {"core_enterprise", "financier", "supplier"},
+    ("GET", "/v1/documents/{document_id}/content"): OVERSEE
+    | {"core_enterprise", "financier", "supplier"},
     ("POST", "/v1/certificates"): {"core_enterprise"},
     ("GET", "/v1/certificates"): ALL,
     ("GET", "/v1/certificates/{certificate_id}"): ALL,
@@ -93,14 +97,14 @@ def _request(w: World, method: str, path: str, role: str, fx: dict[str, Any]) ->
     body = fx["bodies"].get((method, path))
     headers = w.parties[ROLE_PARTY[role]].headers if role != "operator" else w.operator.headers
     if path == "/v1/documents" and method == "POST":
-        return w.client.post(url, files={"file": ("a.txt", b"x" + role.encode(),
-                                                   "text/plain")}, headers=headers)
+        return w.client.post(
+            url, files={"file": ("a.txt", b"x" + role.encode(), "text/plain")}, headers=headers
+        )
     if method == "GET":
         return w.client.get(url, headers=headers)
     if method == "DELETE":
         return w.client.delete(url, headers=headers)
-    return w.client.request(method, url, json=body if body is not None else None,
-                            headers=headers)
+    return w.client.request(method, url, json=body if body is not None else None, headers=headers)
 
 
 def test_every_route_is_in_the_matrix(matrix_world: World) -> None:
@@ -114,42 +118,75 @@ def test_authorization_matrix(matrix_world: World) -> None:
     w.parties["operator"] = w.operator
     issued = issue_certificate(w, face_value="100000")
     root = issued["root_fragment_id"]
-    w.client.post("/v1/offers", json={
-        "fragment_id": root, "financier_id": w.bank.org_id, "amount": "100",
-        "rate_bps": 100, "expires_at": w.block_time() + 86_400}, headers=w.tier1.headers)
+    w.client.post(
+        "/v1/offers",
+        json={
+            "fragment_id": root,
+            "financier_id": w.bank.org_id,
+            "amount": "100",
+            "rate_bps": 100,
+            "expires_at": w.block_time() + 86_400,
+        },
+        headers=w.tier1.headers,
+    )
     offer_id = w.client.get("/v1/offers", headers=w.tier1.headers).json()[0]["id"]
     doc = issued["document"]
     spare_doc = upload_invoice(w, w.core)
-    key = w.client.post(f"/v1/organizations/{w.tier2.org_id}/api-keys", json={},
-                        headers=w.operator.headers).json()
+    key = w.client.post(
+        f"/v1/organizations/{w.tier2.org_id}/api-keys", json={}, headers=w.operator.headers
+    ).json()
     fx = {
         "key_org_id": w.tier2.org_id,
-        "path": {"org_id": w.auditor.org_id, "key_id": key["id"], "document_id": doc["id"],
-                 "certificate_id": issued["certificate_id"], "fragment_id": root,
-                 "offer_id": offer_id},
+        "path": {
+            "org_id": w.auditor.org_id,
+            "key_id": key["id"],
+            "document_id": doc["id"],
+            "certificate_id": issued["certificate_id"],
+            "fragment_id": root,
+            "offer_id": offer_id,
+        },
         "bodies": {
             ("POST", "/v1/organizations"): {"name": "x", "uscc": "bad", "role": "supplier"},
             ("POST", "/v1/organizations/{org_id}/api-keys"): {"label": "m"},
             ("POST", "/v1/organizations/{org_id}/settlement-funds"): {"amount": "1"},
             ("POST", "/v1/certificates"): {
-                "beneficiary_id": w.tier1.org_id, "credit_provider_id": w.bank.org_id,
-                "face_value": "10", "maturity": 1, "document_id": spare_doc["id"],
-                "invoice_number": "M-1"},
+                "beneficiary_id": w.tier1.org_id,
+                "credit_provider_id": w.bank.org_id,
+                "face_value": "10",
+                "maturity": 1,
+                "document_id": spare_doc["id"],
+                "invoice_number": "M-1",
+            },
             ("POST", "/v1/certificates/{certificate_id}/repay"): {"amount": "1"},
-            ("POST", "/v1/fragments/{fragment_id}/split"): {"to_org_id": w.tier2.org_id,
-                                                             "amount": "1"},
+            ("POST", "/v1/fragments/{fragment_id}/split"): {
+                "to_org_id": w.tier2.org_id,
+                "amount": "1",
+            },
             ("POST", "/v1/fragments/{fragment_id}/transfer"): {"to_org_id": w.tier2.org_id},
-            ("PUT", "/v1/credit-lines"): {"core_enterprise_id": w.core.org_id,
-                                          "limit": "100000000000"},
-            ("POST", "/v1/offers"): {"fragment_id": root, "financier_id": w.bank.org_id,
-                                     "amount": "1", "rate_bps": 1, "expires_at": 1},
+            ("PUT", "/v1/credit-lines"): {
+                "core_enterprise_id": w.core.org_id,
+                "limit": "100000000000",
+            },
+            ("POST", "/v1/offers"): {
+                "fragment_id": root,
+                "financier_id": w.bank.org_id,
+                "amount": "1",
+                "rate_bps": 1,
+                "expires_at": 1,
+            },
             ("POST", "/v1/quotes"): {"fragment_id": root, "amount": "100", "rate_bps": 300},
         },
     }
     failures = []
     # pause/unpause and key revocation last, so the rest runs on a live ledger
-    order = sorted(MATRIX, key=lambda k: (k[1].startswith("/v1/admin/"), k[0] == "DELETE",
-                                          k[1] == "/v1/admin/unpause"))
+    order = sorted(
+        MATRIX,
+        key=lambda k: (
+            k[1].startswith("/v1/admin/"),
+            k[0] == "DELETE",
+            k[1] == "/v1/admin/unpause",
+        ),
+    )
     for method, path in order:
         allowed = MATRIX[(method, path)]
         for role in sorted(ALL):
@@ -157,7 +194,8 @@ def test_authorization_matrix(matrix_world: World) -> None:
             assert r.status_code < 500, (method, path, role, r.text)
             body = r.json() if r.headers.get("content-type", "").endswith("json") else {}
             api_refused = r.status_code in (403, 404) and (
-                "required_roles" in body or body.get("code") in ("forbidden",)
+                "required_roles" in body
+                or body.get("code") in ("forbidden",)
                 or (r.status_code == 404 and str(body.get("code", "")).startswith("unknown_"))
             )
             if role in allowed and api_refused:
@@ -178,18 +216,21 @@ def test_supplier_sees_only_its_own_holdings(matrix_world: World) -> None:
     w = matrix_world
     issued = issue_certificate(w, face_value="5000")
     root = issued["root_fragment_id"]
-    r = w.client.post(f"/v1/fragments/{root}/split",
-                      json={"to_org_id": w.tier2.org_id, "amount": "10"},
-                      headers=w.tier1.headers)
+    r = w.client.post(
+        f"/v1/fragments/{root}/split",
+        json={"to_org_id": w.tier2.org_id, "amount": "10"},
+        headers=w.tier1.headers,
+    )
     assert r.status_code == 201, r.text
     mine = {f["id"] for f in w.client.get("/v1/fragments", headers=w.tier2.headers).json()}
     assert r.json()["fragment_id"] in mine and root not in mine
     assert w.client.get(f"/v1/fragments/{root}", headers=w.tier2.headers).status_code == 404
     # the auditor sees both and can change nothing
-    everything = {f["id"] for f in w.client.get("/v1/fragments",
-                                                headers=w.auditor.headers).json()}
+    everything = {f["id"] for f in w.client.get("/v1/fragments", headers=w.auditor.headers).json()}
     assert {root, r.json()["fragment_id"]} <= everything
-    refused = w.client.post(f"/v1/fragments/{root}/split",
-                            json={"to_org_id": w.tier2.org_id, "amount": "10"},
-                            headers=w.auditor.headers)
+    refused = w.client.post(
+        f"/v1/fragments/{root}/split",
+        json={"to_org_id": w.tier2.org_id, "amount": "10"},
+        headers=w.auditor.headers,
+    )
     assert refused.status_code == 403 and refused.json()["code"] == "wrong_role"

@@ -27,10 +27,10 @@ from tests.api.conftest import World, issue_certificate, open_world, populate, u
 MAX_EXAMPLES = 50
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-    | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                               max_size=4),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=10,
 )
 
@@ -50,9 +50,19 @@ def _resolve(node: Any, components: dict[str, Any], depth: int = 0) -> Any:
         if "$ref" in node:
             name = node["$ref"].rsplit("/", 1)[-1]
             return _resolve(components[name], components, depth + 1)
-        return {k: _resolve(v, components, depth + 1) for k, v in node.items()
-                if k not in ("examples", "example", "discriminator", "contentMediaType",
-                             "description", "title")}
+        return {
+            k: _resolve(v, components, depth + 1)
+            for k, v in node.items()
+            if k
+            not in (
+                "examples",
+                "example",
+                "discriminator",
+                "contentMediaType",
+                "description",
+                "title",
+            )
+        }
     if isinstance(node, list):
         return [_resolve(v, components, depth + 1) for v in node]
     return node
@@ -80,9 +90,13 @@ def _strategy(op: dict[str, Any], components: dict[str, Any]) -> st.SearchStrate
     if "application/json" in content:
         sch = _resolve(content["application/json"]["schema"], components)
         body = st.one_of(from_schema(sch), json_values)
-    return st.fixed_dictionaries({"params": st.fixed_dictionaries(params), "body": body,
-                                  "role": st.sampled_from(["operator", "core", "tier1",
-                                                           "bank", "auditor"])})
+    return st.fixed_dictionaries(
+        {
+            "params": st.fixed_dictionaries(params),
+            "body": body,
+            "role": st.sampled_from(["operator", "core", "tier1", "bank", "auditor"]),
+        }
+    )
 
 
 def _check(r: Any, method: str, url: str) -> None:
@@ -100,8 +114,7 @@ def test_fuzz_every_operation(fuzz_world: World) -> None:
     w.parties["operator"] = w.operator
     schema = w.client.get("/openapi.json").json()
     components = schema.get("components", {}).get("schemas", {})
-    ops = [o for o in _operations(schema)
-           if not (o[0] == "POST" and o[1] == "/v1/documents")]
+    ops = [o for o in _operations(schema) if not (o[0] == "POST" and o[1] == "/v1/documents")]
     assert len(ops) > 40
     ops.sort(key=lambda o: o[1] == "/v1/admin/pause")  # a paused ledger refuses the rest
     for method, path, op in ops:
@@ -111,8 +124,12 @@ def test_fuzz_every_operation(fuzz_world: World) -> None:
 
 
 def _fuzz_operation(w: World, method: str, path: str, strategy: st.SearchStrategy[Any]) -> None:
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=strategy)
     def run(case: dict[str, Any]) -> None:
         url, query = path, {}
@@ -134,30 +151,43 @@ def _fuzz_operation(w: World, method: str, path: str, strategy: st.SearchStrateg
     run()
 
 
-@settings(max_examples=40, deadline=None, database=None,
-          suppress_health_check=list(HealthCheck))
-@given(content=st.binary(max_size=64), kind=st.text(max_size=12),
-       filename=st.text(max_size=30), raw=st.binary(max_size=40))
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(
+    content=st.binary(max_size=64),
+    kind=st.text(max_size=12),
+    filename=st.text(max_size=30),
+    raw=st.binary(max_size=40),
+)
 def test_fuzz_upload(
     fuzz_world: World, content: bytes, kind: str, filename: str, raw: bytes
 ) -> None:
     world = fuzz_world
     c = world.client
-    r = c.post("/v1/documents", files={"file": (filename or "f", content, "text/plain")},
-               data={"kind": kind}, headers=world.tier1.headers)
+    r = c.post(
+        "/v1/documents",
+        files={"file": (filename or "f", content, "text/plain")},
+        data={"kind": kind},
+        headers=world.tier1.headers,
+    )
     _check(r, "POST", "/v1/documents")
-    r = c.post("/v1/documents", content=raw,
-               headers={**world.tier1.headers, "content-type": "multipart/form-data"})
+    r = c.post(
+        "/v1/documents",
+        content=raw,
+        headers={**world.tier1.headers, "content-type": "multipart/form-data"},
+    )
     _check(r, "POST", "/v1/documents")
 
 
-@pytest.mark.parametrize("amount", [12.5, 1050, "10.50", "-5", "", "1e3", " 10", None, [1],
-                                    "0x10", "１２"])
+@pytest.mark.parametrize(
+    "amount", [12.5, 1050, "10.50", "-5", "", "1e3", " 10", None, [1], "0x10", "１２"]
+)
 def test_bad_amount_format_is_422_with_code(world: World, amount: Any) -> None:
     issued = issue_certificate(world, face_value="1000")
-    r = world.client.post(f"/v1/fragments/{issued['root_fragment_id']}/split",
-                          json={"to_org_id": world.tier2.org_id, "amount": amount},
-                          headers=world.tier1.headers)
+    r = world.client.post(
+        f"/v1/fragments/{issued['root_fragment_id']}/split",
+        json={"to_org_id": world.tier2.org_id, "amount": amount},
+        headers=world.tier1.headers,
+    )
     assert r.status_code == 422
     assert r.json()["code"] == "bad_amount_format"
     assert "fen" in r.json()["detail"]
@@ -167,42 +197,71 @@ def test_refusals_have_stable_codes(world: World) -> None:
     w, c = world, world.client
     # duplicate invoice
     doc1, doc2 = upload_invoice(w, w.core), upload_invoice(w, w.core)
-    base = {"beneficiary_id": w.tier1.org_id, "credit_provider_id": w.bank.org_id,
-            "face_value": "1000", "maturity": w.block_time() + 30 * 86_400,
-            "invoice_number": "FP-2026-000123"}
-    assert c.post("/v1/certificates", json={**base, "document_id": doc1["id"]},
-                  headers=w.core.headers).status_code == 201
-    dup = c.post("/v1/certificates", json={**base, "document_id": doc2["id"]},
-                 headers=w.core.headers)
+    base = {
+        "beneficiary_id": w.tier1.org_id,
+        "credit_provider_id": w.bank.org_id,
+        "face_value": "1000",
+        "maturity": w.block_time() + 30 * 86_400,
+        "invoice_number": "FP-2026-000123",
+    }
+    assert (
+        c.post(
+            "/v1/certificates", json={**base, "document_id": doc1["id"]}, headers=w.core.headers
+        ).status_code
+        == 201
+    )
+    dup = c.post(
+        "/v1/certificates", json={**base, "document_id": doc2["id"]}, headers=w.core.headers
+    )
     assert dup.status_code == 409 and dup.json()["code"] == "duplicate_invoice"
     assert dup.json()["ledger_error"] == "InvoiceAlreadyUsed"
     # unknown member
     issued = issue_certificate(w, face_value="1000")
-    r = c.post(f"/v1/fragments/{issued['root_fragment_id']}/split",
-               json={"to_org_id": 999999, "amount": "1"}, headers=w.tier1.headers)
+    r = c.post(
+        f"/v1/fragments/{issued['root_fragment_id']}/split",
+        json={"to_org_id": 999999, "amount": "1"},
+        headers=w.tier1.headers,
+    )
     assert r.status_code == 422 and r.json()["code"] == "unknown_member"
     # not the holder: the underwriting bank sees the fragment, so it is told why
-    r = c.post(f"/v1/fragments/{issued['root_fragment_id']}/split",
-               json={"to_org_id": w.tier1.org_id, "amount": "1"}, headers=w.bank.headers)
+    r = c.post(
+        f"/v1/fragments/{issued['root_fragment_id']}/split",
+        json={"to_org_id": w.tier1.org_id, "amount": "1"},
+        headers=w.bank.headers,
+    )
     assert r.status_code == 403 and r.json()["code"] == "not_holder"
     # another supplier may not see it: as if it did not exist (docs/api.md)
-    r = c.post(f"/v1/fragments/{issued['root_fragment_id']}/split",
-               json={"to_org_id": w.tier1.org_id, "amount": "1"}, headers=w.tier2.headers)
+    r = c.post(
+        f"/v1/fragments/{issued['root_fragment_id']}/split",
+        json={"to_org_id": w.tier1.org_id, "amount": "1"},
+        headers=w.tier2.headers,
+    )
     assert r.status_code == 404 and r.json()["code"] == "unknown_fragment"
     # expired offer
-    r = c.post("/v1/offers", json={"fragment_id": issued["root_fragment_id"],
-                                   "financier_id": w.bank.org_id, "amount": "500",
-                                   "rate_bps": 400, "expires_at": w.block_time() + 3600},
-               headers=w.tier1.headers)
+    r = c.post(
+        "/v1/offers",
+        json={
+            "fragment_id": issued["root_fragment_id"],
+            "financier_id": w.bank.org_id,
+            "amount": "500",
+            "rate_bps": 400,
+            "expires_at": w.block_time() + 3600,
+        },
+        headers=w.tier1.headers,
+    )
     assert r.status_code == 201, r.text
     w.travel(7200)
     r = c.post(f"/v1/offers/{r.json()['offer_id']}/accept", headers=w.bank.headers)
     assert r.status_code == 409 and r.json()["code"] == "offer_expired"
     # invalid USCC check digit
-    r = c.post("/v1/organizations", json={"name": "x", "uscc": "91350100M000100Y44",
-                                          "role": "supplier"}, headers=w.operator.headers)
+    r = c.post(
+        "/v1/organizations",
+        json={"name": "x", "uscc": "91350100M000100Y44", "role": "supplier"},
+        headers=w.operator.headers,
+    )
     assert r.status_code == 422 and r.json()["code"] == "invalid_uscc"
     # wrong role at the API
-    r = c.post("/v1/certificates", json={**base, "document_id": doc2["id"]},
-               headers=w.tier1.headers)
+    r = c.post(
+        "/v1/certificates", json={**base, "document_id": doc2["id"]}, headers=w.tier1.headers
+    )
     assert r.status_code == 403 and r.json()["code"] == "wrong_role"

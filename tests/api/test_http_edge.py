@@ -41,12 +41,15 @@ def test_405_keeps_allow_header(world: World) -> None:
     assert r.headers["allow"] == "GET"
 
 
-@pytest.mark.parametrize("method, path, allowed", [
-    ("OPTIONS", "/v1/organizations", {"GET", "POST"}),
-    ("PATCH", "/v1/credit-lines", {"GET", "PUT"}),
-    ("PUT", "/v1/organizations/1/api-keys", {"GET", "POST"}),
-    ("POST", "/v1/organizations/1/api-keys/2", {"DELETE"}),
-])
+@pytest.mark.parametrize(
+    "method, path, allowed",
+    [
+        ("OPTIONS", "/v1/organizations", {"GET", "POST"}),
+        ("PATCH", "/v1/credit-lines", {"GET", "PUT"}),
+        ("PUT", "/v1/organizations/1/api-keys", {"GET", "POST"}),
+        ("POST", "/v1/organizations/1/api-keys/2", {"DELETE"}),
+    ],
+)
 def test_405_allow_lists_every_method_of_the_path(
     world: World, method: str, path: str, allowed: set[str]
 ) -> None:
@@ -57,8 +60,15 @@ def test_405_allow_lists_every_method_of_the_path(
     assert {m.strip() for m in r.headers["allow"].split(",")} == allowed
 
 
-@pytest.mark.parametrize("path", ["/v1/certificates?limit=0", "/v1/fragments?limit=-1",
-                                  "/v1/offers?limit=x", "/v1/audit-log?limit=0"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/certificates?limit=0",
+        "/v1/fragments?limit=-1",
+        "/v1/offers?limit=x",
+        "/v1/audit-log?limit=0",
+    ],
+)
 def test_query_limit_is_not_an_amount(world: World, path: str) -> None:
     r = world.client.get(path, headers=world.operator.headers)
     assert r.status_code == 422
@@ -68,8 +78,11 @@ def test_query_limit_is_not_an_amount(world: World, path: str) -> None:
 
 def test_body_limit_is_an_amount(world: World) -> None:
     """A credit line's ``limit`` is money: a number there is the amount-format refusal."""
-    r = world.client.put("/v1/credit-lines", json={"core_enterprise_id": world.core.org_id,
-                                                   "limit": 100}, headers=world.bank.headers)
+    r = world.client.put(
+        "/v1/credit-lines",
+        json={"core_enterprise_id": world.core.org_id, "limit": 100},
+        headers=world.bank.headers,
+    )
     assert r.status_code == 422
     assert r.json()["code"] == "bad_amount_format"
 
@@ -90,13 +103,16 @@ def stopped_node_world(
         node.stop()
 
 
-@pytest.mark.parametrize("method, path", [
-    ("GET", "/v1/health"),
-    ("POST", "/v1/admin/pause"),
-    ("POST", "/v1/admin/indexer"),
-    ("GET", "/v1/reports/exposure"),
-    ("GET", "/v1/organizations/1/balance"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/v1/health"),
+        ("POST", "/v1/admin/pause"),
+        ("POST", "/v1/admin/indexer"),
+        ("GET", "/v1/reports/exposure"),
+        ("GET", "/v1/organizations/1/balance"),
+    ],
+)
 def test_unreachable_node_is_503_with_retry_after(
     stopped_node_world: tuple[World, AnvilNode], method: str, path: str
 ) -> None:
@@ -119,19 +135,23 @@ def _multipart(filename_param: bytes, content: bytes, kind: str = "invoice") -> 
     """A multipart body written by hand, so the file name arrives exactly as given
     (httpx would percent-encode quotes and control characters itself)."""
     return (
-        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\n{kind}\r\n"
-        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"".encode()
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="kind"\r\n\r\n{kind}\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="'.encode()
         + filename_param
-        + b"\"\r\nContent-Type: application/pdf\r\n\r\n" + content
+        + b'"\r\nContent-Type: application/pdf\r\n\r\n'
+        + content
         + f"\r\n--{BOUNDARY}--\r\n".encode()
     )
 
 
 def _upload_raw(world: World, filename_param: bytes, content: bytes) -> Any:
     return world.client.post(
-        "/v1/documents", content=_multipart(filename_param, content),
-        headers={**world.tier1.headers,
-                 "content-type": f"multipart/form-data; boundary={BOUNDARY}"},
+        "/v1/documents",
+        content=_multipart(filename_param, content),
+        headers={
+            **world.tier1.headers,
+            "content-type": f"multipart/form-data; boundary={BOUNDARY}",
+        },
     )
 
 
@@ -146,22 +166,27 @@ def _disposition(value: str) -> tuple[str, str]:
     return fallback.group(1), unquote(extended.group(1), errors="strict")
 
 
-@pytest.mark.parametrize("name, offered, fallback", [
-    ("发票.pdf", "发票.pdf", "document.pdf"),
-    ("全中文名称", "全中文名称", "document"),
-    ("Fāpiào 2026.pdf", "Fāpiào 2026.pdf", "Fapiao 2026.pdf"),
-    ('in"voice; filename=x.exe.pdf', 'in"voice; filename=x.exe.pdf',
-     "in_voice_ filename=x.exe.pdf"),
-    ("..\\..\\win.ini", ".._.._win.ini", ".._.._win.ini"),
-])
+@pytest.mark.parametrize(
+    "name, offered, fallback",
+    [
+        ("发票.pdf", "发票.pdf", "document.pdf"),
+        ("全中文名称", "全中文名称", "document"),
+        ("Fāpiào 2026.pdf", "Fāpiào 2026.pdf", "Fapiao 2026.pdf"),
+        (
+            'in"voice; filename=x.exe.pdf',
+            'in"voice; filename=x.exe.pdf',
+            "in_voice_ filename=x.exe.pdf",
+        ),
+        ("..\\..\\win.ini", ".._.._win.ini", ".._.._win.ini"),
+    ],
+)
 def test_download_any_file_name(world: World, name: str, offered: str, fallback: str) -> None:
     content = f"content of {name}".encode()
     escaped = name.replace("\\", "\\\\").replace('"', '\\"').encode()
     up = _upload_raw(world, escaped, content)
     assert up.status_code == 201, up.text
     assert up.json()["filename"] == offered
-    r = world.client.get(f"/v1/documents/{up.json()['id']}/content",
-                         headers=world.tier1.headers)
+    r = world.client.get(f"/v1/documents/{up.json()['id']}/content", headers=world.tier1.headers)
     assert r.status_code == 200, r.text
     assert r.content == content
     assert _disposition(r.headers["content-disposition"]) == (fallback, offered)
@@ -184,27 +209,37 @@ def test_download_name_with_control_characters(world: World) -> None:
         doc.filename = "evil\r\nSet-Cookie: a=b;\x00\u202egpj.exe"
         session.add(doc)
         session.commit()
-    r = world.client.get(f"/v1/documents/{up.json()['id']}/content",
-                         headers=world.tier1.headers)
+    r = world.client.get(f"/v1/documents/{up.json()['id']}/content", headers=world.tier1.headers)
     assert r.status_code == 200, r.text
     assert "set-cookie" not in r.headers
     assert _disposition(r.headers["content-disposition"]) == (
-        "evilSet-Cookie_ a=b_gpj.exe", "evilSet-Cookie: a=b;gpj.exe")
+        "evilSet-Cookie_ a=b_gpj.exe",
+        "evilSet-Cookie: a=b;gpj.exe",
+    )
 
 
 def test_every_answer_says_nosniff(world: World) -> None:
-    for r in (world.client.get("/v1/me", headers=world.tier1.headers),
-              world.client.get("/v1/me"),
-              world.client.get("/v1/no-such-path")):
+    for r in (
+        world.client.get("/v1/me", headers=world.tier1.headers),
+        world.client.get("/v1/me"),
+        world.client.get("/v1/no-such-path"),
+    ):
         assert r.headers["x-content-type-options"] == "nosniff", (r.status_code, r.headers)
 
 
 def test_upload_content_type_is_kept_only_when_well_formed(world: World) -> None:
     """The declared type goes back out as a header: a control character in it must not."""
-    body = _multipart(b"a.pdf", b"%PDF").replace(b"Content-Type: application/pdf",
-                                                 b"Content-Type: text/plain\x01x")
-    up = world.client.post("/v1/documents", content=body, headers={
-        **world.tier1.headers, "content-type": f"multipart/form-data; boundary={BOUNDARY}"})
+    body = _multipart(b"a.pdf", b"%PDF").replace(
+        b"Content-Type: application/pdf", b"Content-Type: text/plain\x01x"
+    )
+    up = world.client.post(
+        "/v1/documents",
+        content=body,
+        headers={
+            **world.tier1.headers,
+            "content-type": f"multipart/form-data; boundary={BOUNDARY}",
+        },
+    )
     assert up.status_code == 201, up.text
     assert up.json()["content_type"] == "application/octet-stream"
 
@@ -216,8 +251,9 @@ def test_upload_content_type_is_kept_only_when_well_formed(world: World) -> None
 def serving(app: Any) -> Iterator[int]:
     """The world's app (its runtime already built) behind a real uvicorn on a free port."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -257,8 +293,9 @@ def _read_answer(sock: socket.socket, start: float, wait: float) -> Answer:
         return Answer(None, {}, data, seconds, False)
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip()
-               for k, _, v in (line.partition(":") for line in lines[1:])}
+    headers = {
+        k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
+    }
     closed = False
     try:
         sock.settimeout(2)
@@ -273,8 +310,9 @@ def _read_answer(sock: socket.socket, start: float, wait: float) -> Answer:
     return Answer(int(lines[0].split()[1]), headers, body, seconds, closed)
 
 
-def _send(port: int, head: dict[str, str], path: str, body_start: bytes = b"",
-          wait: float = 5.0) -> Answer:
+def _send(
+    port: int, head: dict[str, str], path: str, body_start: bytes = b"", wait: float = 5.0
+) -> Answer:
     """Send the request line and headers and the first bytes of the body only, then wait
     for an answer: one that comes was given without reading the rest."""
     sock = socket.create_connection(("127.0.0.1", port))
@@ -287,8 +325,14 @@ def _send(port: int, head: dict[str, str], path: str, body_start: bytes = b"",
         sock.close()
 
 
-def _send_chunked(port: int, head: dict[str, str], path: str, total: int,
-                  chunk: int = 16 * 1024, first: bytes = b"{") -> Answer:
+def _send_chunked(
+    port: int,
+    head: dict[str, str],
+    path: str,
+    total: int,
+    chunk: int = 16 * 1024,
+    first: bytes = b"{",
+) -> Answer:
     """A chunked body of up to ``total`` bytes (``first``, then filler), sent chunk by
     chunk while no answer has come; stops sending at the answer (or when the server stops
     taking bytes)."""
@@ -324,16 +368,22 @@ def served(world: World) -> Iterator[int]:
 
 
 def _multipart_head(key: str | None, length: int) -> dict[str, str]:
-    head = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
-            "Content-Length": str(length)}
+    head = {
+        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+        "Content-Length": str(length),
+    }
     if key is not None:
         head["Authorization"] = f"Bearer {key}"
     return head
 
 
 def test_huge_upload_without_key_is_401_unread(served: int) -> None:
-    answer = _send(served, _multipart_head(None, 300 * 1024**2), "/v1/documents",
-                   _multipart(b"a.pdf", b"x" * 1000)[:1000])
+    answer = _send(
+        served,
+        _multipart_head(None, 300 * 1024**2),
+        "/v1/documents",
+        _multipart(b"a.pdf", b"x" * 1000)[:1000],
+    )
     assert answer.status == 401, answer
     assert answer.seconds < 3
     assert answer.headers["content-type"].startswith("application/problem+json")
@@ -344,22 +394,34 @@ def test_huge_upload_without_key_is_401_unread(served: int) -> None:
 def test_upload_with_unknown_key_is_401_before_the_body(served: int) -> None:
     """A body within the limit, but the key is checked first: the answer comes though
     only the first bytes were sent."""
-    answer = _send(served, _multipart_head("scf_" + "x" * 43, 5 * 1024**2), "/v1/documents",
-                   _multipart(b"a.pdf", b"x" * 100)[:200])
+    answer = _send(
+        served,
+        _multipart_head("scf_" + "x" * 43, 5 * 1024**2),
+        "/v1/documents",
+        _multipart(b"a.pdf", b"x" * 100)[:200],
+    )
     assert answer.status == 401, answer
     assert answer.seconds < 3
 
 
 def test_auditor_upload_is_403_before_the_body(world: World, served: int) -> None:
-    answer = _send(served, _multipart_head(world.auditor.key, 1024**2), "/v1/documents",
-                   _multipart(b"a.pdf", b"x" * 100)[:200])
+    answer = _send(
+        served,
+        _multipart_head(world.auditor.key, 1024**2),
+        "/v1/documents",
+        _multipart(b"a.pdf", b"x" * 100)[:200],
+    )
     assert answer.status == 403, answer
 
 
 def test_oversized_upload_is_413_unread(world: World, served: int) -> None:
     declared = world.settings.max_upload_bytes + 1024**2
-    answer = _send(served, _multipart_head(world.tier1.key, declared), "/v1/documents",
-                   _multipart(b"a.pdf", b"x" * 100)[:200])
+    answer = _send(
+        served,
+        _multipart_head(world.tier1.key, declared),
+        "/v1/documents",
+        _multipart(b"a.pdf", b"x" * 100)[:200],
+    )
     assert answer.status == 413, answer
     assert answer.seconds < 3
     problem = json.loads(answer.body)
@@ -381,9 +443,12 @@ def test_huge_json_body_is_refused_unread(world: World, served: int, key: str | 
 
 def test_chunked_json_over_the_limit_is_413(world: World, served: int) -> None:
     total = 8 * 1024**2
-    answer = _send_chunked(served, {"Authorization": f"Bearer {world.tier1.key}",
-                                    "Content-Type": "application/json"},
-                           "/v1/fragments/4294967296/split", total)
+    answer = _send_chunked(
+        served,
+        {"Authorization": f"Bearer {world.tier1.key}", "Content-Type": "application/json"},
+        "/v1/fragments/4294967296/split",
+        total,
+    )
     assert answer.status == 413, answer
     assert json.loads(answer.body)["limit_bytes"] == world.settings.max_json_bytes
     assert answer.sent < total
@@ -391,10 +456,17 @@ def test_chunked_json_over_the_limit_is_413(world: World, served: int) -> None:
 
 def test_chunked_upload_over_the_limit_is_413(world: World, served: int) -> None:
     total = world.settings.max_upload_bytes * 3
-    answer = _send_chunked(served, {"Authorization": f"Bearer {world.tier1.key}",
-                                    "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
-                           "/v1/documents", total, chunk=256 * 1024,
-                           first=_multipart(b"big.pdf", b"")[:-len(BOUNDARY) - 8])
+    answer = _send_chunked(
+        served,
+        {
+            "Authorization": f"Bearer {world.tier1.key}",
+            "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+        },
+        "/v1/documents",
+        total,
+        chunk=256 * 1024,
+        first=_multipart(b"big.pdf", b"")[: -len(BOUNDARY) - 8],
+    )
     assert answer.status == 413, answer
     assert answer.sent < total
 
@@ -413,20 +485,34 @@ def test_body_is_read_no_further_than_the_limit(world: World) -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-             "method": "POST", "scheme": "http", "path": "/v1/fragments/4294967296/split",
-             "raw_path": b"/v1/fragments/4294967296/split", "query_string": b"",
-             "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
-             "headers": [(b"host", b"test"), (b"transfer-encoding", b"chunked"),
-                         (b"content-type", b"application/json"),
-                         (b"authorization", f"Bearer {world.tier1.key}".encode())]}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/fragments/4294967296/split",
+        "raw_path": b"/v1/fragments/4294967296/split",
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "headers": [
+            (b"host", b"test"),
+            (b"transfer-encoding", b"chunked"),
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Bearer {world.tier1.key}".encode()),
+        ],
+    }
     asyncio.run(world.client.app(scope, receive, send))
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
     assert pulled == limit // chunk + 1
 
 
 def test_json_body_within_the_limit_still_works(world: World) -> None:
-    r = world.client.post("/v1/quotes", content=b" " * 1000 + b'{"fragment_id": "1", '
-                          b'"amount": "1", "rate_bps": 1}', headers={
-                              **world.tier1.headers, "content-type": "application/json"})
+    r = world.client.post(
+        "/v1/quotes",
+        content=b" " * 1000 + b'{"fragment_id": "1", "amount": "1", "rate_bps": 1}',
+        headers={**world.tier1.headers, "content-type": "application/json"},
+    )
     assert r.status_code == 404, r.text  # parsed: fragment 1 is not a valid fragment id

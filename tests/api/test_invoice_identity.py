@@ -19,14 +19,18 @@ from tests.api.conftest import World, upload_invoice
 ORIGINAL = "INV-A-001"
 
 
-def issue(w: World, number: str, *, code: str | None = None,
-          seller: str | None = None) -> httpx.Response:
+def issue(
+    w: World, number: str, *, code: str | None = None, seller: str | None = None
+) -> httpx.Response:
     """POST /v1/certificates for ``number`` (a new document each time)."""
     doc = upload_invoice(w, w.core)
     body: dict[str, Any] = {
-        "beneficiary_id": w.tier1.org_id, "credit_provider_id": w.bank.org_id,
-        "face_value": "100000", "maturity": w.block_time() + 90 * 86_400,
-        "document_id": doc["id"], "invoice_number": number,
+        "beneficiary_id": w.tier1.org_id,
+        "credit_provider_id": w.bank.org_id,
+        "face_value": "100000",
+        "maturity": w.block_time() + 90 * 86_400,
+        "document_id": doc["id"],
+        "invoice_number": number,
     }
     if code is not None:
         body["invoice_code"] = code
@@ -55,17 +59,21 @@ def original(world: World) -> World:
     return world
 
 
-@pytest.mark.parametrize("variant", [
-    "inv-a-001",  # lower case
-    "INV-A\u200b-001",  # a zero-width space (format character, Cf)
-    "\uff29\uff2e\uff36-\uff21-\uff10\uff10\uff11",  # ＩＮＶ-Ａ-００１, full-width
-    "INV\u2011A\u2011001",  # non-breaking hyphens
-    "INV-A-1",  # leading zeros dropped
-    "INV-A-0001",  # leading zeros added
-    " inv a 001 ",  # spaces for hyphens
-    "INV\uff0dA\u2014001",  # full-width hyphen-minus, em dash
-    "INV/A/001",  # typed separators
-], ids=repr)
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "inv-a-001",  # lower case
+        "INV-A\u200b-001",  # a zero-width space (format character, Cf)
+        "\uff29\uff2e\uff36-\uff21-\uff10\uff10\uff11",  # ＩＮＶ-Ａ-００１, full-width
+        "INV\u2011A\u2011001",  # non-breaking hyphens
+        "INV-A-1",  # leading zeros dropped
+        "INV-A-0001",  # leading zeros added
+        " inv a 001 ",  # spaces for hyphens
+        "INV\uff0dA\u2014001",  # full-width hyphen-minus, em dash
+        "INV/A/001",  # typed separators
+    ],
+    ids=repr,
+)
 def test_a_variant_of_an_issued_invoice_is_a_duplicate(original: World, variant: str) -> None:
     assert_problem(issue(original, variant), 409, "duplicate_invoice")
 

@@ -34,9 +34,11 @@ def test_full_lifecycle(db_world: World) -> None:
     assert r.headers["X-Chain-Document-Hash"] == issued["document"]["keccak256"]
 
     # tier 1 pays its own supplier (tier 2) with a piece of the certificate
-    r = c.post(f"/v1/fragments/{root}/split", json={"to_org_id": w.tier2.org_id,
-                                                     "amount": "300000"},
-               headers=w.tier1.headers)
+    r = c.post(
+        f"/v1/fragments/{root}/split",
+        json={"to_org_id": w.tier2.org_id, "amount": "300000"},
+        headers=w.tier1.headers,
+    )
     assert r.status_code == 201, r.text
     piece = r.json()["fragment_id"]
     r = c.get("/v1/fragments", headers=w.tier2.headers)
@@ -47,9 +49,17 @@ def test_full_lifecycle(db_world: World) -> None:
 
     # tier 2 finances 200000 of its piece at 5 % a year
     expires = w.block_time() + 7 * 86_400
-    r = c.post("/v1/offers", json={"fragment_id": piece, "financier_id": w.bank.org_id,
-                                   "amount": "200000", "rate_bps": 500,
-                                   "expires_at": expires}, headers=w.tier2.headers)
+    r = c.post(
+        "/v1/offers",
+        json={
+            "fragment_id": piece,
+            "financier_id": w.bank.org_id,
+            "amount": "200000",
+            "rate_bps": 500,
+            "expires_at": expires,
+        },
+        headers=w.tier2.headers,
+    )
     assert r.status_code == 201, r.text
     offer_id = r.json()["offer_id"]
     # an hour on, so that quoting and accepting fall in the same whole day to maturity (the
@@ -61,14 +71,20 @@ def test_full_lifecycle(db_world: World) -> None:
     assert quote["agrees_with_chain"] is True
     assert [s["step"] for s in quote["steps"]] == ["days", "discount", "payment"]
     assert int(quote["discount_fen"]) == 200000 * 500 * quote["days"] // (10000 * 360)
-    before = int(c.get(f"/v1/organizations/{w.tier2.org_id}/balance",
-                       headers=w.tier2.headers).json()["balance"])
+    before = int(
+        c.get(f"/v1/organizations/{w.tier2.org_id}/balance", headers=w.tier2.headers).json()[
+            "balance"
+        ]
+    )
     r = c.post(f"/v1/offers/{offer_id}/accept", headers=w.bank.headers)
     assert r.status_code == 200, r.text
     financed = r.json()
     assert financed["payment"] == quote["payment_fen"]
-    after = int(c.get(f"/v1/organizations/{w.tier2.org_id}/balance",
-                      headers=w.tier2.headers).json()["balance"])
+    after = int(
+        c.get(f"/v1/organizations/{w.tier2.org_id}/balance", headers=w.tier2.headers).json()[
+            "balance"
+        ]
+    )
     assert after - before == int(quote["payment_fen"])
 
     # provenance of the bank's fragment reaches the root; the verifier agrees
@@ -83,8 +99,11 @@ def test_full_lifecycle(db_world: World) -> None:
     assert "CertificateIssued" in [e["event"] for e in hist]
 
     # tier 2 transfers the rest of its piece back up to tier 1 (a whole-fragment move)
-    r = c.post(f"/v1/fragments/{piece}/transfer", json={"to_org_id": w.tier1.org_id},
-               headers=w.tier2.headers)
+    r = c.post(
+        f"/v1/fragments/{piece}/transfer",
+        json={"to_org_id": w.tier1.org_id},
+        headers=w.tier2.headers,
+    )
     assert r.status_code == 200, r.text
 
     # auditor reports
@@ -96,29 +115,46 @@ def test_full_lifecycle(db_world: World) -> None:
     vol = c.get("/v1/reports/financed-volume", headers=w.auditor.headers).json()
     assert vol["volume"][0]["amount"] == "200000"
     assert vol["check"]["consistent_with_chain"] is True
-    assert c.get("/v1/reports/maturing?within_days=120",
-                 headers=w.auditor.headers).json()["certificates"][0]["id"] == cert_id
+    assert (
+        c.get("/v1/reports/maturing?within_days=120", headers=w.auditor.headers).json()[
+            "certificates"
+        ][0]["id"]
+        == cert_id
+    )
 
     # repayment before maturity is refused with a clear code
-    r = c.post(f"/v1/certificates/{cert_id}/repay", json={"amount": "1000000"},
-               headers=w.core.headers)
+    r = c.post(
+        f"/v1/certificates/{cert_id}/repay", json={"amount": "1000000"}, headers=w.core.headers
+    )
     assert r.status_code == 409 and r.json()["code"] == "not_matured"
     assert r.headers["content-type"].startswith("application/problem+json")
 
     # maturity: the core enterprise repays in full, the job pays every holder
     w.travel(91 * 86_400)
-    r = c.post(f"/v1/certificates/{cert_id}/repay", json={"amount": "1000000"},
-               headers=w.core.headers)
+    r = c.post(
+        f"/v1/certificates/{cert_id}/repay", json={"amount": "1000000"}, headers=w.core.headers
+    )
     assert r.status_code == 200, r.text
-    balances = {n: int(c.get(f"/v1/organizations/{w.parties[n].org_id}/balance",
-                              headers=w.operator.headers).json()["balance"])
-                for n in ("tier1", "tier2", "bank")}
+    balances = {
+        n: int(
+            c.get(
+                f"/v1/organizations/{w.parties[n].org_id}/balance", headers=w.operator.headers
+            ).json()["balance"]
+        )
+        for n in ("tier1", "tier2", "bank")
+    }
     r = c.post("/v1/admin/jobs/maturity", headers=w.operator.headers)
     assert r.status_code == 200, r.text
     assert r.json()["fen_paid"] == "1000000"
-    gained = {n: int(c.get(f"/v1/organizations/{w.parties[n].org_id}/balance",
-                            headers=w.operator.headers).json()["balance"]) - balances[n]
-              for n in balances}
+    gained = {
+        n: int(
+            c.get(
+                f"/v1/organizations/{w.parties[n].org_id}/balance", headers=w.operator.headers
+            ).json()["balance"]
+        )
+        - balances[n]
+        for n in balances
+    }
     assert gained == {"tier1": 800000, "tier2": 0, "bank": 200000}
     cert = c.get(f"/v1/certificates/{cert_id}", headers=w.core.headers).json()
     assert cert["status"] == "settled" and cert["paid_out"] == "1000000"
@@ -131,5 +167,4 @@ def test_full_lifecycle(db_world: World) -> None:
     log = c.get("/v1/audit-log", headers=w.auditor.headers).json()
     actions = {e["action"] for e in log}
     assert {"issue", "accept", "split", "offer", "accept_offer", "repay", "transfer"} <= actions
-    assert all(e["tx_hash"] for e in log if e["action"] == "split" and e["outcome"] ==
-               "succeeded")
+    assert all(e["tx_hash"] for e in log if e["action"] == "split" and e["outcome"] == "succeeded")

@@ -56,8 +56,9 @@ def test_worker_processes_share_one_bucket_per_organization(tmp_path: Path) -> N
 @pytest.fixture(scope="module")
 def limited(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """Commands: a burst of 4 per organization, then one every 100 s."""
-    for world in open_world(anvil, tmp_path_factory.mktemp("limited"),
-                            rate_limit_per_second=0.01, rate_limit_burst=4):
+    for world in open_world(
+        anvil, tmp_path_factory.mktemp("limited"), rate_limit_per_second=0.01, rate_limit_burst=4
+    ):
         yield populate(world)
 
 
@@ -69,8 +70,11 @@ def test_commands_beyond_the_limit_get_429_with_retry_after(limited: World) -> N
         r = c.post(f"/v1/fragments/{root}/split", json=split, headers=w.tier1.headers)
         assert r.status_code == 201, r.text
     key = uuid.uuid4().hex
-    r = c.post(f"/v1/fragments/{root}/split", json=split,
-               headers={**w.tier1.headers, "Idempotency-Key": key})
+    r = c.post(
+        f"/v1/fragments/{root}/split",
+        json=split,
+        headers={**w.tier1.headers, "Idempotency-Key": key},
+    )
     assert r.status_code == 429, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["code"] == "rate_limited"
@@ -78,17 +82,22 @@ def test_commands_beyond_the_limit_get_429_with_retry_after(limited: World) -> N
     assert r.json()["retry_after"] == int(r.headers["Retry-After"])
     # nothing was journaled: a retry with the same key will run the command
     with Session(w.rt.engine) as session:
-        assert session.exec(select(Command).where(Command.idempotency_key == key)).first() \
-            is None
+        assert session.exec(select(Command).where(Command.idempotency_key == key)).first() is None
     # reads are not limited; another organization has its own bucket
     assert c.get(f"/v1/fragments/{root}", headers=w.tier1.headers).status_code == 200
     mine = c.get("/v1/fragments", headers=w.tier2.headers).json()
-    moved = c.post(f"/v1/fragments/{mine[0]['id']}/transfer",
-                   json={"to_org_id": w.tier1.org_id}, headers=w.tier2.headers)
+    moved = c.post(
+        f"/v1/fragments/{mine[0]['id']}/transfer",
+        json={"to_org_id": w.tier1.org_id},
+        headers=w.tier2.headers,
+    )
     assert moved.status_code == 200, moved.text
     # uploads count too
-    r = c.post("/v1/documents", files={"file": ("a.pdf", b"more", "application/pdf")},
-               headers=w.tier1.headers)
+    r = c.post(
+        "/v1/documents",
+        files={"file": ("a.pdf", b"more", "application/pdf")},
+        headers=w.tier1.headers,
+    )
     assert r.status_code == 429
     # the refusal is audited
     log = c.get("/v1/audit-log?outcome=refused", headers=w.operator.headers).json()
@@ -98,23 +107,33 @@ def test_commands_beyond_the_limit_get_429_with_retry_after(limited: World) -> N
 def test_the_operator_is_not_limited(limited: World) -> None:
     w = limited
     for _ in range(8):
-        r = w.client.post(f"/v1/organizations/{w.tier2.org_id}/settlement-funds",
-                          json={"amount": "1"}, headers=w.operator.headers)
+        r = w.client.post(
+            f"/v1/organizations/{w.tier2.org_id}/settlement-funds",
+            json={"amount": "1"},
+            headers=w.operator.headers,
+        )
         assert r.status_code == 200, r.text
 
 
 @pytest.fixture(scope="module")
 def quota(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """Three documents or 1,000 bytes per organization; splits of at least 1 CNY."""
-    for world in open_world(anvil, tmp_path_factory.mktemp("quota"), document_quota_count=3,
-                            document_quota_bytes=1000, min_split_fen=100):
+    for world in open_world(
+        anvil,
+        tmp_path_factory.mktemp("quota"),
+        document_quota_count=3,
+        document_quota_bytes=1000,
+        min_split_fen=100,
+    ):
         yield populate(world)
 
 
 def _upload(w: World, who: str, size: int) -> tuple[int, str | None]:
-    r = w.client.post("/v1/documents", files={"file": ("a.pdf", b"x" * size,
-                                                       "application/pdf")},
-                      headers=w.parties[who].headers)
+    r = w.client.post(
+        "/v1/documents",
+        files={"file": ("a.pdf", b"x" * size, "application/pdf")},
+        headers=w.parties[who].headers,
+    )
     return r.status_code, r.json().get("code")
 
 
@@ -135,9 +154,11 @@ def test_a_split_below_the_minimum_is_refused_before_the_chain(quota: World) -> 
     sent = chain.eth.get_transaction_count(w.tier1.address)
 
     def split(amount: str) -> tuple[int, str | None]:
-        r = c.post(f"/v1/fragments/{root}/split",
-                   json={"to_org_id": w.tier2.org_id, "amount": amount},
-                   headers=w.tier1.headers)
+        r = c.post(
+            f"/v1/fragments/{root}/split",
+            json={"to_org_id": w.tier2.org_id, "amount": amount},
+            headers=w.tier1.headers,
+        )
         return r.status_code, r.json().get("code")
 
     assert split("99") == (422, "split_below_minimum")  # the piece
@@ -145,12 +166,15 @@ def test_a_split_below_the_minimum_is_refused_before_the_chain(quota: World) -> 
     assert chain.eth.get_transaction_count(w.tier1.address) == sent  # nothing sent
     assert split("100") == (201, None)
     assert split("800") == (201, None)  # leaves exactly the minimum
-    offer = {"fragment_id": root, "financier_id": w.bank.org_id, "rate_bps": 100,
-             "expires_at": w.block_time() + 86_400}
+    offer = {
+        "fragment_id": root,
+        "financier_id": w.bank.org_id,
+        "rate_bps": 100,
+        "expires_at": w.block_time() + 86_400,
+    }
     r = c.post("/v1/offers", json={**offer, "amount": "50"}, headers=w.tier1.headers)
     assert r.status_code == 422 and r.json()["code"] == "split_below_minimum"
     r = c.post("/v1/offers", json={**offer, "amount": "100"}, headers=w.tier1.headers)
     assert r.status_code == 201, r.text  # the whole fragment: no split
     log = c.get("/v1/audit-log?outcome=refused", headers=w.operator.headers).json()
-    assert any(e["code"] == "split_below_minimum" and e["org_id"] == w.tier1.org_id
-               for e in log)
+    assert any(e["code"] == "split_below_minimum" and e["org_id"] == w.tier1.org_id for e in log)

@@ -25,16 +25,18 @@ PROBLEM_JSON = "application/problem+json"
 
 @pytest.fixture(scope="module")
 def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("openapi"),
-                              master_passphrase="x"))
+    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("openapi"), master_passphrase="x"))
     doc = app.openapi()
     assert app.openapi() == doc  # stable across calls (served from a cache)
     return doc
 
 
 def _operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(method, path, op) for path, methods in doc["paths"].items()
-            for method, op in methods.items()]
+    return [
+        (method, path, op)
+        for path, methods in doc["paths"].items()
+        for method, op in methods.items()
+    ]
 
 
 def _resolve(doc: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
@@ -47,8 +49,7 @@ def _resolve(doc: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
 def test_problem_schema(document: dict[str, Any]) -> None:
     schema = document["components"]["schemas"]["Problem"]
     assert schema["type"] == "object"
-    assert {"type", "title", "status", "detail", "code", "instance"} <= set(
-        schema["properties"])
+    assert {"type", "title", "status", "detail", "code", "instance"} <= set(schema["properties"])
     assert {"type", "title", "status", "detail", "code"} <= set(schema["required"])
     assert schema.get("additionalProperties", True) is not False  # extras: errors, ...
     assert schema["properties"]["status"]["type"] == "integer"
@@ -62,8 +63,11 @@ def test_every_refusal_is_a_problem_document(document: dict[str, Any]) -> None:
             content = response.get("content", {})
             assert list(content) == [PROBLEM_JSON], (method, path, status, content)
             schema = _resolve(document, content[PROBLEM_JSON]["schema"])
-            assert schema is document["components"]["schemas"]["Problem"] or (
-                "allOf" in schema), (method, path, status)
+            assert schema is document["components"]["schemas"]["Problem"] or ("allOf" in schema), (
+                method,
+                path,
+                status,
+            )
     assert "HTTPValidationError" not in document["components"]["schemas"]
 
 
@@ -103,8 +107,11 @@ def test_problem_headers_are_declared(document: dict[str, Any]) -> None:
 
 def test_bearer_scheme_and_every_operations_security(document: dict[str, Any]) -> None:
     schemes = document["components"]["securitySchemes"]
-    bearer = [name for name, s in schemes.items()
-              if s["type"] == "http" and s["scheme"].lower() == "bearer"]
+    bearer = [
+        name
+        for name, s in schemes.items()
+        if s["type"] == "http" and s["scheme"].lower() == "bearer"
+    ]
     assert len(bearer) == 1
     for method, path, op in _operations(document):
         expected: list[Any] = [] if (method, path) in PUBLIC else [{bearer[0]: []}]
@@ -118,15 +125,22 @@ def _enum_of(schema: dict[str, Any]) -> list[str]:
     return []
 
 
-@pytest.mark.parametrize("path, name, values", [
-    ("/v1/certificates", "status", {"issued", "active", "settled", "overdue"}),
-    ("/v1/offers", "status", {"open", "accepted", "withdrawn"}),
-    ("/v1/organizations", "role", {"operator", "core_enterprise", "supplier", "financier",
-                                   "auditor"}),
-    ("/v1/audit-log", "outcome", {"succeeded", "refused"}),
-])
-def test_filters_list_their_values(document: dict[str, Any], path: str, name: str,
-                                   values: set[str]) -> None:
+@pytest.mark.parametrize(
+    "path, name, values",
+    [
+        ("/v1/certificates", "status", {"issued", "active", "settled", "overdue"}),
+        ("/v1/offers", "status", {"open", "accepted", "withdrawn"}),
+        (
+            "/v1/organizations",
+            "role",
+            {"operator", "core_enterprise", "supplier", "financier", "auditor"},
+        ),
+        ("/v1/audit-log", "outcome", {"succeeded", "refused"}),
+    ],
+)
+def test_filters_list_their_values(
+    document: dict[str, Any], path: str, name: str, values: set[str]
+) -> None:
     (param,) = [p for p in document["paths"][path]["get"]["parameters"] if p["name"] == name]
     assert values <= set(_enum_of(param["schema"])), param
 
@@ -135,8 +149,12 @@ def test_upload_body_is_declared(document: dict[str, Any]) -> None:
     body = document["paths"]["/v1/documents"]["post"]["requestBody"]
     schema = _resolve(document, body["content"]["multipart/form-data"]["schema"])
     assert schema["required"] == ["file"]
-    assert set(_enum_of(schema["properties"]["kind"])) == {"invoice", "contract", "waybill",
-                                                            "other"}
+    assert set(_enum_of(schema["properties"]["kind"])) == {
+        "invoice",
+        "contract",
+        "waybill",
+        "other",
+    }
 
 
 def test_download_is_declared_as_bytes(document: dict[str, Any]) -> None:

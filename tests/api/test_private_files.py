@@ -22,8 +22,9 @@ def _passphrase_file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
 
 def test_passphrase_is_read_from_the_named_file(tmp_path: Path) -> None:
     path = _passphrase_file(tmp_path, "correct horse battery staple\n")
-    settings = Settings.from_env({"SCF_MASTER_PASSPHRASE_FILE": str(path),
-                                  "SCF_DATA_DIR": str(tmp_path)})
+    settings = Settings.from_env(
+        {"SCF_MASTER_PASSPHRASE_FILE": str(path), "SCF_DATA_DIR": str(tmp_path)}
+    )
     assert settings.master_passphrase.get_secret_value() == "correct horse battery staple"
     # worker processes get the file's name, never the passphrase, in their environment
     env = settings.to_env()
@@ -49,8 +50,7 @@ def test_passphrase_file_missing_empty_or_doubled_is_refused(tmp_path: Path) -> 
         Settings.from_env({"SCF_MASTER_PASSPHRASE_FILE": str(empty)})
     path = _passphrase_file(tmp_path, "one")
     with pytest.raises(ValidationError, match="not both"):
-        Settings.from_env({"SCF_MASTER_PASSPHRASE_FILE": str(path),
-                           "SCF_MASTER_PASSPHRASE": "two"})
+        Settings.from_env({"SCF_MASTER_PASSPHRASE_FILE": str(path), "SCF_MASTER_PASSPHRASE": "two"})
 
 
 def test_an_older_open_data_folder_is_tightened(tmp_path: Path) -> None:

@@ -24,9 +24,11 @@ def fresh(anvil: AnvilNode, tmp_path: Path) -> Iterator[World]:
 
 
 def _split(w: World, fragment: str, amount: str) -> dict[str, Any]:
-    r = w.client.post(f"/v1/fragments/{fragment}/split",
-                      json={"to_org_id": w.tier2.org_id, "amount": amount},
-                      headers={**w.tier1.headers, "Idempotency-Key": uuid.uuid4().hex})
+    r = w.client.post(
+        f"/v1/fragments/{fragment}/split",
+        json={"to_org_id": w.tier2.org_id, "amount": amount},
+        headers={**w.tier1.headers, "Idempotency-Key": uuid.uuid4().hex},
+    )
     assert r.status_code == 201, r.text
     return r.json()  # type: ignore[no-any-return]
 
@@ -62,8 +64,9 @@ def test_command_answers_once_the_read_model_covers_its_block(fresh: World) -> N
     assert parent.block_number >= split["block_number"]
     stored = _events(w, split["tx_hash"])
     assert {e.event for e in stored} >= {"FragmentSplit"}
-    history = w.client.get(f"/v1/fragments/{split['fragment_id']}/history",
-                           headers=w.tier2.headers).json()
+    history = w.client.get(
+        f"/v1/fragments/{split['fragment_id']}/history", headers=w.tier2.headers
+    ).json()
     assert split["tx_hash"] in {h["tx_hash"] for h in history}
     # indexing again stores nothing twice
     indexer.catch_up()
@@ -80,10 +83,17 @@ def test_abandoned_block_is_undone_after_the_indexer_reached_it(fresh: World) ->
     w, c = fresh, fresh.client
     indexer = w.rt.indexer
     root = issue_certificate(w, face_value="500000")["root_fragment_id"]
-    r = c.post("/v1/offers", json={"fragment_id": root, "financier_id": w.bank.org_id,
-                                   "amount": "1000", "rate_bps": 500,
-                                   "expires_at": w.block_time() + 7 * 86_400},
-               headers=w.tier1.headers)
+    r = c.post(
+        "/v1/offers",
+        json={
+            "fragment_id": root,
+            "financier_id": w.bank.org_id,
+            "amount": "1000",
+            "rate_bps": 500,
+            "expires_at": w.block_time() + 7 * 86_400,
+        },
+        headers=w.tier1.headers,
+    )
     assert r.status_code == 201, r.text
     offer_id = r.json()["offer_id"]
     indexer.catch_up()
@@ -91,8 +101,7 @@ def test_abandoned_block_is_undone_after_the_indexer_reached_it(fresh: World) ->
     accepted = c.post(f"/v1/offers/{offer_id}/accept", headers=w.bank.headers)
     assert accepted.status_code == 200, accepted.text
     financed = accepted.json()["financed_fragment_id"]
-    assert c.get(f"/v1/offers/{offer_id}", headers=w.bank.headers).json()["status"] == \
-        "accepted"
+    assert c.get(f"/v1/offers/{offer_id}", headers=w.bank.headers).json()["status"] == "accepted"
     indexer.catch_up()  # the checkpoint is now in the block that will be abandoned
     assert indexer.indexed_block >= accepted.json()["block_number"]
     assert w.anvil.revert(snap)

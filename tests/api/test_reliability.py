@@ -72,8 +72,10 @@ def test_crash_and_restart_loses_and_duplicates_nothing(
         gateway = w.rt.gateway
         runner = w.rt.runner
         if when == "after_broadcast":
+
             def crash_wait(*_a: Any, **_k: Any) -> Any:
                 raise Crash()
+
             gateway.wait = crash_wait  # type: ignore[method-assign]
         elif when == "before_broadcast":
             original = gateway.send_journaled
@@ -82,11 +84,15 @@ def test_crash_and_restart_loses_and_duplicates_nothing(
                 def journal_then_die(j: Any) -> None:
                     on_signed(j)
                     raise Crash()
+
                 return original(address, call, journal_then_die)  # noqa: B023 - one pass
+
             gateway.send_journaled = crash_send  # type: ignore[method-assign]
         else:
+
             def crash_send_early(*_a: Any, **_k: Any) -> Any:
                 raise Crash()
+
             gateway.send_journaled = crash_send_early  # type: ignore[method-assign]
         headers = {**w.tier1.headers, "Idempotency-Key": f"crash-{when}"}
         body = {"to_org_id": w.tier2.org_id, "amount": "1234"}
@@ -130,9 +136,11 @@ def test_concurrent_splits_never_overspend(fresh: World) -> None:
     lock = threading.Lock()
 
     def split() -> None:
-        r = c.post(f"/v1/fragments/{root}/split",
-                   json={"to_org_id": w.tier2.org_id, "amount": "150"},
-                   headers={**w.tier1.headers, "Idempotency-Key": uuid.uuid4().hex})
+        r = c.post(
+            f"/v1/fragments/{root}/split",
+            json={"to_org_id": w.tier2.org_id, "amount": "150"},
+            headers={**w.tier1.headers, "Idempotency-Key": uuid.uuid4().hex},
+        )
         with lock:
             results.append(r)
 
@@ -144,8 +152,9 @@ def test_concurrent_splits_never_overspend(fresh: World) -> None:
     ok = [r for r in results if r.status_code == 201]
     refused = [r for r in results if r.status_code != 201]
     assert len(ok) == 6  # 6 x 150 = 900 fits below 1000; a 7th would empty the parent
-    assert all(r.status_code == 422 and r.json()["code"] == "insufficient_value"
-               for r in refused), [r.text for r in refused]
+    assert all(
+        r.status_code == 422 and r.json()["code"] == "insufficient_value" for r in refused
+    ), [r.text for r in refused]
     assert all("fen" in r.json()["detail"] for r in refused)
     fragments = w.rt.gateway.ledger.fragments_of(cert)
     assert sum(f.value for f in fragments) == 1000
@@ -155,10 +164,12 @@ def test_concurrent_splits_never_overspend(fresh: World) -> None:
 def test_api_key_shown_once_even_under_idempotency(fresh: World) -> None:
     w, c = fresh, fresh.client
     headers = {**w.operator.headers, "Idempotency-Key": "key-1"}
-    first = c.post(f"/v1/organizations/{w.tier2.org_id}/api-keys", json={"label": "x"},
-                   headers=headers)
-    again = c.post(f"/v1/organizations/{w.tier2.org_id}/api-keys", json={"label": "x"},
-                   headers=headers)
+    first = c.post(
+        f"/v1/organizations/{w.tier2.org_id}/api-keys", json={"label": "x"}, headers=headers
+    )
+    again = c.post(
+        f"/v1/organizations/{w.tier2.org_id}/api-keys", json={"label": "x"}, headers=headers
+    )
     assert first.json()["api_key"].startswith("scf_")
     assert again.json()["id"] == first.json()["id"]
     assert "withheld" in again.json()["api_key"]
@@ -170,8 +181,10 @@ def test_api_key_shown_once_even_under_idempotency(fresh: World) -> None:
         stored = " ".join(r.response_body or "" for r in session.exec(select(Command)).all())
     assert token not in stored
     # revoked keys stop working at once
-    r = c.delete(f"/v1/organizations/{w.tier2.org_id}/api-keys/{first.json()['id']}",
-                 headers=w.operator.headers)
+    r = c.delete(
+        f"/v1/organizations/{w.tier2.org_id}/api-keys/{first.json()['id']}",
+        headers=w.operator.headers,
+    )
     assert r.status_code == 200
     assert c.get("/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
@@ -182,8 +195,7 @@ def test_overdue_marked_by_the_maturity_job(fresh: World) -> None:
     cert = issued["certificate_id"]
     grace = w.rt.gateway.ledger.grace_period()
     w.travel(10 * 86_400 + grace + 60)
-    r = c.post(f"/v1/certificates/{cert}/repay", json={"amount": "3000"},
-               headers=w.core.headers)
+    r = c.post(f"/v1/certificates/{cert}/repay", json={"amount": "3000"}, headers=w.core.headers)
     assert r.status_code == 200, r.text
     job = c.post("/v1/admin/jobs/maturity", headers=w.operator.headers).json()
     assert job["marked_overdue"] == [cert]
@@ -205,8 +217,11 @@ def test_concurrent_requests_with_one_key_send_one_transaction(fresh: World) -> 
     lock = threading.Lock()
 
     def split() -> None:
-        r = c.post(f"/v1/fragments/{root}/split",
-                   json={"to_org_id": w.tier2.org_id, "amount": "10"}, headers=headers)
+        r = c.post(
+            f"/v1/fragments/{root}/split",
+            json={"to_org_id": w.tier2.org_id, "amount": "10"},
+            headers=headers,
+        )
         with lock:
             results.append(r)
 
@@ -217,12 +232,14 @@ def test_concurrent_requests_with_one_key_send_one_transaction(fresh: World) -> 
         t.join()
     assert {r.status_code for r in results} <= {201, 409}, [r.text for r in results]
     assert 201 in {r.status_code for r in results}
-    assert all(r.json()["code"] == "request_in_progress"
-               for r in results if r.status_code == 409)
+    assert all(r.json()["code"] == "request_in_progress" for r in results if r.status_code == 409)
     assert len({r.json()["tx_hash"] for r in results if r.status_code == 201}) == 1
     assert _fragment_count(w, cert) == 2  # one split reached the chain
-    final = c.post(f"/v1/fragments/{root}/split",
-                   json={"to_org_id": w.tier2.org_id, "amount": "10"}, headers=headers)
+    final = c.post(
+        f"/v1/fragments/{root}/split",
+        json={"to_org_id": w.tier2.org_id, "amount": "10"},
+        headers=headers,
+    )
     assert final.status_code == 201 and final.headers.get("Idempotent-Replayed") == "true"
     assert _fragment_count(w, cert) == 2
 
@@ -264,7 +281,8 @@ def _dead_worker_scenario(w: World) -> None:
 
         with Session(w.rt.engine) as session:
             found = session.exec(
-                select(Command).where(Command.idempotency_key == "dead-worker")).first()
+                select(Command).where(Command.idempotency_key == "dead-worker")
+            ).first()
         assert found is not None
         return found
 

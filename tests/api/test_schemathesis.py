@@ -85,9 +85,12 @@ class Run:
 SUPPLIER_OPERATIONS = (
     "POST /v1/certificates/{certificate_id}/accept",
     "POST /v1/certificates/{certificate_id}/reject",
-    "POST /v1/fragments/{fragment_id}/split", "POST /v1/fragments/{fragment_id}/transfer",
-    "POST /v1/fragments/{fragment_id}/claim", "POST /v1/offers",
-    "POST /v1/offers/{offer_id}/withdraw", "POST /v1/quotes",
+    "POST /v1/fragments/{fragment_id}/split",
+    "POST /v1/fragments/{fragment_id}/transfer",
+    "POST /v1/fragments/{fragment_id}/claim",
+    "POST /v1/offers",
+    "POST /v1/offers/{offer_id}/withdraw",
+    "POST /v1/quotes",
 )
 BANK_OPERATIONS = ("POST /v1/offers/{offer_id}/accept", "PUT /v1/credit-lines")
 RUNS = {
@@ -100,19 +103,28 @@ RUNS = {
     # offer to the bank's acceptance. Only that phase (the others are the runs above), only
     # the lifecycle's operations, and real values wherever there are some: an issuance
     # needs six fields right at once, and a chain of four steps needs each to succeed.
-    "lifecycle": Run(CORE, {TIER1: SUPPLIER_OPERATIONS, BANK_A: BANK_OPERATIONS},
-                     real_values=1.0, phases="stateful", scenarios=3 * SCENARIOS,
-                     paths=r"^/v1/(documents|certificates|fragments|offers|quotes)"),
+    "lifecycle": Run(
+        CORE,
+        {TIER1: SUPPLIER_OPERATIONS, BANK_A: BANK_OPERATIONS},
+        real_values=1.0,
+        phases="stateful",
+        scenarios=3 * SCENARIOS,
+        paths=r"^/v1/(documents|certificates|fragments|offers|quotes)",
+    ),
 }
 
 
 #: why a body's organization id may be refused although the schema allows any id
-NOT_A_MEMBER = ("the body names an organization that does not exist or takes no part on the "
-                "ledger (the operator's, an auditor's): a schema can bound an id, not say who "
-                "is a member")
+NOT_A_MEMBER = (
+    "the body names an organization that does not exist or takes no part on the "
+    "ledger (the operator's, an auditor's): a schema can bound an id, not say who "
+    "is a member"
+)
 #: why an amount may be refused although the schema allows any amount
-NO_MORE_THAN_THE_FRAGMENT = ("the amount is more than the fragment holds (or, for a split, "
-                             "all of it): a bound held by the ledger, not by the schema")
+NO_MORE_THAN_THE_FRAGMENT = (
+    "the amount is more than the fragment holds (or, for a split, "
+    "all of it): a bound held by the ledger, not by the schema"
+)
 #: Refusals of schema-valid requests that are no defects, per operation: rules about the
 #: ledger's state and about other records that a request's schema cannot state. For these
 #: operations schemathesis' positive_data_acceptance takes a 422 (set in each run's
@@ -125,31 +137,36 @@ REFUSALS: dict[str, dict[str, str]] = {
     "POST /v1/certificates": {
         "unknown_member": NOT_A_MEMBER,
         "invalid_invoice": "invoice numbers are read after NFKC and case folding and may "
-                           "then hold only digits, Latin letters and separators; a code must "
-                           "be 10 or 12 digits (docs/invoice-identity.md): rules over the "
-                           "normalized text that no JSON Schema pattern can state",
+        "then hold only digits, Latin letters and separators; a code must "
+        "be 10 or 12 digits (docs/invoice-identity.md): rules over the "
+        "normalized text that no JSON Schema pattern can state",
         "seller_mismatch": "a seller_tax_id must be the beneficiary's registered code, a "
-                           "value held by another record",
+        "value held by another record",
         "invalid_maturity": "the maturity must lie between the chain's clock and one year "
-                            "ahead: a window that moves with the chain",
+        "ahead: a window that moves with the chain",
     },
     "POST /v1/fragments/{fragment_id}/split": {
-        "unknown_member": NOT_A_MEMBER, "insufficient_value": NO_MORE_THAN_THE_FRAGMENT,
+        "unknown_member": NOT_A_MEMBER,
+        "insufficient_value": NO_MORE_THAN_THE_FRAGMENT,
     },
     "POST /v1/fragments/{fragment_id}/transfer": {"unknown_member": NOT_A_MEMBER},
     "POST /v1/offers": {
-        "unknown_member": NOT_A_MEMBER, "insufficient_value": NO_MORE_THAN_THE_FRAGMENT,
+        "unknown_member": NOT_A_MEMBER,
+        "insufficient_value": NO_MORE_THAN_THE_FRAGMENT,
     },
     "PUT /v1/credit-lines": {"unknown_member": NOT_A_MEMBER},
     "POST /v1/organizations": {
         "invalid_uscc": "a unified social credit code ends in a check character computed "
-                        "from the other 17 (GB 32100-2015), which a pattern cannot state",
+        "from the other 17 (GB 32100-2015), which a pattern cannot state",
     },
-    **{f"POST /v1/organizations/{{org_id}}/{action}": {
-        "unknown_member": "the organization in the path exists but has no ledger account "
-                          "(the operator's own, an auditor's): nothing to suspend, reinstate "
-                          "or fund",
-    } for action in ("suspend", "reinstate", "settlement-funds")},
+    **{
+        f"POST /v1/organizations/{{org_id}}/{action}": {
+            "unknown_member": "the organization in the path exists but has no ledger account "
+            "(the operator's own, an auditor's): nothing to suspend, reinstate "
+            "or fund",
+        }
+        for action in ("suspend", "reinstate", "settlement-funds")
+    },
 }
 #: what positive_data_acceptance takes from the operations of REFUSALS: its defaults and 422
 ACCEPTED_WITH_REFUSALS = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
@@ -174,8 +191,10 @@ class Failure:
     message: str
 
     def __str__(self) -> str:
-        return (f"[{self.phase}] {self.operation} {self.check}: {self.title} "
-                f"(answered {self.status} {self.code}) {self.message[:300]}")
+        return (
+            f"[{self.phase}] {self.operation} {self.check}: {self.title} "
+            f"(answered {self.status} {self.code}) {self.message[:300]}"
+        )
 
 
 @dataclass
@@ -193,12 +212,18 @@ class Outcome:
 
     def table(self) -> str:
         names = sorted({name for name, _ in self.checks})
-        rows = [f"  {n:<30} {self.checks[(n, 'success')]:>6} passed "
-                f"{self.checks[(n, 'failure')]:>4} failed" for n in names]
-        head = (f"{self.generated} cases generated, {self.cases} with their checks recorded, "
-                f"{len(self.links_followed)} distinct links followed")
-        return "\n".join([head, *rows, *(f"  followed: {link}"
-                                          for link in sorted(self.links_followed))])
+        rows = [
+            f"  {n:<30} {self.checks[(n, 'success')]:>6} passed "
+            f"{self.checks[(n, 'failure')]:>4} failed"
+            for n in names
+        ]
+        head = (
+            f"{self.generated} cases generated, {self.cases} with their checks recorded, "
+            f"{len(self.links_followed)} distinct links followed"
+        )
+        return "\n".join(
+            [head, *rows, *(f"  followed: {link}" for link in sorted(self.links_followed))]
+        )
 
 
 @pytest.fixture(scope="module")
@@ -211,9 +236,15 @@ def fuzzer() -> Path:
 @contextmanager
 def _start_network(anvil: AnvilNode, tmp: Path) -> Iterator[Network]:
     # rate limits far above what one fuzzer sends: 429s would only hide the other answers
-    settings = make_settings(anvil, tmp, background=True, indexer_interval=0.2,
-                             maturity_interval=0.5, rate_limit_per_second=1000.0,
-                             rate_limit_burst=100_000)
+    settings = make_settings(
+        anvil,
+        tmp,
+        background=True,
+        indexer_interval=0.2,
+        maturity_interval=0.5,
+        rate_limit_per_second=1000.0,
+        rate_limit_burst=100_000,
+    )
     for url in serve(create_app(settings)):
         operator = ApiClient(url, OPERATOR_KEY)
         try:
@@ -237,29 +268,49 @@ def _do_business(network: Network) -> None:
         now = int(core.get("/health")["block_time"])
         certificates, documents = [], []
         for n in range(4):
-            doc = core.command("POST", "/documents",
-                               files={"file": (f"invoice-{n}.pdf", f"invoice {n}".encode(),
-                                               "application/pdf")})
-            issued = core.post("/certificates", {
-                "beneficiary_id": org[TIER1], "credit_provider_id": org[BANK_A],
-                "face_value": "50000000", "maturity": now + 90 * 86_400,
-                "document_id": doc["id"], "invoice_number": f"FUZZ-{n:04d}",
-            })
+            doc = core.command(
+                "POST",
+                "/documents",
+                files={"file": (f"invoice-{n}.pdf", f"invoice {n}".encode(), "application/pdf")},
+            )
+            issued = core.post(
+                "/certificates",
+                {
+                    "beneficiary_id": org[TIER1],
+                    "credit_provider_id": org[BANK_A],
+                    "face_value": "50000000",
+                    "maturity": now + 90 * 86_400,
+                    "document_id": doc["id"],
+                    "invoice_number": f"FUZZ-{n:04d}",
+                },
+            )
             documents.append(doc["id"])
             certificates.append(int(issued["certificate_id"]))
         root = tier1.post(f"/certificates/{certificates[0]}/accept")["root_fragment_id"]
-        child = tier1.post(f"/fragments/{root}/split",
-                           {"to_org_id": org[TIER2], "amount": "5000000"})["fragment_id"]
-        offer = tier1.post("/offers", {"fragment_id": root, "financier_id": org[BANK_A],
-                                       "amount": "10000000", "rate_bps": 450,
-                                       "expires_at": now + 30 * 86_400})["offer_id"]
+        child = tier1.post(
+            f"/fragments/{root}/split", {"to_org_id": org[TIER2], "amount": "5000000"}
+        )["fragment_id"]
+        offer = tier1.post(
+            "/offers",
+            {
+                "fragment_id": root,
+                "financier_id": org[BANK_A],
+                "amount": "10000000",
+                "rate_bps": 450,
+                "expires_at": now + 30 * 86_400,
+            },
+        )["offer_id"]
     finally:
         core.close()
         tier1.close()
-    network.ids = {"certificate": certificates, "document": documents,
-                   "fragment": [root, child], "offer": [int(offer)],
-                   "organization": sorted(org.values()), "future_time": [now + 7 * 86_400,
-                                                                         now + 60 * 86_400]}
+    network.ids = {
+        "certificate": certificates,
+        "document": documents,
+        "fragment": [root, child],
+        "offer": [int(offer)],
+        "organization": sorted(org.values()),
+        "future_time": [now + 7 * 86_400, now + 60 * 86_400],
+    }
     for entry in network.keys.values():
         network.ids.setdefault(str(entry["role"]), []).append(int(entry["org_id"]))
 
@@ -272,50 +323,79 @@ def _config(network: Network, run: Run, path: Path) -> Path:
     record" and "not a member" too."""
     ids = network.ids
     dictionaries: dict[str, list[Any]] = {
-        "certificates": ids["certificate"], "fragments": ids["fragment"],
-        "offers": ids["offer"], "documents": ids["document"],
-        "organizations": ids["organization"], "core_enterprises": ids["core_enterprise"],
-        "members": ids["supplier"] + ids["financier"], "future_times": ids["future_time"],
+        "certificates": ids["certificate"],
+        "fragments": ids["fragment"],
+        "offers": ids["offer"],
+        "documents": ids["document"],
+        "organizations": ids["organization"],
+        "core_enterprises": ids["core_enterprise"],
+        "members": ids["supplier"] + ids["financier"],
+        "future_times": ids["future_time"],
         # the supplier and the bank whose keys the runs send: what is issued to them or
         # offered to them, they can take further
         "beneficiaries": [int(network.keys[TIER1]["org_id"])],
         "banks": [int(network.keys[BANK_A]["org_id"])],
         "beneficiary_codes": [full_uscc(TIER1_USCC_BODY)],
-        "amounts": ["1", "100", "250000", "1000000"], "rates": [0, 450, 1200],
+        "amounts": ["1", "100", "250000", "1000000"],
+        "rates": [0, 450, 1200],
         "invoice_numbers": [f"FZ-{SEED}-{n}" for n in range(1000, 1300)],
     }
     parameters = {
-        "path.certificate_id": "certificates", "query.certificate_id": "certificates",
-        "path.fragment_id": "fragments", "body.fragment_id": "fragments",
-        "path.offer_id": "offers", "path.document_id": "documents",
-        "body.document_id": "documents", "path.org_id": "organizations",
-        "query.holder_id": "organizations", "query.issuer_id": "core_enterprises",
-        "body.to_org_id": "members", "body.financier_id": "banks",
-        "body.beneficiary_id": "beneficiaries", "body.credit_provider_id": "banks",
-        "body.core_enterprise_id": "core_enterprises", "body.maturity": "future_times",
-        "body.expires_at": "future_times", "body.amount": "amounts",
-        "body.face_value": "amounts", "body.limit": "amounts", "body.rate_bps": "rates",
-        "body.invoice_number": "invoice_numbers", "body.seller_tax_id": "beneficiary_codes",
+        "path.certificate_id": "certificates",
+        "query.certificate_id": "certificates",
+        "path.fragment_id": "fragments",
+        "body.fragment_id": "fragments",
+        "path.offer_id": "offers",
+        "path.document_id": "documents",
+        "body.document_id": "documents",
+        "path.org_id": "organizations",
+        "query.holder_id": "organizations",
+        "query.issuer_id": "core_enterprises",
+        "body.to_org_id": "members",
+        "body.financier_id": "banks",
+        "body.beneficiary_id": "beneficiaries",
+        "body.credit_provider_id": "banks",
+        "body.core_enterprise_id": "core_enterprises",
+        "body.maturity": "future_times",
+        "body.expires_at": "future_times",
+        "body.amount": "amounts",
+        "body.face_value": "amounts",
+        "body.limit": "amounts",
+        "body.rate_bps": "rates",
+        "body.invoice_number": "invoice_numbers",
+        "body.seller_tax_id": "beneficiary_codes",
     }
-    lines = ['hooks = "schemathesis_hooks"',
-             'headers = { Authorization = "Bearer ${SCF_FUZZ_BEARER}" }',
-             f"generation.max-examples = {MAX_EXAMPLES}", "",
-             "[phases.stateful]", f"generation.max-examples = {run.scenarios}",
-             # the document's own links only: inferred ones guess from lists (the first id
-             # of an empty list) and spend the scenarios on links that cannot resolve
-             "inference.algorithms = []", ""]
+    lines = [
+        'hooks = "schemathesis_hooks"',
+        'headers = { Authorization = "Bearer ${SCF_FUZZ_BEARER}" }',
+        f"generation.max-examples = {MAX_EXAMPLES}",
+        "",
+        "[phases.stateful]",
+        f"generation.max-examples = {run.scenarios}",
+        # the document's own links only: inferred ones guess from lists (the first id
+        # of an empty list) and spend the scenarios on links that cannot resolve
+        "inference.algorithms = []",
+        "",
+    ]
     for name, values in dictionaries.items():
         lines += [f"[dictionaries.{name}]", f"values = {json.dumps(values)}", ""]
     lines.append("[parameters]")
-    lines += [f'"{p}" = {{ dictionary = "{d}", probability = {run.real_values} }}'
-              for p, d in parameters.items()]
-    blocks: dict[str, list[str]] = {op: [
-        f"checks.positive_data_acceptance.expected-statuses = "
-        f"{json.dumps(ACCEPTED_WITH_REFUSALS)}"] for op in REFUSALS}
+    lines += [
+        f'"{p}" = {{ dictionary = "{d}", probability = {run.real_values} }}'
+        for p, d in parameters.items()
+    ]
+    blocks: dict[str, list[str]] = {
+        op: [
+            f"checks.positive_data_acceptance.expected-statuses = "
+            f"{json.dumps(ACCEPTED_WITH_REFUSALS)}"
+        ]
+        for op in REFUSALS
+    }
     for n, operations in enumerate(run.others.values(), 1):
         for operation in operations:
             blocks.setdefault(operation, []).append(
-                f'headers = {{ Authorization = "Bearer ${{SCF_FUZZ_BEARER_{n}}}" }}')
+                f'headers = {{ Authorization = "Bearer ${{SCF_FUZZ_BEARER_{n}}}" }}'
+            )
     for operation, settings in blocks.items():
         lines += ["", "[[operations]]", f'include-name = "{operation}"', *settings]
     path.write_text("\n".join(lines) + "\n")
@@ -326,8 +406,9 @@ def _own_key(network: Network, name: str) -> tuple[str, str]:
     """A key of its own for the run (id, token), issued by the operator."""
     operator = ApiClient(network.url, OPERATOR_KEY)
     try:
-        key = operator.post(f"/organizations/{network.keys[name]['org_id']}/api-keys",
-                            {"label": "schemathesis"})
+        key = operator.post(
+            f"/organizations/{network.keys[name]['org_id']}/api-keys", {"label": "schemathesis"}
+        )
     finally:
         operator.close()
     return str(key["id"]), str(key["api_key"])
@@ -337,14 +418,29 @@ def _run(fuzzer: Path, network: Network, run: Run, tmp: Path) -> tuple[Outcome, 
     reports = tmp / "reports"
     log = tmp / "schemathesis.log"
     command = [
-        str(fuzzer), "--config-file", str(_config(network, run, tmp / "schemathesis.toml")),
-        "--no-color", "run", f"{network.url}/openapi.json",
-        "--checks", "all", "--seed", str(SEED),
+        str(fuzzer),
+        "--config-file",
+        str(_config(network, run, tmp / "schemathesis.toml")),
+        "--no-color",
+        "run",
+        f"{network.url}/openapi.json",
+        "--checks",
+        "all",
+        "--seed",
+        str(SEED),
         # every case of an operation, not up to its first failure: an expected failure
         # must not hide an unexpected one behind it
         "--continue-on-failure",
-        "--workers", "1", "--request-timeout", "60", "--generation-database", "none",
-        "--report", "ndjson,json", "--report-dir", str(reports),
+        "--workers",
+        "1",
+        "--request-timeout",
+        "60",
+        "--generation-database",
+        "none",
+        "--report",
+        "ndjson,json",
+        "--report-dir",
+        str(reports),
     ]
     if run.paths:
         command += ["--include-path-regex", run.paths]
@@ -353,14 +449,24 @@ def _run(fuzzer: Path, network: Network, run: Run, tmp: Path) -> tuple[Outcome, 
     if run.phases == "stateful":  # the command line's count wins over the file's
         command += ["--max-examples", str(run.scenarios)]
     keys = [_own_key(network, name) for name in (run.sender, *run.others)]
-    env = {**os.environ, "SCF_FUZZ_BEARER": keys[0][1],
-           "SCF_FUZZ_OWN_KEY_IDS": ",".join(key_id for key_id, _ in keys),
-           "PYTHONPATH": str(Path(__file__).parent)}  # schemathesis_hooks
+    env = {
+        **os.environ,
+        "SCF_FUZZ_BEARER": keys[0][1],
+        "SCF_FUZZ_OWN_KEY_IDS": ",".join(key_id for key_id, _ in keys),
+        "PYTHONPATH": str(Path(__file__).parent),
+    }  # schemathesis_hooks
     env.update({f"SCF_FUZZ_BEARER_{n}": token for n, (_, token) in enumerate(keys[1:], 1)})
     started = time.monotonic()
     with log.open("wb") as out:
-        subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp,
-                       timeout=900, check=False)
+        subprocess.run(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp,
+            timeout=900,
+            check=False,
+        )
     text = log.read_text(errors="replace")
     print(f"schemathesis as {run.sender}: {time.monotonic() - started:.0f} s")
     streams, summaries = sorted(reports.glob("*.ndjson")), sorted(reports.glob("*.json"))
@@ -373,7 +479,7 @@ def _run(fuzzer: Path, network: Network, run: Run, tmp: Path) -> tuple[Outcome, 
 def _read(stream: Path) -> Outcome:
     outcome = Outcome()
     for line in stream.read_text().splitlines():
-        (kind, event), = json.loads(line).items()
+        ((kind, event),) = json.loads(line).items()
         if "Error" in kind:
             outcome.errors.append(json.dumps(event)[:2000])
         if kind != "ScenarioFinished":
@@ -393,19 +499,33 @@ def _read(stream: Path) -> Outcome:
                 if code in REFUSALS[operation]:
                     outcome.refused[(operation, str(code))] += 1
                 else:
-                    outcome.failures.append(Failure(
-                        event.get("phase", "?"), operation, "positive_data_acceptance", status,
-                        code, "Schema-valid request refused with a code not in REFUSALS", ""))
+                    outcome.failures.append(
+                        Failure(
+                            event.get("phase", "?"),
+                            operation,
+                            "positive_data_acceptance",
+                            status,
+                            code,
+                            "Schema-valid request refused with a code not in REFUSALS",
+                            "",
+                        )
+                    )
             for check in checks:
                 outcome.checks[(check["name"], check["status"])] += 1
                 if check["status"] != "failure":
                     continue
                 info = check.get("failure_info", {}).get("failure", {})
-                outcome.failures.append(Failure(
-                    phase=event.get("phase", "?"), operation=operation,
-                    check=check["name"], status=status, code=code,
-                    title=str(info.get("title", "")), message=str(info.get("message", "")),
-                ))
+                outcome.failures.append(
+                    Failure(
+                        phase=event.get("phase", "?"),
+                        operation=operation,
+                        check=check["name"],
+                        status=status,
+                        code=code,
+                        title=str(info.get("title", "")),
+                        message=str(info.get("message", "")),
+                    )
+                )
     return outcome
 
 
@@ -426,7 +546,10 @@ def _answer(interaction: dict[str, Any] | None) -> tuple[int | None, str | None]
 
 @pytest.mark.parametrize("name", list(RUNS))
 def test_schemathesis_finds_nothing_unexplained(
-    name: str, fuzzer: Path, anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    fuzzer: Path,
+    anvil: AnvilNode,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     tmp = tmp_path_factory.mktemp(f"fuzz-{name}")
     with _start_network(anvil, tmp) as network:
@@ -443,7 +566,8 @@ def test_schemathesis_finds_nothing_unexplained(
     assert not outcome.failures, (
         f"{len(outcome.failures)} failures in the {name} run:\n"
         + "\n".join(sorted({str(f) for f in outcome.failures}))
-        + "\n\nschemathesis' report:\n" + text[-20000:]
+        + "\n\nschemathesis' report:\n"
+        + text[-20000:]
     )
 
 
@@ -453,10 +577,13 @@ def test_every_link_names_an_operation_and_its_parameters(tmp_path: Path) -> Non
     from urllib.parse import unquote
 
     document = create_app(make_settings_offline(tmp_path)).openapi()
-    links = [(path, method, status, name, link)
-             for path, item in document["paths"].items() for method, op in item.items()
-             for status, response in op["responses"].items()
-             for name, link in response.get("links", {}).items()]
+    links = [
+        (path, method, status, name, link)
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        for status, response in op["responses"].items()
+        for name, link in response.get("links", {}).items()
+    ]
     assert len(links) > 50
     for path, method, status, name, link in links:
         pointer, target_method = link["operationRef"].removeprefix("#/paths/").rsplit("/", 1)

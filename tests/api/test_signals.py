@@ -17,8 +17,7 @@ from tests.api.conftest import PG_URL, pg_available
 def _listening(path: Path) -> tuple[list[int], threading.Event, threading.Thread]:
     heard: list[int] = []
     stop = threading.Event()
-    thread = threading.Thread(target=wakeup.listen, args=(path, heard.append, stop),
-                              daemon=True)
+    thread = threading.Thread(target=wakeup.listen, args=(path, heard.append, stop), daemon=True)
     thread.start()
     for _ in range(200):
         if path.exists():

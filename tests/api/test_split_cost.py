@@ -36,9 +36,17 @@ from tests.api.conftest import World, issue_certificate
 GROWN_BY = 400  # fragments added between the two measurements
 SPLITS = 3  # measured splits at each size
 #: node calls whose number depends on the node's speed (polling), not on the work asked
-POLLS = frozenset({"eth_getTransactionReceipt", "eth_blockNumber", "eth_getBlockByNumber",
-                   "eth_maxPriorityFeePerGas", "eth_feeHistory", "eth_gasPrice",
-                   "eth_chainId"})
+POLLS = frozenset(
+    {
+        "eth_getTransactionReceipt",
+        "eth_blockNumber",
+        "eth_getBlockByNumber",
+        "eth_maxPriorityFeePerGas",
+        "eth_feeHistory",
+        "eth_gasPrice",
+        "eth_chainId",
+    }
+)
 
 
 @dataclass
@@ -72,8 +80,9 @@ class Meter:
     def close(self) -> None:
         event.remove(self.engine, "before_cursor_execute", self._statement)
 
-    def _statement(self, conn: Any, cursor: Any, statement: str, params: Any, context: Any,
-                   executemany: bool) -> None:
+    def _statement(
+        self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool
+    ) -> None:
         if self.current is None:
             return
         self.current.statements[" ".join(statement.split())] += 1
@@ -97,9 +106,11 @@ def meter(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Meter]:
 
 
 def _split(world: World, fragment: str) -> None:
-    r = world.client.post(f"/v1/fragments/{fragment}/split",
-                          json={"to_org_id": world.tier2.org_id, "amount": "1"},
-                          headers={**world.tier1.headers, "Idempotency-Key": uuid.uuid4().hex})
+    r = world.client.post(
+        f"/v1/fragments/{fragment}/split",
+        json={"to_org_id": world.tier2.org_id, "amount": "1"},
+        headers={**world.tier1.headers, "Idempotency-Key": uuid.uuid4().hex},
+    )
     assert r.status_code == 201, r.text
 
 
@@ -127,8 +138,9 @@ def _grow(world: World, anvil: AnvilNode, fragment: str, count: int) -> None:
     try:
         last = None
         for _ in range(count):
-            tx = ledger.ledger.transaction("split", int(fragment), world.tier2.address, 1,
-                                           gas=200_000)
+            tx = ledger.ledger.transaction(
+                "split", int(fragment), world.tier2.address, 1, gas=200_000
+            )
             last = sender.submit(tx, abi=ledger.ledger.abi, fees=fees)
         while int(anvil.rpc("txpool_status", [])["pending"], 16):
             anvil.mine()
@@ -139,8 +151,9 @@ def _grow(world: World, anvil: AnvilNode, fragment: str, count: int) -> None:
     world.rt.indexer.catch_up()
 
 
-def test_a_split_costs_the_same_on_a_large_certificate(world: World, anvil: AnvilNode,
-                                                       meter: Meter) -> None:
+def test_a_split_costs_the_same_on_a_large_certificate(
+    world: World, anvil: AnvilNode, meter: Meter
+) -> None:
     cert = issue_certificate(world, face_value="10000000")
     root = cert["root_fragment_id"]
     # past the indexer's window of 128 checkpoints, so that every step moves it alike
@@ -156,12 +169,15 @@ def test_a_split_costs_the_same_on_a_large_certificate(world: World, anvil: Anvi
     assert after.statements == before.statements, (
         f"SQL statements of a split on a new certificate vs one of {size}: "
         f"{sum(before.statements.values())} vs {sum(after.statements.values())}; added "
-        f"{after.statements - before.statements}, gone {before.statements - after.statements}")
+        f"{after.statements - before.statements}, gone {before.statements - after.statements}"
+    )
     assert after.node_calls == before.node_calls, (
         f"node calls of a split on a new certificate vs one of {size}: "
-        f"{dict(before.node_calls)} vs {dict(after.node_calls)}")
+        f"{dict(before.node_calls)} vs {dict(after.node_calls)}"
+    )
     assert after.vm_steps == before.vm_steps, (
         f"a split ran {before.vm_steps} SQLite instructions on a new certificate "
-        f"and {after.vm_steps} on one of {size}")
+        f"and {after.vm_steps} on one of {size}"
+    )
     # and the measure is exact: every split of either size did the same work
     assert all(w == before for w in small + large), small + large

@@ -18,9 +18,11 @@ from tests.api.conftest import Party, World
 
 
 def _set_line(w: World, limit: str) -> Any:
-    return w.client.put("/v1/credit-lines",
-                        json={"core_enterprise_id": w.core.org_id, "limit": limit},
-                        headers=w.bank.headers)
+    return w.client.put(
+        "/v1/credit-lines",
+        json={"core_enterprise_id": w.core.org_id, "limit": limit},
+        headers=w.bank.headers,
+    )
 
 
 def _limit(w: World) -> int:
@@ -28,8 +30,7 @@ def _limit(w: World) -> int:
 
 
 def _member(w: World, party: Party, action: str) -> None:
-    r = w.client.post(f"/v1/organizations/{party.org_id}/{action}",
-                      headers=w.operator.headers)
+    r = w.client.post(f"/v1/organizations/{party.org_id}/{action}", headers=w.operator.headers)
     assert r.status_code < 300, r.text
 
 
@@ -43,8 +44,9 @@ def suspended_bank(world: World) -> Iterator[World]:
 
 
 def _refusals(w: World, org_id: int) -> list[dict[str, Any]]:
-    r = w.client.get("/v1/audit-log", params={"outcome": "refused", "limit": 1000},
-                     headers=w.operator.headers)
+    r = w.client.get(
+        "/v1/audit-log", params={"outcome": "refused", "limit": 1000}, headers=w.operator.headers
+    )
     assert r.status_code == 200, r.text
     return [e for e in r.json() if e["org_id"] == org_id]
 
@@ -76,8 +78,9 @@ def test_a_suspended_bank_lowers_and_closes_its_line_but_never_raises_it(
     assert _limit(w) == 0
 
     refused = _refusals(w, w.bank.org_id)
-    assert any(e["action"] == "set_credit_line" and e["code"] == "member_suspended"
-               for e in refused), refused
+    assert any(
+        e["action"] == "set_credit_line" and e["code"] == "member_suspended" for e in refused
+    ), refused
 
 
 def test_a_suspended_bank_may_do_nothing_else(suspended_bank: World) -> None:
@@ -88,16 +91,20 @@ def test_a_suspended_bank_may_do_nothing_else(suspended_bank: World) -> None:
         assert r.status_code == 403, r.text
         assert r.json()["code"] == "member_suspended", r.json()
     refused = _refusals(w, w.bank.org_id)
-    assert any(e["action"] == "POST /v1/offers/{offer_id}/accept"
-               and e["code"] == "member_suspended" for e in refused), refused
+    assert any(
+        e["action"] == "POST /v1/offers/{offer_id}/accept" and e["code"] == "member_suspended"
+        for e in refused
+    ), refused
 
 
 def test_a_suspended_member_of_another_role_may_not_set_lines(world: World) -> None:
     _member(world, world.tier1, "suspend")
     try:
-        r = world.client.put("/v1/credit-lines",
-                             json={"core_enterprise_id": world.core.org_id, "limit": "0"},
-                             headers=world.tier1.headers)
+        r = world.client.put(
+            "/v1/credit-lines",
+            json={"core_enterprise_id": world.core.org_id, "limit": "0"},
+            headers=world.tier1.headers,
+        )
         assert r.status_code == 403, r.text
         assert r.json()["code"] == "member_suspended", r.json()
     finally:

@@ -53,12 +53,18 @@ class RemoteWorld(World):
 
 @pytest.fixture
 def two_workers(anvil: AnvilNode, tmp_path: Path) -> Iterator[RemoteWorld]:
-    settings = make_settings(anvil, tmp_path, workers=2, background=True, port=free_port(),
-                             indexer_interval=1.0)
+    settings = make_settings(
+        anvil, tmp_path, workers=2, background=True, port=free_port(), indexer_interval=1.0
+    )
     url = f"http://127.0.0.1:{settings.port}"
     log = open(tmp_path / "api.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, stdout=log,
-                            stderr=subprocess.STDOUT, env={**os.environ, **settings.to_env()})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api"],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **settings.to_env()},
+    )
     try:
         failure = wait_until_serving(url, 90, lambda: proc.poll() is None)
         assert failure is None, (tmp_path / "api.log").read_text()[-3000:]
@@ -93,18 +99,22 @@ def test_two_worker_processes_serve_one_ledger(two_workers: RemoteWorld) -> None
         hold whichever process answers."""
         key = uuid.uuid4().hex
         with httpx.Client(base_url=url, timeout=60) as client:
-            r = client.post(f"/v1/fragments/{root}/split",
-                            json={"to_org_id": w.tier2.org_id, "amount": str(100 + k)},
-                            headers={**w.tier1.headers, "Idempotency-Key": key})
+            r = client.post(
+                f"/v1/fragments/{root}/split",
+                json={"to_org_id": w.tier2.org_id, "amount": str(100 + k)},
+                headers={**w.tier1.headers, "Idempotency-Key": key},
+            )
         assert r.status_code == 201, r.text
         body: dict[str, Any] = r.json()
         seen = _fresh_get(url, f"/v1/fragments/{body['fragment_id']}", w.tier2.headers)
         assert seen.status_code == 200, seen.text
         assert seen.json()["value"] == str(100 + k)
         with httpx.Client(base_url=url, timeout=60) as client:
-            again = client.post(f"/v1/fragments/{root}/split",
-                                json={"to_org_id": w.tier2.org_id, "amount": str(100 + k)},
-                                headers={**w.tier1.headers, "Idempotency-Key": key})
+            again = client.post(
+                f"/v1/fragments/{root}/split",
+                json={"to_org_id": w.tier2.org_id, "amount": str(100 + k)},
+                headers={**w.tier1.headers, "Idempotency-Key": key},
+            )
         assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
         assert again.json() == body
         return body

@@ -73,8 +73,9 @@ def make_runner(app: typer.Typer, env: dict[str, str]) -> Callable[..., Any]:
     runner = CliRunner()
 
     def scf(*args: str, code: int | None = 0, **extra_env: str) -> Any:
-        result = runner.invoke(app, [str(a) for a in args], env={**env, **extra_env},
-                               catch_exceptions=False)
+        result = runner.invoke(
+            app, [str(a) for a in args], env={**env, **extra_env}, catch_exceptions=False
+        )
         if code is not None:
             assert result.exit_code == code, (
                 f"scf {' '.join(map(str, args))} exited {result.exit_code}, wanted {code}\n"
@@ -88,9 +89,16 @@ def make_runner(app: typer.Typer, env: dict[str, str]) -> Callable[..., Any]:
 def serve(app: Any) -> Iterator[str]:
     """Serve ``app`` on a free loopback port from a thread until the generator is closed."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on",
-                                           timeout_graceful_shutdown=5))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
+    )
     thread = threading.Thread(target=server.run, name="scf-test-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -109,31 +117,43 @@ def serve(app: Any) -> Iterator[str]:
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     tmp = tmp_path_factory.mktemp("cli")
     with AnvilNode() as anvil:
-        settings = make_settings(anvil, tmp, background=True, indexer_interval=0.2,
-                                 maturity_interval=0.3)
+        settings = make_settings(
+            anvil, tmp, background=True, indexer_interval=0.2, maturity_interval=0.3
+        )
         for url in serve(create_app(settings)):
             operator = ApiClient(url, OPERATOR_KEY)
             seed = secrets.randbelow(10**8) * 10
             keys: dict[str, dict[str, Any]] = {}
             ids: dict[str, int] = {}
             for n, (name, role) in enumerate(MEMBERS.items(), 1):
-                org = operator.post("/organizations", {"name": name, "role": role,
-                                                       "uscc": _valid_uscc(seed + n)})
+                org = operator.post(
+                    "/organizations", {"name": name, "role": role, "uscc": _valid_uscc(seed + n)}
+                )
                 key = operator.post(f"/organizations/{org['id']}/api-keys", {"label": "cli"})
                 ids[name] = org["id"]
                 keys[name] = {"api_key": key["api_key"], "org_id": org["id"], "role": role}
-            keys["operator"] = {"api_key": OPERATOR_KEY,
-                                "org_id": operator.get("/me")["id"], "role": "operator"}
+            keys["operator"] = {
+                "api_key": OPERATOR_KEY,
+                "org_id": operator.get("/me")["id"],
+                "role": "operator",
+            }
             bank = ApiClient(url, keys["Bank A"]["api_key"])
-            bank.put("/credit-lines", {"core_enterprise_id": ids["Core Motors"],
-                                       "limit": "1000000000000"})
+            bank.put(
+                "/credit-lines",
+                {"core_enterprise_id": ids["Core Motors"], "limit": "1000000000000"},
+            )
             for name in ("Bank A", "Core Motors"):
-                operator.post(f"/organizations/{ids[name]}/settlement-funds",
-                              {"amount": "500000000000"})
+                operator.post(
+                    f"/organizations/{ids[name]}/settlement-funds", {"amount": "500000000000"}
+                )
             keys_file = tmp / "api-keys.json"
             keys_file.write_text(json.dumps(keys, indent=2))
-            env = {"SCF_API_URL": url, "SCF_KEYS_FILE": str(keys_file), "COLUMNS": "220",
-                   "SCF_API_KEY": ""}
+            env = {
+                "SCF_API_URL": url,
+                "SCF_KEYS_FILE": str(keys_file),
+                "COLUMNS": "220",
+                "SCF_API_KEY": "",
+            }
             yield Net(url, anvil, keys_file, ids, operator, make_runner(cli_app(), env))
             operator.close()
             bank.close()
@@ -142,8 +162,12 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
 @pytest.fixture
 def offline_scf(tmp_path: Path) -> Callable[..., Any]:
     """``scf`` pointed at a port nobody listens on (for checks made before any call)."""
-    env = {"SCF_API_URL": f"http://127.0.0.1:{free_port()}",
-           "SCF_KEYS_FILE": str(tmp_path / "missing.json"), "SCF_API_KEY": "", "COLUMNS": "220"}
+    env = {
+        "SCF_API_URL": f"http://127.0.0.1:{free_port()}",
+        "SCF_KEYS_FILE": str(tmp_path / "missing.json"),
+        "SCF_API_KEY": "",
+        "COLUMNS": "220",
+    }
     return make_runner(cli_app(), env)
 
 

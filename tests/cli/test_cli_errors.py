@@ -33,10 +33,19 @@ CORE, T1, T2, BANK, AUDITOR = "Core Motors", "Tier1 Parts", "Tier2 Castings", "B
 # -- parsing (no network) -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "bps"), [
-    ("3.65%", 365), ("3.65", 365), ("3.6%", 360), ("5", 500), ("0%", 0), ("365bps", 365),
-    (" 12 bps ", 12), ("100%", 10_000),
-])
+@pytest.mark.parametrize(
+    ("text", "bps"),
+    [
+        ("3.65%", 365),
+        ("3.65", 365),
+        ("3.6%", 360),
+        ("5", 500),
+        ("0%", 0),
+        ("365bps", 365),
+        (" 12 bps ", 12),
+        ("100%", 10_000),
+    ],
+)
 def test_rates_are_exact_basis_points(text: str, bps: int) -> None:
     assert parse_rate(text) == bps
 
@@ -70,9 +79,15 @@ def test_keys_file_lookups(tmp_path: Path) -> None:
     keys = tmp_path / "keys.json"
     with pytest.raises(UsageProblemError, match="no keys file"):
         load_key(keys, "x")
-    keys.write_text(json.dumps({"Bank A": {"api_key": "k1", "org_id": 3, "role": "financier"},
-                                "Bank B": {"api_key": "k2", "org_id": 4, "role": "financier"},
-                                "Core": {"api_key": "k3", "org_id": 2, "role": "core"}}))
+    keys.write_text(
+        json.dumps(
+            {
+                "Bank A": {"api_key": "k1", "org_id": 3, "role": "financier"},
+                "Bank B": {"api_key": "k2", "org_id": 4, "role": "financier"},
+                "Core": {"api_key": "k3", "org_id": 2, "role": "core"},
+            }
+        )
+    )
     assert load_key(keys, "Bank A") == "k1" and load_key(keys, "bank a") == "k1"
     assert load_key(keys, "co") == "k3"
     with pytest.raises(UsageProblemError, match="no organization named 'Bank'"):
@@ -89,10 +104,10 @@ def test_usage_errors_exit_2_before_any_call(offline_scf: Callable[..., Any]) ->
     bad_amount = offline_scf("split", "1/0", "7", "1.001", "--key", "k", code=2)
     assert "not an amount in yuan" in bad_amount.stderr
     offline_scf("split", "1/0", "7", "-5", "--key", "k", code=2)  # click: no option -5
-    assert "not an amount" in offline_scf("split", "--key", "k", "--", "1/0", "7", "-5",
-                                          code=2).stderr
-    assert "not a fragment" in offline_scf("transfer", "one", "7", "--key", "k",
-                                           code=2).stderr
+    assert (
+        "not an amount" in offline_scf("split", "--key", "k", "--", "1/0", "7", "-5", code=2).stderr
+    )
+    assert "not a fragment" in offline_scf("transfer", "one", "7", "--key", "k", code=2).stderr
     assert "no API key" in offline_scf("status", code=2).stderr
     missing = offline_scf("status", "--as", "Bank A", code=2)
     assert "no keys file" in missing.stderr and "scf up" in missing.stderr
@@ -108,14 +123,22 @@ def test_unreachable_api_exits_3(offline_scf: Callable[..., Any]) -> None:
 def test_failed_verification_exits_4(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A report with a failed check (served by a stub API: a real ledger cannot be made to
     fail one) prints FAIL and exits 4, in both output modes."""
-    report = {"fragment_id": "4294967297", "certificate_id": 1, "chain_id": 31337,
-              "ledger_address": "0xabc", "block_number": 9, "lineage": ["4294967297"],
-              "checks": [{"name": "manifest", "passed": True, "detail": "ok", "skipped": False},
-                         {"name": "lineage", "passed": False, "detail": "parent mismatch",
-                          "skipped": False},
-                         {"name": "repayment", "passed": False, "detail": "not run",
-                          "skipped": True}],
-              "ok": False, "failed_checks": ["lineage"], "fragments_read": 2}
+    report = {
+        "fragment_id": "4294967297",
+        "certificate_id": 1,
+        "chain_id": 31337,
+        "ledger_address": "0xabc",
+        "block_number": 9,
+        "lineage": ["4294967297"],
+        "checks": [
+            {"name": "manifest", "passed": True, "detail": "ok", "skipped": False},
+            {"name": "lineage", "passed": False, "detail": "parent mismatch", "skipped": False},
+            {"name": "repayment", "passed": False, "detail": "not run", "skipped": True},
+        ],
+        "ok": False,
+        "failed_checks": ["lineage"],
+        "fragments_read": 2,
+    }
 
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/v1/fragments/4294967297/verification"
@@ -125,8 +148,9 @@ def test_failed_verification_exits_4(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     class StubClient(ApiClient):
         def __init__(self, base_url: str, api_key: str | None = None, **kw: Any) -> None:
             super().__init__(base_url, api_key, **kw)
-            self._http = httpx.Client(base_url=self.base_url,
-                                      transport=httpx.MockTransport(handler))
+            self._http = httpx.Client(
+                base_url=self.base_url, transport=httpx.MockTransport(handler)
+            )
 
     monkeypatch.setattr(commands_base, "ApiClient", StubClient)
     scf = make_runner(cli_app(), {"SCF_API_URL": "http://stub", "COLUMNS": "200"})
@@ -142,7 +166,9 @@ def test_failed_verification_exits_4(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 def _certificate(net: Net, amount: str = "10,000.00", **opts: str) -> int:
     args = ["issue", T1, amount, "--as", CORE, "--json"]
     args += [a for k, v in opts.items() for a in (f"--{k.replace('_', '-')}", v)] or [
-        "--days", "90"]
+        "--days",
+        "90",
+    ]
     return int(as_json(net.scf(*args))["certificate"]["certificate_id"])
 
 
@@ -164,8 +190,10 @@ def test_refusals_exit_1_with_the_code_on_stderr(net: Net) -> None:
     # a bad key
     assert "unauthenticated" in scf("status", "--key", "scf_nobody", code=1).stderr
     # a name that is nobody: bad input (2), nothing sent
-    assert "no recipient named 'Nobody'" in scf("split", f"{cert}/0", "Nobody", "1",
-                                                 "--as", T1, code=2).stderr
+    assert (
+        "no recipient named 'Nobody'"
+        in scf("split", f"{cert}/0", "Nobody", "1", "--as", T1, code=2).stderr
+    )
     # an unknown name in the keys file
     unknown = scf("status", "--as", "Tier9", code=2)
     assert "no organization named 'Tier9'" in unknown.stderr and CORE in unknown.stderr
@@ -180,8 +208,10 @@ def test_amounts_typed_in_yuan_reach_the_api_as_exact_fen(net: Net) -> None:
     assert one_fen["amount"] == "1"
     odd = as_json(scf("split", f"{cert}/0", T2, "¥1,000.5", "--as", T1, "--json"))
     assert odd["amount"] == "100050"
-    values = sorted(int(f["value"]) for f in as_json(scf("fragments", "--certificate",
-                                                         cert, "--as", CORE, "--json")))
+    values = sorted(
+        int(f["value"])
+        for f in as_json(scf("fragments", "--certificate", cert, "--as", CORE, "--json"))
+    )
     assert values == [1, 100050, 123456789 - 100051] and sum(values) == 123456789
     shown = scf("fragments", "--as", T2).stdout
     assert "1,000.50" in shown and "0.01" in shown
@@ -191,37 +221,132 @@ def test_issue_with_a_file_a_date_and_an_explicit_bank(net: Net, tmp_path: Path)
     scf = net.scf
     invoice = tmp_path / "invoice-42.pdf"
     invoice.write_bytes(b"%PDF-1.4 invoice 42 for 88,000.00")
-    data = as_json(scf("issue", T1, "88000", "--maturity", "2027-06-30", "--bank", BANK,
-                       "--invoice", invoice, "--invoice-number", "INV-42", "--as", CORE,
-                       "--json"))
+    data = as_json(
+        scf(
+            "issue",
+            T1,
+            "88000",
+            "--maturity",
+            "2027-06-30",
+            "--bank",
+            BANK,
+            "--invoice",
+            invoice,
+            "--invoice-number",
+            "INV-42",
+            "--as",
+            CORE,
+            "--json",
+        )
+    )
     assert data["document"]["filename"] == "invoice-42.pdf"
     assert data["certificate"]["maturity"] == parse_moment("2027-06-30")
     # the same invoice number of the same seller cannot back a second certificate
-    again = scf("issue", T1, "88000", "--maturity", "2027-06-30", "--invoice-number",
-                "INV-42", "--as", CORE, code=1)
+    again = scf(
+        "issue",
+        T1,
+        "88000",
+        "--maturity",
+        "2027-06-30",
+        "--invoice-number",
+        "INV-42",
+        "--as",
+        CORE,
+        code=1,
+    )
     assert "duplicate_invoice" in again.stderr
     assert "exactly one of --days" in scf("issue", T1, "1", "--as", CORE, code=2).stderr
-    assert "no invoice file" in scf("issue", T1, "1", "--days", "9", "--invoice",
-                                    tmp_path / "nope.pdf", "--as", CORE, code=2).stderr
+    assert (
+        "no invoice file"
+        in scf(
+            "issue",
+            T1,
+            "1",
+            "--days",
+            "9",
+            "--invoice",
+            tmp_path / "nope.pdf",
+            "--as",
+            CORE,
+            code=2,
+        ).stderr
+    )
 
 
 def test_issue_a_legacy_invoice_by_code_and_number(net: Net) -> None:
     """--invoice-code (issue 10, item 1): the legacy pair is one invoice however it is
     typed; the seller is the beneficiary whatever --seller-tax-id says."""
     scf = net.scf
-    data = as_json(scf("issue", T1, "500", "--days", "30", "--invoice-code", "044031900111",
-                       "--invoice-number", "00012345", "--as", CORE, "--json"))
+    data = as_json(
+        scf(
+            "issue",
+            T1,
+            "500",
+            "--days",
+            "30",
+            "--invoice-code",
+            "044031900111",
+            "--invoice-number",
+            "00012345",
+            "--as",
+            CORE,
+            "--json",
+        )
+    )
     assert data["certificate"]["certificate_id"]
-    again = scf("issue", T1, "500", "--days", "30", "--invoice-code", "0440 3190 0111",
-                "--invoice-number", "12345", "--as", CORE, code=1)
+    again = scf(
+        "issue",
+        T1,
+        "500",
+        "--days",
+        "30",
+        "--invoice-code",
+        "0440 3190 0111",
+        "--invoice-number",
+        "12345",
+        "--as",
+        CORE,
+        code=1,
+    )
     assert "duplicate_invoice" in again.stderr
-    assert "invoice_code" in scf("issue", T1, "500", "--days", "30", "--invoice-number",
-                                 "00012345", "--as", CORE, code=1).stderr
-    assert "seller_mismatch" in scf("issue", T1, "500", "--days", "30", "--invoice-number",
-                                    "INV-S-1", "--seller-tax-id", "X", "--as", CORE,
-                                    code=1).stderr
-    assert "--invoice-number" in scf("issue", T1, "500", "--days", "30", "--invoice-code",
-                                     "044031900111", "--as", CORE, code=2).stderr
+    assert (
+        "invoice_code"
+        in scf(
+            "issue", T1, "500", "--days", "30", "--invoice-number", "00012345", "--as", CORE, code=1
+        ).stderr
+    )
+    assert (
+        "seller_mismatch"
+        in scf(
+            "issue",
+            T1,
+            "500",
+            "--days",
+            "30",
+            "--invoice-number",
+            "INV-S-1",
+            "--seller-tax-id",
+            "X",
+            "--as",
+            CORE,
+            code=1,
+        ).stderr
+    )
+    assert (
+        "--invoice-number"
+        in scf(
+            "issue",
+            T1,
+            "500",
+            "--days",
+            "30",
+            "--invoice-code",
+            "044031900111",
+            "--as",
+            CORE,
+            code=2,
+        ).stderr
+    )
 
 
 def test_reject_revoke_and_withdraw(net: Net) -> None:
@@ -230,27 +355,53 @@ def test_reject_revoke_and_withdraw(net: Net) -> None:
     assert as_json(scf("reject", rejected, "--as", T1, "--json"))["action"] == "reject"
     scf("revoke", revoked, "--as", CORE)
     assert "wrong_certificate_status" in scf("accept", revoked, "--as", T1, code=1).stderr
-    statuses = {c["id"]: c["status"] for c in as_json(scf("certificates", "--as", CORE,
-                                                          "--json"))}
+    statuses = {c["id"]: c["status"] for c in as_json(scf("certificates", "--as", CORE, "--json"))}
     assert statuses[rejected] == "rejected" and statuses[revoked] == "revoked"
     scf("accept", kept, "--as", T1)
-    offer = as_json(scf("finance", "offer", f"{kept}/0", BANK, "5,000", "--rate", "450bps",
-                        "--expires-in-days", "3", "--as", T1, "--json"))["offer"]["offer_id"]
-    preview = as_json(scf("quote", "--fragment", f"{kept}/0", "--amount", "5,000", "--rate",
-                          "4.5%", "--as", T1, "--json"))
+    offer = as_json(
+        scf(
+            "finance",
+            "offer",
+            f"{kept}/0",
+            BANK,
+            "5,000",
+            "--rate",
+            "450bps",
+            "--expires-in-days",
+            "3",
+            "--as",
+            T1,
+            "--json",
+        )
+    )["offer"]["offer_id"]
+    preview = as_json(
+        scf(
+            "quote",
+            "--fragment",
+            f"{kept}/0",
+            "--amount",
+            "5,000",
+            "--rate",
+            "4.5%",
+            "--as",
+            T1,
+            "--json",
+        )
+    )
     assert preview["rate_bps"] == 450 and preview["amount_fen"] == "500000"
     scf("finance", "withdraw", offer, "--as", T1)
     assert "offer_not_open" in scf("finance", "accept", offer, "--as", BANK, code=1).stderr
-    assert as_json(scf("offers", "--status", "withdrawn", "--as", T1, "--json"))[0]["id"] \
-        == offer
+    assert as_json(scf("offers", "--status", "withdrawn", "--as", T1, "--json"))[0]["id"] == offer
 
 
 def test_json_output_of_every_list_parses(net: Net) -> None:
     scf = net.scf
     orgs = as_json(scf("orgs", "--as", AUDITOR, "--json"))
     assert {o["name"] for o in orgs} >= {CORE, T1, BANK}
-    assert all(o["role"] == "supplier" for o in as_json(scf("orgs", "--role", "supplier",
-                                                            "--as", T1, "--json")))
+    assert all(
+        o["role"] == "supplier"
+        for o in as_json(scf("orgs", "--role", "supplier", "--as", T1, "--json"))
+    )
     for command in ("certificates", "fragments", "offers"):
         assert isinstance(as_json(scf(command, "--as", AUDITOR, "--json")), list)
     status = as_json(scf("status", "--as", T1, "--json"))
@@ -271,8 +422,24 @@ def test_the_scf_app_carries_every_role_command() -> None:
     from api.cli.main import app
 
     names = set(get_command(app).commands)  # type: ignore[attr-defined]
-    assert names >= {"status", "issue", "accept", "reject", "revoke", "split", "transfer",
-                     "finance", "quote", "repay", "claim", "verify", "report", "certificates",
-                     "fragments", "offers", "orgs"}
+    assert names >= {
+        "status",
+        "issue",
+        "accept",
+        "reject",
+        "revoke",
+        "split",
+        "transfer",
+        "finance",
+        "quote",
+        "repay",
+        "claim",
+        "verify",
+        "report",
+        "certificates",
+        "fragments",
+        "offers",
+        "orgs",
+    }
     finance = get_command(app).commands["finance"]  # type: ignore[attr-defined]
     assert set(finance.commands) == {"offer", "accept", "withdraw"}

@@ -8,8 +8,14 @@ import json
 
 from tests.cli.conftest import Net, as_json
 
-CORE, T1, T2, T3, BANK, AUDITOR = ("Core Motors", "Tier1 Parts", "Tier2 Castings",
-                                   "Tier3 Metals", "Bank A", "Auditor")
+CORE, T1, T2, T3, BANK, AUDITOR = (
+    "Core Motors",
+    "Tier1 Parts",
+    "Tier2 Castings",
+    "Tier3 Metals",
+    "Bank A",
+    "Auditor",
+)
 
 
 def test_every_role_through_the_cli(net: Net) -> None:
@@ -40,12 +46,25 @@ def test_every_role_through_the_cli(net: Net) -> None:
     tier3_fragment = held[0]["id"]
 
     # tier 3 offers its fragment to the bank at 3.65%; the preview quote comes with it
-    made = as_json(scf("finance", "offer", tier3_fragment, BANK, "120,000.00", "--rate",
-                       "3.65%", "--as", T3, "--json"))
+    made = as_json(
+        scf(
+            "finance",
+            "offer",
+            tier3_fragment,
+            BANK,
+            "120,000.00",
+            "--rate",
+            "3.65%",
+            "--as",
+            T3,
+            "--json",
+        )
+    )
     offer = made["offer"]["offer_id"]
     assert made["offer"]["rate_bps"] == 365
-    assert [o["id"] for o in as_json(scf("offers", "--status", "open", "--as", BANK,
-                                         "--json"))] == [offer]
+    assert [
+        o["id"] for o in as_json(scf("offers", "--status", "open", "--as", BANK, "--json"))
+    ] == [offer]
 
     # an hour on, so the quote and the acceptance fall in the same whole day to maturity
     net.travel(3600)
@@ -53,8 +72,13 @@ def test_every_role_through_the_cli(net: Net) -> None:
     assert quote["agrees_with_chain"] is True
     assert int(quote["discount_fen"]) == 12_000_000 * 365 * quote["days"] // 3_600_000
     shown = scf("quote", str(offer), "--as", BANK).stdout
-    for text in ("days (ACT/360)", "net paid to the seller", "floor(12000000 * 365 *",
-                 "agrees to the fen", "3.65% (365 bps)"):
+    for text in (
+        "days (ACT/360)",
+        "net paid to the seller",
+        "floor(12000000 * 365 *",
+        "agrees to the fen",
+        "3.65% (365 bps)",
+    ):
         assert text in shown, shown
 
     t3_before = net.balance(T3)
@@ -76,8 +100,7 @@ def test_every_role_through_the_cli(net: Net) -> None:
     # waits while the ledger pays every holder
     before = {n: net.balance(n) for n in (T1, T2, T3, BANK)}
     net.travel(181 * 86_400)
-    repaid = as_json(scf("repay", str(cert), "--wait", "--timeout", "60", "--as", CORE,
-                         "--json"))
+    repaid = as_json(scf("repay", str(cert), "--wait", "--timeout", "60", "--as", CORE, "--json"))
     assert repaid["repayment"]["amount"] == "100000000"
     assert repaid["certificate"]["status"] == "settled"
     assert repaid["certificate"]["paid_out"] == "100000000"
@@ -107,4 +130,3 @@ def test_every_role_through_the_cli(net: Net) -> None:
     due = json.loads(later.stdout)["certificate"]["maturity"]
     chain_now = int(net.anvil.rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
     assert abs(due - (chain_now + 30 * 86_400)) < 120
-

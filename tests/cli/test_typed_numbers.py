@@ -26,16 +26,33 @@ NON_ASCII = [
 ]
 
 
-@pytest.mark.parametrize(("text", "fen"), [
-    ("100", 10_000), ("0.01", 1), ("1,000,000.00", 100_000_000), ("¥1,000.5", 100_050),
-    (" 12.3 CNY", 1_230),
-])
+@pytest.mark.parametrize(
+    ("text", "fen"),
+    [
+        ("100", 10_000),
+        ("0.01", 1),
+        ("1,000,000.00", 100_000_000),
+        ("¥1,000.5", 100_050),
+        (" 12.3 CNY", 1_230),
+    ],
+)
 def test_amounts_in_yuan_are_exact_fen(text: str, fen: int) -> None:
     assert parse_cny(text) == fen
 
 
-@pytest.mark.parametrize("text", [*NON_ASCII, "\uff11\uff10\uff10.00", "100.\uff15",
-                                  "1,\uff10\uff10\uff10", "1.001", "-5", "1e3", ""])
+@pytest.mark.parametrize(
+    "text",
+    [
+        *NON_ASCII,
+        "\uff11\uff10\uff10.00",
+        "100.\uff15",
+        "1,\uff10\uff10\uff10",
+        "1.001",
+        "-5",
+        "1e3",
+        "",
+    ],
+)
 def test_amounts_with_non_ascii_digits_are_refused(text: str) -> None:
     with pytest.raises(AmountError):
         parse_cny(text)
@@ -47,15 +64,17 @@ def test_rates_with_non_ascii_digits_are_refused(text: str) -> None:
         parse_rate(text)
 
 
-@pytest.mark.parametrize("text", ["\uff13/\uff12", "3/\uff12", "\uff11\uff12\uff18\uff18",
-                                  "\u00b2"])
+@pytest.mark.parametrize(
+    "text", ["\uff13/\uff12", "3/\uff12", "\uff11\uff12\uff18\uff18", "\u00b2"]
+)
 def test_fragments_with_non_ascii_digits_are_refused(text: str) -> None:
     with pytest.raises(UsageProblemError):
         parse_fragment(text)
 
 
-@pytest.mark.parametrize("text", ["\uff11\uff17\uff19\uff18\uff17\uff16\uff11\uff16\uff10"
-                                  "\uff10", "\u00b2"])
+@pytest.mark.parametrize(
+    "text", ["\uff11\uff17\uff19\uff18\uff17\uff16\uff11\uff16\uff10\uff10", "\u00b2"]
+)
 def test_moments_with_non_ascii_digits_are_refused(text: str) -> None:
     with pytest.raises(UsageProblemError):
         parse_moment(text)

@@ -37,8 +37,13 @@ PUBLIC_ADDRESSES = {a.address.lower() for a in dev_accounts(10, DEFAULT_MNEMONIC
 
 
 def options(data_dir: Path, **extra: Any) -> UpOptions:
-    return UpOptions(data_dir=data_dir, chain_port=free_port(), api_port=free_port(),
-                     keystore_scrypt_n=FAST_KDF, **extra)
+    return UpOptions(
+        data_dir=data_dir,
+        chain_port=free_port(),
+        api_port=free_port(),
+        keystore_scrypt_n=FAST_KDF,
+        **extra,
+    )
 
 
 def assert_private(folder: Path) -> None:
@@ -77,9 +82,13 @@ def first_start(data_dir: Path) -> Iterator[LocalNetwork]:
 def play(network: LocalNetwork) -> list[str]:
     said: list[str] = []
     assert network.keys_file is not None
-    result = run_demo(network.api_url, network.rpc_url, network.keys_file,
-                      network.options.data_dir / "manifest.json",
-                      lambda step, text: said.append(step))
+    result = run_demo(
+        network.api_url,
+        network.rpc_url,
+        network.keys_file,
+        network.options.data_dir / "manifest.json",
+        lambda step, text: said.append(step),
+    )
     assert result.balanced and result.verification_ok
     rows = {r["member"]: r for r in result.rows}
     assert rows[CORE]["cash_change"] == -100_000_000
@@ -138,8 +147,18 @@ def test_dev_chain_accounts_are_its_own(first_start: LocalNetwork) -> None:
 
 def test_demo_plays_the_whole_story(first_start: LocalNetwork) -> None:
     said = play(first_start)
-    assert said == ["issue", "accept", "split", "split", "quote", "finance", "maturity",
-                    "repay", "payout", "verify"]
+    assert said == [
+        "issue",
+        "accept",
+        "split",
+        "split",
+        "quote",
+        "finance",
+        "maturity",
+        "repay",
+        "payout",
+        "verify",
+    ]
 
 
 def test_restart_resumes_without_reseeding(first_start: LocalNetwork, data_dir: Path) -> None:
@@ -149,8 +168,16 @@ def test_restart_resumes_without_reseeding(first_start: LocalNetwork, data_dir: 
     assert first_start.node is not None
     spender, receiver = first_start.node.dev_accounts(2)
     w3 = connect(first_start.rpc_url)
-    tx = spender.sign_transaction({"to": receiver.address, "value": 12345, "gas": 21_000,
-                                   "nonce": 0, "chainId": w3.eth.chain_id, "gasPrice": 0})
+    tx = spender.sign_transaction(
+        {
+            "to": receiver.address,
+            "value": 12345,
+            "gas": 21_000,
+            "nonce": 0,
+            "chainId": w3.eth.chain_id,
+            "gasPrice": 0,
+        }
+    )
     w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(tx.raw_transaction))
     balances = [w3.eth.get_balance(a.address) for a in (spender, receiver)]
     first_start.stop()
@@ -183,19 +210,33 @@ def test_python_m_api_serves_the_folder_with_only_the_passphrase(data_dir: Path)
     # a passphrase file others could read is refused (test_private_files), not tightened
     (data_dir / "master-passphrase").chmod(0o600)
     port = free_port()
-    with AnvilNode(state_path=data_dir / "chain" / "state.json", gas_price=0, base_fee=0,
-                   accounts_file=data_dir / "chain" / "dev-accounts.json") as node:
+    with AnvilNode(
+        state_path=data_dir / "chain" / "state.json",
+        gas_price=0,
+        base_fee=0,
+        accounts_file=data_dir / "chain" / "dev-accounts.json",
+    ) as node:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SCF_")}
-        env.update(SCF_DATA_DIR=str(data_dir), SCF_RPC_URL=node.rpc_url, SCF_PORT=str(port),
-                   SCF_MASTER_PASSPHRASE_FILE=str(data_dir / "master-passphrase"))
+        env.update(
+            SCF_DATA_DIR=str(data_dir),
+            SCF_RPC_URL=node.rpc_url,
+            SCF_PORT=str(port),
+            SCF_MASTER_PASSPHRASE_FILE=str(data_dir / "master-passphrase"),
+        )
         log = data_dir.parent / f"{data_dir.name}-api.log"
         with open(log, "wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env,
-                                    stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "api"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         try:
             url = f"http://127.0.0.1:{port}"
-            assert wait_until_serving(url, 90, lambda: proc.poll() is None) is None, \
+            assert wait_until_serving(url, 90, lambda: proc.poll() is None) is None, (
                 log.read_text()[-3000:]
+            )
             operator = {"Authorization": f"Bearer {keys[OPERATOR]['api_key']}"}
             core = {"Authorization": f"Bearer {keys[CORE]['api_key']}"}
             with httpx.Client(base_url=url, timeout=30) as client:
@@ -240,11 +281,16 @@ def test_a_folder_of_the_older_layout_keeps_its_secrets(tmp_path: Path) -> None:
     """Older folders kept the passphrase, a random document key and invoice secret in
     secrets.json and the operator key in operator/: they still open (demo mode), the
     operator key moves into the key store `python -m api` reads, nothing is regenerated."""
-    old = {"master_passphrase": "old passphrase", "document_key": "ab" * 32,
-           "invoice_secret": "old invoice secret", "operator_api_key": "scf_old"}
+    old = {
+        "master_passphrase": "old passphrase",
+        "document_key": "ab" * 32,
+        "invoice_secret": "old invoice secret",
+        "operator_api_key": "scf_old",
+    }
     (tmp_path / "secrets.json").write_text(json.dumps(old))
-    operator = KeyStore(tmp_path / "operator", scrypt_n=FAST_KDF).create("old passphrase",
-                                                                         label="operator")
+    operator = KeyStore(tmp_path / "operator", scrypt_n=FAST_KDF).create(
+        "old passphrase", label="operator"
+    )
     network = LocalNetwork(options(tmp_path))
     network._secrets = network._load_or_create_secrets(tmp_path / "secrets.json")
     assert network._secrets == old
@@ -302,9 +348,19 @@ def test_scf_up_command_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     chain_port, api_port = free_port(), free_port()
     scf = Path(sys.executable).with_name("scf")
     process = subprocess.Popen(
-        [str(scf), "up", "--data-dir", str(tmp_path), "--chain-port", str(chain_port),
-         "--api-port", str(api_port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            str(scf),
+            "up",
+            "--data-dir",
+            str(tmp_path),
+            "--chain-port",
+            str(chain_port),
+            "--api-port",
+            str(api_port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 90

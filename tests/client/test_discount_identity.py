@@ -108,8 +108,9 @@ def test_invoice_key_is_keyed_normalized_and_deterministic():
     seller, legacy = "91350100M000100Y43", {"invoice_code": "3100174130"}
     key = invoice_key(seller, "12345678", secret=secret, **legacy)
     assert len(key) == 32
-    assert key == invoice_key(" 9135-0100 m000100y43", " 1234 5678 ", secret=secret,
-                              invoice_code="3100 1741 30")
+    assert key == invoice_key(
+        " 9135-0100 m000100y43", " 1234 5678 ", secret=secret, invoice_code="3100 1741 30"
+    )
     assert key != invoice_key(seller, "12345679", secret=secret, **legacy)
     assert key != invoice_key(seller, "12345678", secret=secret, invoice_code="3100174131")
     assert key != invoice_key(seller, "12345678", secret=b"x" * 32, **legacy)

@@ -77,11 +77,20 @@ def test_the_key_is_the_documented_hmac_of_seller_and_canonical_form() -> None:
     """The message format is pinned here, independently of the implementation: a change to
     it must bump the domain tag (and this test)."""
     for case in CASES["canonical"]:
-        message = (CASES["key_domain"].encode() + b"\x00" + SELLER.encode() + b"\x00"
-                   + case["canonical"].encode())
+        message = (
+            CASES["key_domain"].encode()
+            + b"\x00"
+            + SELLER.encode()
+            + b"\x00"
+            + case["canonical"].encode()
+        )
         expected = hmac.new(SECRET, message, hashlib.sha256).digest()
-        assert invoice_key(f" {SELLER.lower()} ", case["number"], secret=SECRET,
-                           invoice_code=case.get("code")) == expected
+        assert (
+            invoice_key(
+                f" {SELLER.lower()} ", case["number"], secret=SECRET, invoice_code=case.get("code")
+            )
+            == expected
+        )
     # another seller or another secret: another key
     number = CASES["canonical"][0]["number"]
     key = invoice_key(SELLER, number, secret=SECRET)
@@ -108,22 +117,40 @@ def shown(text: str | None) -> str:
 
 
 def tables() -> str:
-    rows = ["| case | invoice number | invoice code | canonical form | why |",
-            "|---|---|---|---|---|"]
-    rows += [f"| {c['case']} | {shown(c['number'])} | {shown(c.get('code'))} | "
-             f"{shown(c['canonical'])} | {c.get('note', '')} |" for c in CASES["canonical"]]
-    rows += ["", "| refused | invoice number | invoice code | the reason says | why |",
-             "|---|---|---|---|---|"]
-    rows += [f"| {c['case']} | {shown(c['number'])} | {shown(c.get('code'))} | "
-             f"{c['refused']} | {c.get('note', '')} |" for c in CASES["refused"]]
+    rows = [
+        "| case | invoice number | invoice code | canonical form | why |",
+        "|---|---|---|---|---|",
+    ]
+    rows += [
+        f"| {c['case']} | {shown(c['number'])} | {shown(c.get('code'))} | "
+        f"{shown(c['canonical'])} | {c.get('note', '')} |"
+        for c in CASES["canonical"]
+    ]
+    rows += [
+        "",
+        "| refused | invoice number | invoice code | the reason says | why |",
+        "|---|---|---|---|---|",
+    ]
+    rows += [
+        f"| {c['case']} | {shown(c['number'])} | {shown(c.get('code'))} | "
+        f"{c['refused']} | {c.get('note', '')} |"
+        for c in CASES["refused"]
+    ]
     rows += ["", "| a | b | one invoice? | why |", "|---|---|---|---|"]
-    rows += [f"| {shown(p['a'])} | {shown(p['b'])} | {'yes' if p['same'] else 'no'} | "
-             f"{p['why']} |" for p in CASES["pairs"]]
-    rows += ["", f"| `seller_tax_id` typed (beneficiary registered as `{SELLER}`) | case | "
-             "accepted? |", "|---|---|---|"]
-    rows += [f"| {shown(c['typed'])} | {c['case']} | "
-             f"{'yes' if c['accepted'] else 'no: 422 seller_mismatch'} |"
-             for c in CASES["sellers"]["cases"]]
+    rows += [
+        f"| {shown(p['a'])} | {shown(p['b'])} | {'yes' if p['same'] else 'no'} | {p['why']} |"
+        for p in CASES["pairs"]
+    ]
+    rows += [
+        "",
+        f"| `seller_tax_id` typed (beneficiary registered as `{SELLER}`) | case | accepted? |",
+        "|---|---|---|",
+    ]
+    rows += [
+        f"| {shown(c['typed'])} | {c['case']} | "
+        f"{'yes' if c['accepted'] else 'no: 422 seller_mismatch'} |"
+        for c in CASES["sellers"]["cases"]
+    ]
     return "\n".join(rows) + "\n"
 
 

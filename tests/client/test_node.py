@@ -37,17 +37,25 @@ def test_private_accounts_are_random_owner_only_and_survive_a_restart(tmp_path: 
         w3 = connect(node.rpc_url)
         assert [w3.eth.get_balance(a.address) for a in accounts] == [50 * 10**18] * 3
         sender, receiver = accounts[0], accounts[1]
-        tx = sender.sign_transaction({
-            "to": receiver.address, "value": 10**18, "gas": 21_000, "nonce": 0,
-            "chainId": node.chain_id, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 0,
-        })
+        tx = sender.sign_transaction(
+            {
+                "to": receiver.address,
+                "value": 10**18,
+                "gas": 21_000,
+                "nonce": 0,
+                "chainId": node.chain_id,
+                "maxFeePerGas": 10**10,
+                "maxPriorityFeePerGas": 0,
+            }
+        )
         w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(tx.raw_transaction))
         before = [w3.eth.get_balance(a.address) for a in accounts]
     assert state.exists() and state.stat().st_mode & 0o777 == 0o600
     saved = accounts_file.read_text()
 
-    with AnvilNode(state_path=state, accounts_file=accounts_file, accounts=3,
-                   balance_eth=50) as again:
+    with AnvilNode(
+        state_path=state, accounts_file=accounts_file, accounts=3, balance_eth=50
+    ) as again:
         assert accounts_file.read_text() == saved
         assert [a.address for a in again.dev_accounts()] == [a.address for a in accounts]
         w3 = connect(again.rpc_url)
@@ -64,12 +72,15 @@ def test_accounts_file_of_another_user_is_not_trusted_blindly(tmp_path: Path) ->
     os.chmod(accounts_file, 0o644)
     with AnvilNode(accounts_file=accounts_file, accounts=1) as node:
         assert accounts_file.stat().st_mode & 0o777 == 0o600
-        assert node.dev_accounts()[0].address == json.loads(accounts_file.read_text())[
-            "accounts"][0]["address"]
+        assert (
+            node.dev_accounts()[0].address
+            == json.loads(accounts_file.read_text())["accounts"][0]["address"]
+        )
 
 
 def test_default_node_keeps_the_well_known_accounts_for_tests() -> None:
     with AnvilNode(accounts=2) as node:
         assert [a.lower() for a in node.rpc("eth_accounts")] == [
-            a.address.lower() for a in node.dev_accounts()]
+            a.address.lower() for a in node.dev_accounts()
+        ]
         assert {a.address.lower() for a in node.dev_accounts()} <= PUBLIC_ADDRESSES

@@ -32,8 +32,9 @@ def upgrade() -> None:
     op.create_table(
         "api_keys",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("org_id", sa.Integer, sa.ForeignKey("organizations.id"), nullable=False,
-                  index=True),
+        sa.Column(
+            "org_id", sa.Integer, sa.ForeignKey("organizations.id"), nullable=False, index=True
+        ),
         sa.Column("prefix", sa.String(16), nullable=False),
         sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
         sa.Column("label", sa.String(200), nullable=False),
@@ -159,7 +160,15 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "offers", "fragments", "certificates", "chain_events", "indexer_checkpoints",
-        "audit_log", "commands", "documents", "api_keys", "organizations",
+        "offers",
+        "fragments",
+        "certificates",
+        "chain_events",
+        "indexer_checkpoints",
+        "audit_log",
+        "commands",
+        "documents",
+        "api_keys",
+        "organizations",
     ):
         op.drop_table(table)
