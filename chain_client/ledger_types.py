@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 FRAGMENT_SEQ_BITS = 32
+#: the largest seq a certificate's fragments can have (the low 32 bits of an id)
+MAX_SEQ = (1 << FRAGMENT_SEQ_BITS) - 1
 
 
 class Role(IntEnum):
@@ -29,6 +31,11 @@ class CertificateStatus(IntEnum):
     SETTLED = 5
     OVERDUE = 6
     DEFAULTED = 7
+
+    @property
+    def label(self) -> str:
+        """The name the API and the read model use (``"active"``)."""
+        return self.name.lower()
 
 
 class OfferStatus(IntEnum):
@@ -49,7 +56,61 @@ def certificate_id_of(fragment_id: int) -> int:
 
 
 def seq_of(fragment_id: int) -> int:
-    return fragment_id & ((1 << FRAGMENT_SEQ_BITS) - 1)
+    """The fragment's number inside its certificate (0 is the root fragment)."""
+    return fragment_id & MAX_SEQ
+
+
+def is_root_fragment(fragment_id: int) -> bool:
+    """Seq 0 is the certificate's first fragment, the only one without a parent."""
+    return seq_of(fragment_id) == 0
+
+
+def fragment_id_bounds(certificate_id: int) -> tuple[int, int]:
+    """``(first, end)``: every fragment of the certificate has ``first <= id < end``.
+
+    The read model stores fragment (and offer) ids as integers, so "all of a certificate's
+    fragments" is this range, an index scan, not a join."""
+    return fragment_id_of(certificate_id, 0), fragment_id_of(certificate_id + 1, 0)
+
+
+def format_fragment_id(fragment_id: int) -> str:
+    """The short form people read and type: ``certificate/seq`` (``1/2``)."""
+    return f"{certificate_id_of(fragment_id)}/{seq_of(fragment_id)}"
+
+
+def parse_fragment_id(text: str) -> int:
+    """A fragment id from any of the forms this project prints, or ``ValueError``.
+
+    The one syntax, everywhere (CLI, verifier, scripts): the id in decimal
+    (``4294967298``), in hex (``0x100000002``), or ``certificate/seq`` (``1/2``). ASCII
+    digits only: ``int()`` alone would take full-width and other Unicode digits. The id
+    must name a real certificate (>= 1) and fit the contract's uint256 packing."""
+    raw = text.strip()
+    if "/" in raw:
+        certificate, _, seq = raw.partition("/")
+        if _is_ascii_decimal(certificate) and _is_ascii_decimal(seq) and int(seq) <= MAX_SEQ:
+            value = fragment_id_of(int(certificate), int(seq))
+            if certificate_id_of(value) >= 1:
+                return value
+    elif raw[:2].lower() == "0x" and raw[2:] and all(c in _HEX_DIGITS for c in raw[2:]):
+        value = int(raw, 16)
+        if certificate_id_of(value) >= 1 and value < 2**256:
+            return value
+    elif _is_ascii_decimal(raw):
+        value = int(raw)
+        if certificate_id_of(value) >= 1 and value < 2**256:
+            return value
+    raise ValueError(
+        f"{text!r} is not a fragment id: use its id (4294967296), hex (0x100000000)"
+        " or certificate/seq (1/0)"
+    )
+
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _is_ascii_decimal(text: str) -> bool:
+    return bool(text) and text.isascii() and text.isdigit()
 
 
 @dataclass(frozen=True)
