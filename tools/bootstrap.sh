@@ -56,3 +56,15 @@ if ! stamp_matches .venv-fuzz/.scf-stamp "$fuzz_hash"; then
   .venv-fuzz/bin/python -m pip install --quiet -r tools/fuzz-requirements.txt
   echo "$fuzz_hash" > .venv-fuzz/.scf-stamp
 fi
+
+# 7. The linters (mypy, pre-commit) in a virtualenv of their own, pinned by
+#    tools/lint-requirements.txt: mypy's runtime needs a newer mypy-extensions than
+#    eth-brownie pins in .venv. make lint runs .venv-lint/bin/mypy over .venv's packages.
+lint_hash=$( (cat tools/lint-requirements.txt; "$PY" --version) | sha256sum | cut -d' ' -f1)
+if ! stamp_matches .venv-lint/.scf-stamp "$lint_hash"; then
+  echo "bootstrap: installing the linters into .venv-lint"
+  [ -x .venv-lint/bin/python ] || "$PY" -m venv .venv-lint
+  .venv-lint/bin/python -m pip install --quiet --upgrade pip
+  .venv-lint/bin/python -m pip install --quiet -r tools/lint-requirements.txt
+  echo "$lint_hash" > .venv-lint/.scf-stamp
+fi
