@@ -30,6 +30,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from api.cli import output
 from api.cli.client import ApiClient, ApiRefusedError, ApiUnreachableError
 from api.cli.money import AmountError
+from chain_client.ledger_types import parse_fragment_id
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_KEYS_FILE = ".data/api-keys.json"
@@ -267,17 +268,12 @@ def parse_rate(text: str) -> int:
 
 
 def parse_fragment(text: str) -> str:
-    """A fragment as the API's decimal id, from '4294967298' or 'certificate/seq' ('1/2')."""
-    raw = text.strip()
-    if "/" in raw:
-        cert, _, seq = raw.partition("/")
-        if is_number(cert) and is_number(seq) and int(cert) > 0 and int(seq) < 2**32:
-            return str((int(cert) << 32) | int(seq))
-    elif is_number(raw):
-        return raw
-    raise UsageProblemError(
-        f"{text!r} is not a fragment: use its id (e.g. 4294967296) or certificate/seq (1/0)"
-    )
+    """A fragment as the API's decimal id, from any form chain_client.ledger_types
+    parses: the id ('4294967298'), hex ('0x100000002') or certificate/seq ('1/2')."""
+    try:
+        return str(parse_fragment_id(text))
+    except ValueError as exc:
+        raise UsageProblemError(str(exc)) from None
 
 
 def parse_moment(text: str) -> int:

@@ -3,8 +3,9 @@ verify (a fragment, from the chain alone) and the auditors' reports."""
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Annotated, Any
+from collections.abc import Iterable
+from enum import IntEnum, StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import typer
 
@@ -16,6 +17,7 @@ from api.cli.commands_base import (
     parse_fragment,
     role_command,
 )
+from chain_client.ledger_types import CertificateStatus, OfferStatus
 
 #: The commands of this module; api.cli.commands.register copies them onto `scf`.
 app = typer.Typer()
@@ -134,14 +136,19 @@ def orgs(
     )
 
 
-class CertStatus(StrEnum):
-    issued = "issued"
-    active = "active"
-    rejected = "rejected"
-    revoked = "revoked"
-    settled = "settled"
-    overdue = "overdue"
-    defaulted = "defaulted"
+def _choices(name: str, statuses: Iterable[IntEnum]) -> Any:
+    """A --status option's choices: the ledger's statuses (chain_client.ledger_types) by the
+    lower-case names the API filters on, so a status added to the ledger is offered here."""
+    labels = [s.name.lower() for s in statuses if s.value != 0]  # 0 is NONE: no record
+    return StrEnum(name, [(label, label) for label in labels])
+
+
+if TYPE_CHECKING:  # mypy cannot follow an enum built at run time; its members are StrEnums
+    CertificateStatusChoice: TypeAlias = StrEnum
+    OfferStatusChoice: TypeAlias = StrEnum
+else:
+    CertificateStatusChoice = _choices("CertificateStatusChoice", CertificateStatus)
+    OfferStatusChoice = _choices("OfferStatusChoice", OfferStatus)
 
 
 def _certificate_table(cli: Cli, title: str, certs: list[dict[str, Any]]) -> Any:
@@ -179,7 +186,7 @@ def _certificate_table(cli: Cli, title: str, certs: list[dict[str, Any]]) -> Any
 @role_command(app, "certificates")
 def certificates(
     cli: Cli,
-    status: Annotated[CertStatus | None, typer.Option("--status")] = None,
+    status: Annotated[CertificateStatusChoice | None, typer.Option("--status")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 100,
 ) -> None:
     """Certificates you may see (issued by you, to you, held or financed by you)."""
@@ -222,16 +229,10 @@ def fragments(
     )
 
 
-class OfferStatus(StrEnum):
-    open = "open"
-    accepted = "accepted"
-    withdrawn = "withdrawn"
-
-
 @role_command(app, "offers")
 def offers(
     cli: Cli,
-    status: Annotated[OfferStatus | None, typer.Option("--status")] = None,
+    status: Annotated[OfferStatusChoice | None, typer.Option("--status")] = None,
 ) -> None:
     """Financing offers you made or were made to you (banks: what to accept)."""
     rows = cli.api.get("/offers", status=status.value if status else None)

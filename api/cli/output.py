@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.cli.money import format_cny
+from chain_client.ledger_types import format_fragment_id
 
 #: China Standard Time: no daylight saving, so a fixed offset is exact and needs no tz data.
 CST = timezone(timedelta(hours=8), "CST")
@@ -54,12 +55,11 @@ def when(ts: int | str | None) -> str:
 
 
 def fragment_label(fragment_id: int | str | None) -> str:
-    """'4294967298 (1/2)': the decimal id the API takes, and certificate/seq for people
-    (a fragment id is certificate << 32 | seq)."""
+    """'4294967298 (1/2)': the decimal id the API takes, and certificate/seq for people."""
     if fragment_id is None or fragment_id == "":
         return "-"
     value = int(fragment_id)
-    return f"{value} ({value >> 32}/{value & 0xFFFFFFFF})"
+    return f"{value} ({format_fragment_id(value)})"
 
 
 def rate(bps: int | str | None) -> str:
