@@ -3,15 +3,20 @@
 Why its own class rather than raw httpx calls: every caller needs the same three things —
 the bearer key, an Idempotency-Key on every command (so a retried command never runs
 twice), and refusals turned into one exception that carries the problem document.
+
+httpx is imported when a client is made, not with the module: `scf --help` loads this
+module (through the commands) and needs no HTTP (docs/benchmarks.md, "The CLI's start-up
+time").
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass
@@ -36,6 +41,8 @@ class ApiClient:
     def __init__(self, base_url: str, api_key: str | None = None, *, timeout: float = 60.0):
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
+        import httpx
+
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
 
     def as_key(self, api_key: str) -> ApiClient:
@@ -71,6 +78,8 @@ class ApiClient:
     def _request(
         self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> Any:
+        import httpx
+
         all_headers = dict(headers or {})
         if self.api_key:
             all_headers["Authorization"] = f"Bearer {self.api_key}"

@@ -22,10 +22,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from api.cli import output
 from api.cli.client import ApiClient, ApiRefusedError, ApiUnreachableError
@@ -48,7 +46,6 @@ ApiUrlOpt = Annotated[
         envvar="SCF_API_URL",
         help="Base URL of the API.",
         show_default=True,
-        rich_help_panel="Connection",
     ),
 ]
 KeyOpt = Annotated[
@@ -58,7 +55,6 @@ KeyOpt = Annotated[
         envvar="SCF_API_KEY",
         help="API key (bearer token) of your organization.",
         show_default=False,
-        rich_help_panel="Connection",
     ),
 ]
 AsOpt = Annotated[
@@ -67,7 +63,6 @@ AsOpt = Annotated[
         "--as",
         help="Act as this organization, with its key from the keys file of `scf up`.",
         show_default=False,
-        rich_help_panel="Connection",
     ),
 ]
 KeysFileOpt = Annotated[
@@ -76,7 +71,6 @@ KeysFileOpt = Annotated[
         "--keys-file",
         envvar="SCF_KEYS_FILE",
         help="Keys file written by `scf up`.",
-        rich_help_panel="Connection",
     ),
 ]
 JsonOpt = Annotated[
@@ -84,7 +78,6 @@ JsonOpt = Annotated[
     typer.Option(
         "--json",
         help="Print the API's JSON (amounts in fen, as strings) instead of tables.",
-        rich_help_panel="Output",
     ),
 ]
 
@@ -168,6 +161,14 @@ class Cli:
         if self.json:
             yield lambda *_a, **_k: None
             return
+        from rich.progress import (  # here: rich.progress is slow to import, and rarely used
+            BarColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
         if total is not None:
             columns += [BarColumn(), TextColumn("{task.percentage:>5.1f}%")]
@@ -367,6 +368,8 @@ def role_command(
 
 def run(func: Callable[..., None], opts: dict[str, Any], values: dict[str, Any]) -> None:
     """Build the client, call the command, translate what went wrong into an exit code."""
+    import httpx  # here, not above: `scf --help` needs no HTTP (see api.cli.client)
+
     json_mode = bool(opts["json_"])
     api: ApiClient | None = None
     try:

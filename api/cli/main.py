@@ -16,6 +16,10 @@ app = typer.Typer(
     help="Supply-chain finance ledger: run the network (scf up) and act as any role.",
     no_args_is_help=True,
     add_completion=False,
+    # click's plain help, not typer's rich panels: typer.rich_utils imports rich.markdown,
+    # rich.syntax and rich.traceback (markdown-it, pygments), which alone made `scf --help`
+    # miss its 0.3 s (docs/benchmarks.md, "The CLI's start-up time")
+    rich_markup_mode=None,
 )
 runner_commands.register(app)
 commands.register(app)

@@ -1,4 +1,10 @@
-"""`scf up` (run the whole network) and `scf demo` (play the guided story against it)."""
+"""`scf up` (run the whole network) and `scf demo` (play the guided story against it).
+
+Why the imports of the network (api.cli.up: the server, web3, the node) and of the demo
+are inside the commands: this module is loaded by every `scf` call, `scf --help` and the
+role commands included, which need none of them (docs/benchmarks.md, "The CLI's start-up
+time"; tests/cli/test_startup.py keeps it so).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,16 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from api.cli.demo import DemoError, run_demo
 from api.cli.money import format_cny
-from api.cli.up import LocalNetwork, UpError, UpOptions
+
+if TYPE_CHECKING:
+    from api.cli.up import LocalNetwork
 
 console = Console()
 err = Console(stderr=True)
@@ -41,6 +48,10 @@ def up(
     ),
 ) -> None:
     """Start the local chain, deploy if needed, serve the API, seed on first start."""
+    from pydantic import SecretStr
+
+    from api.cli.up import LocalNetwork, UpError, UpOptions
+
     _stop_on_signals()
     passphrase = os.environ.get("SCF_MASTER_PASSPHRASE")
     options = UpOptions(
@@ -166,6 +177,8 @@ def _print_warnings(network: LocalNetwork) -> None:
 
 
 def _play_demo(api_url: str, rpc_url: str, keys_file: Path | None, manifest: Path) -> None:
+    from api.cli.demo import DemoError, run_demo
+
     def say(step: str, text: str) -> None:
         console.print(rf"[bold cyan]\[{step}][/bold cyan] {text}", soft_wrap=True)
 
