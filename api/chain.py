@@ -3,8 +3,10 @@ journaled way to send transactions.
 
 Why not simply ``Ledger.split(...)``: an idempotent command must survive the process dying
 between "the node has the transaction" and "the database knows it". So a command's
-transaction is signed here, handed to ``on_signed`` (which commits the raw transaction and
-its hash to the database) and only *then* broadcast, all under the account's nonce lock.
+transaction goes through the client's one send path (:meth:`Ledger.submit
+<chain_client.ledger.Ledger.submit>`) with a ``before_broadcast`` hook, ``on_signed``, which
+commits the raw transaction and its hash to the database before the broadcast, all under
+the account's nonce lock.
 After a crash the stored hash tells whether it was mined, and the stored raw bytes can be
 broadcast again as they are (same nonce, same hash: it can never be sent twice). What the
 transaction returned (a new id, fen paid) comes from its receipt through the same
@@ -18,7 +20,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -31,13 +32,13 @@ from web3.types import TxReceipt
 from api.settings import Settings
 from chain_client import KeyStore, TransactionSender, connect
 from chain_client.deployment import deploy_ledger
-from chain_client.errors import TransactionReplaced
-from chain_client.fees import AutoFees, is_legacy
+from chain_client.encoding import to_hex
+from chain_client.fees import AutoFees
 from chain_client.ledger import Ledger, LedgerCall
 from chain_client.ledger_types import TxOutcome
 from chain_client.manifest import DeploymentManifest, load_manifest
 from chain_client.nonces import NonceManager
-from chain_client.transactions import PendingTransaction
+from chain_client.transactions import PendingTransaction, SignedTransaction
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,21 @@ MAX_UINT256 = 2**256 - 1
 
 @dataclass(frozen=True)
 class SignedTx:
-    """What is journaled before broadcasting."""
+    """What is journaled before broadcasting: a command row's columns (text, for the
+    database), which turn back into the client's
+    :class:`~chain_client.transactions.SignedTransaction` to wait for or send again."""
 
     sender: str
     nonce: int
     tx_hash: str
     raw: str  # 0x hex of the signed bytes
+
+    @classmethod
+    def of(cls, signed: SignedTransaction) -> SignedTx:
+        return cls(signed.sender, signed.nonce, signed.tx_hash, to_hex(signed.raw))
+
+    def signed(self) -> SignedTransaction:
+        return SignedTransaction(self.sender, self.nonce, self.tx_hash, bytes(HexBytes(self.raw)))
 
 
 class ChainGateway:
@@ -170,7 +180,7 @@ class ChainGateway:
         receipt = self.sender_for(self.operator.address).send(
             {"to": to_checksum_address(address), "value": wanted}
         )
-        return _hex(receipt["transactionHash"])
+        return to_hex(receipt["transactionHash"])
 
     # -- journaled sending ------------------------------------------------------------------
 
@@ -181,75 +191,32 @@ class ChainGateway:
         on_signed: Callable[[SignedTx], None],
     ) -> SignedTx:
         """Estimate (a revert raises its custom error, nothing is signed), sign, journal
-        through ``on_signed``, then broadcast. Returns what was journaled."""
-        ledger = self.ledger_as(address)
-        if call.prepare is not None:
-            call.prepare(ledger)  # e.g. top up the settlement-token allowance
-        sender = ledger._require_sender()
-        handle = ledger.token if call.contract == "token" else ledger.ledger
-        fields: dict[str, Any] = {
-            "to": handle.address,
-            "data": HexBytes(handle.encode(call.function, *call.args)),
-            "value": 0,
-            "chainId": sender.chain_id,
-        }
-        fields["gas"] = sender.estimate_gas(fields, abi=handle.abi)
-        fields.update(self.fees.fees(self.w3))
-        if not is_legacy(fields):
-            fields["type"] = 2
-        with self.nonces.reserve(sender.address) as slot:
-            for _attempt in range(5):
-                fields["nonce"] = slot.nonce
-                signed = sender.account.sign_transaction(fields)
-                journal = SignedTx(
-                    sender.address, slot.nonce, _hex(signed.hash), _hex(signed.raw_transaction)
-                )
-                on_signed(journal)
-                pending = PendingTransaction(
-                    sender.address,
-                    slot.nonce,
-                    dict(fields),
-                    bytes(signed.raw_transaction),
-                    journal.tx_hash,
-                    abi=handle.abi,
-                )
-                try:
-                    sender.rebroadcast(pending)
-                except TransactionReplaced:
-                    slot.resync()  # another process used the nonce: sign again
-                    continue
-                slot.consume()
-                return journal
-        raise RuntimeError(f"could not find a free nonce for {sender.address}")
+        through ``on_signed``, then broadcast (:meth:`Ledger.submit
+        <chain_client.ledger.Ledger.submit>` with ``on_signed`` as its ``before_broadcast``
+        hook). Returns what was journaled last (a taken nonce means signing again: the hook
+        then sees the new transaction too)."""
+        journaled: list[SignedTx] = []
+
+        def journal(signed: SignedTransaction) -> None:
+            record = SignedTx.of(signed)
+            on_signed(record)
+            journaled.append(record)
+
+        self.ledger_as(address).submit(call, before_broadcast=journal)
+        return journaled[-1]
 
     def wait(self, journal: SignedTx, call: LedgerCall) -> TxOutcome:
         """Wait for a journaled transaction; a mined revert raises its custom error."""
         ledger = self.ledger_as(journal.sender)
-        sender = ledger._require_sender()
-        handle = ledger.token if call.contract == "token" else ledger.ledger
-        pending = PendingTransaction(
-            journal.sender,
-            journal.nonce,
-            {},
-            bytes(HexBytes(journal.raw)),
-            journal.tx_hash,
-            abi=handle.abi,
-        )
-        receipt = sender.wait(pending)
+        receipt = ledger.track(call, journal.signed()).receipt()
         with self._lock:
-            self._mined[_hex(receipt["transactionHash"])] = receipt
+            self._mined[to_hex(receipt["transactionHash"])] = receipt
             while len(self._mined) > 1024:
                 self._mined.popitem(last=False)
-        return self.outcome(call, receipt)
+        return ledger.outcome(call, receipt)
 
     def outcome(self, call: LedgerCall, receipt: TxReceipt) -> TxOutcome:
-        value = call.extract(self.ledger, receipt) if call.extract is not None else None
-        return TxOutcome(
-            tx_hash=_hex(receipt["transactionHash"]),
-            block_number=int(receipt["blockNumber"]),
-            gas_used=int(receipt["gasUsed"]),
-            value=value,
-        )
+        return self.ledger.outcome(call, receipt)
 
     def receipt(self, tx_hash: str, *, just_mined: bool = False) -> TxReceipt | None:
         """``just_mined``: the receipt :meth:`wait` returned for it, if it did."""
@@ -263,33 +230,9 @@ class ChainGateway:
         except TransactionNotFound:
             return None
 
-    def failure_of(self, journal: SignedTx, receipt: TxReceipt) -> Exception:
-        """Why a journaled transaction failed (replayed at its block and decoded)."""
-        pending = PendingTransaction(
-            journal.sender,
-            journal.nonce,
-            {},
-            bytes(HexBytes(journal.raw)),
-            journal.tx_hash,
-            abi=self.ledger.ledger.abi,
-        )
-        return self.sender_for(journal.sender).failure_reason(pending, receipt)
-
     def broadcast_raw(self, journal: SignedTx) -> None:
         """Re-send journaled bytes (after a restart); "already known" is fine."""
-        sender = self.sender_for(journal.sender)
-        sender.rebroadcast(
-            PendingTransaction(
-                journal.sender, journal.nonce, {}, bytes(HexBytes(journal.raw)), journal.tx_hash
-            )
-        )
+        self.sender_for(journal.sender).rebroadcast(PendingTransaction.of(journal.signed()))
 
     def mined_nonce(self, address: str) -> int:
         return int(self.w3.eth.get_transaction_count(to_checksum_address(address), "latest"))
-
-
-def _hex(value: Any) -> str:
-    if isinstance(value, bytes | bytearray):
-        return "0x" + bytes(value).hex()
-    text = value.hex() if hasattr(value, "hex") and not isinstance(value, str) else str(value)
-    return text if text.startswith("0x") else "0x" + text

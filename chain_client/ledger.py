@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector
@@ -34,6 +34,7 @@ from chain_client.addresses import checksum
 from chain_client.batch import BatchCaller, encode_uint_call, word_address, words
 from chain_client.contract import ContractHandle
 from chain_client.discount import days_to_maturity, discount
+from chain_client.encoding import to_hex
 from chain_client.errors import ContractRevert
 from chain_client.ledger_errors import LedgerErrors, ledger_errors
 from chain_client.ledger_types import (
@@ -52,7 +53,13 @@ from chain_client.ledger_types import (
     fragment_id_of,
 )
 from chain_client.manifest import DeploymentManifest
-from chain_client.transactions import PendingTransaction, TransactionSender
+from chain_client.transactions import (
+    BeforeBroadcast,
+    PendingTransaction,
+    PreparedTransaction,
+    SignedTransaction,
+    TransactionSender,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +74,16 @@ Extractor = Callable[["Ledger", TxReceipt], "int | None"]
 class LedgerCall:
     """One write, not sent yet: which contract, which function, and how to read its result.
 
-    ``prepare`` runs (and waits) before the call is signed: it is how :meth:`accept_offer`
-    and :meth:`repay` top up the settlement-token allowance the call will spend.
+    ``before_signing`` runs (and waits) before the call is estimated and signed: it is how
+    :meth:`accept_offer` and :meth:`repay` top up the settlement-token allowance the call
+    will spend.
     """
 
     function: str
     args: tuple[Any, ...]
     contract: str = "ledger"  # or "token"
     extract: Extractor | None = None
-    prepare: Callable[[Ledger], None] | None = None
+    before_signing: Callable[[Ledger], None] | None = None
 
 
 class PendingOutcome:
@@ -90,10 +98,13 @@ class PendingOutcome:
     def tx_hash(self) -> str:
         return self.pending.tx_hash
 
-    def wait(self, *, timeout: float | None = None) -> TxOutcome:
+    def receipt(self, *, timeout: float | None = None) -> TxReceipt:
         """Block until mined with the sender's confirmations; raises the decoded revert."""
-        receipt = self.ledger._require_sender().wait(self.pending, timeout=timeout)
-        return self.ledger._outcome(self.call, receipt)
+        return self.ledger.require_sender().wait(self.pending, timeout=timeout)
+
+    def wait(self, *, timeout: float | None = None) -> TxOutcome:
+        """:meth:`receipt`, read as the call's :class:`TxOutcome`."""
+        return self.ledger.outcome(self.call, self.receipt(timeout=timeout))
 
 
 class Calls:
@@ -196,7 +207,7 @@ class Calls:
             "acceptOffer",
             (int(offer_id),),
             extract=_arg_value("FinancingAccepted", "financedFragmentId"),
-            prepare=prepare if approve else None,
+            before_signing=prepare if approve else None,
         )
 
     # repayment
@@ -205,7 +216,7 @@ class Calls:
             ledger._ensure_allowance(int(amount))
 
         return LedgerCall(
-            "repay", (int(certificate_id), int(amount)), prepare=prepare if approve else None
+            "repay", (int(certificate_id), int(amount)), before_signing=prepare if approve else None
         )
 
     def claim(self, fragment_id: int) -> LedgerCall:
@@ -292,7 +303,13 @@ class Ledger:
     @property
     def account(self) -> str:
         """The address this view signs as."""
-        return self._require_sender().address
+        return self.require_sender().address
+
+    def require_sender(self) -> TransactionSender:
+        """The sender this view signs with; ``ValueError`` for a read-only view."""
+        if self.sender is None:
+            raise ValueError("this Ledger is read-only: pass sender= or use as_member()")
+        return self.sender
 
     def as_member(self, sender: TransactionSender) -> Ledger:
         """The same ledger, signing as ``sender``: the parsed contracts, the batch reader
@@ -307,17 +324,35 @@ class Ledger:
 
     # -- sending ----------------------------------------------------------------------------
 
-    def submit(self, call: LedgerCall) -> PendingOutcome:
-        """Sign and broadcast ``call`` without waiting for it to be mined.
+    def prepare(self, call: LedgerCall) -> PreparedTransaction:
+        """``call`` estimated and priced, ready to sign (its ``before_signing`` step done).
 
         Estimation happens here, so a call that would revert against the current state
-        raises its custom error at once and nothing is sent.
+        raises its custom error at once and nothing is signed.
         """
-        if call.prepare is not None:
-            call.prepare(self)
-        handle = self.token if call.contract == "token" else self.ledger
-        pending = handle.submit(call.function, *call.args)
+        if call.before_signing is not None:
+            call.before_signing(self)
+        handle = self._contract_of(call)
+        tx = handle.transaction(call.function, *call.args)
+        return self.require_sender().prepare(tx, abi=handle.abi)
+
+    def submit(
+        self, call: LedgerCall, *, before_broadcast: BeforeBroadcast | None = None
+    ) -> PendingOutcome:
+        """Sign and broadcast ``call`` without waiting for it to be mined.
+
+        ``before_broadcast`` sees each signed transaction before the node does (see
+        :meth:`TransactionSender.submit_prepared`): the API journals it there.
+        """
+        prepared = self.prepare(call)
+        pending = self.require_sender().submit_prepared(prepared, before_broadcast=before_broadcast)
         return PendingOutcome(self, call, pending)
+
+    def track(self, call: LedgerCall, signed: SignedTransaction) -> PendingOutcome:
+        """A transaction of ``call`` signed and broadcast earlier (by a process that
+        journaled it, then died), to wait for as if :meth:`submit` had just sent it."""
+        abi = signed.abi or self._contract_of(call).abi
+        return PendingOutcome(self, call, PendingTransaction.of(replace(signed, abi=abi)))
 
     def submit_many(self, calls: Iterable[LedgerCall]) -> list[PendingOutcome]:
         return [self.submit(call) for call in calls]
@@ -334,13 +369,13 @@ class Ledger:
         outcomes: list[TxOutcome] = []
         start = 0
         while start < len(pending):
-            sender = pending[start].ledger._require_sender()
+            sender = pending[start].ledger.require_sender()
             end = start + 1
             while end < len(pending) and pending[end].ledger.sender is sender:
                 end += 1
             run = pending[start:end]
             receipts = sender.wait_many([p.pending for p in run], timeout=timeout)
-            outcomes += [p.ledger._outcome(p.call, r) for p, r in zip(run, receipts, strict=True)]
+            outcomes += [p.ledger.outcome(p.call, r) for p, r in zip(run, receipts, strict=True)]
             start = end
         return outcomes
 
@@ -636,15 +671,11 @@ class Ledger:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _require_sender(self) -> TransactionSender:
-        if self.sender is None:
-            raise ValueError("this Ledger is read-only: pass sender= or use as_member()")
-        return self.sender
-
-    def _outcome(self, call: LedgerCall, receipt: TxReceipt) -> TxOutcome:
+    def outcome(self, call: LedgerCall, receipt: TxReceipt) -> TxOutcome:
+        """What ``call`` did, read from its receipt (``value`` by the call's extractor)."""
         value = call.extract(self, receipt) if call.extract is not None else None
         return TxOutcome(
-            tx_hash=_hex(receipt["transactionHash"]),
+            tx_hash=to_hex(receipt["transactionHash"]),
             block_number=int(receipt["blockNumber"]),
             gas_used=int(receipt["gasUsed"]),
             value=value,
@@ -658,6 +689,9 @@ class Ledger:
             for e in event.process_receipt(receipt, errors=DISCARD)
             if checksum(e["address"]) == self.address
         ]
+
+    def _contract_of(self, call: LedgerCall) -> ContractHandle:
+        return self.token if call.contract == "token" else self.ledger
 
     def _payment_bound(self, offer_id: int) -> int:
         """The most the financier can pay for an offer when the tx is mined.
@@ -704,7 +738,7 @@ class Ledger:
                     "args": dict(item["args"]),
                     "blockNumber": int(item["blockNumber"]),
                     "logIndex": int(item["logIndex"]),
-                    "transactionHash": _hex(item["transactionHash"]),
+                    "transactionHash": to_hex(item["transactionHash"]),
                 }
             )
         return decoded
@@ -723,7 +757,7 @@ def _topic_value(event: str, index: int) -> Extractor:
             if (
                 checksum(entry["address"]) == ledger.address
                 and topics
-                and _hex(topics[0]) == topic0
+                and to_hex(topics[0]) == topic0
             ):
                 return int.from_bytes(bytes(topics[index]), "big")
         return None
@@ -792,10 +826,3 @@ def fragment_from_words(fragment_id: int, w: Sequence[int]) -> Fragment:
         value=value,
         paid=paid,
     )
-
-
-def _hex(value: Any) -> str:
-    if isinstance(value, bytes | bytearray):
-        return "0x" + bytes(value).hex()
-    text = str(value)
-    return text if text.startswith("0x") else "0x" + text

@@ -6,12 +6,16 @@ one place: each piece (nonces, fees, gas, receipts, resubmission, revert decodin
 simple, but their order matters for correctness, and the typed ledger client should get
 all of it by calling :meth:`TransactionSender.send`.
 
-Life of a transaction here:
-1. gas is estimated (a revert at this point raises the decoded custom error, nothing is
-   signed), with a safety margin;
-2. fees come from the :class:`~chain_client.fees.FeeStrategy`;
-3. under the account's nonce lock: sign, broadcast, retry on "nonce too low";
-4. :meth:`wait` polls for a receipt with N confirmations, rebroadcasts the raw transaction
+Life of a transaction here (each step a public method, so a caller that must record the
+signed bytes first, like the API's journal, uses the same path as everyone else):
+1. :meth:`~TransactionSender.prepare`: gas is estimated (a revert at this point raises the
+   decoded custom error, nothing is signed) with a safety margin, and fees come from the
+   :class:`~chain_client.fees.FeeStrategy`: a :class:`PreparedTransaction`;
+2. :meth:`~TransactionSender.submit_prepared`: under the account's nonce lock, sign
+   (:meth:`~TransactionSender.sign`, a :class:`SignedTransaction`), hand the signed
+   transaction to the caller's ``before_broadcast`` hook, broadcast, and on "nonce too
+   low" sign again with the next nonce (:meth:`~TransactionSender.submit` is 1 then 2);
+3. :meth:`wait` polls for a receipt with N confirmations, rebroadcasts the raw transaction
    if the node dropped it from its mempool (bumping fees if the node wants a replacement),
    and for a mined failure replays the call at its block to decode the revert;
    :meth:`wait_many` does the same for many transactions, polling their receipts in one
@@ -30,7 +34,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +48,7 @@ from web3.exceptions import TransactionNotFound, Web3RPCError
 from web3.types import TxReceipt
 
 from chain_client.addresses import checksum as to_checksum_address
+from chain_client.encoding import to_hex
 from chain_client.errors import (
     ContractRevert,
     TransactionFailed,
@@ -77,6 +82,46 @@ _ALREADY_KNOWN = ("already known", "known transaction", "already imported", "alr
 _UNDERPRICED = ("underpriced", "fee too low", "replacement fee")
 
 
+@dataclass(frozen=True)
+class PreparedTransaction:
+    """A transaction ready to be signed but for its nonce.
+
+    The nonce is left out because it is the one field that must be chosen under the
+    account's lock, right before the broadcast (:meth:`TransactionSender.submit_prepared`);
+    everything else (gas, fees, chain id) is settled here, outside the lock. This is what
+    a signer other than the service's key store would be given to sign.
+    """
+
+    sender: str
+    fields: Mapping[str, Any]  # to, data, value, gas, chainId, fees, type
+    abi: Sequence[Mapping[str, Any]] | None = None
+
+    def with_nonce(self, nonce: int) -> dict[str, Any]:
+        """The unsigned transaction a signer signs."""
+        return {**self.fields, "nonce": nonce}
+
+
+@dataclass(frozen=True)
+class SignedTransaction:
+    """Signed bytes and their hash: what a journal stores before the broadcast.
+
+    ``fields`` are the unsigned fields that were signed; they are empty for a transaction
+    known only by its bytes (read back from a journal), which can be sent again and waited
+    for but not re-priced.
+    """
+
+    sender: str
+    nonce: int
+    tx_hash: str
+    raw: bytes
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    abi: Sequence[Mapping[str, Any]] | None = None
+
+
+#: called with each signed transaction before it is broadcast (see submit_prepared)
+BeforeBroadcast = Callable[[SignedTransaction], None]
+
+
 @dataclass
 class PendingTransaction:
     """A broadcast transaction we are tracking. ``hashes`` grows with each replacement."""
@@ -93,6 +138,13 @@ class PendingTransaction:
     def __post_init__(self) -> None:
         if self.tx_hash not in self.hashes:
             self.hashes.append(self.tx_hash)
+
+    @classmethod
+    def of(cls, signed: SignedTransaction) -> PendingTransaction:
+        """Track ``signed`` (just broadcast, or broadcast by an earlier process)."""
+        return cls(
+            signed.sender, signed.nonce, dict(signed.fields), signed.raw, signed.tx_hash, signed.abi
+        )
 
 
 class TransactionSender:
@@ -190,17 +242,19 @@ class TransactionSender:
 
     # -- sending -------------------------------------------------------------------------
 
-    def submit(
+    def prepare(
         self,
         tx: Mapping[str, Any],
         *,
         abi: Sequence[Mapping[str, Any]] | None = None,
         fees: Fees | None = None,
-    ) -> PendingTransaction:
-        """Estimate, sign and broadcast; returns without waiting for inclusion.
+    ) -> PreparedTransaction:
+        """Everything a signer needs but the nonce: gas estimated, fees priced, chain id.
 
         ``tx`` holds ``to`` (omit for a deployment), ``data``, ``value`` and optionally
         ``gas`` (a fixed gas limit skips estimation, so a reverting call gets mined).
+        Estimation is where a call that would revert now raises its decoded custom error,
+        before anything is signed.
         """
         fields: dict[str, Any] = {
             "value": int(tx.get("value", 0)),
@@ -213,19 +267,57 @@ class TransactionSender:
         fields.update(fees or self.fee_strategy.fees(self.w3))
         if not is_legacy(fields):
             fields["type"] = 2
+        return PreparedTransaction(self.address, fields, abi)
+
+    def sign(self, prepared: PreparedTransaction, nonce: int) -> SignedTransaction:
+        """``prepared`` with ``nonce``, signed by this sender's key."""
+        if prepared.sender != self.address:
+            raise ValueError(f"{prepared.sender}'s transaction given to {self.address}'s signer")
+        fields = prepared.with_nonce(nonce)
+        raw, tx_hash = _sign(self.account, fields)
+        return SignedTransaction(self.address, nonce, tx_hash, raw, fields, prepared.abi)
+
+    def submit_prepared(
+        self,
+        prepared: PreparedTransaction,
+        *,
+        before_broadcast: BeforeBroadcast | None = None,
+    ) -> PendingTransaction:
+        """Under the account's nonce lock: take the next nonce, sign, hand the signed
+        transaction to ``before_broadcast``, broadcast; returns without waiting.
+
+        ``before_broadcast`` is how a caller records the signed bytes and their hash
+        before the node can have them (the API's journal commits them to its database, so
+        a crash after the broadcast leaves it knowing what to look for and what to send
+        again). If the nonce turns out taken (another process sent with it), the call is
+        signed again with the next one and the hook sees the new transaction too; if the
+        hook raises, nothing of that attempt is broadcast and the nonce is not used up.
+        """
         with self.nonces.reserve(self.address) as slot:
             for _attempt in range(5):
-                fields["nonce"] = slot.nonce
-                raw, tx_hash = _sign(self.account, fields)
-                outcome = self._broadcast(raw, tx_hash)
-                if outcome == "sent":
+                signed = self.sign(prepared, slot.nonce)
+                if before_broadcast is not None:
+                    before_broadcast(signed)
+                if self._broadcast(signed.raw, signed.tx_hash) == "sent":
                     slot.consume()
-                    return PendingTransaction(
-                        self.address, slot.nonce, dict(fields), raw, tx_hash, abi=abi
-                    )
+                    return PendingTransaction.of(signed)
                 slot.resync()  # "nonce too low": someone else used it; take the next one
                 log.info("nonce conflict for %s, resynced to %d", self.address, slot.nonce)
         raise TransactionRejected(f"could not find a free nonce for {self.address}")
+
+    def submit(
+        self,
+        tx: Mapping[str, Any],
+        *,
+        abi: Sequence[Mapping[str, Any]] | None = None,
+        fees: Fees | None = None,
+        before_broadcast: BeforeBroadcast | None = None,
+    ) -> PendingTransaction:
+        """:meth:`prepare` then :meth:`submit_prepared`: estimated, signed and broadcast,
+        without waiting for inclusion."""
+        return self.submit_prepared(
+            self.prepare(tx, abi=abi, fees=fees), before_broadcast=before_broadcast
+        )
 
     def send(
         self,
@@ -379,7 +471,7 @@ class TransactionSender:
         self, pending: PendingTransaction | None, receipt: Mapping[str, Any]
     ) -> ContractRevert | TransactionFailed:
         """Why a mined tx failed: replay it with eth_call at its block and decode."""
-        tx_hash = _hex(receipt["transactionHash"])
+        tx_hash = to_hex(receipt["transactionHash"])
         original = self.w3.eth.get_transaction(tx_hash)
         params: dict[str, Any] = {
             "from": original["from"],
@@ -595,15 +687,10 @@ def _sign(account: LocalAccount, fields: Mapping[str, Any]) -> tuple[bytes, str]
     key = getattr(account, "_key_obj", None)
     if _sign_transaction_dict is None or key is None or "from" in fields:
         signed = account.sign_transaction(dict(fields))
-        return bytes(signed.raw_transaction), _hex(signed.hash)
+        return bytes(signed.raw_transaction), to_hex(signed.hash)
     _v, _r, _s, encoded = _sign_transaction_dict(key, dict(fields))
     raw = bytes(encoded)
-    return raw, "0x" + keccak(raw).hex()
-
-
-def _hex(value: Any) -> str:
-    text = value.hex() if isinstance(value, bytes | bytearray) else str(value)
-    return text if text.startswith("0x") else "0x" + text
+    return raw, to_hex(keccak(raw))
 
 
 def _rpc_message(exc: Web3RPCError) -> str:
