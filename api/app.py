@@ -25,9 +25,9 @@ from api import body_limits, openapi, openapi_links
 from api.auth import OPERATOR, ensure_key
 from api.background import BackgroundWork
 from api.chain import ChainGateway
+from api.commands.runner import CommandRunner
 from api.db import make_engine, migrate, read_only
 from api.headers import SecurityHeaders
-from api.idempotency import CommandRunner
 from api.indexer import Indexer
 from api.jobs import MaturityJob
 from api.models import Organization

@@ -16,7 +16,7 @@ from fastapi import Depends, Header, Request
 from sqlmodel import Session
 
 from api.auth import Principal, authenticate
-from api.idempotency import CommandContext
+from api.commands.claims import CommandContext
 from api.runtime import Runtime
 
 

@@ -5,7 +5,7 @@ and the problem's code.
 Where refusals come from, and who writes each down:
 
 * a command the runner journals (refused by a check in its plan or by the ledger): the
-  runner, with the command, in the same transaction (:mod:`api.idempotency`); it marks
+  runner, with the command, in the same transaction (:mod:`api.commands`); it marks
   the request as audited (:func:`mark_audited`) so it is not written twice;
 * everything else (no or a bad key, a wrong role, a record the caller may not see, a
   malformed request, a rate limit): :class:`RefusalAuditMiddleware`, which sees every

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from api.chain import ChainGateway
-from api.idempotency import CommandRunner
+from api.commands.runner import CommandRunner
 from api.indexer import Indexer
 from api.jobs import MaturityJob
 from api.ratelimit import RateLimiter

@@ -10,8 +10,10 @@ from fastapi.responses import JSONResponse
 from sqlmodel import select
 
 from api.auth import OPERATOR, OVERSEERS, Principal, require_roles
+from api.commands.claims import CommandContext
+from api.commands.http import command_response
+from api.commands.runner import ChainPlan
 from api.deps import ReadSessionDep, RuntimeDep, command_context
-from api.idempotency import ChainPlan, CommandContext
 from api.models import AuditEntry
 
 router = APIRouter(prefix="/v1", tags=["administration"])
@@ -41,8 +43,14 @@ def _ledger_command(action: str):  # type: ignore[no-untyped-def]
         ctx: CommandContext = Depends(command_context),  # noqa: B008
         _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
     ) -> JSONResponse:
-        return rt.runner.run_chain(
-            ctx, action, "ledger", {}, lambda: ChainPlan(rt.gateway.operator.address, action, ())
+        return command_response(
+            rt.runner.run_chain(
+                ctx,
+                action,
+                "ledger",
+                {},
+                lambda: ChainPlan(rt.gateway.operator.address, action, ()),
+            )
         )
 
     endpoint.__name__ = action

@@ -9,8 +9,10 @@ from fastapi.responses import JSONResponse
 from sqlmodel import select
 
 from api.auth import CORE_ENTERPRISE, SUPPLIER, Principal, authenticate, require_roles
+from api.commands.claims import CommandContext
+from api.commands.http import command_response
+from api.commands.runner import ChainPlan
 from api.deps import RuntimeDep, SessionDep, command_context
-from api.idempotency import ChainPlan, CommandContext
 from api.models import CertificateRow, Document, FragmentRow, OfferRow
 from api.problems import Problem
 from api.schemas import IssueRequest, RepayRequest, certificate_view, fen
@@ -97,17 +99,15 @@ def issue(
             status_code=201,
         )
 
-    response = rt.runner.run_chain(ctx, "issue", "certificates", body.model_dump(), plan)
-    if response.status_code == 201:
-        import json
-
-        cert_id = json.loads(bytes(response.body)).get("certificate_id")
+    result = rt.runner.run_chain(ctx, "issue", "certificates", body.model_dump(), plan)
+    if result.status_code == 201:
+        cert_id = result.body.get("certificate_id")
         doc = session.get(Document, body.document_id)
         if doc is not None and doc.certificate_id is None and cert_id:
             doc.certificate_id = int(cert_id)
             session.add(doc)
             session.commit()
-    return response
+    return command_response(result)
 
 
 def _certificate_command(action: str, builder: str, role: str):  # type: ignore[no-untyped-def]
@@ -122,12 +122,14 @@ def _certificate_command(action: str, builder: str, role: str):  # type: ignore[
             certificate_for_command(session, rt.gateway.ledger, p, certificate_id)
             return ChainPlan(p.address or "", builder, (certificate_id,))
 
-        return rt.runner.run_chain(
-            ctx,
-            action,
-            f"certificate:{certificate_id}",
-            {"certificate_id": certificate_id},
-            plan,
+        return command_response(
+            rt.runner.run_chain(
+                ctx,
+                action,
+                f"certificate:{certificate_id}",
+                {"certificate_id": certificate_id},
+                plan,
+            )
         )
 
     endpoint.__name__ = f"{action}_certificate"
@@ -155,12 +157,14 @@ def repay(
         certificate_for_command(session, rt.gateway.ledger, p, certificate_id)
         return ChainPlan(p.address or "", "repay", (certificate_id, fen(body.amount)))
 
-    return rt.runner.run_chain(
-        ctx,
-        "repay",
-        f"certificate:{certificate_id}",
-        {"certificate_id": certificate_id, "amount": body.amount},
-        plan,
+    return command_response(
+        rt.runner.run_chain(
+            ctx,
+            "repay",
+            f"certificate:{certificate_id}",
+            {"certificate_id": certificate_id, "amount": body.amount},
+            plan,
+        )
     )
 
 

@@ -17,8 +17,10 @@ from api.auth import (
     open_to_suspended,
     require_roles,
 )
+from api.commands.claims import CommandContext
+from api.commands.http import command_response
+from api.commands.runner import ChainPlan
 from api.deps import ReadSessionDep, RuntimeDep, command_context
-from api.idempotency import ChainPlan, CommandContext
 from api.models import CertificateRow, OfferRow, Organization
 from api.problems import Problem
 from api.quotas import check_split
@@ -81,8 +83,10 @@ def set_credit_line(
                 )
         return ChainPlan(p.address or "", "set_credit_line", (core.address, limit))
 
-    return rt.runner.run_chain(
-        ctx, "set_credit_line", f"core:{body.core_enterprise_id}", body.model_dump(), plan
+    return command_response(
+        rt.runner.run_chain(
+            ctx, "set_credit_line", f"core:{body.core_enterprise_id}", body.model_dump(), plan
+        )
     )
 
 
@@ -139,7 +143,9 @@ def create_offer(
             status_code=201,
         )
 
-    return rt.runner.run_chain(ctx, "offer", f"fragment:{fid}", body.model_dump(), plan)
+    return command_response(
+        rt.runner.run_chain(ctx, "offer", f"fragment:{fid}", body.model_dump(), plan)
+    )
 
 
 @router.get("/offers")
@@ -240,7 +246,9 @@ def _offer_command(action: str, builder: str, roles: tuple[str, ...]):  # type: 
             offer_for_command(session, rt.gateway.ledger, p, offer_id)
             return ChainPlan(p.address or "", builder, (offer_id,))
 
-        return rt.runner.run_chain(ctx, action, f"offer:{offer_id}", {"offer_id": offer_id}, plan)
+        return command_response(
+            rt.runner.run_chain(ctx, action, f"offer:{offer_id}", {"offer_id": offer_id}, plan)
+        )
 
     endpoint.__name__ = action
     endpoint.__doc__ = f"{' or '.join(roles)}: {action.replace('_', ' ')}."

@@ -10,8 +10,10 @@ from fastapi.responses import JSONResponse
 from sqlmodel import select
 
 from api.auth import HOLDERS, Principal, authenticate, require_roles
+from api.commands.claims import CommandContext
+from api.commands.http import command_response
+from api.commands.runner import ChainPlan
 from api.deps import ReadSessionDep, RuntimeDep, command_context
-from api.idempotency import ChainPlan, CommandContext
 from api.models import ChainEvent, FragmentRow, Organization
 from api.quotas import check_split
 from api.schemas import FragmentIdStr, SplitRequest, TransferRequest, fen, fragment_view
@@ -50,8 +52,10 @@ def split(
         to = org_or_422(session, body.to_org_id, what="recipient")
         return ChainPlan(p.address or "", "split", (fid, to.address, amount), status_code=201)
 
-    return rt.runner.run_chain(
-        ctx, "split", f"fragment:{fid}", {"fragment_id": str(fid), **body.model_dump()}, plan
+    return command_response(
+        rt.runner.run_chain(
+            ctx, "split", f"fragment:{fid}", {"fragment_id": str(fid), **body.model_dump()}, plan
+        )
     )
 
 
@@ -72,8 +76,10 @@ def transfer(
         to = org_or_422(session, body.to_org_id, what="recipient")
         return ChainPlan(p.address or "", "transfer_fragment", (fid, to.address))
 
-    return rt.runner.run_chain(
-        ctx, "transfer", f"fragment:{fid}", {"fragment_id": str(fid), **body.model_dump()}, plan
+    return command_response(
+        rt.runner.run_chain(
+            ctx, "transfer", f"fragment:{fid}", {"fragment_id": str(fid), **body.model_dump()}, plan
+        )
     )
 
 
@@ -92,7 +98,9 @@ def claim(
         fragment_for_command(session, rt.gateway.ledger, p, fid)
         return ChainPlan(p.address or "", "claim", (fid,))
 
-    return rt.runner.run_chain(ctx, "claim", f"fragment:{fid}", {"fragment_id": str(fid)}, plan)
+    return command_response(
+        rt.runner.run_chain(ctx, "claim", f"fragment:{fid}", {"fragment_id": str(fid)}, plan)
+    )
 
 
 @router.get("")

@@ -9,8 +9,10 @@ from fastapi.responses import JSONResponse
 from sqlmodel import select
 
 from api.auth import OPERATOR, OVERSEERS, Principal, Role, authenticate, issue_key, require_roles
+from api.commands.claims import CommandContext
+from api.commands.http import command_response
+from api.commands.runner import ChainPlan
 from api.deps import RuntimeDep, SessionDep, command_context
-from api.idempotency import ChainPlan, CommandContext
 from api.models import ApiKey, Organization
 from api.problems import Problem
 from api.schemas import ApiKeyRequest, MintRequest, OnboardRequest, fen, org_view
@@ -61,7 +63,9 @@ def onboard(
         return 201, org_view(org)
 
     org_service.validated_uscc(body.uscc)
-    return rt.runner.run_local(ctx, "onboard", "organizations", body.model_dump(), work)
+    return command_response(
+        rt.runner.run_local(ctx, "onboard", "organizations", body.model_dump(), work)
+    )
 
 
 @router.get("/organizations")
@@ -112,13 +116,15 @@ def create_api_key(
 
     # The token itself is never stored: only its hash, and a replay of the same
     # Idempotency-Key answers with the key's id and prefix but the token withheld.
-    return rt.runner.run_local(
-        ctx,
-        "create_api_key",
-        f"organization:{org_id}",
-        body.model_dump(),
-        work,
-        redact=("api_key",),
+    return command_response(
+        rt.runner.run_local(
+            ctx,
+            "create_api_key",
+            f"organization:{org_id}",
+            body.model_dump(),
+            work,
+            redact=("api_key",),
+        )
     )
 
 
@@ -191,14 +197,14 @@ def _member_command(action: str, builder: str):  # type: ignore[no-untyped-def]
                 )
             return ChainPlan(rt.gateway.operator.address, builder, (org.address,))
 
-        response = rt.runner.run_chain(
+        result = rt.runner.run_chain(
             ctx, action, f"organization:{org_id}", {"org_id": org_id}, plan
         )
-        if response.status_code < 300:
+        if result.status_code < 300:
             org.status = "suspended" if action == "suspend" else "active"
             session.add(org)
             session.commit()
-        return response
+        return command_response(result)
 
     endpoint.__name__ = f"{action}_member"
     endpoint.__doc__ = f"Operator: {action} a member (on chain and in the API)."
@@ -233,8 +239,10 @@ def mint_settlement(
             rt.gateway.operator.address, "mint_settlement", (org.address, fen(body.amount))
         )
 
-    return rt.runner.run_chain(
-        ctx, "mint", f"organization:{org_id}", {"org_id": org_id, "amount": body.amount}, plan
+    return command_response(
+        rt.runner.run_chain(
+            ctx, "mint", f"organization:{org_id}", {"org_id": org_id, "amount": body.amount}, plan
+        )
     )
 
 

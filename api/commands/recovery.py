@@ -1,0 +1,126 @@
+"""Finishing commands whose process stopped after journaling their transaction: at
+start-up (every unfinished row of a previous process) and, with several worker processes,
+while serving (rows a dead worker left ``signed``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+from api.chain import ChainGateway, SignedTx
+from api.commands.completion import Completion
+from api.commands.journal import Journal, decode_args
+from api.commands.replay import CommandResult
+from api.models import Command
+from api.problems import Problem
+from api.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Recovery:
+    def __init__(
+        self,
+        journal: Journal,
+        completion: Completion,
+        gateway: ChainGateway,
+        resume_after: float | None,
+    ) -> None:
+        """``resume_after``: None when this process is the only one serving the
+        database (a ``signed`` command not running here was left by a dead process and
+        is resumed at once); with several worker processes, the seconds a ``signed``
+        row must have stood still before another process may resume it."""
+        self.journal = journal
+        self.completion = completion
+        self.gateway = gateway
+        self.resume_after = resume_after
+
+    def reconcile(self) -> dict[str, int]:
+        """At start-up: settle every command a previous process left unfinished."""
+        counts = {"completed": 0, "aborted": 0}
+        for row in self.journal.unfinished():
+            assert row.id is not None
+            if row.status == "pending" or not row.tx_hash:
+                self.journal.set_status(row.id, "aborted")
+                counts["aborted"] += 1
+                continue
+            try:
+                self.resume(row)
+                counts["completed"] += 1
+            except Exception:  # one bad row must not stop the service from starting
+                log.exception("could not reconcile command %s", row.id)
+        return counts
+
+    def reconcile_abandoned(self) -> dict[str, int]:
+        """While serving, with several worker processes: finish commands a dead worker left
+        ``signed`` (the row has not moved for ``resume_after`` seconds), as start-up does.
+        Run by the indexing process every few seconds. Without it such a command kept its
+        transaction's outcome out of the journal and the audit log until a same-key retry
+        or the next restart."""
+        counts = {"completed": 0, "aborted": 0}
+        if self.resume_after is None:  # one process: nothing signed here is abandoned
+            return counts
+        cutoff = utcnow() - timedelta(seconds=self.resume_after)
+        for row in self.journal.signed_before(cutoff):
+            if row.id in self.journal.running:
+                continue
+            try:
+                if self.resume_abandoned(row) is not None:
+                    counts["completed"] += 1
+            except Problem as problem:  # its transaction can never be mined: aborted
+                log.warning("abandoned command %s: %s", row.id, problem.code)
+                counts["aborted"] += 1
+            except Exception:  # the next pass retries
+                log.exception("could not finish abandoned command %s", row.id)
+        if any(counts.values()):
+            log.info("finished commands abandoned by a dead worker: %s", counts)
+        return counts
+
+    def abandoned(self, row: Command) -> bool:
+        """Whether a ``signed`` row not running in this process may be resumed here."""
+        if self.resume_after is None:
+            return True
+        updated = row.updated_at
+        if updated.tzinfo is None:  # SQLite hands back naive UTC
+            updated = updated.replace(tzinfo=utcnow().tzinfo)
+        return (utcnow() - updated).total_seconds() >= self.resume_after
+
+    def resume_abandoned(self, row: Command) -> CommandResult | None:
+        """Finish a ``signed`` row another process abandoned, if this process takes it
+        over first (None: another process did, or its owner moved it)."""
+        if not self.journal.take_over(row):
+            return None
+        assert row.id is not None
+        try:
+            return self.resume(row)
+        finally:
+            self.journal.running.done(row.id)
+
+    def resume(self, row: Command) -> CommandResult:
+        """Finish a command whose transaction was journaled by an earlier attempt."""
+        assert row.id is not None and row.tx_hash and row.raw_tx and row.sender
+        params = json.loads(row.params)
+        spec = params["call"]
+        call = getattr(self.gateway.ledger.calls, spec["builder"])(*decode_args(spec["args"]))
+        signed = SignedTx(row.sender, int(row.nonce or 0), row.tx_hash, row.raw_tx)
+        if self.gateway.receipt(signed.tx_hash) is None:
+            known = True
+            try:
+                self.gateway.w3.eth.get_transaction(signed.tx_hash)  # type: ignore[arg-type]
+            except Exception:
+                known = False
+            if not known:
+                if self.gateway.mined_nonce(signed.sender) > signed.nonce:
+                    # our nonce went to another transaction: ours can never be mined
+                    self.journal.set_status(row.id, "aborted")
+                    raise Problem(
+                        409,
+                        "transaction_replaced",
+                        "The transaction was superseded",
+                        "The stored transaction can no longer be mined; retry the request.",
+                    )
+                self.gateway.broadcast_raw(signed)
+        return self.completion.complete(
+            row.id, signed, call, int(spec.get("status_code", 200)), row.action, params["request"]
+        )

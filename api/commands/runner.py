@@ -1,0 +1,175 @@
+"""The order of a command's steps: claim its key, plan it, journal and send its
+transaction, wait and finish, each step in its own module (see :mod:`api.commands`).
+Returns a :class:`~api.commands.replay.CommandResult`, never an HTTP response."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from api.chain import ChainGateway, SignedTx
+from api.commands.claims import Claims, CommandContext, in_progress
+from api.commands.completion import Completion, Responder
+from api.commands.journal import CommandRef, Journal, KeyTaken, Running, encode_args
+from api.commands.recovery import Recovery
+from api.commands.replay import CommandResult
+from api.commands.writer import CommandWriter
+from api.indexer import Indexer
+from api.problems import Problem, problem_from_revert
+from chain_client.errors import ContractRevert, TransactionError
+
+
+@dataclass(frozen=True)
+class ChainPlan:
+    """What a command sends: as whom, and which ledger call (by its builder's name in
+    ``Ledger.calls`` and arguments, so it can be rebuilt after a restart)."""
+
+    sender: str
+    builder: str
+    args: tuple[Any, ...]
+    status_code: int = 200
+
+
+class CommandRunner:
+    def __init__(
+        self,
+        engine: Engine,
+        gateway: ChainGateway,
+        responders: dict[str, Responder],
+        indexer: Indexer | None = None,
+        *,
+        resume_after: float | None = None,
+        read_model_timeout: float = 10.0,
+        read_engine: Engine | None = None,
+    ) -> None:
+        """``resume_after``: see :class:`~api.commands.recovery.Recovery`."""
+        self.gateway = gateway
+        self.journal = Journal(engine, read_engine or engine, Running())
+        self.writer = CommandWriter(engine, self.journal.running)
+        self.completion = Completion(gateway, self.writer, responders, indexer, read_model_timeout)
+        self.recovery = Recovery(self.journal, self.completion, gateway, resume_after)
+        self.claims = Claims(self.journal, self.recovery)
+
+    @property
+    def resume_after(self) -> float | None:
+        return self.recovery.resume_after
+
+    @resume_after.setter
+    def resume_after(self, seconds: float | None) -> None:
+        self.recovery.resume_after = seconds
+
+    def reconcile(self) -> dict[str, int]:
+        """At start-up: :meth:`Recovery.reconcile <api.commands.recovery.Recovery.reconcile>`."""
+        return self.recovery.reconcile()
+
+    def reconcile_abandoned(self) -> dict[str, int]:
+        """While serving: :meth:`Recovery.reconcile_abandoned
+        <api.commands.recovery.Recovery.reconcile_abandoned>`."""
+        return self.recovery.reconcile_abandoned()
+
+    def run_chain(
+        self,
+        ctx: CommandContext,
+        action: str,
+        target: str,
+        params: dict[str, Any],
+        plan: Callable[[], ChainPlan],
+    ) -> CommandResult:
+        """Run a command that sends one ledger transaction.
+
+        A new command is first written by the commit that journals its signed transaction
+        (before the broadcast) or, if it is refused before signing, by the commit that
+        stores the refusal: no separate commit to claim the key. Two requests racing with
+        the same key both get that far; the unique key lets one commit and the other
+        answers as a retry would (nothing of it was broadcast)."""
+        claimed = self.claims.claim(ctx, action, target, params, store=False)
+        if isinstance(claimed, CommandResult):
+            return claimed
+        ref: CommandRef = claimed
+        journaled: list[int] = []  # the row id, once the journal commit stored it
+        try:
+            try:
+                chosen = plan()
+            except Problem as problem:
+                return self.writer.refuse(ref, problem)
+            except ContractRevert as exc:
+                return self.writer.refuse(ref, problem_from_revert(exc))
+            call = getattr(self.gateway.ledger.calls, chosen.builder)(*chosen.args)
+            spec = {
+                "builder": chosen.builder,
+                "args": encode_args(chosen.args),
+                "sender": chosen.sender,
+                "status_code": chosen.status_code,
+            }
+
+            def on_signed(signed: SignedTx) -> None:  # again if the nonce was taken: same row
+                row = journaled[-1] if journaled else ref
+                journaled.append(self.journal.record_signed(row, signed, spec))
+
+            try:
+                signed = self.gateway.send_journaled(chosen.sender, call, on_signed)
+            except ContractRevert as exc:  # refused at estimation: nothing was signed
+                return self.writer.refuse(ref, problem_from_revert(exc))
+            except TransactionError as exc:
+                stored = journaled[-1] if journaled else ref
+                if isinstance(stored, int):
+                    self.journal.set_status(stored, "aborted")
+                raise Problem(
+                    503,
+                    "chain_unavailable",
+                    "The chain did not take the transaction",
+                    f"{exc}. Nothing was recorded; retry with the same Idempotency-Key.",
+                ) from exc
+            ref = journaled[-1]
+            # the request as stored (through JSON), so a resumed command answers the same
+            request = json.loads(json.dumps(params, default=str))
+            return self.completion.complete(ref, signed, call, chosen.status_code, action, request)
+        except KeyTaken:  # a concurrent request with the same key stored its row first
+            again = self.claims.claim(ctx, action, target, params, store=False)
+            if isinstance(again, CommandResult):
+                return again
+            if isinstance(again, int):  # re-took a row that aborted meanwhile: leave it
+                self.journal.set_status(again, "aborted")
+                self.journal.running.done(again)
+            raise in_progress() from None
+        finally:
+            self.journal.running.done(*journaled, *([ref] if isinstance(ref, int) else []))
+
+    def run_local(
+        self,
+        ctx: CommandContext,
+        action: str,
+        target: str,
+        params: dict[str, Any],
+        work: Callable[[], tuple[int, dict[str, Any]]],
+        redact: tuple[str, ...] = (),
+    ) -> CommandResult:
+        """Run a command whose effects are in the database (or state-checked chain steps):
+        ``work`` returns (status, body) and must be safe to re-run after a crash.
+        ``redact``: fields answered once but never stored (a new API key): a replay shows
+        them as withheld."""
+        claimed = self.claims.claim(ctx, action, target, params)
+        if isinstance(claimed, CommandResult):
+            return claimed
+        assert isinstance(claimed, int)  # stored at once
+        command_id = claimed
+        try:
+            try:
+                status, body = work()
+            except Problem as problem:
+                return self.writer.refuse(command_id, problem)
+            except ContractRevert as exc:
+                return self.writer.refuse(command_id, problem_from_revert(exc))
+            stored = {
+                k: ("(withheld: shown only once)" if k in redact else v) for k, v in body.items()
+            }
+            result = self.writer.finish(command_id, status, stored, "succeeded", None)
+            if redact:
+                return CommandResult(status, body)
+            return result
+        finally:
+            self.journal.running.done(command_id)
