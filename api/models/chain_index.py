@@ -11,12 +11,12 @@ from sqlmodel import Column, Field, SQLModel
 
 
 class IndexerCheckpoint(SQLModel, table=True):
-    """The event reader's checkpoints (newest has the highest position)."""
+    """The event reader's checkpoints, one per block it ended a page on (the newest is
+    how far the read model is)."""
 
     __tablename__ = "indexer_checkpoints"
 
-    position: int = Field(primary_key=True)
-    block_number: int = Field(sa_column=Column(BigInteger, nullable=False))
+    block_number: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     block_hash: str = Field(max_length=66)
 
 

@@ -93,8 +93,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "indexer_checkpoints",
-        sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("block_number", sa.BigInteger, nullable=False),
+        sa.Column("block_number", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("block_hash", sa.String(66), nullable=False),
     )
     op.create_table(

@@ -1,0 +1,177 @@
+"""What an event means for the read model's rows: which records it touches, and the row
+of a certificate, a fragment or an offer built from chain state or from events.
+
+Pure functions, no database or chain access: :mod:`api.read_model.projector` reads the
+state and writes the rows; this module only says what goes in them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from api.models import CertificateRow, ChainEvent, FragmentRow, OfferRow
+from chain_client.batch import word_address
+from chain_client.encoding import jsonable, to_hex
+from chain_client.events import EventRecord
+from chain_client.ledger_types import Certificate, CertificateStatus, Fragment, certificate_id_of
+
+#: event arguments that name a fragment whose row the event changes
+FRAGMENT_KEYS = ("parentFragmentId", "fragmentId", "rootFragmentId", "financedFragmentId")
+
+
+def entities(args: dict[str, Any]) -> tuple[int | None, int | None, int | None]:
+    """(certificate, fragment, offer) an event is filed under in ``chain_events`` (the
+    histories of the API read it by these columns). An event that names only a fragment
+    is filed under the fragment's certificate too."""
+    cert = args.get("certificateId")
+    fragment = args.get("fragmentId", args.get("rootFragmentId"))
+    offer = args.get("offerId")
+    cert_id = int(cert) if cert is not None else None
+    fragment_id = int(fragment) if fragment is not None else None
+    if fragment_id is not None:
+        cert_id = cert_id or certificate_id_of(fragment_id)
+    return cert_id, fragment_id, int(offer) if offer is not None else None
+
+
+def fragments_named(args: dict[str, Any]) -> set[int]:
+    """The fragments an event's (stored or decoded) arguments name; 0 is no fragment."""
+    return {int(args[key]) for key in FRAGMENT_KEYS if args.get(key) is not None and int(args[key])}
+
+
+def touched(events: Iterable[EventRecord]) -> tuple[set[int], set[int]]:
+    """Certificate and fragment ids the events touch (their rows are re-read)."""
+    certificates: set[int] = set()
+    fragments: set[int] = set()
+    for event in events:
+        cert_id, _, _ = entities(event.args)
+        fragments |= fragments_named(event.args)
+        if cert_id:
+            certificates.add(cert_id)
+    return certificates, fragments
+
+
+def event_row(event: EventRecord) -> dict[str, Any]:
+    """The ``chain_events`` row of a decoded log, as insert parameters. Arguments are
+    stored as JSON with every integer a decimal string (uint256 values of any size)."""
+    cert_id, fragment_id, offer_id = entities(event.args)
+    return dict(
+        block_number=event.block_number,
+        block_hash=event.block_hash,
+        tx_hash=event.tx_hash,
+        log_index=event.log_index,
+        event=event.event,
+        args=json.dumps(jsonable(event.args, ints_as_strings=True), sort_keys=True),
+        certificate_id=cert_id,
+        fragment_id=fragment_id,
+        offer_id=offer_id,
+    )
+
+
+def certificate_row(row: CertificateRow | None, cert: Certificate, block: int) -> CertificateRow:
+    """``row`` (or a new one) holding ``cert`` as read at ``block``."""
+    row = row or CertificateRow(
+        id=cert.id,
+        issuer=cert.issuer,
+        beneficiary=cert.beneficiary,
+        credit_provider=cert.credit_provider,
+        face_value=str(cert.face_value),
+        maturity=cert.maturity,
+        issued_at=cert.issued_at,
+        status=cert.status.label,
+        invoice_key=to_hex(cert.invoice_key),
+        document_hash=to_hex(cert.document_hash),
+    )
+    row.status = cert.status.label
+    row.fragment_count = cert.fragment_count
+    row.repaid = str(cert.repaid)
+    row.paid_out = str(cert.paid_out)
+    row.block_number = block
+    return row
+
+
+def fragment_row(row: FragmentRow | None, fragment: Fragment, block: int) -> FragmentRow:
+    """``row`` (or a new one) holding ``fragment`` as read at ``block``."""
+    row = row or FragmentRow(
+        id=fragment.id,
+        certificate_id=fragment.certificate_id,
+        seq=fragment.seq,
+        parent_id=fragment.parent_id,
+        holder=fragment.holder,
+        value=str(fragment.value),
+    )
+    row.holder = fragment.holder
+    row.value = str(fragment.value)
+    row.paid = str(fragment.paid)
+    row.block_number = block
+    return row
+
+
+def fold_offer(row: OfferRow | None, events: list[ChainEvent]) -> OfferRow | None:
+    """The offer as its stored events say, in chain order (None without its
+    FinancingOffered event). Why a fold and not the chain's offer record: an offer's
+    events carry every field, so no chain read is needed, and undoing an event of an
+    abandoned block undoes its effect."""
+    created = next((e for e in events if e.event == "FinancingOffered"), None)
+    if created is None:
+        return None
+    a = json.loads(created.args)
+    row = row or OfferRow(
+        id=int(a["offerId"]),
+        fragment_id=int(a["fragmentId"]),
+        seller=a["seller"],
+        financier=a["financier"],
+        amount=a["amount"],
+        rate_bps=int(a["rateBps"]),
+        expires_at=int(a["expiresAt"]),
+        status="open",
+        block_number=created.block_number,
+    )
+    row.status = "open"
+    row.financed_fragment_id = row.discount = row.payment = None
+    row.days = row.accepted_block = None
+    row.block_number = created.block_number
+    for e in events:
+        if e.event == "FinancingWithdrawn":
+            row.status, row.block_number = "withdrawn", e.block_number
+        elif e.event == "FinancingAccepted":
+            b = json.loads(e.args)
+            row.status, row.block_number = "accepted", e.block_number
+            row.financed_fragment_id = int(b["financedFragmentId"])
+            row.discount, row.payment = str(b["discount"]), str(b["payment"])
+            row.days, row.accepted_block = int(b["days_"]), e.block_number
+    return row
+
+
+def certificate_from_words(certificate_id: int, w: Sequence[int]) -> Certificate:
+    """getCertificate's twelve static words, in the struct's order."""
+    (
+        issuer,
+        maturity,
+        fragment_count,
+        status,
+        beneficiary,
+        paid_out,
+        credit_provider,
+        issued_at,
+        face_value,
+        repaid,
+        invoice_key,
+        document_hash,
+    ) = w[:12]
+    return Certificate(
+        id=certificate_id,
+        issuer=word_address(issuer),
+        beneficiary=word_address(beneficiary),
+        credit_provider=word_address(credit_provider),
+        face_value=face_value,
+        maturity=maturity,
+        issued_at=issued_at,
+        status=CertificateStatus(status),
+        fragment_count=fragment_count,
+        repaid=repaid,
+        paid_out=paid_out,
+        invoice_key=invoice_key.to_bytes(32, "big"),
+        document_hash=document_hash.to_bytes(32, "big"),
+    )
