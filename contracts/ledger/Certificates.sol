@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {CreditLines} from "./CreditLines.sol";
+import {FragmentIds} from "./FragmentIds.sol";
 import {Certificate, CertificateStatus, Fragment, Role} from "./LedgerTypes.sol";
 
 /// @title Certificates
@@ -112,7 +113,7 @@ abstract contract Certificates is CreditLines {
         if (block.timestamp >= cert.maturity) revert CertificateMatured(certificateId, cert.maturity);
         cert.status = CertificateStatus.Active;
         cert.fragmentCount = 1;
-        rootFragmentId = fragmentIdOf(certificateId, 0);
+        rootFragmentId = FragmentIds.make(certificateId, 0);
         _fragments[rootFragmentId] = Fragment({holder: msg.sender, parentSeq: 0, value: cert.faceValue, paid: 0});
         emit CertificateAccepted(certificateId, msg.sender, rootFragmentId);
     }
@@ -161,8 +162,8 @@ abstract contract Certificates is CreditLines {
     }
 
     /// @notice The fragment id of the `seq`-th fragment of a certificate.
-    function fragmentIdOf(uint256 certificateId, uint256 seq) public pure returns (uint256) {
-        return (certificateId << 32) | seq;
+    function fragmentIdOf(uint256 certificateId, uint256 seq) external pure returns (uint256) {
+        return FragmentIds.make(certificateId, seq);
     }
 
     /// @notice How many certificates were ever issued (ids run from 1 to this number).
@@ -187,9 +188,9 @@ abstract contract Certificates is CreditLines {
         returns (uint256 certificateId, uint256 parentFragmentId, address holder, uint256 value, uint256 paid)
     {
         Fragment storage fragment = _existingFragment(fragmentId);
-        certificateId = fragmentId >> 32;
-        uint256 seq = uint32(fragmentId);
-        parentFragmentId = seq == 0 ? 0 : fragmentIdOf(certificateId, fragment.parentSeq);
+        certificateId = FragmentIds.certificateOf(fragmentId);
+        bool isRoot = FragmentIds.seqOf(fragmentId) == 0;
+        parentFragmentId = isRoot ? 0 : FragmentIds.make(certificateId, fragment.parentSeq);
         return (certificateId, parentFragmentId, fragment.holder, fragment.value, fragment.paid);
     }
 
@@ -207,13 +208,14 @@ abstract contract Certificates is CreditLines {
         internal
         returns (uint256 newFragmentId)
     {
-        uint256 certificateId = fragmentId >> 32;
-        Certificate storage cert = _certificates[certificateId];
+        uint256 certificateId = FragmentIds.certificateOf(fragmentId);
+        Certificate storage cert = _certificateOfFragment(fragmentId);
         uint32 seq = cert.fragmentCount;
         cert.fragmentCount = seq + 1;
         parent.value -= amount;
-        newFragmentId = fragmentIdOf(certificateId, seq);
-        _fragments[newFragmentId] = Fragment({holder: to, parentSeq: uint32(fragmentId), value: amount, paid: 0});
+        newFragmentId = FragmentIds.make(certificateId, seq);
+        _fragments[newFragmentId] =
+            Fragment({holder: to, parentSeq: FragmentIds.seqOf(fragmentId), value: amount, paid: 0});
         emit FragmentSplit(certificateId, fragmentId, newFragmentId, parent.holder, to, amount);
     }
 
@@ -230,8 +232,8 @@ abstract contract Certificates is CreditLines {
             if (fragment.value == 0) revert UnknownFragment(fragmentId);
             revert NotHolder(fragmentId, holder);
         }
-        uint256 certificateId = fragmentId >> 32;
-        Certificate storage cert = _certificates[certificateId];
+        Certificate storage cert = _certificateOfFragment(fragmentId);
+        uint256 certificateId = FragmentIds.certificateOf(fragmentId);
         if (cert.status != CertificateStatus.Active) revert WrongCertificateStatus(certificateId, cert.status);
         if (block.timestamp >= cert.maturity) revert CertificateMatured(certificateId, cert.maturity);
     }
@@ -239,6 +241,12 @@ abstract contract Certificates is CreditLines {
     function _existingCertificate(uint256 certificateId) internal view returns (Certificate storage cert) {
         cert = _certificates[certificateId];
         if (cert.status == CertificateStatus.None) revert UnknownCertificate(certificateId);
+    }
+
+    /// @dev The record of the certificate a fragment belongs to (the root of its tree).
+    /// Callers hold an existing fragment, so the certificate exists and is not checked again.
+    function _certificateOfFragment(uint256 fragmentId) internal view returns (Certificate storage) {
+        return _certificates[FragmentIds.certificateOf(fragmentId)];
     }
 
     function _existingFragment(uint256 fragmentId) internal view returns (Fragment storage fragment) {

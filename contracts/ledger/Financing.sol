@@ -58,7 +58,7 @@ abstract contract Financing is Settlement {
             revert InsufficientFragmentValue(fragmentId, amount, fragment.value);
         }
         if (rateBps > MAX_RATE_BPS) revert InvalidRate(rateBps);
-        uint256 maturity = _certificates[fragmentId >> 32].maturity;
+        uint256 maturity = _certificateOfFragment(fragmentId).maturity;
         if (expiresAt <= block.timestamp || expiresAt > maturity) revert InvalidOfferExpiry(expiresAt);
 
         offerId = ++_offerCount;
@@ -128,7 +128,7 @@ abstract contract Financing is Settlement {
     }
 
     function _price(Offer storage offer) private view returns (uint256 days_, uint256 discount, uint256 payment) {
-        Certificate storage cert = _certificates[offer.fragmentId >> 32];
+        Certificate storage cert = _certificateOfFragment(offer.fragmentId);
         days_ = DiscountMath.daysToMaturity(block.timestamp, cert.maturity);
         discount = DiscountMath.discount(offer.amount, offer.rateBps, days_);
         if (discount >= offer.amount) revert DiscountExceedsAmount(offer.amount, discount);

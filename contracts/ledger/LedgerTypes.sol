@@ -49,10 +49,8 @@ struct Certificate {
     bytes32 documentHash;
 }
 
-/// @dev Two slots. A fragment's id is (certificateId << 32) | seq, so the certificate (the
-/// root of the provenance tree) is implied by the id and costs no storage, and the
-/// fragments of one certificate are enumerable as seq = 0 .. fragmentCount - 1 without an
-/// array. The parent is always in the same certificate, so its seq is enough.
+/// @dev Two slots. A fragment's id encodes its certificate and its seq (see FragmentIds),
+/// so neither is stored. The parent is always in the same certificate, so its seq is enough.
 struct Fragment {
     address holder;
     uint32 parentSeq;

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Settlement} from "./Settlement.sol";
+import {FragmentIds} from "./FragmentIds.sol";
 import {Certificate, CertificateStatus, Fragment} from "./LedgerTypes.sol";
 
 /// @title Repayment
@@ -67,13 +68,12 @@ abstract contract Repayment is Settlement {
     function claim(uint256 fragmentId) external whenNotPaused nonReentrant returns (uint256 amount) {
         Fragment storage fragment = _existingFragment(fragmentId);
         if (fragment.holder != msg.sender) revert NotHolder(fragmentId, msg.sender);
-        uint256 certificateId = fragmentId >> 32;
-        Certificate storage cert = _certificates[certificateId];
+        Certificate storage cert = _certificateOfFragment(fragmentId);
         amount = _owed(cert, fragment);
         if (amount == 0) revert NothingOwed(fragmentId);
         fragment.paid += uint128(amount);
         cert.paidOut += uint96(amount); // paidOut <= repaid <= faceValue < 2**96
-        emit FragmentPaid(certificateId, fragmentId, msg.sender, amount);
+        emit FragmentPaid(FragmentIds.certificateOf(fragmentId), fragmentId, msg.sender, amount);
         settlementToken.safeTransfer(msg.sender, amount);
     }
 
@@ -94,7 +94,7 @@ abstract contract Repayment is Settlement {
         uint256 repaid = cert.repaid;
         uint256 faceValue = cert.faceValue;
         for (uint256 seq = fromSeq; seq < end; ++seq) {
-            uint256 fragmentId = fragmentIdOf(certificateId, seq);
+            uint256 fragmentId = FragmentIds.make(certificateId, seq);
             Fragment storage fragment = _fragments[fragmentId];
             uint256 amount = (uint256(fragment.value) * repaid) / faceValue - fragment.paid;
             if (amount == 0) continue;
@@ -148,7 +148,7 @@ abstract contract Repayment is Settlement {
     /// @notice What a fragment is owed now and has not been paid yet.
     function owed(uint256 fragmentId) external view returns (uint256) {
         Fragment storage fragment = _existingFragment(fragmentId);
-        return _owed(_certificates[fragmentId >> 32], fragment);
+        return _owed(_certificateOfFragment(fragmentId), fragment);
     }
 
     function _overdueAt(Certificate storage cert) private view returns (uint256) {
