@@ -3,7 +3,8 @@ pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {PauseClock} from "./PauseClock.sol";
-import {ILedgerErrors, Role} from "./LedgerTypes.sol";
+import {ILedgerErrors} from "../interfaces/ILedgerErrors.sol";
+import {Role} from "./LedgerTypes.sol";
 
 /// @title Membership
 /// @notice Who may use the ledger and in which role. The platform operator onboards
