@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from api.cli import output
-from api.cli.client import ApiClient, ApiRefusedError, ApiUnreachableError
+from api.cli.client import ApiClient, ApiRefusedError, ApiUnreachableError, ApiUrlError
 from api.cli.money import AmountError
 from chain_client.ledger_types import parse_fragment_id
 
@@ -327,7 +326,7 @@ def _report_refusal(
         )
         return
     err = output.stderr()
-    err.print(f"[bold red]refused[/] {escape('[' + code + ']')}: {escape(title)}")
+    err.print(f"[bold red]refused[/] {output.escape('[' + code + ']')}: {output.escape(title)}")
     if detail and detail.rstrip(".") != title.rstrip("."):
         err.print(f"  {detail}", markup=False)
 
@@ -368,8 +367,6 @@ def role_command(
 
 def run(func: Callable[..., None], opts: dict[str, Any], values: dict[str, Any]) -> None:
     """Build the client, call the command, translate what went wrong into an exit code."""
-    import httpx  # here, not above: `scf --help` needs no HTTP (see api.cli.client)
-
     json_mode = bool(opts["json_"])
     api: ApiClient | None = None
     try:
@@ -390,14 +387,14 @@ def run(func: Callable[..., None], opts: dict[str, Any], values: dict[str, Any])
     except LocalRefusalError as exc:
         _report_refusal(json_mode, exc.code, exc.detail, exc.detail)
         raise typer.Exit(EXIT_REFUSED) from None
-    except httpx.InvalidURL as exc:
-        output.stderr().print(f"[bold red]error:[/] bad --api-url: {escape(str(exc))}")
+    except ApiUrlError as exc:
+        output.stderr().print(f"[bold red]error:[/] bad --api-url: {output.escape(str(exc))}")
         raise typer.Exit(EXIT_USAGE) from None
     except (AmountError, UsageProblemError) as exc:
-        output.stderr().print(f"[bold red]error:[/] {escape(str(exc))}")
+        output.stderr().print(f"[bold red]error:[/] {output.escape(str(exc))}")
         raise typer.Exit(EXIT_USAGE) from None
     except ApiUnreachableError as exc:
-        output.stderr().print(f"[bold red]unreachable:[/] {escape(str(exc))}")
+        output.stderr().print(f"[bold red]unreachable:[/] {output.escape(str(exc))}")
         raise typer.Exit(EXIT_UNREACHABLE) from None
     finally:
         if api is not None:

@@ -3,6 +3,9 @@
 Why a module of its own: every command shows amounts, dates, fragment ids and
 counterparties the same way (yuan with two decimals, China time, "certificate/seq", names
 instead of addresses), and the rules are easier to trust written once.
+
+rich is imported by the functions that draw, not with the module: `scf --help` loads
+this module and draws nothing (docs/benchmarks.md, "The CLI's start-up time").
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from api.cli.money import format_cny
 from chain_client.ledger_types import format_fragment_id
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 #: China Standard Time: no daylight saving, so a fixed offset is exact and needs no tz data.
 CST = timezone(timedelta(hours=8), "CST")
@@ -26,11 +30,22 @@ CST = timezone(timedelta(hours=8), "CST")
 def stdout() -> Console:
     """A console on the current sys.stdout (looked up per call, so test runners that swap
     sys.stdout capture the output)."""
+    from rich.console import Console
+
     return Console(file=sys.stdout, highlight=False, soft_wrap=False)
 
 
 def stderr() -> Console:
+    from rich.console import Console
+
     return Console(file=sys.stderr, highlight=False, soft_wrap=False)
+
+
+def escape(text: str) -> str:
+    """``text`` shown as it is inside rich markup (an API's message may hold '[...]')."""
+    from rich.markup import escape as escape_markup
+
+    return escape_markup(text)
 
 
 def emit_json(data: Any) -> None:
@@ -78,6 +93,8 @@ def table(
     money: Iterable[str] = (),
 ) -> Table:
     """A rich table; columns named in ``money`` are right-aligned (yuan line up by cents)."""
+    from rich.table import Table
+
     right = set(money)
     out = Table(title=title, title_justify="left", show_lines=False)
     for name in columns:
@@ -89,6 +106,8 @@ def table(
 
 def fields(title: str | None, pairs: Iterable[tuple[str, Any]]) -> Table:
     """A two-column 'what: value' table for a single record."""
+    from rich.table import Table
+
     out = Table(
         title=title, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0)
     )

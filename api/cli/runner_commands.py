@@ -8,6 +8,7 @@ time"; tests/cli/test_startup.py keeps it so).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -15,16 +16,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from api.cli.money import format_cny
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from api.cli.up import LocalNetwork
 
-console = Console()
-err = Console(stderr=True)
+
+@functools.cache
+def _out() -> Console:
+    from rich.console import Console
+
+    return Console()
+
+
+@functools.cache
+def _err() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def _data_dir(value: Path | None) -> Path:
@@ -64,11 +76,11 @@ def up(
     )
     network = LocalNetwork(options)
     try:
-        with console.status("starting the local chain and the API (deploying if needed)"):
+        with _out().status("starting the local chain and the API (deploying if needed)"):
             network.start()
     except UpError as exc:
         network.stop()
-        err.print(f"[red]error:[/red] {exc}")
+        _err().print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     except KeyboardInterrupt:
         network.stop()
@@ -83,13 +95,13 @@ def up(
                 options.data_dir / "manifest.json",
             )
         if not exit_after_start:
-            console.print("\nthe network is up; Ctrl-C stops the API and the chain cleanly")
+            _out().print("\nthe network is up; Ctrl-C stops the API and the chain cleanly")
             network.wait()
     except KeyboardInterrupt:
-        console.print("\nstopping ...")
+        _out().print("\nstopping ...")
     finally:
         network.stop()
-        console.print(f"stopped; the state is kept in {options.data_dir}")
+        _out().print(f"stopped; the state is kept in {options.data_dir}")
 
 
 def _stop_on_signals() -> None:
@@ -115,6 +127,8 @@ def demo(
 
 
 def _print_where(network: LocalNetwork) -> None:
+    from rich.table import Table
+
     data = network.options.data_dir
     table = Table(title="supply-chain finance network", show_header=False)
     table.add_row("API", network.api_url)
@@ -125,18 +139,18 @@ def _print_where(network: LocalNetwork) -> None:
     table.add_row("API keys (0600)", str(network.keys_file))
     table.add_row("master passphrase", network.passphrase_source)
     table.add_row("dev accounts (0600)", str(data / "chain" / "dev-accounts.json"))
-    console.print(table)
+    _out().print(table)
     _print_warnings(network)
     if network.first_start and network.keys_file is not None:
-        console.print(
+        _out().print(
             "\nAPI keys of the seeded organizations (shown this once; kept in the keys file above):"
         )
         keys = json.loads(network.keys_file.read_text())
         for name, entry in keys.items():
-            console.print(
+            _out().print(
                 f"  {entry['role']:<16} {name:<30} {entry['api_key']}", soft_wrap=True, markup=False
             )
-        console.print("\ntry: scf status --as 'Yangtze Precision Parts'   or   scf demo")
+        _out().print("\ntry: scf status --as 'Yangtze Precision Parts'   or   scf demo")
 
 
 def _print_warnings(network: LocalNetwork) -> None:
@@ -144,13 +158,13 @@ def _print_warnings(network: LocalNetwork) -> None:
     folder is worth")."""
     data = network.options.data_dir
     if network.tightened:
-        console.print(
+        _out().print(
             f"[yellow]note:[/yellow] {data} was readable by other users (made by "
             f"an older version?): took their access off {len(network.tightened)} "
             "files and folders"
         )
     if network.demo_mode:
-        console.print(
+        _out().print(
             f"[yellow]demo mode:[/yellow] the master passphrase is kept in "
             f"{network.passphrase_source} (0600), beside the keys it opens: whoever "
             "can read this folder holds every signing key. For more than a demo on "
@@ -160,14 +174,14 @@ def _print_warnings(network: LocalNetwork) -> None:
         )
     elif network.passphrase_copies:
         copies = ", ".join(str(path) for path in network.passphrase_copies)
-        console.print(
+        _out().print(
             f"[yellow]warning:[/yellow] the master passphrase is given from "
             f"outside, but the data folder still holds it ({copies}): once it is "
             "kept safe elsewhere, delete master-passphrase, or the "
             "master_passphrase entry of secrets.json",
             soft_wrap=True,
         )
-    console.print(
+    _out().print(
         "the local chain is for this user's machine only: it listens on "
         f"{network.options.host}, and its cheat methods (anvil_setBalance, "
         "anvil_impersonateAccount, ...) let anyone who reaches its port rewrite "
@@ -177,15 +191,17 @@ def _print_warnings(network: LocalNetwork) -> None:
 
 
 def _play_demo(api_url: str, rpc_url: str, keys_file: Path | None, manifest: Path) -> None:
+    from rich.table import Table
+
     from api.cli.demo import DemoError, run_demo
 
     def say(step: str, text: str) -> None:
-        console.print(rf"[bold cyan]\[{step}][/bold cyan] {text}", soft_wrap=True)
+        _out().print(rf"[bold cyan]\[{step}][/bold cyan] {text}", soft_wrap=True)
 
     try:
         result = run_demo(api_url, rpc_url, keys_file or Path(), manifest, say)
     except DemoError as exc:
-        err.print(f"[red]demo failed:[/red] {exc}")
+        _err().print(f"[red]demo failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     table = Table(title=f"certificate #{result.certificate_id} at settlement")
     table.add_column("member")
@@ -197,8 +213,8 @@ def _play_demo(api_url: str, rpc_url: str, keys_file: Path | None, manifest: Pat
             format_cny(int(row["held_at_maturity"])),  # type: ignore[call-overload]
             format_cny(int(row["cash_change"])),
         )  # type: ignore[call-overload]
-    console.print(table)
-    console.print(
+    _out().print(table)
+    _out().print(
         "books balance: the fragments sum to the face value and cash only moved "
         "between members; the bank's verification passed"
     )

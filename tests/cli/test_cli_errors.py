@@ -12,11 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from api.cli import commands_base
-from api.cli.client import ApiClient
+from api.cli.client import ApiClient, Reply
 from api.cli.commands_base import (
     UsageProblemError,
     load_key,
@@ -109,6 +108,8 @@ def test_usage_errors_exit_2_before_any_call(offline_scf: Callable[..., Any]) ->
     )
     assert "not a fragment" in offline_scf("transfer", "one", "7", "--key", "k", code=2).stderr
     assert "no API key" in offline_scf("status", code=2).stderr
+    no_scheme = offline_scf("status", "--key", "k", "--api-url", "127.0.0.1:8000", code=2)
+    assert "bad --api-url" in no_scheme.stderr
     missing = offline_scf("status", "--as", "Bank A", code=2)
     assert "no keys file" in missing.stderr and "scf up" in missing.stderr
     offline_scf("report", "everything", "--key", "k", code=2)  # click's own usage error
@@ -140,17 +141,13 @@ def test_failed_verification_exits_4(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         "fragments_read": 2,
     }
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        assert request.url.path == "/v1/fragments/4294967297/verification"
-        assert request.headers["Authorization"] == "Bearer k"
-        return httpx.Response(200, json=report)
-
     class StubClient(ApiClient):
-        def __init__(self, base_url: str, api_key: str | None = None, **kw: Any) -> None:
-            super().__init__(base_url, api_key, **kw)
-            self._http = httpx.Client(
-                base_url=self.base_url, transport=httpx.MockTransport(handler)
-            )
+        def _exchange(
+            self, method: str, target: str, headers: dict[str, str], body: bytes
+        ) -> Reply:
+            assert (method, target) == ("GET", "/v1/fragments/4294967297/verification")
+            assert headers["Authorization"] == "Bearer k"
+            return Reply(200, "OK", "application/json", json.dumps(report).encode())
 
     monkeypatch.setattr(commands_base, "ApiClient", StubClient)
     scf = make_runner(cli_app(), {"SCF_API_URL": "http://stub", "COLUMNS": "200"})
