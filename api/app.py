@@ -36,7 +36,6 @@ from api.ratelimit import RateLimiter
 from api.refusals import RefusalAuditMiddleware, RefusalLog
 from api.routes import admin, certificates, documents, financing, fragments, organizations, reports
 from api.runtime import Runtime
-from api.services.responders import RESPONDERS
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,6 @@ def build_runtime(settings: Settings) -> Runtime:
     runner = CommandRunner(
         engine,
         gateway,
-        RESPONDERS,
         indexer=indexer,
         read_engine=reads,
         # another worker's command is only taken over once it cannot be running any more

@@ -6,22 +6,19 @@ after a crash, so both answer alike."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from api.chain import ChainGateway, SignedTx
+from api.commands.catalogue import ChainCommand, bound_effect
 from api.commands.replay import CommandResult
 from api.commands.writer import CommandWriter
 from api.indexer import Indexer
 from api.problems import Problem, problem_from_revert
+from api.services.responders import Mined
 from chain_client.errors import ContractRevert, TransactionTimeout
 from chain_client.ledger import LedgerCall
-from chain_client.ledger_types import TxOutcome
 
 log = logging.getLogger(__name__)
-
-#: action -> builds the response body from the outcome and the request's parameters.
-Responder = Callable[[ChainGateway, TxOutcome, dict[str, Any]], dict[str, Any]]
 
 
 class Completion:
@@ -29,13 +26,11 @@ class Completion:
         self,
         gateway: ChainGateway,
         writer: CommandWriter,
-        responders: dict[str, Responder],
         indexer: Indexer | None,
         read_model_timeout: float,
     ) -> None:
         self.gateway = gateway
         self.writer = writer
-        self.responders = responders
         self.indexer = indexer
         self.read_model_timeout = read_model_timeout
 
@@ -44,8 +39,7 @@ class Completion:
         command_id: int,
         signed: SignedTx,
         call: LedgerCall,
-        status_code: int,
-        action: str,
+        command: ChainCommand[...],
         request: dict[str, Any],
     ) -> CommandResult:
         try:
@@ -61,7 +55,7 @@ class Completion:
                 "same Idempotency-Key to get its result (it will not be sent twice).",
                 tx_hash=signed.tx_hash,
             ) from exc
-        body = self.responders[action](self.gateway, outcome, request)
+        body = command.respond(Mined(command.action, outcome, request, self.gateway))
         body.setdefault("tx_hash", outcome.tx_hash)
         body.setdefault("block_number", outcome.block_number)
         if self.indexer is not None and not self.indexer.wait_indexed(
@@ -73,4 +67,11 @@ class Completion:
                 self.read_model_timeout,
                 command_id,
             )
-        return self.writer.finish(command_id, status_code, body, "succeeded", outcome)
+        return self.writer.finish(
+            command_id,
+            command.status_code,
+            body,
+            "succeeded",
+            outcome,
+            bound_effect(command, request, body),
+        )

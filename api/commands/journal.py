@@ -203,12 +203,28 @@ class Journal:
             )
 
 
-def encode_args(args: tuple[Any, ...]) -> list[Any]:
+def encode_args(args: tuple[Any, ...] | list[Any]) -> list[Any]:
     """A ledger call's arguments as JSON (bytes as ``{"bytes": "0x…"}``)."""
-    return [{"bytes": to_hex(a)} if isinstance(a, bytes | bytearray) else a for a in args]
+    return [_encode(a) for a in args]
 
 
 def decode_args(args: list[Any]) -> list[Any]:
-    return [
-        bytes.fromhex(a["bytes"][2:]) if isinstance(a, dict) and "bytes" in a else a for a in args
-    ]
+    return [_decode(a) for a in args]
+
+
+def encode_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {name: _encode(value) for name, value in kwargs.items()}
+
+
+def decode_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {name: _decode(value) for name, value in kwargs.items()}
+
+
+def _encode(value: Any) -> Any:
+    return {"bytes": to_hex(value)} if isinstance(value, bytes | bytearray) else value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict) and "bytes" in value:
+        return bytes.fromhex(value["bytes"][2:])
+    return value

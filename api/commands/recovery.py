@@ -9,8 +9,9 @@ import logging
 from datetime import timedelta
 
 from api.chain import ChainGateway, SignedTx
+from api.commands.catalogue import CATALOGUE
 from api.commands.completion import Completion
-from api.commands.journal import Journal, decode_args
+from api.commands.journal import Journal, decode_args, decode_kwargs
 from api.commands.replay import CommandResult
 from api.models import Command
 from api.problems import Problem
@@ -102,7 +103,12 @@ class Recovery:
         assert row.id is not None and row.tx_hash and row.raw_tx and row.sender
         params = json.loads(row.params)
         spec = params["call"]
-        call = getattr(self.gateway.ledger.calls, spec["builder"])(*decode_args(spec["args"]))
+        command = CATALOGUE[row.action]  # the entry is found by the action stored
+        call = command.ledger_call(
+            self.gateway.ledger.calls,
+            decode_args(spec["args"]),
+            decode_kwargs(spec.get("kwargs", {})),
+        )
         signed = SignedTx(row.sender, int(row.nonce or 0), row.tx_hash, row.raw_tx)
         if self.gateway.receipt(signed.tx_hash) is None:
             known = True
@@ -121,6 +127,4 @@ class Recovery:
                         "The stored transaction can no longer be mined; retry the request.",
                     )
                 self.gateway.broadcast_raw(signed)
-        return self.completion.complete(
-            row.id, signed, call, int(spec.get("status_code", 200)), row.action, params["request"]
-        )
+        return self.completion.complete(row.id, signed, call, command, params["request"])

@@ -6,15 +6,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
 
 from api.chain import ChainGateway, SignedTx
+from api.commands.catalogue import ChainCommand, ChainPlan
 from api.commands.claims import Claims, CommandContext, in_progress
-from api.commands.completion import Completion, Responder
-from api.commands.journal import CommandRef, Journal, KeyTaken, Running, encode_args
+from api.commands.completion import Completion
+from api.commands.journal import (
+    CommandRef,
+    Journal,
+    KeyTaken,
+    Running,
+    encode_args,
+    encode_kwargs,
+)
 from api.commands.recovery import Recovery
 from api.commands.replay import CommandResult
 from api.commands.writer import CommandWriter
@@ -23,23 +30,11 @@ from api.problems import Problem, problem_from_revert
 from chain_client.errors import ContractRevert, TransactionError
 
 
-@dataclass(frozen=True)
-class ChainPlan:
-    """What a command sends: as whom, and which ledger call (by its builder's name in
-    ``Ledger.calls`` and arguments, so it can be rebuilt after a restart)."""
-
-    sender: str
-    builder: str
-    args: tuple[Any, ...]
-    status_code: int = 200
-
-
 class CommandRunner:
     def __init__(
         self,
         engine: Engine,
         gateway: ChainGateway,
-        responders: dict[str, Responder],
         indexer: Indexer | None = None,
         *,
         resume_after: float | None = None,
@@ -50,7 +45,7 @@ class CommandRunner:
         self.gateway = gateway
         self.journal = Journal(engine, read_engine or engine, Running())
         self.writer = CommandWriter(engine, self.journal.running)
-        self.completion = Completion(gateway, self.writer, responders, indexer, read_model_timeout)
+        self.completion = Completion(gateway, self.writer, indexer, read_model_timeout)
         self.recovery = Recovery(self.journal, self.completion, gateway, resume_after)
         self.claims = Claims(self.journal, self.recovery)
 
@@ -74,19 +69,20 @@ class CommandRunner:
     def run_chain(
         self,
         ctx: CommandContext,
-        action: str,
+        command: ChainCommand[...],
         target: str,
         params: dict[str, Any],
         plan: Callable[[], ChainPlan],
     ) -> CommandResult:
-        """Run a command that sends one ledger transaction.
+        """Run a command that sends one ledger transaction: ``plan`` checks the request
+        and returns ``command.plan(...)`` (or raises the :class:`Problem` that refuses it).
 
         A new command is first written by the commit that journals its signed transaction
         (before the broadcast) or, if it is refused before signing, by the commit that
         stores the refusal: no separate commit to claim the key. Two requests racing with
         the same key both get that far; the unique key lets one commit and the other
         answers as a retry would (nothing of it was broadcast)."""
-        claimed = self.claims.claim(ctx, action, target, params, store=False)
+        claimed = self.claims.claim(ctx, command.action, target, params, store=False)
         if isinstance(claimed, CommandResult):
             return claimed
         ref: CommandRef = claimed
@@ -98,13 +94,12 @@ class CommandRunner:
                 return self.writer.refuse(ref, problem)
             except ContractRevert as exc:
                 return self.writer.refuse(ref, problem_from_revert(exc))
-            call = getattr(self.gateway.ledger.calls, chosen.builder)(*chosen.args)
-            spec = {
-                "builder": chosen.builder,
-                "args": encode_args(chosen.args),
-                "sender": chosen.sender,
-                "status_code": chosen.status_code,
-            }
+            if chosen.command is not command:
+                raise TypeError(f"a plan of {chosen.command.action} run as {command.action}")
+            call = chosen.ledger_call(self.gateway.ledger.calls)
+            spec: dict[str, Any] = {"args": encode_args(chosen.args), "sender": chosen.sender}
+            if chosen.kwargs:
+                spec["kwargs"] = encode_kwargs(chosen.kwargs)
 
             def on_signed(signed: SignedTx) -> None:  # again if the nonce was taken: same row
                 row = journaled[-1] if journaled else ref
@@ -127,9 +122,9 @@ class CommandRunner:
             ref = journaled[-1]
             # the request as stored (through JSON), so a resumed command answers the same
             request = json.loads(json.dumps(params, default=str))
-            return self.completion.complete(ref, signed, call, chosen.status_code, action, request)
+            return self.completion.complete(ref, signed, call, command, request)
         except KeyTaken:  # a concurrent request with the same key stored its row first
-            again = self.claims.claim(ctx, action, target, params, store=False)
+            again = self.claims.claim(ctx, command.action, target, params, store=False)
             if isinstance(again, CommandResult):
                 return again
             if isinstance(again, int):  # re-took a row that aborted meanwhile: leave it

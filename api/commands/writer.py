@@ -7,6 +7,7 @@ import json
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,8 @@ class Finish:
     body: dict[str, Any]
     outcome_name: str  # "succeeded" or "refused"
     outcome: TxOutcome | None
+    #: the command's effect on the API's own rows (:mod:`api.commands.catalogue`)
+    effect: Callable[[Session], None] | None = None
 
 
 class CommandWriter:
@@ -61,9 +64,10 @@ class CommandWriter:
         body: dict[str, Any],
         outcome_name: str,
         outcome: TxOutcome | None,
+        effect: Callable[[Session], None] | None = None,
     ) -> CommandResult:
-        """One transaction: the answer and the audit entry."""
-        item = Finish(command_id, status, body, outcome_name, outcome)
+        """One transaction: the answer, the audit entry and the command's effect."""
+        item = Finish(command_id, status, body, outcome_name, outcome, effect)
         if outcome is not None and isinstance(command_id, int):
             return self._submit(item)
         return self._store_many([item])[0]
@@ -159,7 +163,8 @@ class CommandWriter:
         updates: list[dict[str, Any]],
         audits: list[dict[str, Any]],
     ) -> CommandResult:
-        """Queue the item's row update (or stage its new row) and its audit entry."""
+        """Queue the item's row update (or stage its new row) and its audit entry; make
+        its effect."""
         body, status, outcome = item.body, item.status, item.outcome
         stored_body = json.dumps(body, sort_keys=True)
         now = utcnow()
@@ -188,6 +193,8 @@ class CommandWriter:
             )
             session.add(row)
             fields = audit_fields(row)
+        if item.effect is not None:
+            item.effect(session)
         audits.append(
             dict(
                 **fields,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -10,11 +11,12 @@ from fastapi.responses import JSONResponse
 from sqlmodel import select
 
 from api.auth import OPERATOR, OVERSEERS, Principal, require_roles
+from api.commands import catalogue
 from api.commands.claims import CommandContext
 from api.commands.http import command_response
-from api.commands.runner import ChainPlan
 from api.deps import ReadSessionDep, RuntimeDep, command_context
 from api.models import AuditEntry
+from api.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["administration"])
 
@@ -37,29 +39,32 @@ def health(rt: RuntimeDep, request: Request) -> dict[str, Any]:
     }
 
 
-def _ledger_command(action: str):  # type: ignore[no-untyped-def]
-    def endpoint(
-        rt: RuntimeDep,
-        ctx: CommandContext = Depends(command_context),  # noqa: B008
-        _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
-    ) -> JSONResponse:
-        return command_response(
-            rt.runner.run_chain(
-                ctx,
-                action,
-                "ledger",
-                {},
-                lambda: ChainPlan(rt.gateway.operator.address, action, ()),
-            )
-        )
-
-    endpoint.__name__ = action
-    endpoint.__doc__ = f"Operator: {action} the whole ledger (emergency stop)."
-    return endpoint
+def _run_on_ledger(
+    command: catalogue.ChainCommand[[]], rt: Runtime, ctx: CommandContext
+) -> JSONResponse:
+    """A command on the whole ledger, sent as the operator."""
+    plan = partial(command.plan, rt.gateway.operator.address)
+    return command_response(rt.runner.run_chain(ctx, command, "ledger", {}, plan))
 
 
-router.post("/admin/pause")(_ledger_command("pause"))
-router.post("/admin/unpause")(_ledger_command("unpause"))
+@router.post("/admin/pause")
+def pause(
+    rt: RuntimeDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
+) -> JSONResponse:
+    """Operator: pause the whole ledger (emergency stop)."""
+    return _run_on_ledger(catalogue.PAUSE, rt, ctx)
+
+
+@router.post("/admin/unpause")
+def unpause(
+    rt: RuntimeDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
+) -> JSONResponse:
+    """Operator: unpause the whole ledger (emergency stop)."""
+    return _run_on_ledger(catalogue.UNPAUSE, rt, ctx)
 
 
 @router.post("/admin/jobs/maturity")

@@ -6,15 +6,17 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from api.auth import CORE_ENTERPRISE, SUPPLIER, Principal, authenticate, require_roles
+from api.commands import catalogue
+from api.commands.catalogue import ChainPlan
 from api.commands.claims import CommandContext
 from api.commands.http import command_response
-from api.commands.runner import ChainPlan
 from api.deps import RuntimeDep, SessionDep, command_context
 from api.models import CertificateRow, Document, FragmentRow, OfferRow
 from api.problems import Problem
+from api.runtime import Runtime
 from api.schemas import IssueRequest, RepayRequest, certificate_view, fen
 from api.services.access import (
     MAX_DB_INT,
@@ -85,61 +87,75 @@ def issue(
                 "The face value is too large",
                 "A face value must be below 2**96 fen.",
             )
-        return ChainPlan(
+        return catalogue.ISSUE.plan(
             p.address or "",
-            "issue",
-            (
-                provider.address,
-                beneficiary.address,
-                fen(body.face_value),
-                body.maturity,
-                key,
-                bytes.fromhex(doc.keccak256[2:]),
-            ),
-            status_code=201,
+            provider.address or "",
+            beneficiary.address or "",
+            fen(body.face_value),
+            body.maturity,
+            key,
+            bytes.fromhex(doc.keccak256[2:]),
         )
 
-    result = rt.runner.run_chain(ctx, "issue", "certificates", body.model_dump(), plan)
-    if result.status_code == 201:
-        cert_id = result.body.get("certificate_id")
-        doc = session.get(Document, body.document_id)
-        if doc is not None and doc.certificate_id is None and cert_id:
-            doc.certificate_id = int(cert_id)
-            session.add(doc)
-            session.commit()
-    return command_response(result)
+    # the document is linked to its certificate when the command succeeds, in the
+    # transaction that stores the answer (catalogue.link_document)
+    return command_response(
+        rt.runner.run_chain(ctx, catalogue.ISSUE, "certificates", body.model_dump(), plan)
+    )
 
 
-def _certificate_command(action: str, builder: str, role: str):  # type: ignore[no-untyped-def]
-    def endpoint(
-        certificate_id: CertId,
-        rt: RuntimeDep,
-        session: SessionDep,
-        ctx: CommandContext = Depends(command_context),  # noqa: B008
-        p: Principal = Depends(require_roles(role)),  # noqa: B008
-    ) -> JSONResponse:
-        def plan() -> ChainPlan:
-            certificate_for_command(session, rt.gateway.ledger, p, certificate_id)
-            return ChainPlan(p.address or "", builder, (certificate_id,))
+def _run_on_certificate(
+    command: catalogue.ChainCommand[[int]],
+    certificate_id: int,
+    rt: Runtime,
+    session: Session,
+    ctx: CommandContext,
+) -> JSONResponse:
+    """A command whose only argument is the certificate (accept, reject, revoke)."""
 
-        return command_response(
-            rt.runner.run_chain(
-                ctx,
-                action,
-                f"certificate:{certificate_id}",
-                {"certificate_id": certificate_id},
-                plan,
-            )
-        )
+    def plan() -> ChainPlan:
+        p = ctx.principal
+        certificate_for_command(session, rt.gateway.ledger, p, certificate_id)
+        return command.plan(p.address or "", certificate_id)
 
-    endpoint.__name__ = f"{action}_certificate"
-    endpoint.__doc__ = f"{role}: {action} a certificate."
-    return endpoint
+    target, params = f"certificate:{certificate_id}", {"certificate_id": certificate_id}
+    return command_response(rt.runner.run_chain(ctx, command, target, params, plan))
 
 
-router.post("/{certificate_id}/accept")(_certificate_command("accept", "accept", SUPPLIER))
-router.post("/{certificate_id}/reject")(_certificate_command("reject", "reject", SUPPLIER))
-router.post("/{certificate_id}/revoke")(_certificate_command("revoke", "revoke", CORE_ENTERPRISE))
+@router.post("/{certificate_id}/accept")
+def accept_certificate(
+    certificate_id: CertId,
+    rt: RuntimeDep,
+    session: SessionDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    _: Principal = Depends(require_roles(SUPPLIER)),  # noqa: B008
+) -> JSONResponse:
+    """supplier: accept a certificate."""
+    return _run_on_certificate(catalogue.ACCEPT, certificate_id, rt, session, ctx)
+
+
+@router.post("/{certificate_id}/reject")
+def reject_certificate(
+    certificate_id: CertId,
+    rt: RuntimeDep,
+    session: SessionDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    _: Principal = Depends(require_roles(SUPPLIER)),  # noqa: B008
+) -> JSONResponse:
+    """supplier: reject a certificate."""
+    return _run_on_certificate(catalogue.REJECT, certificate_id, rt, session, ctx)
+
+
+@router.post("/{certificate_id}/revoke")
+def revoke_certificate(
+    certificate_id: CertId,
+    rt: RuntimeDep,
+    session: SessionDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    _: Principal = Depends(require_roles(CORE_ENTERPRISE)),  # noqa: B008
+) -> JSONResponse:
+    """core_enterprise: revoke a certificate."""
+    return _run_on_certificate(catalogue.REVOKE, certificate_id, rt, session, ctx)
 
 
 @router.post("/{certificate_id}/repay")
@@ -155,12 +171,12 @@ def repay(
 
     def plan() -> ChainPlan:
         certificate_for_command(session, rt.gateway.ledger, p, certificate_id)
-        return ChainPlan(p.address or "", "repay", (certificate_id, fen(body.amount)))
+        return catalogue.REPAY.plan(p.address or "", certificate_id, fen(body.amount))
 
     return command_response(
         rt.runner.run_chain(
             ctx,
-            "repay",
+            catalogue.REPAY,
             f"certificate:{certificate_id}",
             {"certificate_id": certificate_id, "amount": body.amount},
             plan,

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from api.auth import (
     FINANCIER,
@@ -17,13 +17,15 @@ from api.auth import (
     open_to_suspended,
     require_roles,
 )
+from api.commands import catalogue
+from api.commands.catalogue import ChainPlan
 from api.commands.claims import CommandContext
 from api.commands.http import command_response
-from api.commands.runner import ChainPlan
 from api.deps import ReadSessionDep, RuntimeDep, command_context
 from api.models import CertificateRow, OfferRow, Organization
 from api.problems import Problem
 from api.quotas import check_split
+from api.runtime import Runtime
 from api.schemas import (
     CreditLineRequest,
     OfferRequest,
@@ -81,11 +83,15 @@ def set_credit_line(
                     f"Your organization is suspended by the platform operator: it may lower "
                     f"or close its credit line (now {current} fen), not raise it."
                 )
-        return ChainPlan(p.address or "", "set_credit_line", (core.address, limit))
+        return catalogue.SET_CREDIT_LINE.plan(p.address or "", core.address or "", limit)
 
     return command_response(
         rt.runner.run_chain(
-            ctx, "set_credit_line", f"core:{body.core_enterprise_id}", body.model_dump(), plan
+            ctx,
+            catalogue.SET_CREDIT_LINE,
+            f"core:{body.core_enterprise_id}",
+            body.model_dump(),
+            plan,
         )
     )
 
@@ -136,15 +142,12 @@ def create_offer(
         amount = fen(body.amount)  # less than the value: the ledger splits it at acceptance
         check_split(rt.settings.min_split_fen, amount, value if holder == p.address else None)
         bank = org_or_422(session, body.financier_id, what="financier")
-        return ChainPlan(
-            p.address or "",
-            "offer_financing",
-            (fid, bank.address, amount, body.rate_bps, body.expires_at),
-            status_code=201,
+        return catalogue.OFFER.plan(
+            p.address or "", fid, bank.address or "", amount, body.rate_bps, body.expires_at
         )
 
     return command_response(
-        rt.runner.run_chain(ctx, "offer", f"fragment:{fid}", body.model_dump(), plan)
+        rt.runner.run_chain(ctx, catalogue.OFFER, f"fragment:{fid}", body.model_dump(), plan)
     )
 
 
@@ -234,30 +237,43 @@ def preview_quote(
     return result.to_dict()
 
 
-def _offer_command(action: str, builder: str, roles: tuple[str, ...]):  # type: ignore[no-untyped-def]
-    def endpoint(
-        offer_id: OfferId,
-        rt: RuntimeDep,
-        session: ReadSessionDep,
-        ctx: CommandContext = Depends(command_context),  # noqa: B008
-        p: Principal = Depends(require_roles(*roles)),  # noqa: B008
-    ) -> JSONResponse:
-        def plan() -> ChainPlan:
-            offer_for_command(session, rt.gateway.ledger, p, offer_id)
-            return ChainPlan(p.address or "", builder, (offer_id,))
+def _run_on_offer(
+    command: catalogue.ChainCommand[[int]],
+    offer_id: int,
+    rt: Runtime,
+    session: Session,
+    ctx: CommandContext,
+) -> JSONResponse:
+    """A command whose only argument is the offer (accept, withdraw)."""
 
-        return command_response(
-            rt.runner.run_chain(ctx, action, f"offer:{offer_id}", {"offer_id": offer_id}, plan)
-        )
+    def plan() -> ChainPlan:
+        p = ctx.principal
+        offer_for_command(session, rt.gateway.ledger, p, offer_id)
+        return command.plan(p.address or "", offer_id)
 
-    endpoint.__name__ = action
-    endpoint.__doc__ = f"{' or '.join(roles)}: {action.replace('_', ' ')}."
-    return endpoint
+    target, params = f"offer:{offer_id}", {"offer_id": offer_id}
+    return command_response(rt.runner.run_chain(ctx, command, target, params, plan))
 
 
-router.post("/offers/{offer_id}/accept")(
-    _offer_command("accept_offer", "accept_offer", (FINANCIER,))
-)
-router.post("/offers/{offer_id}/withdraw")(
-    _offer_command("withdraw_offer", "withdraw_offer", HOLDERS)
-)
+@router.post("/offers/{offer_id}/accept")
+def accept_offer(
+    offer_id: OfferId,
+    rt: RuntimeDep,
+    session: ReadSessionDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    _: Principal = Depends(require_roles(FINANCIER)),  # noqa: B008
+) -> JSONResponse:
+    """financier: accept offer."""
+    return _run_on_offer(catalogue.ACCEPT_OFFER, offer_id, rt, session, ctx)
+
+
+@router.post("/offers/{offer_id}/withdraw")
+def withdraw_offer(
+    offer_id: OfferId,
+    rt: RuntimeDep,
+    session: ReadSessionDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    _: Principal = Depends(require_roles(*HOLDERS)),  # noqa: B008
+) -> JSONResponse:
+    """supplier or financier: withdraw offer."""
+    return _run_on_offer(catalogue.WITHDRAW_OFFER, offer_id, rt, session, ctx)

@@ -10,9 +10,10 @@ from fastapi.responses import JSONResponse
 from sqlmodel import select
 
 from api.auth import HOLDERS, Principal, authenticate, require_roles
+from api.commands import catalogue
+from api.commands.catalogue import ChainPlan
 from api.commands.claims import CommandContext
 from api.commands.http import command_response
-from api.commands.runner import ChainPlan
 from api.deps import ReadSessionDep, RuntimeDep, command_context
 from api.models import ChainEvent, FragmentRow, Organization
 from api.quotas import check_split
@@ -50,11 +51,15 @@ def split(
         amount = fen(body.amount)
         check_split(rt.settings.min_split_fen, amount, value if holder == p.address else None)
         to = org_or_422(session, body.to_org_id, what="recipient")
-        return ChainPlan(p.address or "", "split", (fid, to.address, amount), status_code=201)
+        return catalogue.SPLIT.plan(p.address or "", fid, to.address or "", amount)
 
     return command_response(
         rt.runner.run_chain(
-            ctx, "split", f"fragment:{fid}", {"fragment_id": str(fid), **body.model_dump()}, plan
+            ctx,
+            catalogue.SPLIT,
+            f"fragment:{fid}",
+            {"fragment_id": str(fid), **body.model_dump()},
+            plan,
         )
     )
 
@@ -74,11 +79,15 @@ def transfer(
     def plan() -> ChainPlan:
         fragment_for_command(session, rt.gateway.ledger, p, fid)
         to = org_or_422(session, body.to_org_id, what="recipient")
-        return ChainPlan(p.address or "", "transfer_fragment", (fid, to.address))
+        return catalogue.TRANSFER.plan(p.address or "", fid, to.address or "")
 
     return command_response(
         rt.runner.run_chain(
-            ctx, "transfer", f"fragment:{fid}", {"fragment_id": str(fid), **body.model_dump()}, plan
+            ctx,
+            catalogue.TRANSFER,
+            f"fragment:{fid}",
+            {"fragment_id": str(fid), **body.model_dump()},
+            plan,
         )
     )
 
@@ -96,10 +105,12 @@ def claim(
 
     def plan() -> ChainPlan:
         fragment_for_command(session, rt.gateway.ledger, p, fid)
-        return ChainPlan(p.address or "", "claim", (fid,))
+        return catalogue.CLAIM.plan(p.address or "", fid)
 
     return command_response(
-        rt.runner.run_chain(ctx, "claim", f"fragment:{fid}", {"fragment_id": str(fid)}, plan)
+        rt.runner.run_chain(
+            ctx, catalogue.CLAIM, f"fragment:{fid}", {"fragment_id": str(fid)}, plan
+        )
     )
 
 

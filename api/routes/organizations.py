@@ -6,15 +6,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from api.auth import OPERATOR, OVERSEERS, Principal, Role, authenticate, issue_key, require_roles
+from api.commands import catalogue
+from api.commands.catalogue import ChainPlan
 from api.commands.claims import CommandContext
 from api.commands.http import command_response
-from api.commands.runner import ChainPlan
 from api.deps import RuntimeDep, SessionDep, command_context
 from api.models import ApiKey, Organization
 from api.problems import Problem
+from api.runtime import Runtime
 from api.schemas import ApiKeyRequest, MintRequest, OnboardRequest, fen, org_view
 from api.services import organizations as org_service
 from api.services.access import MAX_DB_INT, not_found
@@ -177,42 +179,54 @@ def revoke_api_key(
     return {"id": key.id, "revoked_at": key.revoked_at.isoformat()}
 
 
-def _member_command(action: str, builder: str):  # type: ignore[no-untyped-def]
-    def endpoint(
-        org_id: OrgId,
-        rt: RuntimeDep,
-        session: SessionDep,
-        ctx: CommandContext = Depends(command_context),  # noqa: B008
-        _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
-    ) -> JSONResponse:
-        org = _org(session, org_id)
+def _run_on_member(
+    command: catalogue.ChainCommand[[str]],
+    org_id: int,
+    rt: Runtime,
+    session: Session,
+    ctx: CommandContext,
+) -> JSONResponse:
+    """A command on a member's ledger account, sent as the operator (suspend, reinstate:
+    the organization's status in the API follows in the command's own transaction,
+    catalogue.member_status)."""
+    org = _org(session, org_id)
 
-        def plan() -> ChainPlan:
-            if org.address is None or org.role in OVERSEERS:
-                raise Problem(
-                    422,
-                    "unknown_member",
-                    "Not a ledger member",
-                    f"Organization {org_id} has no account on the ledger.",
-                )
-            return ChainPlan(rt.gateway.operator.address, builder, (org.address,))
+    def plan() -> ChainPlan:
+        if org.address is None or org.role in OVERSEERS:
+            raise Problem(
+                422,
+                "unknown_member",
+                "Not a ledger member",
+                f"Organization {org_id} has no account on the ledger.",
+            )
+        return command.plan(rt.gateway.operator.address, org.address)
 
-        result = rt.runner.run_chain(
-            ctx, action, f"organization:{org_id}", {"org_id": org_id}, plan
-        )
-        if result.status_code < 300:
-            org.status = "suspended" if action == "suspend" else "active"
-            session.add(org)
-            session.commit()
-        return command_response(result)
-
-    endpoint.__name__ = f"{action}_member"
-    endpoint.__doc__ = f"Operator: {action} a member (on chain and in the API)."
-    return endpoint
+    target, params = f"organization:{org_id}", {"org_id": org_id}
+    return command_response(rt.runner.run_chain(ctx, command, target, params, plan))
 
 
-router.post("/organizations/{org_id}/suspend")(_member_command("suspend", "suspend_member"))
-router.post("/organizations/{org_id}/reinstate")(_member_command("reinstate", "reinstate_member"))
+@router.post("/organizations/{org_id}/suspend")
+def suspend_member(
+    org_id: OrgId,
+    rt: RuntimeDep,
+    session: SessionDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
+) -> JSONResponse:
+    """Operator: suspend a member (on chain and in the API)."""
+    return _run_on_member(catalogue.SUSPEND, org_id, rt, session, ctx)
+
+
+@router.post("/organizations/{org_id}/reinstate")
+def reinstate_member(
+    org_id: OrgId,
+    rt: RuntimeDep,
+    session: SessionDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
+) -> JSONResponse:
+    """Operator: reinstate a member (on chain and in the API)."""
+    return _run_on_member(catalogue.REINSTATE, org_id, rt, session, ctx)
 
 
 @router.post("/organizations/{org_id}/settlement-funds")
@@ -235,13 +249,15 @@ def mint_settlement(
                 "Not a ledger member",
                 f"Organization {org_id} has no account.",
             )
-        return ChainPlan(
-            rt.gateway.operator.address, "mint_settlement", (org.address, fen(body.amount))
-        )
+        return catalogue.MINT.plan(rt.gateway.operator.address, org.address, fen(body.amount))
 
     return command_response(
         rt.runner.run_chain(
-            ctx, "mint", f"organization:{org_id}", {"org_id": org_id, "amount": body.amount}, plan
+            ctx,
+            catalogue.MINT,
+            f"organization:{org_id}",
+            {"org_id": org_id, "amount": body.amount},
+            plan,
         )
     )
 
