@@ -20,10 +20,11 @@ broadcast, nonces assigned locally) and :meth:`Ledger.wait_all` later::
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, overload
 
 from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector
 from web3 import Web3
@@ -68,6 +69,7 @@ _OWED = function_signature_to_4byte_selector("owed(uint256)")
 ZERO_ADDRESS = "0x" + "00" * 20
 
 Extractor = Callable[["Ledger", TxReceipt], "int | None"]
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -108,14 +110,19 @@ class PendingOutcome:
 
 
 class Calls:
-    """Builders of :class:`LedgerCall` for :meth:`Ledger.submit` (same arguments as the
-    Ledger's methods of the same name)."""
+    """Every write of the ledger, described once: its function, arguments and extractor.
+
+    ``ledger.calls.split(...)`` builds the :class:`LedgerCall` for :meth:`Ledger.submit`
+    (or a journal); ``ledger.split(...)``, made by :func:`sends` from this builder, sends
+    it and waits for its :class:`TxOutcome`.
+    """
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
 
     # membership (operator)
     def register_member(self, account: str, org_id_hash: bytes, role: Role) -> LedgerCall:
+        """Operator: onboard ``account`` for the organization ``org_id_hash``."""
         return LedgerCall("registerMember", (checksum(account), bytes(org_id_hash), int(role)))
 
     def change_member_role(self, account: str, role: Role) -> LedgerCall:
@@ -138,6 +145,7 @@ class Calls:
 
     # credit lines (financier)
     def set_credit_line(self, core_enterprise: str, limit: int) -> LedgerCall:
+        """Financier: set the limit (fen) it extends to ``core_enterprise``."""
         return LedgerCall("setCreditLine", (checksum(core_enterprise), int(limit)))
 
     # certificates
@@ -150,6 +158,7 @@ class Calls:
         invoice_key: bytes,
         document_hash: bytes,
     ) -> LedgerCall:
+        """Core enterprise: issue a certificate; ``value`` is the new certificate id."""
         return LedgerCall(
             "issue",
             (
@@ -164,6 +173,7 @@ class Calls:
         )
 
     def accept(self, certificate_id: int) -> LedgerCall:
+        """Beneficiary: sign for it; ``value`` is the root fragment id."""
         return LedgerCall(
             "accept",
             (int(certificate_id),),
@@ -177,6 +187,7 @@ class Calls:
         return LedgerCall("revoke", (int(certificate_id),))
 
     def split(self, fragment_id: int, to: str, amount: int) -> LedgerCall:
+        """Holder: carve ``amount`` fen off to ``to``; ``value`` is the new fragment id."""
         return LedgerCall(
             "split",
             (int(fragment_id), checksum(to), int(amount)),
@@ -190,6 +201,7 @@ class Calls:
     def offer_financing(
         self, fragment_id: int, financier: str, amount: int, rate_bps: int, expires_at: int
     ) -> LedgerCall:
+        """Holder: offer ``amount`` fen to a bank; ``value`` is the offer id."""
         return LedgerCall(
             "offerFinancing",
             (int(fragment_id), checksum(financier), int(amount), int(rate_bps), int(expires_at)),
@@ -200,6 +212,12 @@ class Calls:
         return LedgerCall("withdrawOffer", (int(offer_id),))
 
     def accept_offer(self, offer_id: int, *, approve: bool = True) -> LedgerCall:
+        """Financier: buy the offer (DvP); ``value`` is the fragment it now holds.
+
+        With ``approve`` the settlement-token allowance is first raised to what the
+        payment can be when the transaction is mined (see :meth:`Ledger._payment_bound`).
+        """
+
         def prepare(ledger: Ledger) -> None:
             ledger._ensure_allowance(ledger._payment_bound(offer_id))
 
@@ -212,6 +230,8 @@ class Calls:
 
     # repayment
     def repay(self, certificate_id: int, amount: int, *, approve: bool = True) -> LedgerCall:
+        """Issuer: pay ``amount`` fen towards a matured certificate (approving as needed)."""
+
         def prepare(ledger: Ledger) -> None:
             ledger._ensure_allowance(int(amount))
 
@@ -220,9 +240,11 @@ class Calls:
         )
 
     def claim(self, fragment_id: int) -> LedgerCall:
+        """Holder: collect what the fragment is owed; ``value`` is the fen paid."""
         return LedgerCall("claim", (int(fragment_id),), extract=_sum_of("FragmentPaid", "amount"))
 
     def pay_fragments(self, certificate_id: int, from_seq: int, count: int) -> LedgerCall:
+        """Anyone: pay a page of fragments; ``value`` is the total fen paid."""
         return LedgerCall(
             "payFragments",
             (int(certificate_id), int(from_seq), int(count)),
@@ -237,14 +259,46 @@ class Calls:
 
     # settlement token
     def mint_settlement(self, to: str, amount: int) -> LedgerCall:
+        """Token admin (the operator): create ``amount`` fen for ``to``."""
         return LedgerCall("mint", (checksum(to), int(amount)), contract="token")
 
     def approve_settlement(self, amount: int, spender: str | None = None) -> LedgerCall:
+        """Allow ``spender`` (default: the ledger) to pull ``amount`` fen from this member."""
         target = checksum(spender) if spender else self._ledger.address
         return LedgerCall("approve", (target, int(amount)), contract="token")
 
     def transfer_settlement(self, to: str, amount: int) -> LedgerCall:
         return LedgerCall("transfer", (checksum(to), int(amount)), contract="token")
+
+
+class sends(Generic[P]):  # noqa: N801 - used like a decorator: split = sends(Calls.split)
+    """A :class:`Ledger` method that sends (and waits for) the call a :class:`Calls` builder
+    makes, with the builder's arguments and docstring.
+
+    Why not a method per write: it restated every argument of its builder (23 pairs that
+    had to agree); this way an operation's arguments and extractor are written once.
+    """
+
+    def __init__(self, build: Callable[Concatenate[Calls, P], LedgerCall]) -> None:
+        self._build = build
+        self.__doc__ = build.__doc__
+
+    @overload
+    def __get__(self, ledger: None, owner: type[Ledger]) -> sends[P]: ...
+    @overload
+    def __get__(self, ledger: Ledger, owner: type[Ledger]) -> Callable[P, TxOutcome]: ...
+    def __get__(
+        self, ledger: Ledger | None, owner: type[Ledger]
+    ) -> sends[P] | Callable[P, TxOutcome]:
+        if ledger is None:
+            return self
+        build = self._build
+
+        @functools.wraps(build)
+        def send(*args: P.args, **kwargs: P.kwargs) -> TxOutcome:
+            return ledger.execute(build(ledger.calls, *args, **kwargs))
+
+        return send
 
 
 class Ledger:
@@ -383,120 +437,35 @@ class Ledger:
         """Submit and wait."""
         return self.submit(call).wait()
 
-    # -- writes: membership, administration ----------------------------------------------
+    # -- writes: each sends the call its Calls builder of the same name describes ----------
 
-    def register_member(self, account: str, org_id_hash: bytes, role: Role) -> TxOutcome:
-        """Operator: onboard ``account`` for the organization ``org_id_hash``."""
-        return self.execute(self.calls.register_member(account, org_id_hash, role))
+    register_member = sends(Calls.register_member)
+    change_member_role = sends(Calls.change_member_role)
+    suspend_member = sends(Calls.suspend_member)
+    reinstate_member = sends(Calls.reinstate_member)
+    pause = sends(Calls.pause)
+    unpause = sends(Calls.unpause)
+    set_grace_period = sends(Calls.set_grace_period)
+    set_credit_line = sends(Calls.set_credit_line)
+    issue = sends(Calls.issue)
+    accept = sends(Calls.accept)
+    reject = sends(Calls.reject)
+    revoke = sends(Calls.revoke)
+    split = sends(Calls.split)
+    transfer_fragment = sends(Calls.transfer_fragment)
+    offer_financing = sends(Calls.offer_financing)
+    withdraw_offer = sends(Calls.withdraw_offer)
+    accept_offer = sends(Calls.accept_offer)
+    repay = sends(Calls.repay)
+    claim = sends(Calls.claim)
+    pay_fragments = sends(Calls.pay_fragments)
+    mark_overdue = sends(Calls.mark_overdue)
+    declare_default = sends(Calls.declare_default)
+    mint_settlement = sends(Calls.mint_settlement)
+    approve_settlement = sends(Calls.approve_settlement)
+    transfer_settlement = sends(Calls.transfer_settlement)
 
-    def change_member_role(self, account: str, role: Role) -> TxOutcome:
-        return self.execute(self.calls.change_member_role(account, role))
-
-    def suspend_member(self, account: str) -> TxOutcome:
-        return self.execute(self.calls.suspend_member(account))
-
-    def reinstate_member(self, account: str) -> TxOutcome:
-        return self.execute(self.calls.reinstate_member(account))
-
-    def pause(self) -> TxOutcome:
-        return self.execute(self.calls.pause())
-
-    def unpause(self) -> TxOutcome:
-        return self.execute(self.calls.unpause())
-
-    def set_grace_period(self, seconds: int) -> TxOutcome:
-        return self.execute(self.calls.set_grace_period(seconds))
-
-    def set_credit_line(self, core_enterprise: str, limit: int) -> TxOutcome:
-        """Financier: set the limit (fen) it extends to ``core_enterprise``."""
-        return self.execute(self.calls.set_credit_line(core_enterprise, limit))
-
-    # -- writes: certificates -----------------------------------------------------------
-
-    def issue(
-        self,
-        credit_provider: str,
-        beneficiary: str,
-        face_value: int,
-        maturity: int,
-        invoice_key: bytes,
-        document_hash: bytes,
-    ) -> TxOutcome:
-        """Core enterprise: issue a certificate; ``value`` is the new certificate id."""
-        return self.execute(
-            self.calls.issue(
-                credit_provider, beneficiary, face_value, maturity, invoice_key, document_hash
-            )
-        )
-
-    def accept(self, certificate_id: int) -> TxOutcome:
-        """Beneficiary: sign for it; ``value`` is the root fragment id."""
-        return self.execute(self.calls.accept(certificate_id))
-
-    def reject(self, certificate_id: int) -> TxOutcome:
-        return self.execute(self.calls.reject(certificate_id))
-
-    def revoke(self, certificate_id: int) -> TxOutcome:
-        return self.execute(self.calls.revoke(certificate_id))
-
-    def split(self, fragment_id: int, to: str, amount: int) -> TxOutcome:
-        """Holder: carve ``amount`` fen off to ``to``; ``value`` is the new fragment id."""
-        return self.execute(self.calls.split(fragment_id, to, amount))
-
-    def transfer_fragment(self, fragment_id: int, to: str) -> TxOutcome:
-        return self.execute(self.calls.transfer_fragment(fragment_id, to))
-
-    # -- writes: financing, repayment ---------------------------------------------------
-
-    def offer_financing(
-        self, fragment_id: int, financier: str, amount: int, rate_bps: int, expires_at: int
-    ) -> TxOutcome:
-        """Holder: offer ``amount`` fen to a bank; ``value`` is the offer id."""
-        return self.execute(
-            self.calls.offer_financing(fragment_id, financier, amount, rate_bps, expires_at)
-        )
-
-    def withdraw_offer(self, offer_id: int) -> TxOutcome:
-        return self.execute(self.calls.withdraw_offer(offer_id))
-
-    def accept_offer(self, offer_id: int, *, approve: bool = True) -> TxOutcome:
-        """Financier: buy the offer (DvP); ``value`` is the fragment it now holds.
-
-        With ``approve`` the settlement-token allowance is first raised to what the
-        payment can be when the transaction is mined (see :meth:`_payment_bound`).
-        """
-        return self.execute(self.calls.accept_offer(offer_id, approve=approve))
-
-    def repay(self, certificate_id: int, amount: int, *, approve: bool = True) -> TxOutcome:
-        """Issuer: pay ``amount`` fen towards a matured certificate (approving as needed)."""
-        return self.execute(self.calls.repay(certificate_id, amount, approve=approve))
-
-    def claim(self, fragment_id: int) -> TxOutcome:
-        """Holder: collect what the fragment is owed; ``value`` is the fen paid."""
-        return self.execute(self.calls.claim(fragment_id))
-
-    def pay_fragments(self, certificate_id: int, from_seq: int, count: int) -> TxOutcome:
-        """Anyone: pay a page of fragments; ``value`` is the total fen paid."""
-        return self.execute(self.calls.pay_fragments(certificate_id, from_seq, count))
-
-    def mark_overdue(self, certificate_id: int) -> TxOutcome:
-        return self.execute(self.calls.mark_overdue(certificate_id))
-
-    def declare_default(self, certificate_id: int) -> TxOutcome:
-        return self.execute(self.calls.declare_default(certificate_id))
-
-    # -- settlement token ---------------------------------------------------------------
-
-    def mint_settlement(self, to: str, amount: int) -> TxOutcome:
-        """Token admin (the operator): create ``amount`` fen for ``to``."""
-        return self.execute(self.calls.mint_settlement(to, amount))
-
-    def approve_settlement(self, amount: int, spender: str | None = None) -> TxOutcome:
-        """Allow ``spender`` (default: the ledger) to pull ``amount`` fen from this member."""
-        return self.execute(self.calls.approve_settlement(amount, spender))
-
-    def transfer_settlement(self, to: str, amount: int) -> TxOutcome:
-        return self.execute(self.calls.transfer_settlement(to, amount))
+    # -- settlement token reads ---------------------------------------------------------
 
     def token_balance(self, address: str | None = None) -> int:
         return int(self.token.call("balanceOf", checksum(address or self.account)))
