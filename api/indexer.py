@@ -38,6 +38,11 @@ from chain_client.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
+#: seconds a read that must see everything mined so far (a report, a pass of the maturity
+#: job) waits for the read model to cover the chain's head before it goes on with what is
+#: indexed
+HEAD_WAIT_TIMEOUT = 10.0
+
 
 class Indexer:
     def __init__(

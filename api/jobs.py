@@ -20,7 +20,7 @@ from sqlalchemy import Engine, and_, or_
 from sqlmodel import Session, select
 
 from api.chain import ChainGateway
-from api.indexer import Indexer
+from api.indexer import HEAD_WAIT_TIMEOUT, Indexer
 from api.models import CertificateRow, FragmentRow
 from api.services import overdue as overdue_rule
 from chain_client.errors import ContractRevert
@@ -45,8 +45,11 @@ class MaturityJob:
         self.page_size = page_size
 
     def step(self) -> JobReport:
-        """One pass over the read model (brought up to date first)."""
-        self.indexer.catch_up()
+        """One pass over the read model, once it covers the chain's head. The job reads
+        the read model and never writes it (the projector is its only writer, in the
+        indexing process, where the job runs too; an operator's run through the API
+        waits for that process like any request)."""
+        self._wait_for_read_model()
         report = JobReport()
         keeper = self.gateway.ledger_as(self.gateway.operator.address)
         at = overdue_rule.latest_moment(self.gateway.ledger)
@@ -101,5 +104,14 @@ class MaturityJob:
                 except ContractRevert as exc:
                     log.info("certificate %s not marked overdue: %s", cert.id, exc)
         if report.pages_paid or report.marked_overdue:
-            self.indexer.catch_up()
+            self._wait_for_read_model()  # the caller's next read sees the payouts
         return report
+
+    def _wait_for_read_model(self) -> None:
+        """Bounded: past the wait the pass goes on (paying a page twice pays nobody
+        twice, and overdue marking asks the chain first)."""
+        if not self.indexer.wait_for_head(HEAD_WAIT_TIMEOUT):
+            log.warning(
+                "maturity job: the read model is at block %d, not at the chain's head",
+                self.indexer.indexed_block,
+            )

@@ -1,7 +1,14 @@
-"""Reports for auditors and regulators, from the read model and checked against the chain."""
+"""Reports for auditors and regulators, from the read model and checked against the chain.
+
+A report reads the read model as the indexer left it and never writes it (the indexing
+process is its only writer, :mod:`api.indexer`). Each report is checked against the chain
+as it is now, so it first waits, for at most :data:`api.indexer.HEAD_WAIT_TIMEOUT` seconds,
+until the read model covers the chain's head (:func:`_covering_the_head`).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -9,11 +16,26 @@ from sqlmodel import select
 
 from api.auth import OVERSEERS, Principal, require_roles
 from api.deps import ReadSessionDep, RuntimeDep
+from api.indexer import HEAD_WAIT_TIMEOUT
 from api.models import CertificateRow, OfferRow, Organization
 from api.services import overdue as overdue_rule
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 OPEN = ("issued", "active", "overdue", "defaulted")
+
+
+def _covering_the_head(rt: Any) -> None:
+    """Wait until the read model covers the chain's newest block; past the bound the
+    report answers from what is indexed (its ``check`` gives the indexed block)."""
+    if not rt.indexer.wait_for_head(HEAD_WAIT_TIMEOUT):
+        log.warning(
+            "report answered from the read model at block %d: the chain's head was not "
+            "indexed within %.0f s",
+            rt.indexer.indexed_block,
+            HEAD_WAIT_TIMEOUT,
+        )
 
 
 def _names(session: Any) -> dict[str, str]:
@@ -46,7 +68,7 @@ def exposure(
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> dict[str, Any]:
     """Outstanding (face value minus repaid) per core enterprise, over open certificates."""
-    rt.indexer.catch_up()
+    _covering_the_head(rt)
     certs = list(
         session.exec(
             select(CertificateRow).where(CertificateRow.status.in_(OPEN))  # type: ignore[attr-defined]
@@ -77,7 +99,7 @@ def financed_volume(
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> dict[str, Any]:
     """Per bank: face amount bought, cash paid and discount earned (accepted offers)."""
-    rt.indexer.catch_up()
+    _covering_the_head(rt)
     names = _names(session)
     totals: dict[str, dict[str, Any]] = {}
     offers = session.exec(select(OfferRow).where(OfferRow.status == "accepted")).all()
@@ -119,7 +141,7 @@ def maturing(
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> dict[str, Any]:
     """Open certificates maturing within ``within_days`` of the chain's time."""
-    rt.indexer.catch_up()
+    _covering_the_head(rt)
     now = rt.gateway.block_time()
     certs = list(
         session.exec(
@@ -148,7 +170,7 @@ def overdue(
     that the maturity job has not marked yet: by the ledger's rule, which does not count
     time the ledger was paused after maturity (the chain is asked for the few candidates
     past maturity + grace, api.services.overdue)."""
-    rt.indexer.catch_up()
+    _covering_the_head(rt)
     ledger = rt.gateway.ledger
     at = overdue_rule.latest_moment(ledger)
     grace = ledger.grace_period()
