@@ -23,16 +23,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api.auth import Principal
 from api.models import CertificateRow, Document, FragmentRow, OfferRow, Organization
 from api.problems import Problem
+from chain_client import ledger_types
 from chain_client.errors import ContractRevert
 from chain_client.ledger import Ledger
-from chain_client.ledger_types import certificate_id_of
+from chain_client.ledger_types import fragment_id_bounds
 
 MAX_DB_INT = 2**31 - 1
+#: the read model's fragment ids are signed 64-bit integers (BIGINT)
 MAX_FRAGMENT_ID = 2**63 - 1
 
 
@@ -58,8 +60,19 @@ def org_or_422(session: Session, org_id: int, *, what: str = "counterparty") -> 
 
 
 def parse_fragment_id(text: str) -> int:
-    value = int(text)
-    if value > MAX_FRAGMENT_ID or value & 0xFFFFFFFF_00000000 == 0:
+    """A fragment id in a request (path or body), or 404 ``unknown_fragment``.
+
+    The API's rule is narrower than the shared decoder's
+    (:func:`chain_client.ledger_types.parse_fragment_id`): the id in ASCII decimal only,
+    as the OpenAPI document declares it, within the read model's BIGINT; anything else
+    (hex, ``certificate/seq``, other scripts' digits, certificate 0) names no fragment."""
+    if not (text.isascii() and text.isdigit()):
+        raise not_found("fragment", text)
+    try:
+        value = ledger_types.parse_fragment_id(text)
+    except ValueError:
+        raise not_found("fragment", text) from None
+    if value > MAX_FRAGMENT_ID:
         raise not_found("fragment", text)
     return value
 
@@ -79,11 +92,11 @@ def certificate_visible(session: Session, p: Principal, cert: CertificateRow) ->
     ).first()
     if held is not None:
         return True
+    first, end = fragment_id_bounds(cert.id)
     offered = session.exec(
         select(OfferRow.id)
         .where(OfferRow.financier == me)
-        .where(OfferRow.fragment_id >= cert.id << 32)  # type: ignore[operator]
-        .where(OfferRow.fragment_id < (cert.id + 1) << 32)  # type: ignore[operator]
+        .where(col(OfferRow.fragment_id) >= first, col(OfferRow.fragment_id) < end)
     ).first()
     return offered is not None
 
@@ -106,6 +119,7 @@ def fragment_visibility(session: Session, p: Principal, cert_id: int) -> Callabl
         if holder == me:
             return True
         if not known:
+            first, end = fragment_id_bounds(cert_id)
             cert = session.get(CertificateRow, cert_id)
             known["all"] = cert is not None and me in (cert.issuer, cert.credit_provider)
             known["offered"] = (
@@ -114,8 +128,7 @@ def fragment_visibility(session: Session, p: Principal, cert_id: int) -> Callabl
                 else set(
                     session.exec(
                         select(OfferRow.fragment_id)
-                        .where(OfferRow.fragment_id >= cert_id << 32)  # type: ignore[operator]
-                        .where(OfferRow.fragment_id < (cert_id + 1) << 32)  # type: ignore[operator]
+                        .where(col(OfferRow.fragment_id) >= first, col(OfferRow.fragment_id) < end)
                         .where((OfferRow.financier == me) | (OfferRow.seller == me))
                     ).all()
                 )
@@ -150,10 +163,6 @@ def fragment_or_404(session: Session, p: Principal, fragment_id: int) -> Fragmen
     if frag is None or not fragment_visible(session, p, frag):
         raise not_found("fragment", fragment_id)
     return frag
-
-
-def certificate_of_fragment(session: Session, fragment_id: int) -> CertificateRow | None:
-    return session.get(CertificateRow, certificate_id_of(fragment_id))
 
 
 # -- the record a command acts on (rule 2 above) --------------------------------------------
