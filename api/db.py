@@ -13,8 +13,6 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -22,7 +20,6 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DisconnectionError
-from sqlmodel import Session
 
 from api.settings import Settings
 
@@ -215,17 +212,3 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
-
-
-@contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session committed on success and rolled back on error."""
-    session = Session(engine, expire_on_commit=False)
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
