@@ -11,6 +11,11 @@ restarts and must never keep events from blocks the chain abandoned. So:
   we walk back through the history to the newest checkpoint still on the chain, report a
   :class:`Reorg` (callback and return value) so the consumer deletes everything above
   ``reorg.rollback_to``, and read again from there.
+
+The ledger's events that the API, the read model and the verifier read field by field have
+typed records here (:class:`FinancingOffered`, :class:`FinancingAccepted`): one
+``from_args`` per event maps its Solidity argument names, whether the arguments come from
+a receipt, from ``eth_getLogs`` or from the read model's stored JSON.
 """
 
 from __future__ import annotations
@@ -24,13 +29,14 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3._utils.events import get_event_data
 
+from chain_client.encoding import to_hex
 from chain_client.errors import EventReaderError
 from chain_client.files import atomic_write_text
 
@@ -85,6 +91,88 @@ class ReadResult:
     checkpoint: Checkpoint | None = None
     reorg: Reorg | None = None
     caught_up: bool = False  # True when nothing more is readable right now
+
+
+# -- typed records of the ledger's events -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FinancingOffered:
+    """A holder offered ``amount`` fen of a fragment to a bank (Financing.sol)."""
+
+    EVENT: ClassVar[str] = "FinancingOffered"
+
+    offer_id: int
+    fragment_id: int
+    financier: str
+    seller: str
+    amount: int
+    rate_bps: int
+    expires_at: int
+    block_number: int
+    log_index: int
+
+    @classmethod
+    def from_args(
+        cls, args: Mapping[str, Any], *, block_number: int, log_index: int
+    ) -> FinancingOffered:
+        """From the event's arguments by their Solidity names, as web3 decodes them or as
+        JSON stored them (numbers may be decimal strings)."""
+        return cls(
+            offer_id=int(args["offerId"]),
+            fragment_id=int(args["fragmentId"]),
+            financier=str(args["financier"]),
+            seller=str(args["seller"]),
+            amount=int(args["amount"]),
+            rate_bps=int(args["rateBps"]),
+            expires_at=int(args["expiresAt"]),
+            block_number=int(block_number),
+            log_index=int(log_index),
+        )
+
+
+@dataclass(frozen=True)
+class FinancingAccepted:
+    """A bank bought an offer (delivery versus payment): the financed fragment it now holds
+    and the price by the discount rule (Financing.sol)."""
+
+    EVENT: ClassVar[str] = "FinancingAccepted"
+
+    offer_id: int
+    fragment_id: int  # the fragment the offer was made from
+    financier: str
+    seller: str
+    financed_fragment_id: int
+    amount: int
+    discount: int
+    days: int
+    payment: int
+    block_number: int
+    log_index: int
+
+    @classmethod
+    def from_args(
+        cls, args: Mapping[str, Any], *, block_number: int, log_index: int
+    ) -> FinancingAccepted:
+        """From the event's arguments by their Solidity names (see
+        :meth:`FinancingOffered.from_args`)."""
+        return cls(
+            offer_id=int(args["offerId"]),
+            fragment_id=int(args["fragmentId"]),
+            financier=str(args["financier"]),
+            seller=str(args["seller"]),
+            financed_fragment_id=int(args["financedFragmentId"]),
+            amount=int(args["amount"]),
+            discount=int(args["discount"]),
+            days=int(args["days_"]),
+            payment=int(args["payment"]),
+            block_number=int(block_number),
+            log_index=int(log_index),
+        )
+
+
+#: a ledger event with a typed record (Ledger.receipt_records, Ledger.event_records)
+LedgerEventT = TypeVar("LedgerEventT", FinancingOffered, FinancingAccepted)
 
 
 class CheckpointStore(Protocol):
@@ -197,7 +285,7 @@ class EventReader:
             end_block is not None
             and checkpoints
             and last == first
-            and _hex(end_block["parentHash"]) == checkpoints[-1].block_hash
+            and to_hex(end_block["parentHash"]) == checkpoints[-1].block_hash
         ):
             reorg = self._check_reorg(checkpoints)
         if reorg is not None:
@@ -208,16 +296,16 @@ class EventReader:
             return ReadResult([], checkpoints[-1] if checkpoints else None, reorg, True)
         # The hash is taken *before* the logs: if a reorg lands in between, the stored hash
         # is the old one and the next poll detects it (never the reverse).
-        end = Checkpoint(last, _hex(end_block["hash"]))
+        end = Checkpoint(last, to_hex(end_block["hash"]))
         query: dict[str, Any] = {"address": self.addresses, "fromBlock": first, "toBlock": last}
         if self._events:
-            query["topics"] = [[_hex(t) for t in self._events]]
+            query["topics"] = [[to_hex(t) for t in self._events]]
         logs = self.w3.eth.get_logs(query)  # type: ignore[arg-type]
         records = []
         for entry in logs:
             if entry.get("removed"):
                 continue
-            if int(entry["blockNumber"]) == last and _hex(entry["blockHash"]) != end.block_hash:
+            if int(entry["blockNumber"]) == last and to_hex(entry["blockHash"]) != end.block_hash:
                 # the last block changed while we read: do not commit this page
                 return ReadResult([], checkpoints[-1] if checkpoints else None, reorg, False)
             record = self._decode(entry)
@@ -269,7 +357,7 @@ class EventReader:
             block = self.w3.eth.get_block(checkpoint.block_number)
         except Exception:  # BlockNotFound: the chain is now shorter than our checkpoint
             return False
-        return _hex(block["hash"]) == checkpoint.block_hash
+        return to_hex(block["hash"]) == checkpoint.block_hash
 
     def _decode(self, entry: Mapping[str, Any]) -> EventRecord | None:
         topics = entry.get("topics") or []
@@ -290,8 +378,8 @@ class EventReader:
             args=args,
             address=_checksummed(entry["address"]),
             block_number=int(entry["blockNumber"]),
-            block_hash=_hex(entry["blockHash"]),
-            tx_hash=_hex(entry["transactionHash"]),
+            block_hash=to_hex(entry["blockHash"]),
+            tx_hash=to_hex(entry["transactionHash"]),
             log_index=int(entry["logIndex"]),
         )
 
@@ -356,10 +444,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
-
-
-def _hex(value: Any) -> str:
-    if isinstance(value, bytes | bytearray):
-        return "0x" + bytes(value).hex()
-    text = str(value)
-    return text if text.startswith("0x") else "0x" + text

@@ -37,6 +37,7 @@ from chain_client.contract import ContractHandle
 from chain_client.discount import days_to_maturity, discount
 from chain_client.encoding import to_hex
 from chain_client.errors import ContractRevert
+from chain_client.events import FinancingAccepted, LedgerEventT
 from chain_client.ledger_errors import LedgerErrors, ledger_errors
 from chain_client.ledger_types import (
     Certificate,
@@ -224,7 +225,7 @@ class Calls:
         return LedgerCall(
             "acceptOffer",
             (int(offer_id),),
-            extract=_arg_value("FinancingAccepted", "financedFragmentId"),
+            extract=_financed_fragment,
             before_signing=prepare if approve else None,
         )
 
@@ -600,8 +601,8 @@ class Ledger:
             candidates.add(int(record["args"]["rootFragmentId"]))
         for record in self._logs("FragmentTransferred", [None, None, topic]):
             candidates.add(int(record["args"]["fragmentId"]))
-        for record in self._logs("FinancingAccepted", [None, None, topic]):
-            candidates.add(int(record["args"]["financedFragmentId"]))
+        for financing in self.event_records(FinancingAccepted, [None, None, topic]):
+            candidates.add(financing.financed_fragment_id)
         for record in self._logs("FragmentSplit", []):
             if record["args"]["to"] == who:
                 candidates.add(int(record["args"]["fragmentId"]))
@@ -652,9 +653,33 @@ class Ledger:
 
     def receipt_events(self, receipt: TxReceipt, name: str) -> list[dict[str, Any]]:
         """The ``name`` events this ledger emitted in ``receipt``, decoded (args dicts)."""
+        return [dict(e["args"]) for e in self._receipt_logs(receipt, name)]
+
+    def receipt_records(self, receipt: TxReceipt, kind: type[LedgerEventT]) -> list[LedgerEventT]:
+        """The ``kind`` events this ledger emitted in ``receipt``, as typed records."""
+        return [
+            kind.from_args(e["args"], block_number=e["blockNumber"], log_index=e["logIndex"])
+            for e in self._receipt_logs(receipt, kind.EVENT)
+        ]
+
+    def event_records(
+        self,
+        kind: type[LedgerEventT],
+        topics: Sequence[Any] = (),
+        *,
+        from_block: int | None = None,
+        to_block: int | str = "latest",
+    ) -> list[LedgerEventT]:
+        """:meth:`events` of one kind, as typed records."""
+        return [
+            kind.from_args(e["args"], block_number=e["blockNumber"], log_index=e["logIndex"])
+            for e in self._logs(kind.EVENT, list(topics), from_block=from_block, to_block=to_block)
+        ]
+
+    def _receipt_logs(self, receipt: TxReceipt, name: str) -> list[Any]:
         event = self.ledger.contract.events[name]()
         return [
-            dict(e["args"])
+            e
             for e in event.process_receipt(receipt, errors=DISCARD)
             if checksum(e["address"]) == self.address
         ]
@@ -740,6 +765,12 @@ def _arg_value(event: str, arg: str) -> Extractor:
         return int(found[0][arg]) if found else None
 
     return extract
+
+
+def _financed_fragment(ledger: Ledger, receipt: TxReceipt) -> int | None:
+    """accept_offer's value: the fragment the financier now holds."""
+    found = ledger.receipt_records(receipt, FinancingAccepted)
+    return found[0].financed_fragment_id if found else None
 
 
 def _sum_of(event: str, arg: str) -> Extractor:

@@ -38,9 +38,11 @@ from typing import Any
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
-from chain_client.batch import words
+from chain_client.batch import word_address, words
 from chain_client.discount import discount as discount_rule
+from chain_client.encoding import jsonable, to_hex
 from chain_client.errors import ContractRevert, ManifestError
+from chain_client.events import FinancingAccepted
 from chain_client.ledger import Ledger
 from chain_client.ledger_types import (
     Certificate,
@@ -49,6 +51,7 @@ from chain_client.ledger_types import (
     Role,
     certificate_id_of,
     fragment_id_of,
+    is_root_fragment,
     seq_of,
 )
 from chain_client.manifest import EMPTY_CODE_HASH, DeploymentManifest, mismatches
@@ -67,7 +70,7 @@ CHECK_ORDER = (
 
 
 def _topic(signature: str) -> str:
-    return "0x" + keccak(text=signature).hex()
+    return to_hex(keccak(text=signature))
 
 
 TOPIC_ISSUED = _topic(
@@ -75,9 +78,6 @@ TOPIC_ISSUED = _topic(
 )
 TOPIC_ACCEPTED = _topic("CertificateAccepted(uint256,address,uint256)")
 TOPIC_SPLIT = _topic("FragmentSplit(uint256,uint256,uint256,address,address,uint256)")
-TOPIC_FINANCED = _topic(
-    "FinancingAccepted(uint256,uint256,address,address,uint256,uint256,uint256,uint256,uint256)"
-)
 
 
 @dataclass(frozen=True)
@@ -129,21 +129,6 @@ class AcceptedEvent:
     log_index: int
 
 
-@dataclass(frozen=True)
-class FinancedEvent:
-    offer_id: int
-    fragment_id: int
-    financier: str
-    seller: str
-    financed_fragment_id: int
-    amount: int
-    discount: int
-    days: int
-    payment: int
-    block_number: int
-    log_index: int
-
-
 @dataclass
 class VerificationReport:
     """What the verifier found; ``ok`` only if every check passed."""
@@ -174,7 +159,7 @@ class VerificationReport:
         data = asdict(self)
         data["ok"] = self.ok
         data["failed_checks"] = [c.name for c in self.failed]
-        return _jsonable(data)
+        return jsonable(data, money_keys=_MONEY_KEYS)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
@@ -237,7 +222,7 @@ def check_lineage(
         if seq_of(current) >= fragment_count:
             problems.append(f"fragment {current} has seq {seq_of(current)} >= {fragment_count}")
         if fragment.parent_id is None:
-            if seq_of(current) != 0:
+            if not is_root_fragment(current):
                 problems.append(f"fragment {current} has no parent but is not the root (seq 0)")
             roots = [a for a in accepted if a.root_fragment_id == current]
             if len(roots) != 1:
@@ -294,7 +279,7 @@ def _creation_position(
     splits: Mapping[int, Sequence[SplitEvent]],
     accepted: Sequence[AcceptedEvent],
 ) -> tuple[int, int] | None:
-    if seq_of(fragment_id) == 0:
+    if is_root_fragment(fragment_id):
         roots = [a for a in accepted if a.root_fragment_id == fragment_id]
         return (roots[0].block_number, roots[0].log_index) if roots else None
     events = splits.get(fragment_id, ())
@@ -396,7 +381,7 @@ def check_acceptance(certificate: Certificate, accepted: Sequence[AcceptedEvent]
 def check_invoice(
     certificate: Certificate, registered_certificate: int, issuances_with_key: int
 ) -> Check:
-    key = "0x" + certificate.invoice_key.hex()
+    key = to_hex(certificate.invoice_key)
     if certificate.invoice_key == bytes(32):
         return Check("invoice", False, "the certificate has no invoice key")
     if registered_certificate != certificate.id:
@@ -416,7 +401,7 @@ def check_invoice(
 
 def check_financing(
     path: Sequence[int],
-    financed: Sequence[FinancedEvent],
+    financed: Sequence[FinancingAccepted],
     rates: Mapping[int, int],
 ) -> tuple[Check, list[dict[str, Any]]]:
     """FinancingAccepted events touching the lineage, each re-priced with its offer's rate."""
@@ -682,7 +667,7 @@ class Verifier:
     def _split_events(
         self, certificate_id: int, fragment_ids: Iterable[int], block: int
     ) -> dict[int, list[SplitEvent]]:
-        wanted = [_word_topic(f) for f in fragment_ids if seq_of(f) != 0]
+        wanted = [_word_topic(f) for f in fragment_ids if not is_root_fragment(f)]
         found: dict[int, list[SplitEvent]] = {}
         if not wanted:
             return found
@@ -695,8 +680,8 @@ class Verifier:
                     certificate_id=_int(t[1]),
                     parent_id=_int(t[2]),
                     fragment_id=_int(t[3]),
-                    sender=_address(data[0]),
-                    to=_address(data[1]),
+                    sender=word_address(data[0]),
+                    to=word_address(data[1]),
                     value=data[2],
                     block_number=int(entry["blockNumber"]),
                     log_index=int(entry["logIndex"]),
@@ -711,7 +696,7 @@ class Verifier:
             events.append(
                 AcceptedEvent(
                     certificate_id=_int(t[1]),
-                    beneficiary=_address(_int(t[2])),
+                    beneficiary=word_address(_int(t[2])),
                     root_fragment_id=words(bytes(entry["data"]))[0],
                     block_number=int(entry["blockNumber"]),
                     log_index=int(entry["logIndex"]),
@@ -731,9 +716,9 @@ class Verifier:
             events.append(
                 IssuedEvent(
                     certificate_id=_int(t[1]),
-                    issuer=_address(_int(t[2])),
-                    beneficiary=_address(_int(t[3])),
-                    credit_provider=_address(w[0]),
+                    issuer=word_address(_int(t[2])),
+                    beneficiary=word_address(_int(t[3])),
+                    credit_provider=word_address(w[0]),
                     face_value=w[1],
                     maturity=w[2],
                     invoice_key=data[96:128],
@@ -744,30 +729,11 @@ class Verifier:
             )
         return events
 
-    def _financed_events(self, path: Sequence[int], block: int) -> list[FinancedEvent]:
+    def _financed_events(self, path: Sequence[int], block: int) -> list[FinancingAccepted]:
         if not path:
             return []
-        events = []
-        topics = [TOPIC_FINANCED, None, [_word_topic(f) for f in path]]
-        for entry in self._logs(topics, block):
-            t = entry["topics"]
-            w = words(bytes(entry["data"]))
-            events.append(
-                FinancedEvent(
-                    offer_id=_int(t[1]),
-                    fragment_id=_int(t[2]),
-                    financier=_address(_int(t[3])),
-                    seller=_address(w[0]),
-                    financed_fragment_id=w[1],
-                    amount=w[2],
-                    discount=w[3],
-                    days=w[4],
-                    payment=w[5],
-                    block_number=int(entry["blockNumber"]),
-                    log_index=int(entry["logIndex"]),
-                )
-            )
-        return events
+        topics = [None, [_word_topic(f) for f in path]]
+        return self.ledger.event_records(FinancingAccepted, topics, to_block=block)
 
     def _role_at(self, account: str, block: int) -> Role | None:
         try:
@@ -800,15 +766,6 @@ def failed_manifest_report(fragment_id: int, error: ManifestError) -> Verificati
     return report
 
 
-def parse_fragment_id(text: str) -> int:
-    """``4294967297``, ``0x100000001`` or ``1:1`` (certificate:seq)."""
-    text = text.strip()
-    if ":" in text:
-        certificate, seq = text.split(":", 1)
-        return fragment_id_of(int(certificate), int(seq))
-    return int(text, 16) if text.lower().startswith("0x") else int(text)
-
-
 # -- helpers ------------------------------------------------------------------------------
 
 
@@ -822,38 +779,14 @@ def _path_ids(fragment_id: int, by_id: Mapping[int, Fragment]) -> list[int]:
 
 
 def _word_topic(value: int) -> str:
-    return "0x" + value.to_bytes(32, "big").hex()
+    return to_hex(value.to_bytes(32, "big"))
 
 
 def _int(topic: Any) -> int:
     return int.from_bytes(bytes(topic), "big")
 
 
-def _address(word: int) -> str:
-    return to_checksum_address(word.to_bytes(32, "big")[12:])
-
-
 _MONEY_KEYS = frozenset({"value", "paid", "face_value", "repaid", "paid_out"})
-
-
-def _jsonable(value: Any) -> Any:
-    """JSON-ready: bytes as 0x hex, enums by name, money (fen) as strings per DESIGN.md."""
-    if isinstance(value, dict):
-        return {
-            k: str(v) if k in _MONEY_KEYS and isinstance(v, int) else _jsonable(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    if isinstance(value, bool) or value is None:
-        return value
-    if hasattr(value, "name") and isinstance(value, int):  # IntEnum
-        return value.name
-    if isinstance(value, int) and abs(value) > 2**53:
-        return str(value)  # JSON numbers lose precision past 2**53
-    return value
 
 
 __all__ = [
@@ -869,6 +802,5 @@ __all__ = [
     "check_lineage",
     "check_repayment",
     "check_value_invariant",
-    "parse_fragment_id",
     "verify_fragment",
 ]

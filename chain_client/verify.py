@@ -14,8 +14,9 @@ from collections.abc import Sequence
 
 from chain_client.connection import connect
 from chain_client.errors import ManifestError, NodeError
+from chain_client.ledger_types import parse_fragment_id
 from chain_client.manifest import DeploymentManifest
-from chain_client.verifier import Verifier, failed_manifest_report, parse_fragment_id
+from chain_client.verifier import Verifier, failed_manifest_report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,15 +27,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rpc-url", required=True, help="JSON-RPC endpoint of any node")
     parser.add_argument("--manifest", required=True, help="deployment manifest (JSON)")
     parser.add_argument(
-        "--fragment", required=True, help="fragment id: decimal, 0x-hex, or CERTIFICATE:SEQ"
+        "--fragment", required=True, help="fragment id: decimal, 0x hex, or CERTIFICATE/SEQ"
     )
     parser.add_argument("--json", action="store_true", help="print the machine-readable report")
     args = parser.parse_args(argv)
 
     try:
         fragment_id = parse_fragment_id(args.fragment)
-    except ValueError:
-        parser.error(f"--fragment: not a fragment id: {args.fragment!r}")
+    except ValueError as exc:
+        parser.error(f"--fragment: {exc}")
     try:
         w3 = connect(args.rpc_url)
     except NodeError as exc:

@@ -13,6 +13,7 @@ from chain_client.compiler import Compiler
 from chain_client.deployment import deploy_ledger
 from chain_client.discount import discount
 from chain_client.errors import ContractRevert, ManifestMismatch
+from chain_client.events import FinancingAccepted, FinancingOffered
 from chain_client.ledger import Ledger
 from chain_client.ledger_errors import LEDGER_ERROR_SIGNATURES, LedgerError, ledger_errors
 from chain_client.ledger_types import (
@@ -214,19 +215,37 @@ def test_issue_accept_split_transfer_finance(world: LedgerWorld):
     q = w.operator.quote(offer_id)
     assert q.payment == 50_000 - q.discount and q.days in (89, 90)
     seller_before = w.operator.token_balance(w.supplier2.account)
-    financed = w.bank.accept_offer(offer_id).value
+    accepted = w.bank.accept_offer(offer_id)
+    financed = accepted.value
     assert w.operator.fragment(financed).holder == w.bank.account
     assert w.operator.fragment(financed).value == 50_000
     # The price is fixed when the tx is mined: a day boundary may pass since the quote
     # (the issue was at "now + 90 days" to the second), so the event is the authority.
-    (event,) = [
-        e["args"]
-        for e in w.operator.events("FinancingAccepted")
-        if e["args"]["offerId"] == offer_id
-    ]
-    assert event["payment"] == 50_000 - discount(50_000, 365, event["days_"])
-    assert w.operator.token_balance(w.supplier2.account) - seller_before == event["payment"]
-    assert q.payment <= event["payment"]
+    (event,) = [e for e in w.operator.event_records(FinancingAccepted) if e.offer_id == offer_id]
+    assert (event.fragment_id, event.financed_fragment_id) == (child.value, financed)
+    assert (event.financier, event.seller, event.amount) == (
+        w.bank.account,
+        w.supplier2.account,
+        50_000,
+    )
+    assert event.payment == 50_000 - discount(50_000, 365, event.days) == 50_000 - event.discount
+    assert w.operator.token_balance(w.supplier2.account) - seller_before == event.payment
+    assert q.payment <= event.payment
+    receipt = w.w3.eth.get_transaction_receipt(accepted.tx_hash)
+    assert w.operator.receipt_records(receipt, FinancingAccepted) == [event]
+    # the read model stores event arguments as JSON, big numbers as decimal strings
+    stored = json.loads(
+        json.dumps(w.operator.receipt_events(receipt, "FinancingAccepted")[0], default=str)
+    )
+    position = {"block_number": event.block_number, "log_index": event.log_index}
+    assert FinancingAccepted.from_args(stored, **position) == event
+    (offered,) = [e for e in w.operator.event_records(FinancingOffered) if e.offer_id == offer_id]
+    assert (offered.fragment_id, offered.amount, offered.rate_bps, offered.expires_at) == (
+        child.value,
+        50_000,
+        365,
+        expires,
+    )
     assert w.operator.offer(offer_id).status == OfferStatus.ACCEPTED
 
     withdrawn = w.supplier.offer_financing(root, w.bank.account, 10, 100, expires).value

@@ -11,19 +11,24 @@ import pytest
 from conftest import LedgerWorld
 
 from chain_client.deployment import deploy_ledger
-from chain_client.ledger_types import Certificate, CertificateStatus, Fragment, fragment_id_of
+from chain_client.events import FinancingAccepted
+from chain_client.ledger_types import (
+    Certificate,
+    CertificateStatus,
+    Fragment,
+    format_fragment_id,
+    fragment_id_of,
+)
 from chain_client.manifest import DeploymentManifest
 from chain_client.verifier import (
     CHECK_ORDER,
     AcceptedEvent,
-    FinancedEvent,
     SplitEvent,
     Verifier,
     check_financing,
     check_lineage,
     check_repayment,
     check_value_invariant,
-    parse_fragment_id,
 )
 from chain_client.verify import main
 
@@ -101,14 +106,14 @@ def test_cli_exit_codes(world: LedgerWorld, sound, tmp_path, capsys):
     path = str(world.manifest_path)
     assert main(["--rpc-url", rpc, "--manifest", path, "--fragment", str(leaf)]) == 0
     assert "VERIFIED" in capsys.readouterr().out
-    cid_seq = f"{leaf >> 32}:{leaf & 0xFFFFFFFF}"
+    cid_seq = format_fragment_id(leaf)  # certificate/seq, as the CLI and the API print it
     assert main(["--rpc-url", rpc, "--manifest", path, "--fragment", cid_seq, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["ok"] is True
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**json.loads(world.manifest_path.read_text()), "chain_id": 5}))
     assert main(["--rpc-url", rpc, "--manifest", str(bad), "--fragment", str(leaf)]) == 1
     assert "failed check: manifest" in capsys.readouterr().out
-    assert main(["--rpc-url", rpc, "--manifest", str(tmp_path / "none"), "--fragment", "1:0"]) == 1
+    assert main(["--rpc-url", rpc, "--manifest", str(tmp_path / "none"), "--fragment", "1/0"]) == 1
     # and as a real process, the way a bank runs it
     done = subprocess.run(
         [
@@ -131,10 +136,13 @@ def test_cli_exit_codes(world: LedgerWorld, sound, tmp_path, capsys):
     assert json.loads(done.stdout)["fragment_id"] == leaf
 
 
-def test_parse_fragment_id():
-    assert parse_fragment_id("1:2") == fragment_id_of(1, 2)
-    assert parse_fragment_id("0x100000002") == fragment_id_of(1, 2)
-    assert parse_fragment_id(" 4294967298 ") == fragment_id_of(1, 2)
+def test_the_cli_takes_the_one_fragment_id_syntax(capsys):
+    """decimal, 0x hex or certificate/seq (chain_client.ledger_types.parse_fragment_id); the
+    old certificate:seq is refused before any node is asked."""
+    with pytest.raises(SystemExit) as refused:
+        main(["--rpc-url", "http://127.0.0.1:9", "--manifest", "m.json", "--fragment", "1:2"])
+    assert refused.value.code == 2
+    assert "certificate/seq" in capsys.readouterr().err
 
 
 # -- check functions with doctored inputs -------------------------------------------------
@@ -226,7 +234,7 @@ def test_repayment_and_financing_doctored():
         _cert(repaid=1_000, status=CertificateStatus.ACTIVE), frags, frags[0], 0
     )
     assert not wrong_status.passed
-    event = FinancedEvent(1, A, HOLDER, HOLDER, B, 100_000, 1_166, 30, 98_834, 8, 0)
+    event = FinancingAccepted(1, A, HOLDER, HOLDER, B, 100_000, 1_166, 30, 98_834, 8, 0)
     good, rows = check_financing([B, A, ROOT], [event], {1: 1_400})
     assert good.passed and rows[0]["in_lineage"]
     bad, _ = check_financing([B, A, ROOT], [dataclasses.replace(event, discount=1)], {1: 1_400})
