@@ -61,6 +61,14 @@ class BodyTooLarge(StarletteHTTPException):
         self.problem = too_large(limit)
 
 
+def _is_length(declared: str) -> bool:
+    """A Content-Length value: ASCII digits (``str.isdigit`` alone also takes ``²`` and
+    other scripts' digits, which ``int`` refuses). Anything else is no declared length:
+    the body is counted as it is read."""
+    text = declared.strip()
+    return text.isascii() and text.isdigit()
+
+
 def body_limit(settings: Settings, method: str, path: str) -> int:
     """The most bytes a request body to this route may have."""
     if (method, path) in UPLOAD_ROUTES:
@@ -89,7 +97,7 @@ class BodyLimits:
             await self._refuse(scope, receive, send, missing_key(), close=True)
             return
         limit = body_limit(self.settings, scope["method"], scope["path"])
-        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        if declared is not None and _is_length(declared) and int(declared) > limit:
             await self._refuse(scope, receive, send, too_large(limit))
             return
 
