@@ -12,10 +12,11 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from eth_typing import HexStr
 from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
-from web3.types import TxReceipt
+from web3.types import BlockIdentifier, TxParams, TxReceipt
 
 from chain_client.errors import TransactionFailed
 from chain_client.reverts import ErrorDecoder, error_decoder
@@ -67,13 +68,15 @@ class ContractHandle:
         """Read-only call; a revert raises the decoded custom error."""
         fn = self.contract.functions[function](*args)
         sender = from_ or (self.sender.address if self.sender else None)
-        try:
+        with self.decoder.raising():
             return fn.call({"from": sender} if sender else {}, block_identifier=block)
-        except Exception as exc:
-            revert = self.decoder.from_exception(exc)
-            if revert is None:
-                raise
-            raise revert from None
+
+    def call_data(self, calldata: str, *, block: BlockIdentifier = "latest") -> bytes:
+        """Read-only call with calldata built by the caller: the raw return data, for the
+        fixed-layout decoders that skip web3's (a revert raises the decoded error)."""
+        params: TxParams = {"to": self.address, "data": HexStr(calldata)}
+        with self.decoder.raising():
+            return bytes(self.w3.eth.call(params, block))
 
     def transaction(
         self, function: str, *args: Any, value: int = 0, gas: int | None = None

@@ -53,6 +53,7 @@ from chain_client.ledger_types import (
     TxOutcome,
     certificate_id_of,
     fragment_id_of,
+    is_root_fragment,
 )
 from chain_client.manifest import DeploymentManifest
 from chain_client.transactions import (
@@ -65,9 +66,8 @@ from chain_client.transactions import (
 
 log = logging.getLogger(__name__)
 
+_GET_CERTIFICATE = function_signature_to_4byte_selector("getCertificate(uint256)")
 _GET_FRAGMENT = function_signature_to_4byte_selector("getFragment(uint256)")
-_OWED = function_signature_to_4byte_selector("owed(uint256)")
-ZERO_ADDRESS = "0x" + "00" * 20
 
 Extractor = Callable[["Ledger", TxReceipt], "int | None"]
 P = ParamSpec("P")
@@ -340,7 +340,7 @@ class Ledger:
         self._batch_size = batch_size
         self._read_workers = read_workers
         self._event_topics = {
-            e["name"]: "0x" + event_abi_to_log_topic(e).hex()  # type: ignore[arg-type]
+            e["name"]: to_hex(event_abi_to_log_topic(e))  # type: ignore[arg-type]
             for e in abi
             if e.get("type") == "event"
         }
@@ -493,21 +493,14 @@ class Ledger:
         return CreditLine(checksum(financier), checksum(core_enterprise), int(limit), int(used))
 
     def certificate(self, certificate_id: int, *, block: int | str = "latest") -> Certificate:
-        raw = self.ledger.call("getCertificate", int(certificate_id), block=block)
-        return _certificate(int(certificate_id), raw)
+        data = self.ledger.call_data(
+            encode_uint_call(_GET_CERTIFICATE, int(certificate_id)), block=block
+        )
+        return certificate_from_words(int(certificate_id), words(data))
 
     def fragment(self, fragment_id: int, *, block: int | str = "latest") -> Fragment:
-        cid, parent, holder, value, paid = self.ledger.call(
-            "getFragment", int(fragment_id), block=block
-        )
-        return Fragment(
-            id=int(fragment_id),
-            certificate_id=int(cid),
-            parent_id=int(parent) if fragment_id & 0xFFFFFFFF else None,
-            holder=checksum(holder),
-            value=int(value),
-            paid=int(paid),
-        )
+        data = self.ledger.call_data(encode_uint_call(_GET_FRAGMENT, int(fragment_id)), block=block)
+        return fragment_from_words(int(fragment_id), words(data))
 
     def fragments(
         self, fragment_ids: Sequence[int], *, block: int | str = "latest"
@@ -783,7 +776,8 @@ def _sum_of(event: str, arg: str) -> Extractor:
 # -- decoding -----------------------------------------------------------------------------
 
 
-def _certificate(certificate_id: int, raw: Sequence[Any]) -> Certificate:
+def certificate_from_words(certificate_id: int, w: Sequence[int]) -> Certificate:
+    """getCertificate's twelve static words, in the struct's order (LedgerTypes.sol)."""
     (
         issuer,
         maturity,
@@ -797,21 +791,21 @@ def _certificate(certificate_id: int, raw: Sequence[Any]) -> Certificate:
         repaid,
         invoice_key,
         document_hash,
-    ) = raw
+    ) = w[:12]
     return Certificate(
         id=certificate_id,
-        issuer=checksum(issuer),
-        beneficiary=checksum(beneficiary),
-        credit_provider=checksum(credit_provider),
-        face_value=int(face_value),
-        maturity=int(maturity),
-        issued_at=int(issued_at),
+        issuer=word_address(issuer),
+        beneficiary=word_address(beneficiary),
+        credit_provider=word_address(credit_provider),
+        face_value=face_value,
+        maturity=maturity,
+        issued_at=issued_at,
         status=CertificateStatus(status),
-        fragment_count=int(fragment_count),
-        repaid=int(repaid),
-        paid_out=int(paid_out),
-        invoice_key=bytes(invoice_key),
-        document_hash=bytes(document_hash),
+        fragment_count=fragment_count,
+        repaid=repaid,
+        paid_out=paid_out,
+        invoice_key=invoice_key.to_bytes(32, "big"),
+        document_hash=document_hash.to_bytes(32, "big"),
     )
 
 
@@ -821,7 +815,7 @@ def fragment_from_words(fragment_id: int, w: Sequence[int]) -> Fragment:
     return Fragment(
         id=fragment_id,
         certificate_id=cid,
-        parent_id=parent if fragment_id & 0xFFFFFFFF else None,
+        parent_id=None if is_root_fragment(fragment_id) else parent,
         holder=word_address(holder),
         value=value,
         paid=paid,

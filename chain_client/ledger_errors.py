@@ -126,9 +126,6 @@ class LedgerErrors:
     def __contains__(self, name: object) -> bool:
         return name in self._classes
 
-    def by_name(self, name: str) -> type[LedgerError]:
-        return self._classes[name]
-
 
 _CLASSES = {s.split("(", 1)[0]: _make(s) for s in LEDGER_ERROR_SIGNATURES}
 declare_error_bases(list(_CLASSES.values()))

@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from eth_abi import decode as abi_decode
@@ -79,10 +80,6 @@ class ErrorDecoder:
             self._by_selector[selector] = (cls, entry)
         self.errors = _ErrorClasses(classes)
 
-    def error_class(self, name: str) -> type[ContractRevert]:
-        """The exception class of the custom error ``name`` (for ``except`` clauses)."""
-        return getattr(self.errors, name)
-
     def decode(self, data: bytes | str | None, *, tx_hash: str | None = None) -> ContractRevert:
         """Build the exception for revert ``data`` (never raises for malformed data)."""
         raw = _to_bytes(data)
@@ -119,6 +116,20 @@ class ErrorDecoder:
         """The revert behind a web3 exception, or None if ``exc`` is not a revert."""
         data = revert_data_from_exception(exc)
         return None if data is None else self.decode(data, tx_hash=tx_hash)
+
+    @contextmanager
+    def raising(self) -> Iterator[None]:
+        """Around a node call: a revert leaves as its decoded :class:`ContractRevert`
+        (web3's exception adds nothing to it, hence ``from None``), anything else as is."""
+        try:
+            yield
+        except ContractRevert:
+            raise
+        except Exception as exc:
+            revert = self.from_exception(exc)
+            if revert is None:
+                raise
+            raise revert from None
 
 
 def error_decoder(abi: Sequence[Mapping[str, Any]]) -> ErrorDecoder:

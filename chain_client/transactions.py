@@ -212,26 +212,16 @@ class TransactionSender:
     ) -> bytes:
         """eth_call ``tx`` from this account; a revert raises the decoded error."""
         params = self._call_params(tx)
-        try:
+        with error_decoder(abi or []).raising():
             return bytes(self.w3.eth.call(params, block_identifier=block))  # type: ignore[arg-type]
-        except Exception as exc:
-            revert = error_decoder(abi or []).from_exception(exc)
-            if revert is None:
-                raise
-            raise revert from None
 
     def estimate_gas(
         self, tx: Mapping[str, Any], *, abi: Sequence[Mapping[str, Any]] | None = None
     ) -> int:
         """Node estimate plus the safety margin, capped at the block gas limit."""
         params = self._call_params(tx)
-        try:
+        with error_decoder(abi or []).raising():
             estimate = int(self.w3.eth.estimate_gas(params))  # type: ignore[arg-type]
-        except Exception as exc:
-            revert = error_decoder(abi or []).from_exception(exc)
-            if revert is None:
-                raise
-            raise revert from None
         with_margin = estimate * (100 + self.gas_margin_percent) // 100
         block_limit = int(latest_block(self.w3, self.head_max_age)["gasLimit"])
         if with_margin * 2 > block_limit:
