@@ -11,7 +11,8 @@ import {Repayment} from "./ledger/Repayment.sol";
 /// @notice The supply-chain finance ledger: members and roles, credit lines, the invoice
 /// registry, certificates as provenance trees of fragments, discounting as
 /// delivery-versus-payment, and pro-rata repayment at maturity. Each concern lives in its
-/// own module under ledger/; this contract only wires them together.
+/// own module under ledger/; this contract only wires them together. What it offers
+/// integrators is declared, with the events and errors, in interfaces/ICreditLedger.sol.
 /// @dev Not upgradeable on purpose: a bank verifying a certificate verifies this code.
 contract CreditLedger is Financing, Repayment {
     /// @param operator the platform operator (may be a multisig): registers members, pauses.

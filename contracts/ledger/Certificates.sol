@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {CreditLines} from "./CreditLines.sol";
 import {FragmentIds} from "./FragmentIds.sol";
+import {ICreditLedger} from "../interfaces/ICreditLedger.sol";
 import {Certificate, CertificateStatus, Fragment, Role} from "./LedgerTypes.sol";
 
 /// @title Certificates
@@ -15,8 +16,8 @@ import {Certificate, CertificateStatus, Fragment, Role} from "./LedgerTypes.sol"
 /// callbacks (holders are vetted members, and the read model follows events), which is
 /// what makes a split cost less than half of the reference implementation's.
 abstract contract Certificates is CreditLines {
-    /// @notice Longest tenor a certificate may have: one year, as platforms and regulators
-    /// in practice allow for supply-chain payables.
+    /// @inheritdoc ICreditLedger
+    /// @dev One year, as platforms and regulators in practice allow for supply-chain payables.
     uint256 public constant MAX_TENOR = 366 days;
 
     uint256 internal _certificateCount;
@@ -25,40 +26,6 @@ abstract contract Certificates is CreditLines {
     mapping(bytes32 invoiceKey => uint256 certificateId) private _certificateOfInvoice;
     mapping(bytes32 documentHash => uint256 certificateId) private _certificateOfDocument;
 
-    event CertificateIssued(
-        uint256 indexed certificateId,
-        address indexed issuer,
-        address indexed beneficiary,
-        address creditProvider,
-        uint256 faceValue,
-        uint256 maturity,
-        bytes32 invoiceKey,
-        bytes32 documentHash
-    );
-    event CertificateAccepted(uint256 indexed certificateId, address indexed beneficiary, uint256 rootFragmentId);
-    event CertificateRejected(uint256 indexed certificateId, address indexed beneficiary);
-    event CertificateRevoked(uint256 indexed certificateId, address indexed issuer);
-    event FragmentSplit(
-        uint256 indexed certificateId,
-        uint256 indexed parentFragmentId,
-        uint256 indexed fragmentId,
-        address from,
-        address to,
-        uint256 value
-    );
-    event FragmentTransferred(uint256 indexed fragmentId, address indexed from, address indexed to);
-
-    /// @notice Issues a certificate to a tier-1 supplier against the caller's credit line
-    /// from `creditProvider`, bound to one underlying receivable.
-    /// @param invoiceKey keyed hash of the normalized invoice identity (seller tax id and
-    /// invoice number), computed off chain so the invoice itself stays private; one
-    /// receivable can back one certificate, ever, even if that certificate is later revoked.
-    /// @param documentHash hash of the invoice/contract documents kept encrypted off chain;
-    /// like the invoice key, it backs one certificate ever, so the same document cannot be
-    /// presented for a second certificate under another invoice identity.
-    /// @param creditProvider the financier whose line is drawn: it must be an active member
-    /// in the financier role now (a suspended bank's line is frozen, not drawable).
-    /// @return certificateId the new certificate's id (sequential, from 1).
     function issue(
         address creditProvider,
         address beneficiary,
@@ -105,9 +72,6 @@ abstract contract Certificates is CreditLines {
         );
     }
 
-    /// @notice The beneficiary signs for the certificate (签收): it becomes one fragment
-    /// holding the whole face value, and from now on it can be split, transferred, financed.
-    /// @return rootFragmentId the id of the certificate's first fragment.
     function accept(uint256 certificateId) external whenNotPaused returns (uint256 rootFragmentId) {
         Certificate storage cert = _pendingCertificateOfBeneficiary(certificateId);
         if (block.timestamp >= cert.maturity) revert CertificateMatured(certificateId, cert.maturity);
@@ -118,7 +82,6 @@ abstract contract Certificates is CreditLines {
         emit CertificateAccepted(certificateId, msg.sender, rootFragmentId);
     }
 
-    /// @notice The beneficiary refuses the certificate; the issuer's credit line is restored.
     function reject(uint256 certificateId) external whenNotPaused {
         Certificate storage cert = _pendingCertificateOfBeneficiary(certificateId);
         cert.status = CertificateStatus.Rejected;
@@ -126,7 +89,6 @@ abstract contract Certificates is CreditLines {
         emit CertificateRejected(certificateId, msg.sender);
     }
 
-    /// @notice The issuer withdraws a certificate the beneficiary has not accepted yet.
     function revoke(uint256 certificateId) external whenNotPaused {
         Certificate storage cert = _existingCertificate(certificateId);
         if (cert.issuer != msg.sender) revert NotIssuer(certificateId, msg.sender);
@@ -136,11 +98,6 @@ abstract contract Certificates is CreditLines {
         emit CertificateRevoked(certificateId, msg.sender);
     }
 
-    /// @notice Carves `amount` fen off one of the caller's fragments into a new fragment
-    /// held by `to` (a supplier paying its own supplier, or keeping a piece to finance).
-    /// @dev `amount` must be below the fragment's value: moving all of it is a transfer,
-    /// and no fragment may ever hold zero.
-    /// @return newFragmentId the id of the fragment created.
     function split(uint256 fragmentId, address to, uint128 amount)
         external
         whenNotPaused
@@ -153,7 +110,6 @@ abstract contract Certificates is CreditLines {
         newFragmentId = _split(fragmentId, parent, to, amount);
     }
 
-    /// @notice Moves a whole fragment to another member.
     function transferFragment(uint256 fragmentId, address to) external whenNotPaused {
         _requireActiveHolder(msg.sender);
         _requireActiveHolder(to);
@@ -161,27 +117,18 @@ abstract contract Certificates is CreditLines {
         _transfer(fragmentId, fragment, to);
     }
 
-    /// @notice The fragment id of the `seq`-th fragment of a certificate.
     function fragmentIdOf(uint256 certificateId, uint256 seq) external pure returns (uint256) {
         return FragmentIds.make(certificateId, seq);
     }
 
-    /// @notice How many certificates were ever issued (ids run from 1 to this number).
     function certificateCount() external view returns (uint256) {
         return _certificateCount;
     }
 
-    /// @notice A certificate's full record.
     function getCertificate(uint256 certificateId) external view returns (Certificate memory) {
         return _existingCertificate(certificateId);
     }
 
-    /// @notice A fragment, with its place in the provenance tree.
-    /// @return certificateId the root certificate.
-    /// @return parentFragmentId the fragment it was split from, 0 for the root fragment.
-    /// @return holder the current holder.
-    /// @return value the fragment's face value in fen.
-    /// @return paid what has been paid out to it from repayments.
     function getFragment(uint256 fragmentId)
         external
         view
@@ -194,12 +141,10 @@ abstract contract Certificates is CreditLines {
         return (certificateId, parentFragmentId, fragment.holder, fragment.value, fragment.paid);
     }
 
-    /// @notice The certificate an invoice key backs, or 0.
     function certificateOfInvoice(bytes32 invoiceKey) external view returns (uint256) {
         return _certificateOfInvoice[invoiceKey];
     }
 
-    /// @notice The certificate a document hash backs (whatever became of it since), or 0.
     function certificateOfDocument(bytes32 documentHash) external view returns (uint256) {
         return _certificateOfDocument[documentHash];
     }

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {Membership} from "./Membership.sol";
+import {ICreditLedger} from "../interfaces/ICreditLedger.sol";
 import {Role} from "./LedgerTypes.sol";
 
 /// @title CreditLines
@@ -16,10 +17,7 @@ abstract contract CreditLines is Membership {
 
     mapping(address financier => mapping(address coreEnterprise => CreditLine)) private _creditLines;
 
-    event CreditLineSet(address indexed financier, address indexed coreEnterprise, uint256 limit);
-
-    /// @notice Sets (grants, raises, lowers or closes) the limit the caller extends to a core
-    /// enterprise. A limit below what is used stops new issuance but cancels nothing issued.
+    /// @inheritdoc ICreditLedger
     /// @dev Raising needs both parties active. Lowering or closing (any limit up to the
     /// current one) needs only their roles: a suspended bank must be able to stop its
     /// exposure, and a bank must be able to close its line to a suspended core enterprise;
@@ -38,7 +36,6 @@ abstract contract CreditLines is Membership {
         emit CreditLineSet(msg.sender, coreEnterprise, limit);
     }
 
-    /// @notice The limit and the amount in use of a financier's line to a core enterprise.
     function creditLine(address financier, address coreEnterprise)
         external
         view

@@ -5,6 +5,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Settlement} from "./Settlement.sol";
 import {DiscountMath} from "./DiscountMath.sol";
+import {ICreditLedger} from "../interfaces/ICreditLedger.sol";
 import {Certificate, Fragment, Offer, OfferStatus, Role} from "./LedgerTypes.sol";
 
 /// @title Financing
@@ -14,38 +15,13 @@ import {Certificate, Fragment, Offer, OfferStatus, Role} from "./LedgerTypes.sol
 abstract contract Financing is Settlement {
     using SafeERC20 for IERC20;
 
-    /// @notice Highest discount rate an offer may carry (100% a year).
+    /// @inheritdoc ICreditLedger
+    /// @dev 100% a year.
     uint256 public constant MAX_RATE_BPS = 10_000;
 
     uint256 private _offerCount;
     mapping(uint256 offerId => Offer) private _offers;
 
-    event FinancingOffered(
-        uint256 indexed offerId,
-        uint256 indexed fragmentId,
-        address indexed financier,
-        address seller,
-        uint256 amount,
-        uint256 rateBps,
-        uint256 expiresAt
-    );
-    event FinancingWithdrawn(uint256 indexed offerId);
-    event FinancingAccepted(
-        uint256 indexed offerId,
-        uint256 indexed fragmentId,
-        address indexed financier,
-        address seller,
-        uint256 financedFragmentId,
-        uint256 amount,
-        uint256 discount,
-        uint256 days_,
-        uint256 payment
-    );
-
-    /// @notice Offers `amount` fen of one of the caller's fragments to `financier` at
-    /// `rateBps` a year, until `expiresAt`. The fragment is not locked: the holder keeps
-    /// using it, and acceptance checks that the amount is still there.
-    /// @return offerId the new offer's id (sequential, from 1).
     function offerFinancing(uint256 fragmentId, address financier, uint128 amount, uint16 rateBps, uint40 expiresAt)
         external
         whenNotPaused
@@ -74,7 +50,6 @@ abstract contract Financing is Settlement {
         emit FinancingOffered(offerId, fragmentId, financier, msg.sender, amount, rateBps, expiresAt);
     }
 
-    /// @notice The seller withdraws an open offer.
     function withdrawOffer(uint256 offerId) external whenNotPaused {
         Offer storage offer = _openOffer(offerId);
         if (offer.seller != msg.sender) revert NotOfferSeller(offerId, msg.sender);
@@ -82,10 +57,6 @@ abstract contract Financing is Settlement {
         emit FinancingWithdrawn(offerId);
     }
 
-    /// @notice The financier buys the offered amount: it pays `amount - discount` in the
-    /// settlement token to the seller and receives a fragment of `amount` fen, atomically.
-    /// @dev The financier must have approved the ledger for the payment beforehand.
-    /// @return financedFragmentId the fragment the financier now holds.
     function acceptOffer(uint256 offerId) external whenNotPaused nonReentrant returns (uint256 financedFragmentId) {
         Offer storage offer = _openOffer(offerId);
         if (offer.financier != msg.sender) revert NotOfferFinancier(offerId, msg.sender);
@@ -112,15 +83,12 @@ abstract contract Financing is Settlement {
         settlementToken.safeTransferFrom(msg.sender, seller, payment);
     }
 
-    /// @notice What accepting an offer now would cost: whole days to maturity, the discount
-    /// and the payment to the seller, all by DiscountMath's rule.
     function quote(uint256 offerId) external view returns (uint256 days_, uint256 discount, uint256 payment) {
         Offer storage offer = _offers[offerId];
         if (offer.status == OfferStatus.None) revert UnknownOffer(offerId);
         return _price(offer);
     }
 
-    /// @notice An offer's full record.
     function getOffer(uint256 offerId) external view returns (Offer memory) {
         Offer storage offer = _offers[offerId];
         if (offer.status == OfferStatus.None) revert UnknownOffer(offerId);

@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {PauseClock} from "./PauseClock.sol";
-import {ILedgerErrors} from "../interfaces/ILedgerErrors.sol";
+import {ICreditLedger} from "../interfaces/ICreditLedger.sol";
 import {Role} from "./LedgerTypes.sol";
 
 /// @title Membership
@@ -13,8 +13,8 @@ import {Role} from "./LedgerTypes.sol";
 /// @dev The operator is an AccessControl role so that it can be held by a multisig and
 /// rotated; business roles are a one-slot enum so that every permission check on the hot
 /// paths (split, transfer) is a single storage read.
-abstract contract Membership is AccessControl, PauseClock, ILedgerErrors {
-    /// @notice The platform operator's role: onboarding, suspension, pause, grace period.
+abstract contract Membership is AccessControl, PauseClock {
+    /// @inheritdoc ICreditLedger
     bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
 
     struct Member {
@@ -26,19 +26,12 @@ abstract contract Membership is AccessControl, PauseClock, ILedgerErrors {
     mapping(address account => Member) private _members;
     mapping(bytes32 orgIdHash => address account) private _accountOfOrganization;
 
-    event MemberRegistered(address indexed account, bytes32 indexed orgIdHash, Role role);
-    event MemberRoleChanged(address indexed account, Role previousRole, Role newRole);
-    event MemberSuspended(address indexed account);
-    event MemberReinstated(address indexed account);
-
     constructor(address operator) {
         if (operator == address(0)) revert ZeroAddress();
         _grantRole(DEFAULT_ADMIN_ROLE, operator);
         _grantRole(OPERATOR_ROLE, operator);
     }
 
-    /// @notice Onboards an organization as a member in one role.
-    /// @dev One organization maps to one address, so a party cannot hide behind a second key.
     function registerMember(address account, bytes32 orgIdHash, Role role)
         external
         onlyRole(OPERATOR_ROLE)
@@ -54,7 +47,6 @@ abstract contract Membership is AccessControl, PauseClock, ILedgerErrors {
         emit MemberRegistered(account, orgIdHash, role);
     }
 
-    /// @notice Changes a member's role, e.g. when a supplier becomes a core enterprise.
     function changeMemberRole(address account, Role role) external onlyRole(OPERATOR_ROLE) whenNotPaused {
         if (role == Role.None) revert InvalidRole(role);
         Member storage member = _existingMember(account);
@@ -63,36 +55,29 @@ abstract contract Membership is AccessControl, PauseClock, ILedgerErrors {
         emit MemberRoleChanged(account, previous, role);
     }
 
-    /// @notice Stops a member from acting or receiving fragments (fraud, sanctions, a lost key).
-    /// @dev A suspended member is still paid at maturity: repayment is owed to the holder.
     function suspendMember(address account) external onlyRole(OPERATOR_ROLE) {
         _existingMember(account).suspended = true;
         emit MemberSuspended(account);
     }
 
-    /// @notice Lifts a suspension.
     function reinstateMember(address account) external onlyRole(OPERATOR_ROLE) {
         _existingMember(account).suspended = false;
         emit MemberReinstated(account);
     }
 
-    /// @notice Halts every state change of the ledger in an emergency.
     function pause() external onlyRole(OPERATOR_ROLE) {
         _pause();
     }
 
-    /// @notice Resumes after an emergency.
     function unpause() external onlyRole(OPERATOR_ROLE) {
         _unpause();
     }
 
-    /// @notice A member's role, suspension flag and organization hash.
     function memberOf(address account) external view returns (Role role, bool suspended, bytes32 orgIdHash) {
         Member storage member = _members[account];
         return (member.role, member.suspended, member.orgIdHash);
     }
 
-    /// @notice The address registered for an organization, or zero.
     function accountOfOrganization(bytes32 orgIdHash) external view returns (address) {
         return _accountOfOrganization[orgIdHash];
     }

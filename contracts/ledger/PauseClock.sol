@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {ICreditLedger} from "../interfaces/ICreditLedger.sol";
 
 /// @title PauseClock
 /// @notice Pausing with a memory: every pause is recorded as an interval of block time, so
@@ -10,8 +11,10 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 /// extended by exactly the time the ledger was paused.
 /// @dev Pauses are rare, emergency-only operator actions, so the history is a plain array
 /// in time order: one slot per pause, found by binary search. Pausable's own Paused and
-/// Unpaused events already record every change.
-abstract contract PauseClock is Pausable {
+/// Unpaused events already record every change. The first module of the ledger, so the
+/// one that brings ICreditLedger into the inheritance chain: every module after it
+/// implements its part of the interface and the compiler checks each against it.
+abstract contract PauseClock is Pausable, ICreditLedger {
     /// @dev [start, end) in block time; end is 0 while the pause lasts (only the last one).
     struct PauseInterval {
         uint40 start;
@@ -20,12 +23,15 @@ abstract contract PauseClock is Pausable {
 
     PauseInterval[] private _pauses;
 
-    /// @notice How many times the ledger was paused (including a pause under way).
+    /// @inheritdoc ICreditLedger
+    function paused() public view virtual override(Pausable, ICreditLedger) returns (bool) {
+        return super.paused();
+    }
+
     function pauseCount() external view returns (uint256) {
         return _pauses.length;
     }
 
-    /// @notice The `index`-th pause: its start and end in block time (end 0 while it lasts).
     function pauseAt(uint256 index) external view returns (uint256 start, uint256 end) {
         PauseInterval storage interval = _pauses[index];
         return (interval.start, interval.end);

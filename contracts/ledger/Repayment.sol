@@ -5,6 +5,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Settlement} from "./Settlement.sol";
 import {FragmentIds} from "./FragmentIds.sol";
+import {ICreditLedger} from "../interfaces/ICreditLedger.sol";
 import {Certificate, CertificateStatus, Fragment} from "./LedgerTypes.sol";
 
 /// @title Repayment
@@ -19,26 +20,16 @@ import {Certificate, CertificateStatus, Fragment} from "./LedgerTypes.sol";
 abstract contract Repayment is Settlement {
     using SafeERC20 for IERC20;
 
-    /// @notice Longest grace period the operator may set.
+    /// @inheritdoc ICreditLedger
     uint256 public constant MAX_GRACE_PERIOD = 90 days;
 
-    /// @notice Time after maturity before an unpaid certificate may be marked overdue.
+    /// @inheritdoc ICreditLedger
     uint256 public gracePeriod;
-
-    event GracePeriodChanged(uint256 previousGracePeriod, uint256 newGracePeriod);
-    event RepaymentReceived(uint256 indexed certificateId, address indexed payer, uint256 amount, uint256 totalRepaid);
-    event CertificateSettled(uint256 indexed certificateId);
-    event FragmentPaid(uint256 indexed certificateId, uint256 indexed fragmentId, address indexed holder, uint256 amount);
-    event CertificateOverdue(uint256 indexed certificateId, uint256 outstanding);
-    event CertificateDefaulted(uint256 indexed certificateId, uint256 outstanding);
 
     constructor(uint256 gracePeriod_) {
         _setGracePeriod(gracePeriod_);
     }
 
-    /// @notice The issuer pays `amount` fen towards a matured certificate (pulled from its
-    /// settlement-token balance; approve the ledger first). Late payment of an overdue or
-    /// defaulted certificate is accepted too. The issuer's credit line is restored by as much.
     function repay(uint256 certificateId, uint128 amount) external whenNotPaused nonReentrant {
         Certificate storage cert = _existingCertificate(certificateId);
         if (cert.issuer != msg.sender) revert NotIssuer(certificateId, msg.sender);
@@ -63,8 +54,6 @@ abstract contract Repayment is Settlement {
         settlementToken.safeTransferFrom(msg.sender, address(this), amount);
     }
 
-    /// @notice The holder collects what its fragment is owed so far.
-    /// @return amount fen paid.
     function claim(uint256 fragmentId) external whenNotPaused nonReentrant returns (uint256 amount) {
         Fragment storage fragment = _existingFragment(fragmentId);
         if (fragment.holder != msg.sender) revert NotHolder(fragmentId, msg.sender);
@@ -77,10 +66,6 @@ abstract contract Repayment is Settlement {
         settlementToken.safeTransfer(msg.sender, amount);
     }
 
-    /// @notice Pays every fragment with seq in [fromSeq, fromSeq + count) of a certificate
-    /// what it is owed, to its current holder. Anyone may call it; fragments owed nothing
-    /// are skipped, so running it twice pays nobody twice.
-    /// @return total fen paid by this call.
     function payFragments(uint256 certificateId, uint256 fromSeq, uint256 count)
         external
         whenNotPaused
@@ -107,8 +92,6 @@ abstract contract Repayment is Settlement {
         cert.paidOut += uint96(total); // paidOut <= repaid <= faceValue < 2**96
     }
 
-    /// @notice Marks a certificate overdue once its grace period has run out (see
-    /// `overdueAt`) without full repayment. Anyone may call it (a keeper, a bank, a regulator).
     function markOverdue(uint256 certificateId) external whenNotPaused {
         Certificate storage cert = _existingCertificate(certificateId);
         if (cert.status != CertificateStatus.Active) revert WrongCertificateStatus(certificateId, cert.status);
@@ -118,8 +101,6 @@ abstract contract Repayment is Settlement {
         emit CertificateOverdue(certificateId, cert.faceValue - cert.repaid);
     }
 
-    /// @notice The operator declares an overdue certificate in default (a legal step taken
-    /// off chain, recorded here so every holder and bank sees it). Late repayment still counts.
     function declareDefault(uint256 certificateId) external onlyRole(OPERATOR_ROLE) whenNotPaused {
         Certificate storage cert = _existingCertificate(certificateId);
         if (cert.status != CertificateStatus.Overdue) revert WrongCertificateStatus(certificateId, cert.status);
@@ -127,14 +108,11 @@ abstract contract Repayment is Settlement {
         emit CertificateDefaulted(certificateId, cert.faceValue - cert.repaid);
     }
 
-    /// @notice Sets the grace period for certificates marked overdue from now on.
     function setGracePeriod(uint256 newGracePeriod) external onlyRole(OPERATOR_ROLE) {
         _setGracePeriod(newGracePeriod);
     }
 
-    /// @notice The moment after which a certificate not repaid in full may be marked
-    /// overdue: maturity + gracePeriod, extended by every second the ledger was paused
-    /// between maturity and that moment.
+    /// @inheritdoc ICreditLedger
     /// @dev Why: while the ledger is paused nobody can repay, so the grace period counts
     /// only unpaused time. A pause before maturity does not count (the tenor is not the
     /// grace period), the part of a pause after maturity does, and a pause that begins
@@ -145,7 +123,6 @@ abstract contract Repayment is Settlement {
         return _overdueAt(_existingCertificate(certificateId));
     }
 
-    /// @notice What a fragment is owed now and has not been paid yet.
     function owed(uint256 fragmentId) external view returns (uint256) {
         Fragment storage fragment = _existingFragment(fragmentId);
         return _owed(_certificateOfFragment(fragmentId), fragment);

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {Certificates} from "./Certificates.sol";
+import {ICreditLedger} from "../interfaces/ICreditLedger.sol";
 
 /// @title Settlement
 /// @notice The cash leg shared by financing and repayment: one ERC-20 settlement token,
@@ -12,7 +13,7 @@ import {Certificates} from "./Certificates.sol";
 /// token call (checks-effects-interactions), even though the token is a known contract:
 /// a consortium may swap in a deposit token with hooks.
 abstract contract Settlement is Certificates, ReentrancyGuard {
-    /// @notice The ERC-20 every financing and repayment is paid in (one unit = one fen).
+    /// @inheritdoc ICreditLedger
     IERC20 public immutable settlementToken;
 
     constructor(IERC20 token) {
