@@ -21,7 +21,8 @@ from api.runtime import Runtime
 
 
 async def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 async def db(request: Request) -> AsyncIterator[Session]:

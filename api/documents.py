@@ -14,6 +14,8 @@ import secrets
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eth_utils import keccak
 
+from chain_client.encoding import to_hex
+
 
 def seal(key: bytes, document_id: str, content: bytes) -> tuple[bytes, bytes]:
     """(nonce, ciphertext) of ``content``."""
@@ -27,4 +29,4 @@ def unseal(key: bytes, document_id: str, nonce: bytes, ciphertext: bytes) -> byt
 
 def hashes(content: bytes) -> tuple[str, str]:
     """(sha256 hex, 0x keccak256 hex) of the clear content."""
-    return hashlib.sha256(content).hexdigest(), "0x" + bytes(keccak(content)).hex()
+    return hashlib.sha256(content).hexdigest(), to_hex(keccak(content))

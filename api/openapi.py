@@ -200,11 +200,14 @@ def _operations(
     for route in iter_route_contexts(app.routes):
         if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
             continue
-        dependant = route.dependant or route.original_route.dependant
+        dependant: Dependant = route.dependant or route.original_route.dependant
+        path = route.path_format
+        if path is None:
+            continue
         for method in sorted(route.methods or ()):
-            operation = doc["paths"].get(route.path_format, {}).get(method.lower())
+            operation: dict[str, Any] | None = doc["paths"].get(path, {}).get(method.lower())
             if operation is not None:
-                yield method.lower(), route.path_format, operation, dependant
+                yield method.lower(), path, operation, dependant
 
 
 def complete(app: FastAPI, doc: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.headers import allowed_methods
+from chain_client.encoding import jsonable
 from chain_client.errors import ContractRevert
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class Problem(Exception):  # noqa: N818 - it is the RFC's name
         }
         if instance:
             doc["instance"] = instance
-        doc.update(_jsonable(self.extra))
+        doc.update(jsonable(self.extra))
         return doc
 
     def response(self, instance: str | None = None) -> JSONResponse:
@@ -188,7 +189,7 @@ def problem_from_revert(exc: ContractRevert) -> Problem:
         title,
         _detail(name, exc.args, title),
         ledger_error=name,
-        ledger_error_args=_jsonable(exc.args),
+        ledger_error_args=jsonable(exc.args),
     )
 
 
@@ -245,20 +246,6 @@ def _detail(name: str, args: dict[str, Any], title: str) -> str:
     except KeyError:
         pass
     return title + "."
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bytes | bytearray):
-        return "0x" + bytes(value).hex()
-    if isinstance(value, bool) or value is None or isinstance(value, str | float):
-        return value
-    if isinstance(value, int):
-        return str(value) if abs(value) > 2**53 else value
-    return str(value)
 
 
 #: fields of a JSON *body* that are money (a query ``limit`` is a page size, not money)

@@ -32,7 +32,7 @@ def check_document_quota(session: Session, settings: Settings, org_id: int, size
     count_limit, bytes_limit = settings.document_quota_count, settings.document_quota_bytes
     if count_limit <= 0 and bytes_limit <= 0:
         return
-    count, stored = session.exec(  # type: ignore[call-overload]
+    count, stored = session.exec(
         select(func.count(Document.id), func.coalesce(func.sum(Document.size), 0)).where(  # type: ignore[arg-type]
             Document.org_id == org_id
         )

@@ -7,7 +7,7 @@ anything else happens. Ids that may exceed 2**53 (fragment ids) are strings too.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -24,6 +24,10 @@ UnixTime = Annotated[int, Field(ge=0, le=2**40 - 1)]
 OnboardRole = Literal["core_enterprise", "supplier", "financier", "auditor"]
 
 UINT128_MAX = 2**128 - 1
+#: Money in answers: a decimal string of whole fen (never a JSON number).
+FenText = Annotated[str, Field(description="whole fen, as a decimal string")]
+#: A fragment id in answers: a decimal string (ids exceed 2**53).
+FragmentIdText = Annotated[str, Field(description="fragment id, as a decimal string")]
 
 
 class Strict(BaseModel):
@@ -96,67 +100,345 @@ def fen(value: str) -> int:
 
 
 # -- views ----------------------------------------------------------------------------------
+# What the read endpoints send, declared as models so the OpenAPI document describes it.
 
 
-def org_view(org: Organization) -> dict[str, object]:
-    return {
-        "id": org.id,
-        "name": org.name,
-        "uscc": org.uscc,
-        "role": org.role,
-        "address": org.address,
-        "status": org.status,
-        "created_at": org.created_at.isoformat() if org.created_at else None,
-    }
+class OrganizationView(BaseModel):
+    id: int
+    name: str
+    uscc: str | None
+    role: str
+    address: str | None
+    status: str
+    created_at: str | None
 
 
-def certificate_view(row: CertificateRow) -> dict[str, object]:
+def org_view(org: Organization) -> OrganizationView:
+    assert org.id is not None
+    return OrganizationView(
+        id=org.id,
+        name=org.name,
+        uscc=org.uscc,
+        role=org.role,
+        address=org.address,
+        status=org.status,
+        created_at=org.created_at.isoformat() if org.created_at else None,
+    )
+
+
+class CertificateView(BaseModel):
+    id: int
+    issuer: str
+    beneficiary: str
+    credit_provider: str
+    face_value: FenText
+    outstanding: FenText
+    maturity: int
+    issued_at: int
+    status: str
+    fragment_count: int
+    repaid: FenText
+    paid_out: FenText
+    document_hash: str
+    indexed_at_block: int
+
+
+class FragmentHolding(BaseModel):
+    """A fragment as its certificate's issuer and credit provider see it."""
+
+    id: FragmentIdText
+    holder: str
+    value: FenText
+    paid: FenText
+
+
+class CertificateDetail(CertificateView):
+    """``fragments`` and ``offers`` only for the operator, auditors, the issuer and the
+    credit provider (absent otherwise)."""
+
+    fragments: list[FragmentHolding] | None = None
+    offers: list[int] | None = None
+
+
+def certificate_view(row: CertificateRow) -> CertificateView:
     outstanding = int(row.face_value) - int(row.repaid)
-    return {
-        "id": row.id,
-        "issuer": row.issuer,
-        "beneficiary": row.beneficiary,
-        "credit_provider": row.credit_provider,
-        "face_value": row.face_value,
-        "outstanding": str(outstanding if row.status not in ("rejected", "revoked") else 0),
-        "maturity": row.maturity,
-        "issued_at": row.issued_at,
-        "status": row.status,
-        "fragment_count": row.fragment_count,
-        "repaid": row.repaid,
-        "paid_out": row.paid_out,
-        "document_hash": row.document_hash,
-        "indexed_at_block": row.block_number,
-    }
+    return CertificateView(
+        id=row.id,
+        issuer=row.issuer,
+        beneficiary=row.beneficiary,
+        credit_provider=row.credit_provider,
+        face_value=row.face_value,
+        outstanding=str(outstanding if row.status not in ("rejected", "revoked") else 0),
+        maturity=row.maturity,
+        issued_at=row.issued_at,
+        status=row.status,
+        fragment_count=row.fragment_count,
+        repaid=row.repaid,
+        paid_out=row.paid_out,
+        document_hash=row.document_hash,
+        indexed_at_block=row.block_number,
+    )
 
 
-def fragment_view(row: FragmentRow) -> dict[str, object]:
-    return {
-        "id": str(row.id),
-        "certificate_id": row.certificate_id,
-        "seq": row.seq,
-        "parent_id": str(row.parent_id) if row.parent_id is not None else None,
-        "holder": row.holder,
-        "value": row.value,
-        "paid": row.paid,
-        "indexed_at_block": row.block_number,
-    }
+class FragmentView(BaseModel):
+    id: FragmentIdText
+    certificate_id: int
+    seq: int
+    parent_id: FragmentIdText | None
+    holder: str
+    value: FenText
+    paid: FenText
+    indexed_at_block: int
 
 
-def offer_view(row: OfferRow) -> dict[str, object]:
-    return {
-        "id": row.id,
-        "fragment_id": str(row.fragment_id),
-        "seller": row.seller,
-        "financier": row.financier,
-        "amount": row.amount,
-        "rate_bps": row.rate_bps,
-        "expires_at": row.expires_at,
-        "status": row.status,
-        "financed_fragment_id": (
+class FragmentDetail(FragmentView):
+    owed: FenText = Field(description="what a claim would pay now (read from the chain)")
+
+
+def fragment_view(row: FragmentRow) -> FragmentView:
+    return FragmentView(
+        id=str(row.id),
+        certificate_id=row.certificate_id,
+        seq=row.seq,
+        parent_id=str(row.parent_id) if row.parent_id is not None else None,
+        holder=row.holder,
+        value=row.value,
+        paid=row.paid,
+        indexed_at_block=row.block_number,
+    )
+
+
+class OfferView(BaseModel):
+    id: int
+    fragment_id: FragmentIdText
+    seller: str
+    financier: str
+    amount: FenText
+    rate_bps: int
+    expires_at: int
+    status: str
+    financed_fragment_id: FragmentIdText | None
+    discount: FenText | None
+    payment: FenText | None
+    days: int | None
+
+
+def offer_view(row: OfferRow) -> OfferView:
+    return OfferView(
+        id=row.id,
+        fragment_id=str(row.fragment_id),
+        seller=row.seller,
+        financier=row.financier,
+        amount=row.amount,
+        rate_bps=row.rate_bps,
+        expires_at=row.expires_at,
+        status=row.status,
+        financed_fragment_id=(
             str(row.financed_fragment_id) if row.financed_fragment_id is not None else None
         ),
-        "discount": row.discount,
-        "payment": row.payment,
-        "days": row.days,
-    }
+        discount=row.discount,
+        payment=row.payment,
+        days=row.days,
+    )
+
+
+class CreditLineView(BaseModel):
+    financier_id: int
+    core_enterprise_id: int
+    limit: FenText
+    used: FenText
+    available: FenText
+
+
+class ApiKeyView(BaseModel):
+    id: int
+    label: str
+    prefix: str
+    created_at: str
+    revoked_at: str | None
+
+
+class RevokedApiKey(BaseModel):
+    id: int
+    revoked_at: str
+
+
+class BalanceView(BaseModel):
+    org_id: int
+    balance: FenText
+
+
+class DocumentView(BaseModel):
+    id: str
+    kind: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    keccak256: str
+    certificate_id: int | None
+    chain_document_hash: str | None = Field(description="what its certificate anchors")
+    matches_chain: bool | None
+
+
+class AuditEntryView(BaseModel):
+    id: int
+    at: str
+    org_id: int | None
+    api_key_id: int | None
+    action: str
+    target: str
+    params: dict[str, Any]
+    outcome: str
+    code: str | None
+    tx_hash: str | None
+    block_number: int | None
+
+
+class HealthView(BaseModel):
+    status: Literal["ok"]
+    chain_id: int
+    ledger: str
+    head: int
+    block_time: int
+    indexed_block: int
+    indexing: bool
+
+
+class MaturityRun(BaseModel):
+    pages_paid: int
+    fen_paid: FenText
+    marked_overdue: list[int]
+
+
+class IndexerRun(BaseModel):
+    stored_events: int
+    indexed_block: int
+
+
+# -- answers of chain commands (api.services.responders builds them) ---------------------------
+
+
+class CommandAnswer(BaseModel):
+    """What every chain command answers: its transaction, once mined."""
+
+    action: str
+    tx_hash: str
+    block_number: int
+    gas_used: int
+
+
+class IssueAnswer(CommandAnswer):
+    action: Literal["issue"]
+    certificate_id: int
+    face_value: FenText
+    maturity: int
+    status: Literal["issued"]
+
+
+class AcceptAnswer(CommandAnswer):
+    action: Literal["accept"]
+    certificate_id: int
+    root_fragment_id: FragmentIdText
+    status: Literal["active"]
+
+
+class CertificateAnswer(CommandAnswer):
+    """reject, revoke"""
+
+    action: Literal["reject", "revoke"]
+    certificate_id: int
+
+
+class RepayAnswer(CommandAnswer):
+    action: Literal["repay"]
+    certificate_id: int
+    amount: FenText
+
+
+class SplitAnswer(CommandAnswer):
+    action: Literal["split"]
+    parent_fragment_id: FragmentIdText
+    fragment_id: FragmentIdText
+    amount: FenText
+    to_org_id: int
+
+
+class TransferAnswer(CommandAnswer):
+    action: Literal["transfer"]
+    fragment_id: FragmentIdText
+    to_org_id: int
+
+
+class ClaimAnswer(CommandAnswer):
+    action: Literal["claim"]
+    fragment_id: FragmentIdText
+    paid: FenText
+
+
+class CreditLineAnswer(CommandAnswer):
+    action: Literal["set_credit_line"]
+    core_enterprise_id: int
+    limit: FenText
+
+
+class OfferAnswer(CommandAnswer):
+    action: Literal["offer"]
+    offer_id: int
+    fragment_id: FragmentIdText
+    amount: FenText
+    rate_bps: int
+    expires_at: int
+    status: Literal["open"]
+
+
+class WithdrawOfferAnswer(CommandAnswer):
+    action: Literal["withdraw_offer"]
+    offer_id: int
+
+
+class AcceptOfferAnswer(CommandAnswer):
+    """The price paid, from the transaction's FinancingAccepted event."""
+
+    action: Literal["accept_offer"]
+    offer_id: int
+    financed_fragment_id: FragmentIdText
+    status: Literal["accepted"]
+    amount: FenText | None = None
+    discount: FenText | None = None
+    payment: FenText | None = None
+    days: int | None = None
+
+
+class MintAnswer(CommandAnswer):
+    action: Literal["mint"]
+    org_id: int
+    amount: FenText
+
+
+class MemberAnswer(CommandAnswer):
+    """suspend, reinstate"""
+
+    action: Literal["suspend", "reinstate"]
+    org_id: int
+
+
+class LedgerAnswer(CommandAnswer):
+    """pause, unpause"""
+
+    action: Literal["pause", "unpause"]
+
+
+# -- answers of local commands ----------------------------------------------------------------
+
+
+class NewApiKey(BaseModel):
+    """A new API key: ``api_key`` is shown in this answer only (a replay of the same
+    Idempotency-Key withholds it)."""
+
+    id: int
+    org_id: int
+    label: str
+    prefix: str
+    api_key: str
+    note: str

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from sqlmodel import select
+from sqlmodel import col, select
 
 from api.auth import OPERATOR, OVERSEERS, Principal, require_roles
 from api.commands import catalogue
@@ -17,26 +17,27 @@ from api.commands.http import command_response
 from api.deps import ReadSessionDep, RuntimeDep, command_context
 from api.models import AuditEntry
 from api.runtime import Runtime
+from api.schemas import AuditEntryView, HealthView, IndexerRun, LedgerAnswer, MaturityRun
 
 router = APIRouter(prefix="/v1", tags=["administration"])
 
 
-@router.get("/health", tags=["system"])
-def health(rt: RuntimeDep, request: Request) -> dict[str, Any]:
+@router.get("/health", tags=["system"], response_model=HealthView)
+def health(rt: RuntimeDep, request: Request) -> HealthView:
     """Liveness plus where the chain and the index are (no authentication). The chain's
     clock is given because maturities and offer expiries count from it, not from ours.
     ``indexing``: whether the process that answered runs the indexer and the maturity job
     (with several worker processes, exactly one does)."""
     background = getattr(request.app.state, "background", None)
-    return {
-        "status": "ok",
-        "chain_id": rt.gateway.manifest.chain_id,
-        "ledger": rt.gateway.manifest.ledger_address,
-        "head": rt.gateway.head(),
-        "block_time": rt.gateway.block_time(),
-        "indexed_block": rt.indexer.indexed_block,
-        "indexing": bool(background is not None and background.indexing),
-    }
+    return HealthView(
+        status="ok",
+        chain_id=rt.gateway.manifest.chain_id,
+        ledger=rt.gateway.manifest.ledger_address,
+        head=rt.gateway.head(),
+        block_time=rt.gateway.block_time(),
+        indexed_block=rt.indexer.indexed_block,
+        indexing=bool(background is not None and background.indexing),
+    )
 
 
 def _run_on_ledger(
@@ -47,7 +48,7 @@ def _run_on_ledger(
     return command_response(rt.runner.run_chain(ctx, command, "ledger", {}, plan))
 
 
-@router.post("/admin/pause")
+@router.post("/admin/pause", response_model=LedgerAnswer)
 def pause(
     rt: RuntimeDep,
     ctx: CommandContext = Depends(command_context),  # noqa: B008
@@ -57,7 +58,7 @@ def pause(
     return _run_on_ledger(catalogue.PAUSE, rt, ctx)
 
 
-@router.post("/admin/unpause")
+@router.post("/admin/unpause", response_model=LedgerAnswer)
 def unpause(
     rt: RuntimeDep,
     ctx: CommandContext = Depends(command_context),  # noqa: B008
@@ -67,31 +68,31 @@ def unpause(
     return _run_on_ledger(catalogue.UNPAUSE, rt, ctx)
 
 
-@router.post("/admin/jobs/maturity")
+@router.post("/admin/jobs/maturity", response_model=MaturityRun)
 def run_maturity(
     rt: RuntimeDep,
     _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
-) -> dict[str, Any]:
+) -> MaturityRun:
     """Operator: run one pass of the maturity job now (payouts, overdue marking)."""
     report = rt.maturity.step()
-    return {
-        "pages_paid": report.pages_paid,
-        "fen_paid": str(report.fen_paid),
-        "marked_overdue": report.marked_overdue,
-    }
+    return MaturityRun(
+        pages_paid=report.pages_paid,
+        fen_paid=str(report.fen_paid),
+        marked_overdue=report.marked_overdue,
+    )
 
 
-@router.post("/admin/indexer")
+@router.post("/admin/indexer", response_model=IndexerRun)
 def run_indexer(
     rt: RuntimeDep,
     _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
-) -> dict[str, Any]:
+) -> IndexerRun:
     """Operator: index up to the chain head now."""
     stored = rt.indexer.catch_up()
-    return {"stored_events": stored, "indexed_block": rt.indexer.indexed_block}
+    return IndexerRun(stored_events=stored, indexed_block=rt.indexer.indexed_block)
 
 
-@router.get("/audit-log")
+@router.get("/audit-log", response_model=list[AuditEntryView])
 def audit_log(
     rt: RuntimeDep,
     session: ReadSessionDep,
@@ -99,7 +100,7 @@ def audit_log(
     outcome: Literal["succeeded", "refused", "failed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
-) -> list[dict[str, Any]]:
+) -> list[AuditEntryView]:
     """Every command and every refusal: who, what, when, outcome, code, transaction
     (operator and auditors). A refusal that is not a command's (no or a revoked key, a
     wrong role, a record the caller may not see, a malformed request, a rate limit) has
@@ -108,24 +109,25 @@ def audit_log(
     one source, action and code within a minute are one more row with ``params.repeated``
     (api.refusals)."""
     rt.refusals.flush()  # this process's refusals up to now
-    query = select(AuditEntry).order_by(AuditEntry.id.desc())  # type: ignore[union-attr]
+    query = select(AuditEntry).order_by(col(AuditEntry.id).desc())
     if action:
         query = query.where(AuditEntry.action == action)
     if outcome:
         query = query.where(AuditEntry.outcome == outcome)
     return [
-        {
-            "id": e.id,
-            "at": e.at.isoformat(),
-            "org_id": e.org_id,
-            "api_key_id": e.api_key_id,
-            "action": e.action,
-            "target": e.target,
-            "params": json.loads(e.params),
-            "outcome": e.outcome,
-            "code": e.code,
-            "tx_hash": e.tx_hash,
-            "block_number": e.block_number,
-        }
+        AuditEntryView(
+            id=e.id,
+            at=e.at.isoformat(),
+            org_id=e.org_id,
+            api_key_id=e.api_key_id,
+            action=e.action,
+            target=e.target,
+            params=json.loads(e.params),
+            outcome=e.outcome,
+            code=e.code,
+            tx_hash=e.tx_hash,
+            block_number=e.block_number,
+        )
         for e in session.exec(query.limit(limit)).all()
+        if e.id is not None
     ]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api.auth import CORE_ENTERPRISE, SUPPLIER, Principal, authenticate, require_roles
 from api.commands import catalogue
@@ -17,7 +17,19 @@ from api.deps import RuntimeDep, SessionDep, command_context
 from api.models import CertificateRow, Document, FragmentRow, OfferRow
 from api.problems import Problem
 from api.runtime import Runtime
-from api.schemas import IssueRequest, RepayRequest, certificate_view, fen
+from api.schemas import (
+    AcceptAnswer,
+    CertificateAnswer,
+    CertificateDetail,
+    CertificateView,
+    FragmentHolding,
+    IssueAnswer,
+    IssueRequest,
+    RepayAnswer,
+    RepayRequest,
+    certificate_view,
+    fen,
+)
 from api.services.access import (
     MAX_DB_INT,
     certificate_for_command,
@@ -27,13 +39,14 @@ from api.services.access import (
     org_or_422,
 )
 from chain_client import identity
+from chain_client.ledger_types import fragment_id_bounds
 
 router = APIRouter(prefix="/v1/certificates", tags=["certificates"])
 CertId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 Status = Literal["issued", "active", "rejected", "revoked", "settled", "overdue", "defaulted"]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=IssueAnswer)
 def issue(
     body: IssueRequest,
     rt: RuntimeDep,
@@ -122,7 +135,7 @@ def _run_on_certificate(
     return command_response(rt.runner.run_chain(ctx, command, target, params, plan))
 
 
-@router.post("/{certificate_id}/accept")
+@router.post("/{certificate_id}/accept", response_model=AcceptAnswer)
 def accept_certificate(
     certificate_id: CertId,
     rt: RuntimeDep,
@@ -134,7 +147,7 @@ def accept_certificate(
     return _run_on_certificate(catalogue.ACCEPT, certificate_id, rt, session, ctx)
 
 
-@router.post("/{certificate_id}/reject")
+@router.post("/{certificate_id}/reject", response_model=CertificateAnswer)
 def reject_certificate(
     certificate_id: CertId,
     rt: RuntimeDep,
@@ -146,7 +159,7 @@ def reject_certificate(
     return _run_on_certificate(catalogue.REJECT, certificate_id, rt, session, ctx)
 
 
-@router.post("/{certificate_id}/revoke")
+@router.post("/{certificate_id}/revoke", response_model=CertificateAnswer)
 def revoke_certificate(
     certificate_id: CertId,
     rt: RuntimeDep,
@@ -158,7 +171,7 @@ def revoke_certificate(
     return _run_on_certificate(catalogue.REVOKE, certificate_id, rt, session, ctx)
 
 
-@router.post("/{certificate_id}/repay")
+@router.post("/{certificate_id}/repay", response_model=RepayAnswer)
 def repay(
     certificate_id: CertId,
     body: RepayRequest,
@@ -184,7 +197,7 @@ def repay(
     )
 
 
-@router.get("")
+@router.get("", response_model=list[CertificateView])
 def list_certificates(
     session: SessionDep,
     status: Status | None = None,
@@ -193,7 +206,7 @@ def list_certificates(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10**6)] = 0,
     p: Principal = Depends(authenticate),  # noqa: B008
-) -> list[dict[str, Any]]:
+) -> list[CertificateView]:
     """Certificates the caller may see (issuer, beneficiary, holders, banks involved)."""
     query = select(CertificateRow).order_by(CertificateRow.id)  # type: ignore[arg-type]
     if status:
@@ -209,28 +222,31 @@ def list_certificates(
     return [certificate_view(r) for r in rows[offset : offset + limit]]
 
 
-@router.get("/{certificate_id}")
+@router.get(
+    "/{certificate_id}", response_model=CertificateDetail, response_model_exclude_unset=True
+)
 def get_certificate(
     certificate_id: CertId,
     session: SessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
-) -> dict[str, Any]:
+) -> CertificateDetail:
     cert = certificate_or_404(session, p, certificate_id)
-    view = certificate_view(cert)
+    view = CertificateDetail(**certificate_view(cert).model_dump())
     if p.sees_everything or p.address in (cert.issuer, cert.credit_provider):
         fragments = session.exec(
             select(FragmentRow).where(FragmentRow.certificate_id == cert.id)
         ).all()
-        view["fragments"] = [
-            {"id": str(f.id), "holder": f.holder, "value": f.value, "paid": f.paid}
+        view.fragments = [
+            FragmentHolding(id=str(f.id), holder=f.holder, value=f.value, paid=f.paid)
             for f in fragments
         ]
-        view["offers"] = [
+        first, end = fragment_id_bounds(cert.id)
+        view.offers = [
             o.id
             for o in session.exec(
                 select(OfferRow)
-                .where(OfferRow.fragment_id >= cert.id << 32)  # type: ignore[operator]
-                .where(OfferRow.fragment_id < (cert.id + 1) << 32)  # type: ignore[operator]
+                .where(col(OfferRow.fragment_id) >= first)
+                .where(col(OfferRow.fragment_id) < end)
             ).all()
         ]
     return view

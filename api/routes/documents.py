@@ -18,7 +18,9 @@ from api.headers import clean_filename, content_disposition, media_type
 from api.models import CertificateRow, Document
 from api.problems import Problem
 from api.quotas import check_document_quota
+from api.schemas import DocumentView
 from api.services.access import document_visible, not_found
+from chain_client.encoding import to_hex
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 DocId = Annotated[str, Path(min_length=1, max_length=36)]
@@ -52,19 +54,19 @@ UPLOAD_BODY: dict[str, Any] = {
 }
 
 
-def _view(doc: Document, chain_hash: str | None) -> dict[str, Any]:
-    return {
-        "id": doc.id,
-        "kind": doc.kind,
-        "filename": doc.filename,
-        "content_type": doc.content_type,
-        "size": doc.size,
-        "sha256": doc.sha256,
-        "keccak256": doc.keccak256,
-        "certificate_id": doc.certificate_id,
-        "chain_document_hash": chain_hash,
-        "matches_chain": None if chain_hash is None else chain_hash == doc.keccak256,
-    }
+def _view(doc: Document, chain_hash: str | None) -> DocumentView:
+    return DocumentView(
+        id=doc.id,
+        kind=doc.kind,
+        filename=doc.filename,
+        content_type=doc.content_type,
+        size=doc.size,
+        sha256=doc.sha256,
+        keccak256=doc.keccak256,
+        certificate_id=doc.certificate_id,
+        chain_document_hash=chain_hash,
+        matches_chain=None if chain_hash is None else chain_hash == doc.keccak256,
+    )
 
 
 def _form_fields(form: FormData) -> tuple[UploadFile, str]:
@@ -104,13 +106,15 @@ def _form_fields(form: FormData) -> tuple[UploadFile, str]:
     return file, kind
 
 
-@router.post("", status_code=201, openapi_extra={"requestBody": UPLOAD_BODY})
+@router.post(
+    "", status_code=201, response_model=DocumentView, openapi_extra={"requestBody": UPLOAD_BODY}
+)
 async def upload(
     request: Request,
     rt: RuntimeDep,
     session: SessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
-) -> dict[str, Any]:
+) -> DocumentView:
     """Upload a document (multipart: ``file``, and ``kind``); it is stored encrypted and
     its keccak256 is what ``issue`` anchors on chain.
 
@@ -177,12 +181,12 @@ def _chain_hash(session: Any, doc: Document) -> str | None:
     return cert.document_hash if cert is not None else None
 
 
-@router.get("/{document_id}")
+@router.get("/{document_id}", response_model=DocumentView)
 def metadata(
     document_id: DocId,
     session: SessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
-) -> dict[str, Any]:
+) -> DocumentView:
     doc = session.get(Document, document_id)
     if doc is None or not document_visible(session, p, doc):
         raise not_found("document", document_id)
@@ -237,7 +241,7 @@ def download(
     _, kec = crypto.hashes(content)
     headers = {"X-Document-Keccak256": kec, "X-Document-Sha256": doc.sha256}
     if doc.certificate_id is not None:
-        chain = "0x" + rt.gateway.ledger.certificate(doc.certificate_id).document_hash.hex()
+        chain = to_hex(rt.gateway.ledger.certificate(doc.certificate_id).document_hash)
         headers["X-Chain-Document-Hash"] = chain
         headers["X-Document-Matches-Chain"] = "true" if chain == kec else "false"
     headers["Content-Disposition"] = content_disposition(doc.filename)

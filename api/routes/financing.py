@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api.auth import (
     FINANCIER,
@@ -27,9 +27,15 @@ from api.problems import Problem
 from api.quotas import check_split
 from api.runtime import Runtime
 from api.schemas import (
+    AcceptOfferAnswer,
+    CreditLineAnswer,
     CreditLineRequest,
+    CreditLineView,
+    OfferAnswer,
     OfferRequest,
+    OfferView,
     QuotePreviewRequest,
+    WithdrawOfferAnswer,
     fen,
     offer_view,
 )
@@ -50,7 +56,7 @@ router = APIRouter(prefix="/v1", tags=["financing"])
 OfferId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 
 
-@router.put("/credit-lines")
+@router.put("/credit-lines", response_model=CreditLineAnswer)
 @open_to_suspended(FINANCIER)
 def set_credit_line(
     body: CreditLineRequest,
@@ -96,15 +102,15 @@ def set_credit_line(
     )
 
 
-@router.get("/credit-lines")
+@router.get("/credit-lines", response_model=list[CreditLineView])
 def list_credit_lines(
     rt: RuntimeDep,
     session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
-) -> list[dict[str, Any]]:
+) -> list[CreditLineView]:
     """Lines between financiers and core enterprises the caller is party to (all, for
     the operator and auditors), read from the chain."""
-    orgs = session.exec(select(Organization).where(Organization.address.is_not(None))).all()  # type: ignore[union-attr]
+    orgs = session.exec(select(Organization).where(col(Organization.address).is_not(None))).all()
     banks = [o for o in orgs if o.role == "financier"]
     cores = [o for o in orgs if o.role == "core_enterprise"]
     lines = []
@@ -113,20 +119,20 @@ def list_credit_lines(
             if not (p.sees_everything or p.org_id in (bank.id, core.id)):
                 continue
             line = rt.gateway.ledger.credit_line(bank.address or "", core.address or "")
-            if line.limit or line.used:
+            if (line.limit or line.used) and bank.id is not None and core.id is not None:
                 lines.append(
-                    {
-                        "financier_id": bank.id,
-                        "core_enterprise_id": core.id,
-                        "limit": str(line.limit),
-                        "used": str(line.used),
-                        "available": str(line.available),
-                    }
+                    CreditLineView(
+                        financier_id=bank.id,
+                        core_enterprise_id=core.id,
+                        limit=str(line.limit),
+                        used=str(line.used),
+                        available=str(line.available),
+                    )
                 )
     return lines
 
 
-@router.post("/offers", status_code=201)
+@router.post("/offers", status_code=201, response_model=OfferAnswer)
 def create_offer(
     body: OfferRequest,
     rt: RuntimeDep,
@@ -151,13 +157,13 @@ def create_offer(
     )
 
 
-@router.get("/offers")
+@router.get("/offers", response_model=list[OfferView])
 def list_offers(
     session: ReadSessionDep,
     status: Literal["open", "accepted", "withdrawn"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     p: Principal = Depends(authenticate),  # noqa: B008
-) -> list[dict[str, Any]]:
+) -> list[OfferView]:
     query = select(OfferRow).order_by(OfferRow.id)  # type: ignore[arg-type]
     if status:
         query = query.where(OfferRow.status == status)
@@ -171,15 +177,15 @@ def _offer(session: Any, p: Principal, offer_id: int) -> OfferRow:
     offer = session.get(OfferRow, offer_id)
     if offer is None or not offer_visible(p, offer):
         raise not_found("offer", offer_id)
-    return offer  # type: ignore[no-any-return]
+    return offer
 
 
-@router.get("/offers/{offer_id}")
+@router.get("/offers/{offer_id}", response_model=OfferView)
 def get_offer(
     offer_id: OfferId,
     session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
-) -> dict[str, Any]:
+) -> OfferView:
     return offer_view(_offer(session, p, offer_id))
 
 
@@ -255,7 +261,7 @@ def _run_on_offer(
     return command_response(rt.runner.run_chain(ctx, command, target, params, plan))
 
 
-@router.post("/offers/{offer_id}/accept")
+@router.post("/offers/{offer_id}/accept", response_model=AcceptOfferAnswer)
 def accept_offer(
     offer_id: OfferId,
     rt: RuntimeDep,
@@ -267,7 +273,7 @@ def accept_offer(
     return _run_on_offer(catalogue.ACCEPT_OFFER, offer_id, rt, session, ctx)
 
 
-@router.post("/offers/{offer_id}/withdraw")
+@router.post("/offers/{offer_id}/withdraw", response_model=WithdrawOfferAnswer)
 def withdraw_offer(
     offer_id: OfferId,
     rt: RuntimeDep,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
-from sqlmodel import select
+from sqlmodel import col, select
 
 from api.auth import HOLDERS, Principal, authenticate, require_roles
 from api.commands import catalogue
@@ -17,7 +17,18 @@ from api.commands.http import command_response
 from api.deps import ReadSessionDep, RuntimeDep, command_context
 from api.models import ChainEvent, FragmentRow, Organization
 from api.quotas import check_split
-from api.schemas import FragmentIdStr, SplitRequest, TransferRequest, fen, fragment_view
+from api.schemas import (
+    ClaimAnswer,
+    FragmentDetail,
+    FragmentIdStr,
+    FragmentView,
+    SplitAnswer,
+    SplitRequest,
+    TransferAnswer,
+    TransferRequest,
+    fen,
+    fragment_view,
+)
 from api.services.access import (
     MAX_DB_INT,
     fragment_for_command,
@@ -34,7 +45,7 @@ router = APIRouter(prefix="/v1/fragments", tags=["fragments"])
 FragmentPath = Annotated[str, Path(pattern=r"^[0-9]{1,19}$", description="decimal fragment id")]
 
 
-@router.post("/{fragment_id}/split", status_code=201)
+@router.post("/{fragment_id}/split", status_code=201, response_model=SplitAnswer)
 def split(
     fragment_id: FragmentPath,
     body: SplitRequest,
@@ -64,7 +75,7 @@ def split(
     )
 
 
-@router.post("/{fragment_id}/transfer")
+@router.post("/{fragment_id}/transfer", response_model=TransferAnswer)
 def transfer(
     fragment_id: FragmentPath,
     body: TransferRequest,
@@ -92,7 +103,7 @@ def transfer(
     )
 
 
-@router.post("/{fragment_id}/claim")
+@router.post("/{fragment_id}/claim", response_model=ClaimAnswer)
 def claim(
     fragment_id: FragmentPath,
     rt: RuntimeDep,
@@ -114,7 +125,7 @@ def claim(
     )
 
 
-@router.get("")
+@router.get("", response_model=list[FragmentView])
 def list_fragments(
     session: ReadSessionDep,
     certificate_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
@@ -122,7 +133,7 @@ def list_fragments(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0, le=10**6)] = 0,
     p: Principal = Depends(authenticate),  # noqa: B008
-) -> list[dict[str, Any]]:
+) -> list[FragmentView]:
     """Fragments the caller may see; a supplier sees its own holdings only."""
     query = select(FragmentRow).order_by(FragmentRow.id)  # type: ignore[arg-type]
     if certificate_id is not None:
@@ -136,20 +147,20 @@ def list_fragments(
     return [fragment_view(r) for r in rows[offset : offset + limit]]
 
 
-@router.get("/{fragment_id}")
+@router.get("/{fragment_id}", response_model=FragmentDetail)
 def get_fragment(
     fragment_id: FragmentPath,
     rt: RuntimeDep,
     session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
-) -> dict[str, Any]:
+) -> FragmentDetail:
     fid = parse_fragment_id(fragment_id)
     view = fragment_view(fragment_or_404(session, p, fid))
     try:
-        view["owed"] = str(rt.gateway.ledger.owed(fid))
+        owed = str(rt.gateway.ledger.owed(fid))
     except ContractRevert:
-        view["owed"] = "0"
-    return view
+        owed = "0"
+    return FragmentDetail(**view.model_dump(), owed=owed)
 
 
 @router.get("/{fragment_id}/provenance")
@@ -225,13 +236,13 @@ def history(
     events = session.exec(
         select(ChainEvent)
         .where(
-            (ChainEvent.fragment_id == fid)
+            (col(ChainEvent.fragment_id) == fid)
             | (
-                (ChainEvent.certificate_id == frag.certificate_id)
-                & ChainEvent.event.in_(
+                (col(ChainEvent.certificate_id) == frag.certificate_id)
+                & col(ChainEvent.event).in_(
                     (
                         "CertificateIssued",
-                        "CertificateAccepted",  # type: ignore[attr-defined]
+                        "CertificateAccepted",
                         "RepaymentReceived",
                         "CertificateSettled",
                         "CertificateOverdue",

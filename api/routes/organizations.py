@@ -17,7 +17,20 @@ from api.deps import RuntimeDep, SessionDep, command_context
 from api.models import ApiKey, Organization
 from api.problems import Problem
 from api.runtime import Runtime
-from api.schemas import ApiKeyRequest, MintRequest, OnboardRequest, fen, org_view
+from api.schemas import (
+    ApiKeyRequest,
+    ApiKeyView,
+    BalanceView,
+    MemberAnswer,
+    MintAnswer,
+    MintRequest,
+    NewApiKey,
+    OnboardRequest,
+    OrganizationView,
+    RevokedApiKey,
+    fen,
+    org_view,
+)
 from api.services import organizations as org_service
 from api.services.access import MAX_DB_INT, not_found
 from api.timeutil import utcnow
@@ -44,13 +57,13 @@ def _self_or_operator(p: Principal, org_id: int) -> None:
         )
 
 
-@router.get("/me")
-def me(session: SessionDep, p: Principal = Depends(authenticate)) -> dict[str, Any]:  # noqa: B008
+@router.get("/me", response_model=OrganizationView)
+def me(session: SessionDep, p: Principal = Depends(authenticate)) -> OrganizationView:  # noqa: B008
     """The caller's organization."""
     return org_view(_org(session, p.org_id))
 
 
-@router.post("/organizations", status_code=201)
+@router.post("/organizations", status_code=201, response_model=OrganizationView)
 def onboard(
     body: OnboardRequest,
     rt: RuntimeDep,
@@ -62,7 +75,7 @@ def onboard(
 
     def work() -> tuple[int, dict[str, Any]]:
         org = org_service.onboard(session, rt.gateway, body.name, body.uscc, body.role)
-        return 201, org_view(org)
+        return 201, org_view(org).model_dump()
 
     org_service.validated_uscc(body.uscc)
     return command_response(
@@ -70,12 +83,12 @@ def onboard(
     )
 
 
-@router.get("/organizations")
+@router.get("/organizations", response_model=list[OrganizationView])
 def list_organizations(
     session: SessionDep,
     role: Role | None = None,
     _: Principal = Depends(authenticate),  # noqa: B008
-) -> list[dict[str, Any]]:
+) -> list[OrganizationView]:
     """The member directory (every member may look up counterparties)."""
     query = select(Organization).order_by(Organization.id)  # type: ignore[arg-type]
     if role is not None:
@@ -83,16 +96,16 @@ def list_organizations(
     return [org_view(o) for o in session.exec(query).all()]
 
 
-@router.get("/organizations/{org_id}")
+@router.get("/organizations/{org_id}", response_model=OrganizationView)
 def get_organization(
     org_id: OrgId,
     session: SessionDep,
     _: Principal = Depends(authenticate),  # noqa: B008
-) -> dict[str, Any]:
+) -> OrganizationView:
     return org_view(_org(session, org_id))
 
 
-@router.post("/organizations/{org_id}/api-keys", status_code=201)
+@router.post("/organizations/{org_id}/api-keys", status_code=201, response_model=NewApiKey)
 def create_api_key(
     org_id: OrgId,
     body: ApiKeyRequest,
@@ -130,33 +143,34 @@ def create_api_key(
     )
 
 
-@router.get("/organizations/{org_id}/api-keys")
+@router.get("/organizations/{org_id}/api-keys", response_model=list[ApiKeyView])
 def list_api_keys(
     org_id: OrgId,
     session: SessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
-) -> list[dict[str, Any]]:
+) -> list[ApiKeyView]:
     _self_or_operator(p, org_id)
     rows = session.exec(select(ApiKey).where(ApiKey.org_id == org_id)).all()
     return [
-        {
-            "id": k.id,
-            "label": k.label,
-            "prefix": k.prefix,
-            "created_at": k.created_at.isoformat(),
-            "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
-        }
+        ApiKeyView(
+            id=k.id,
+            label=k.label,
+            prefix=k.prefix,
+            created_at=k.created_at.isoformat(),
+            revoked_at=k.revoked_at.isoformat() if k.revoked_at else None,
+        )
         for k in rows
+        if k.id is not None
     ]
 
 
-@router.delete("/organizations/{org_id}/api-keys/{key_id}")
+@router.delete("/organizations/{org_id}/api-keys/{key_id}", response_model=RevokedApiKey)
 def revoke_api_key(
     org_id: OrgId,
     key_id: KeyId,
     session: SessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
-) -> dict[str, Any]:
+) -> RevokedApiKey:
     _self_or_operator(p, org_id)
     key = session.get(ApiKey, key_id)
     if key is None or key.org_id != org_id:
@@ -176,7 +190,7 @@ def revoke_api_key(
             outcome="succeeded",
         )
         session.commit()
-    return {"id": key.id, "revoked_at": key.revoked_at.isoformat()}
+    return RevokedApiKey(id=key_id, revoked_at=key.revoked_at.isoformat())
 
 
 def _run_on_member(
@@ -205,7 +219,7 @@ def _run_on_member(
     return command_response(rt.runner.run_chain(ctx, command, target, params, plan))
 
 
-@router.post("/organizations/{org_id}/suspend")
+@router.post("/organizations/{org_id}/suspend", response_model=MemberAnswer)
 def suspend_member(
     org_id: OrgId,
     rt: RuntimeDep,
@@ -217,7 +231,7 @@ def suspend_member(
     return _run_on_member(catalogue.SUSPEND, org_id, rt, session, ctx)
 
 
-@router.post("/organizations/{org_id}/reinstate")
+@router.post("/organizations/{org_id}/reinstate", response_model=MemberAnswer)
 def reinstate_member(
     org_id: OrgId,
     rt: RuntimeDep,
@@ -229,7 +243,7 @@ def reinstate_member(
     return _run_on_member(catalogue.REINSTATE, org_id, rt, session, ctx)
 
 
-@router.post("/organizations/{org_id}/settlement-funds")
+@router.post("/organizations/{org_id}/settlement-funds", response_model=MintAnswer)
 def mint_settlement(
     org_id: OrgId,
     body: MintRequest,
@@ -262,13 +276,13 @@ def mint_settlement(
     )
 
 
-@router.get("/organizations/{org_id}/balance")
+@router.get("/organizations/{org_id}/balance", response_model=BalanceView)
 def balance(
     org_id: OrgId,
     rt: RuntimeDep,
     session: SessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
-) -> dict[str, Any]:
+) -> BalanceView:
     """Settlement-token balance in fen (the organization itself, operator, auditors)."""
     if not p.sees_everything and p.org_id != org_id:
         raise Problem(
@@ -279,4 +293,4 @@ def balance(
         )
     org = _org(session, org_id)
     amount = rt.gateway.ledger.token_balance(org.address) if org.address else 0
-    return {"org_id": org_id, "balance": str(amount)}
+    return BalanceView(org_id=org_id, balance=str(amount))

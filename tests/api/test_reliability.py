@@ -14,7 +14,14 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.models import Command
 from chain_client.node import AnvilNode
-from tests.api.conftest import World, issue_certificate, open_world, pg_available, populate
+from tests.api.conftest import (
+    World,
+    issue_certificate,
+    open_world,
+    pg_available,
+    populate,
+    upload_invoice,
+)
 
 
 class Crash(Exception):  # noqa: N818 - a simulated process death, not an error
@@ -242,6 +249,40 @@ def test_concurrent_requests_with_one_key_send_one_transaction(fresh: World) -> 
     )
     assert final.status_code == 201 and final.headers.get("Idempotent-Replayed") == "true"
     assert _fragment_count(w, cert) == 2
+
+
+def test_an_issue_finished_at_restart_links_its_document(anvil: AnvilNode, tmp_path: Path) -> None:
+    """The invoice document is linked to its certificate in the transaction that stores
+    the issue's answer (the catalogue entry's effect), so an issue whose process died
+    waiting for the receipt is linked when start-up finishes it. The route used to link
+    it after the command returned: a crash there left the document unlinked, free to
+    back a second issue that the ledger would refuse."""
+    for w in open_world(anvil, tmp_path):
+        populate(w)
+        doc = upload_invoice(w, w.core)
+
+        def crash_wait(*_a: Any, **_k: Any) -> Any:
+            raise Crash()
+
+        w.rt.gateway.wait = crash_wait  # type: ignore[method-assign]
+        body = {
+            "beneficiary_id": w.tier1.org_id,
+            "credit_provider_id": w.bank.org_id,
+            "face_value": "5000",
+            "maturity": w.block_time() + 90 * 86_400,
+            "document_id": doc["id"],
+            "invoice_number": "INV-" + uuid.uuid4().hex[:12],
+        }
+        headers = {**w.core.headers, "Idempotency-Key": "issue-then-crash"}
+        with pytest.raises(Crash):
+            w.client.post("/v1/certificates", json=body, headers=headers)
+        with TestClient(create_app(w.settings)) as client2:  # start-up reconciles it
+            meta = client2.get(f"/v1/documents/{doc['id']}", headers=w.core.headers).json()
+            assert meta["certificate_id"] is not None
+            retry = client2.post("/v1/certificates", json=body, headers=headers)
+            assert retry.status_code == 201
+            assert retry.headers.get("Idempotent-Replayed") == "true"
+            assert retry.json()["certificate_id"] == meta["certificate_id"]
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgres"])
