@@ -20,9 +20,11 @@ abstract contract Certificates is CreditLines {
     /// @dev One year, as platforms and regulators in practice allow for supply-chain payables.
     uint256 public constant MAX_TENOR = 366 days;
 
-    uint256 internal _certificateCount;
-    mapping(uint256 certificateId => Certificate) internal _certificates;
-    mapping(uint256 fragmentId => Fragment) internal _fragments;
+    // Private: the other modules read certificates and fragments through the internal
+    // getters below, so every lookup (and its existence check) is written once, here.
+    uint256 private _certificateCount;
+    mapping(uint256 certificateId => Certificate) private _certificates;
+    mapping(uint256 fragmentId => Fragment) private _fragments;
     mapping(bytes32 invoiceKey => uint256 certificateId) private _certificateOfInvoice;
     mapping(bytes32 documentHash => uint256 certificateId) private _certificateOfDocument;
 
@@ -192,6 +194,12 @@ abstract contract Certificates is CreditLines {
     /// Callers hold an existing fragment, so the certificate exists and is not checked again.
     function _certificateOfFragment(uint256 fragmentId) internal view returns (Certificate storage) {
         return _certificates[FragmentIds.certificateOf(fragmentId)];
+    }
+
+    /// @dev The stored record, unchecked: all zero if the id was never created. For loops
+    /// over seq < fragmentCount, where every id exists and a check per fragment is waste.
+    function _fragment(uint256 fragmentId) internal view returns (Fragment storage) {
+        return _fragments[fragmentId];
     }
 
     function _existingFragment(uint256 fragmentId) internal view returns (Fragment storage fragment) {

@@ -80,7 +80,7 @@ abstract contract Repayment is Settlement {
         uint256 faceValue = cert.faceValue;
         for (uint256 seq = fromSeq; seq < end; ++seq) {
             uint256 fragmentId = FragmentIds.make(certificateId, seq);
-            Fragment storage fragment = _fragments[fragmentId];
+            Fragment storage fragment = _fragment(fragmentId);
             uint256 amount = (uint256(fragment.value) * repaid) / faceValue - fragment.paid;
             if (amount == 0) continue;
             fragment.paid += uint128(amount);
