@@ -9,16 +9,17 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 
 
 @lru_cache(maxsize=8192)
-def _checksum_str(address: str) -> str:
-    return str(to_checksum_address(address))
+def _checksum_str(address: str) -> ChecksumAddress:
+    return to_checksum_address(address)
 
 
-def checksum(address: Any) -> str:
+def checksum(address: Any) -> ChecksumAddress:
     """``to_checksum_address(address)``, cached for str input (same errors for bad input)."""
     if isinstance(address, str):
         return _checksum_str(address)
-    return str(to_checksum_address(address))
+    return to_checksum_address(address)

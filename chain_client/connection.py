@@ -38,6 +38,7 @@ from web3.middleware import (
     ValidationMiddleware,
 )
 from web3.middleware.base import Web3Middleware
+from web3.types import RPCEndpoint
 
 from chain_client.errors import NodeError
 
@@ -117,7 +118,9 @@ def connect(
     )
     w3.middleware_onion.inject(ChainIdCacheMiddleware, name="chain_id_cache", layer=0)
     try:
-        latest: Any = w3.provider.make_request("eth_getBlockByNumber", ["latest", False])
+        latest: Any = w3.provider.make_request(
+            RPCEndpoint("eth_getBlockByNumber"), ["latest", False]
+        )
     except Exception as exc:
         raise NodeError(f"cannot reach the node at {rpc_url}: {exc}") from exc
     if "error" in latest or latest.get("result") is None:

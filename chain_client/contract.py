@@ -16,7 +16,7 @@ from eth_typing import HexStr
 from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
-from web3.types import BlockIdentifier, TxParams, TxReceipt
+from web3.types import BlockParams, TxParams, TxReceipt
 
 from chain_client.errors import TransactionFailed
 from chain_client.reverts import ErrorDecoder, error_decoder
@@ -63,7 +63,11 @@ class ContractHandle:
         return str(self.contract.encode_abi(function, args=list(args)))
 
     def call(
-        self, function: str, *args: Any, block: int | str = "latest", from_: str | None = None
+        self,
+        function: str,
+        *args: Any,
+        block: int | BlockParams = "latest",
+        from_: str | None = None,
     ) -> Any:
         """Read-only call; a revert raises the decoded custom error."""
         fn = self.contract.functions[function](*args)
@@ -71,7 +75,7 @@ class ContractHandle:
         with self.decoder.raising():
             return fn.call({"from": sender} if sender else {}, block_identifier=block)
 
-    def call_data(self, calldata: str, *, block: BlockIdentifier = "latest") -> bytes:
+    def call_data(self, calldata: str, *, block: int | BlockParams = "latest") -> bytes:
         """Read-only call with calldata built by the caller: the raw return data, for the
         fixed-layout decoders that skip web3's (a revert raises the decoded error)."""
         params: TxParams = {"to": self.address, "data": HexStr(calldata)}

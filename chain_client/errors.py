@@ -130,7 +130,7 @@ class ContractRevert(ChainClientError):  # noqa: N818 - named like the Solidity 
         self.tx_hash = tx_hash
 
     @property  # type: ignore[override]
-    def args(self) -> dict[str, Any]:  # type: ignore[override]
+    def args(self) -> dict[str, Any]:
         """The revert's named arguments."""
         return self._error_args
 

@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, overload
 from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector
 from web3 import Web3
 from web3.logs import DISCARD
-from web3.types import TxReceipt
+from web3.types import BlockParams, TxReceipt
 
 from chain_client.addresses import checksum
 from chain_client.batch import BatchCaller, encode_uint_call, word_address, words
@@ -492,18 +492,20 @@ class Ledger:
         limit, used = self.ledger.call("creditLine", checksum(financier), checksum(core_enterprise))
         return CreditLine(checksum(financier), checksum(core_enterprise), int(limit), int(used))
 
-    def certificate(self, certificate_id: int, *, block: int | str = "latest") -> Certificate:
+    def certificate(
+        self, certificate_id: int, *, block: int | BlockParams = "latest"
+    ) -> Certificate:
         data = self.ledger.call_data(
             encode_uint_call(_GET_CERTIFICATE, int(certificate_id)), block=block
         )
         return certificate_from_words(int(certificate_id), words(data))
 
-    def fragment(self, fragment_id: int, *, block: int | str = "latest") -> Fragment:
+    def fragment(self, fragment_id: int, *, block: int | BlockParams = "latest") -> Fragment:
         data = self.ledger.call_data(encode_uint_call(_GET_FRAGMENT, int(fragment_id)), block=block)
         return fragment_from_words(int(fragment_id), words(data))
 
     def fragments(
-        self, fragment_ids: Sequence[int], *, block: int | str = "latest"
+        self, fragment_ids: Sequence[int], *, block: int | BlockParams = "latest"
     ) -> list[Fragment | ContractRevert]:
         """Many fragments in batched calls; an unknown id yields its UnknownFragment error."""
         calldatas = [encode_uint_call(_GET_FRAGMENT, fid) for fid in fragment_ids]
@@ -513,15 +515,18 @@ class Ledger:
             for fid, r in zip(fragment_ids, results, strict=True)
         ]
 
-    def fragments_of(self, certificate_id: int, *, block: int | str = "latest") -> list[Fragment]:
+    def fragments_of(
+        self, certificate_id: int, *, block: int | BlockParams = "latest"
+    ) -> list[Fragment]:
         """Every fragment of a certificate, seq 0 .. fragmentCount - 1, batched."""
         cert = self.certificate(certificate_id, block=block)
         ids = [fragment_id_of(cert.id, seq) for seq in range(cert.fragment_count)]
-        found = self.fragments(ids, block=block)
-        for item in found:
+        fragments: list[Fragment] = []
+        for item in self.fragments(ids, block=block):
             if isinstance(item, ContractRevert):
                 raise item
-        return found  # type: ignore[return-value]
+            fragments.append(item)
+        return fragments
 
     def offer(self, offer_id: int) -> Offer:
         raw = self.ledger.call("getOffer", int(offer_id))
@@ -556,7 +561,7 @@ class Ledger:
         found = int(self.ledger.call("certificateOfDocument", bytes(document_hash)))
         return found or None
 
-    def overdue_at(self, certificate_id: int, *, block: int | str = "latest") -> int:
+    def overdue_at(self, certificate_id: int, *, block: int | BlockParams = "latest") -> int:
         """The moment after which the certificate may be marked overdue: maturity plus the
         grace period, extended by the time the ledger was paused since maturity (the
         contract's rule, Repayment.overdueAt)."""
@@ -571,7 +576,9 @@ class Ledger:
     def paused(self) -> bool:
         return bool(self.ledger.call("paused"))
 
-    def provenance(self, fragment_id: int, *, block: int | str = "latest") -> list[Fragment]:
+    def provenance(
+        self, fragment_id: int, *, block: int | BlockParams = "latest"
+    ) -> list[Fragment]:
         """The path from ``fragment_id`` up to the root fragment (child first, root last)."""
         path = [self.fragment(fragment_id, block=block)]
         while path[-1].parent_id is not None:
@@ -627,7 +634,7 @@ class Ledger:
         topics: Sequence[Any] = (),
         *,
         from_block: int | None = None,
-        to_block: int | str = "latest",
+        to_block: int | BlockParams = "latest",
     ) -> list[dict[str, Any]]:
         """Decoded logs of one ledger event (``args``, ``blockNumber``, ``logIndex``...)."""
         return self._logs(name, list(topics), from_block=from_block, to_block=to_block)
@@ -661,7 +668,7 @@ class Ledger:
         topics: Sequence[Any] = (),
         *,
         from_block: int | None = None,
-        to_block: int | str = "latest",
+        to_block: int | BlockParams = "latest",
     ) -> list[LedgerEventT]:
         """:meth:`events` of one kind, as typed records."""
         return [
@@ -705,7 +712,7 @@ class Ledger:
         topics: list[Any],
         *,
         from_block: int | None = None,
-        to_block: int | str = "latest",
+        to_block: int | BlockParams = "latest",
     ) -> list[dict[str, Any]]:
         event = self.ledger.contract.events[name]
         query: dict[str, Any] = {

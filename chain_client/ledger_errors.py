@@ -109,8 +109,6 @@ def _make(signature: str) -> type[LedgerError]:
 class LedgerErrors:
     """Attribute access to the classes: ``ledger_errors.InvalidSplitAmount``."""
 
-    LedgerError = LedgerError
-
     def __init__(self, classes: dict[str, type[LedgerError]]) -> None:
         self._classes = classes
         for name, cls in classes.items():

@@ -22,7 +22,9 @@ from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
+from web3.types import BlockParams
 
+from chain_client.encoding import to_hex
 from chain_client.errors import ManifestError, ManifestMismatch
 from chain_client.files import atomic_write_text
 
@@ -115,13 +117,13 @@ class DeploymentManifest:
         atomic_write_text(path, self.to_json())
 
 
-def code_hash(w3: Web3, address: str, block: int | str = "latest") -> str:
+def code_hash(w3: Web3, address: str, block: int | BlockParams = "latest") -> str:
     """0x keccak256 of the runtime code at ``address`` (keccak of b"" if there is none)."""
     code = bytes(w3.eth.get_code(to_checksum_address(address), block_identifier=block))
-    return "0x" + keccak(code).hex()
+    return to_hex(keccak(code))
 
 
-EMPTY_CODE_HASH = "0x" + keccak(b"").hex()
+EMPTY_CODE_HASH = to_hex(keccak(b""))
 
 
 def mismatches(manifest: DeploymentManifest, w3: Web3) -> list[str]:

@@ -33,6 +33,7 @@ from typing import Any
 
 from eth_account import Account
 
+from chain_client.encoding import to_hex
 from chain_client.errors import NodeBinaryNotFound, NodeError, NodeStartTimeout, PortInUse
 from chain_client.files import PRIVATE_UMASK, atomic_write_text
 
@@ -103,9 +104,7 @@ def private_accounts(path: str | os.PathLike[str], count: int) -> list[Any]:
         document = {
             "about": "development accounts of this data folder's local chain; never use "
             "them anywhere else",
-            "accounts": [
-                {"address": k.address, "private_key": "0x" + bytes(k.key).hex()} for k in keys
-            ],
+            "accounts": [{"address": k.address, "private_key": to_hex(k.key)} for k in keys],
         }
         atomic_write_text(file, json.dumps(document, indent=2), private=True)
     elif file.stat().st_mode & 0o077:

@@ -236,6 +236,7 @@ class NonceManager:
                 self._next.pop(checksum(address), None)
         if self.shared_dir is None:
             return
+        addresses: list[str]
         if address is not None:
             addresses = [checksum(address)]
         else:

@@ -57,7 +57,7 @@ class _ErrorClasses:
         except KeyError:
             raise AttributeError(f"the ABI declares no error named {name!r}") from None
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[type[ContractRevert]]:
         return iter(self._classes.values())
 
     def __dir__(self) -> list[str]:
@@ -154,7 +154,7 @@ def revert_data_from_exception(exc: BaseException) -> bytes | None:
         data = _hex_from(exc.data)
         return data if data is not None else b""
     if isinstance(exc, Web3RPCError):
-        error = (exc.rpc_response or {}).get("error") or {}
+        error: Any = (exc.rpc_response or {}).get("error") or {}
         if isinstance(error, Mapping):
             data = _hex_from(error.get("data"))
             if data is not None:

@@ -40,12 +40,13 @@ from typing import Any
 
 import requests
 from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
 from eth_utils import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.datastructures import AttributeDict
 from web3.exceptions import TransactionNotFound, Web3RPCError
-from web3.types import TxReceipt
+from web3.types import BlockParams, TxReceipt
 
 from chain_client.addresses import checksum as to_checksum_address
 from chain_client.encoding import to_hex
@@ -64,7 +65,7 @@ from chain_client.reverts import error_decoder
 try:  # what LocalAccount.sign_transaction does after re-deriving the key (see _sign)
     from eth_account._utils.signing import sign_transaction_dict as _sign_transaction_dict
 except ImportError:  # pragma: no cover - another eth_account layout: use the public API
-    _sign_transaction_dict = None
+    _sign_transaction_dict = None  # type: ignore[assignment]
 try:  # how web3 formats eth_getTransactionReceipt results (for batched receipt polls)
     from web3._utils.method_formatters import receipt_formatter as _receipt_formatter
 except ImportError:  # pragma: no cover - another web3 layout: poll one by one
@@ -208,7 +209,7 @@ class TransactionSender:
         tx: Mapping[str, Any],
         *,
         abi: Sequence[Mapping[str, Any]] | None = None,
-        block: int | str = "latest",
+        block: int | BlockParams = "latest",
     ) -> bytes:
         """eth_call ``tx`` from this account; a revert raises the decoded error."""
         params = self._call_params(tx)
@@ -404,7 +405,7 @@ class TransactionSender:
                 done += 1
                 deadline = time.monotonic() + limit
             if done == len(pendings):
-                return receipts  # type: ignore[return-value]
+                return [r for r in receipts if r is not None]  # every one is, by now
             if done in deferred:
                 raise deferred[done]
             if time.monotonic() - last_check >= self.resubmit_interval:
@@ -462,7 +463,7 @@ class TransactionSender:
     ) -> ContractRevert | TransactionFailed:
         """Why a mined tx failed: replay it with eth_call at its block and decode."""
         tx_hash = to_hex(receipt["transactionHash"])
-        original = self.w3.eth.get_transaction(tx_hash)
+        original = self.w3.eth.get_transaction(HexStr(tx_hash))
         params: dict[str, Any] = {
             "from": original["from"],
             "data": original["input"],
@@ -554,7 +555,7 @@ class TransactionSender:
 
     def _known(self, tx_hash: str) -> bool:
         try:
-            self.w3.eth.get_transaction(tx_hash)
+            self.w3.eth.get_transaction(HexStr(tx_hash))
             return True
         except TransactionNotFound:
             return False
@@ -562,7 +563,7 @@ class TransactionSender:
     def _find_receipt(self, pending: PendingTransaction) -> TxReceipt | None:
         for tx_hash in reversed(pending.hashes):
             try:
-                receipt = self.w3.eth.get_transaction_receipt(tx_hash)
+                receipt = self.w3.eth.get_transaction_receipt(HexStr(tx_hash))
             except TransactionNotFound:
                 continue
             if receipt is not None and receipt.get("blockNumber") is not None:
@@ -644,7 +645,9 @@ class TransactionSender:
                 if any(old.values()):  # nothing to bump on a zero-price chain
                     self.replace(pending)
             return
-        mined_nonce = int(self.w3.eth.get_transaction_count(pending.sender, "latest"))
+        mined_nonce = int(
+            self.w3.eth.get_transaction_count(to_checksum_address(pending.sender), "latest")
+        )
         if mined_nonce > pending.nonce:
             if self._find_receipt(pending) is not None:
                 return  # mined between our two queries

@@ -38,6 +38,7 @@ from typing import Any
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
+from chain_client.addresses import checksum
 from chain_client.batch import word_address, words
 from chain_client.discount import discount as discount_rule
 from chain_client.encoding import jsonable, to_hex
@@ -623,7 +624,7 @@ class Verifier:
             return Check("manifest", False, f"cannot read the chain: {exc}")
         if problems:
             return Check("manifest", False, "; ".join(problems))
-        address = self.manifest.ledger_address
+        address = checksum(self.manifest.ledger_address)
         at = self.manifest.deployment_block
         try:
             before = bytes(self.w3.eth.get_code(address, block_identifier=at - 1)) if at else b""
@@ -656,11 +657,11 @@ class Verifier:
         return list(
             self.w3.eth.get_logs(
                 {
-                    "address": self.manifest.ledger_address,
+                    "address": checksum(self.manifest.ledger_address),
                     "fromBlock": self.manifest.deployment_block,
                     "toBlock": to_block,
                     "topics": topics,
-                }  # type: ignore[arg-type]
+                }
             )
         )
 
@@ -770,7 +771,9 @@ def failed_manifest_report(fragment_id: int, error: ManifestError) -> Verificati
 
 
 def _path_ids(fragment_id: int, by_id: Mapping[int, Fragment]) -> list[int]:
-    path, current, seen = [], fragment_id, set()
+    path: list[int] = []
+    seen: set[int] = set()
+    current: int | None = fragment_id
     while current is not None and current in by_id and current not in seen:
         seen.add(current)
         path.append(current)
