@@ -5,7 +5,8 @@ Why a decorator adds the common options to each command rather than a callback o
 root app: the root app also carries `scf up` and `scf demo`, which have nothing to do with
 an API key, and per-command options let a script write `scf split ... --as tier1 --json`
 in any order. The environment variables (SCF_API_URL, SCF_API_KEY, SCF_KEYS_FILE) make the
-options unnecessary in scripts.
+options unnecessary in scripts, and without either the API and the keys file are those of
+the last `scf up` (its profile, api.cli.profile).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import typer
 from api.cli import output
 from api.cli.client import ApiClient, ApiRefusedError, ApiUnreachableError, ApiUrlError
 from api.cli.money import AmountError
+from api.cli.profile import ProfileError, read_profile
 from chain_client.ledger_types import parse_fragment_id
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
@@ -39,12 +41,12 @@ EXIT_UNREACHABLE = 3
 EXIT_VERIFICATION_FAILED = 4
 
 ApiUrlOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--api-url",
         envvar="SCF_API_URL",
-        help="Base URL of the API.",
-        show_default=True,
+        help=f"Base URL of the API. Default: the last `scf up`'s, else {DEFAULT_API_URL}.",
+        show_default=False,
     ),
 ]
 KeyOpt = Annotated[
@@ -65,11 +67,13 @@ AsOpt = Annotated[
     ),
 ]
 KeysFileOpt = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "--keys-file",
         envvar="SCF_KEYS_FILE",
-        help="Keys file written by `scf up`.",
+        help=f"Keys file written by `scf up`. Default: the last `scf up`'s, else "
+        f"{DEFAULT_KEYS_FILE}.",
+        show_default=False,
     ),
 ]
 JsonOpt = Annotated[
@@ -342,12 +346,10 @@ def role_command(
         own = [p for p in sig.parameters.values() if p.name != "cli"]
         kw = inspect.Parameter.KEYWORD_ONLY
         common = [
-            inspect.Parameter("api_url", kw, default=DEFAULT_API_URL, annotation=ApiUrlOpt),
+            inspect.Parameter("api_url", kw, default=None, annotation=ApiUrlOpt),
             inspect.Parameter("key", kw, default=None, annotation=KeyOpt),
             inspect.Parameter("as_", kw, default=None, annotation=AsOpt),
-            inspect.Parameter(
-                "keys_file", kw, default=Path(DEFAULT_KEYS_FILE), annotation=KeysFileOpt
-            ),
+            inspect.Parameter("keys_file", kw, default=None, annotation=KeysFileOpt),
             inspect.Parameter("json_", kw, default=False, annotation=JsonOpt),
         ]
         own = [p.replace(kind=kw) for p in own]
@@ -365,21 +367,37 @@ def role_command(
     return decorate
 
 
+def connection(api_url: str | None, keys_file: Path | None, needs_keys: bool) -> tuple[str, Path]:
+    """The API's URL and the keys file: as given (option or environment variable), else
+    the last `scf up`'s profile, else the defaults. The profile is read only when needed."""
+    found = None
+    if api_url is None or (keys_file is None and needs_keys):
+        try:
+            found = read_profile()
+        except ProfileError as exc:
+            raise UsageProblemError(str(exc)) from None
+    return (
+        api_url or (found.api_url if found else DEFAULT_API_URL),
+        keys_file or (found.keys_file if found else Path(DEFAULT_KEYS_FILE)),
+    )
+
+
 def run(func: Callable[..., None], opts: dict[str, Any], values: dict[str, Any]) -> None:
     """Build the client, call the command, translate what went wrong into an exit code."""
     json_mode = bool(opts["json_"])
     api: ApiClient | None = None
     try:
+        api_url, keys_file = connection(opts["api_url"], opts["keys_file"], bool(opts["as_"]))
         key = opts["key"]
         if opts["as_"]:
-            key = load_key(Path(opts["keys_file"]), opts["as_"])
+            key = load_key(keys_file, opts["as_"])
         if not key:
             raise UsageProblemError(
                 "no API key: pass --key (or set SCF_API_KEY), or --as NAME to use the keys "
                 "file written by `scf up`"
             )
         # a URL copied from the docs page may end in /v1: the client adds it itself
-        api = ApiClient(str(opts["api_url"]).rstrip("/").removesuffix("/v1"), key)
+        api = ApiClient(api_url.rstrip("/").removesuffix("/v1"), key)
         func(Cli(api=api, json=json_mode), **values)
     except ApiRefusedError as exc:
         _report_refusal(json_mode, exc.code, exc.title, exc.detail, exc.body)

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from api.cli.commands_base import DEFAULT_API_URL
 from api.cli.money import format_cny
+from api.cli.profile import Profile, ProfileError, read_profile, write_profile
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -39,8 +41,18 @@ def _err() -> Console:
     return Console(stderr=True)
 
 
-def _data_dir(value: Path | None) -> Path:
-    return value or Path(os.environ.get("SCF_DATA_DIR", ".data"))
+#: where `scf up` runs the chain unless told otherwise (--chain-port)
+DEFAULT_RPC_URL = "http://127.0.0.1:8545"
+
+
+def _data_dir(value: Path | None, last: Profile | None = None) -> Path:
+    """The option, else $SCF_DATA_DIR, else the last `scf up`'s folder (for the commands
+    that read a running network's), else .data."""
+    if value is not None:
+        return value
+    if os.environ.get("SCF_DATA_DIR"):
+        return Path(os.environ["SCF_DATA_DIR"])
+    return last.data_dir if last is not None else Path(".data")
 
 
 def up(
@@ -86,7 +98,8 @@ def up(
         network.stop()
         raise typer.Exit(130) from None
     try:
-        _print_where(network)
+        profile = _save_profile(network)
+        _print_where(network, profile)
         if demo:
             _play_demo(
                 network.api_url,
@@ -116,17 +129,54 @@ def _stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def _save_profile(network: LocalNetwork) -> Path | None:
+    """Tell later `scf` calls where this network is (api.cli.profile); a profile that
+    cannot be written costs only that, so the network still starts."""
+    data = network.options.data_dir
+    where = Profile(
+        api_url=network.api_url,
+        rpc_url=network.rpc_url,
+        keys_file=network.keys_file or data / "api-keys.json",
+        data_dir=data,
+    )
+    try:
+        return write_profile(where)
+    except OSError as exc:
+        _err().print(
+            f"[yellow]warning:[/yellow] the profile was not written ({exc}): other `scf` "
+            "calls need --api-url and --keys-file (or SCF_API_URL and SCF_KEYS_FILE)",
+            soft_wrap=True,
+        )
+        return None
+
+
 def demo(
-    api_url: str = typer.Option("http://127.0.0.1:8000", envvar="SCF_API_URL"),
-    rpc_url: str = typer.Option("http://127.0.0.1:8545", envvar="SCF_RPC_URL"),
-    data_dir: Path = typer.Option(None, help="Data folder of `scf up`"),  # noqa: B008
+    api_url: str | None = typer.Option(
+        None, envvar="SCF_API_URL", help=f"Default: the last `scf up`'s, else {DEFAULT_API_URL}"
+    ),
+    rpc_url: str | None = typer.Option(
+        None, envvar="SCF_RPC_URL", help=f"Default: the last `scf up`'s, else {DEFAULT_RPC_URL}"
+    ),
+    data_dir: Path | None = typer.Option(  # noqa: B008
+        None, help="Data folder of `scf up` (default: $SCF_DATA_DIR, the last `scf up`'s, .data)"
+    ),
 ) -> None:
     """Play the guided story against a running network (`scf up` in another terminal)."""
-    folder = _data_dir(data_dir)
-    _play_demo(api_url, rpc_url, folder / "api-keys.json", folder / "manifest.json")
+    try:
+        last = read_profile()
+    except ProfileError as exc:
+        _err().print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    folder = _data_dir(data_dir, last)
+    _play_demo(
+        api_url or (last.api_url if last else DEFAULT_API_URL),
+        rpc_url or (last.rpc_url if last else DEFAULT_RPC_URL),
+        folder / "api-keys.json",
+        folder / "manifest.json",
+    )
 
 
-def _print_where(network: LocalNetwork) -> None:
+def _print_where(network: LocalNetwork, profile: Path | None) -> None:
     from rich.table import Table
 
     data = network.options.data_dir
@@ -139,6 +189,8 @@ def _print_where(network: LocalNetwork) -> None:
     table.add_row("API keys (0600)", str(network.keys_file))
     table.add_row("master passphrase", network.passphrase_source)
     table.add_row("dev accounts (0600)", str(data / "chain" / "dev-accounts.json"))
+    if profile is not None:
+        table.add_row("profile (for scf)", str(profile))
     _out().print(table)
     _print_warnings(network)
     if network.first_start and network.keys_file is not None:

@@ -42,6 +42,21 @@ MEMBERS = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """HOME and XDG_CONFIG_HOME in a temporary folder for every test (and the `scf up`
+    subprocesses they start): `scf up` writes its profile there, never into the real
+    home, and a real profile or SCF_* variable of the person running the tests is not
+    read."""
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        patch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+        for variable in ("SCF_API_URL", "SCF_KEYS_FILE", "SCF_RPC_URL", "SCF_DATA_DIR"):
+            patch.delenv(variable, raising=False)
+        yield home
+
+
 @dataclass
 class Net:
     """A running API with seeded members; ``scf`` runs a CLI command against it."""

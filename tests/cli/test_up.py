@@ -337,8 +337,11 @@ def test_corrupt_data_folder_is_a_clear_error(tmp_path: Path) -> None:
         LocalNetwork(options(tmp_path)).start()
 
 
-def test_scf_up_command_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    """The real console script: up, serving, then SIGINT stops the API and the chain."""
+def test_scf_up_command_leaves_a_profile_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    """The real console script on ports that are not the defaults: up, serving, a later
+    `scf` call without --api-url or --keys-file finds it (the profile; HOME and
+    XDG_CONFIG_HOME are temporary, see conftest.private_home), then SIGINT stops the API
+    and the chain."""
     import subprocess
     import sys
     import time
@@ -375,6 +378,19 @@ def test_scf_up_command_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         keys_file = tmp_path / "api-keys.json"
         while not keys_file.exists() and time.monotonic() < deadline:
             time.sleep(0.5)
+        elsewhere = os.environ["HOME"]  # no .data/ there: nothing found by the defaults
+        status = subprocess.run(
+            [str(scf), "status", "--as", "Yangtze Precision Parts", "--json"],
+            cwd=elsewhere,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["me"]["name"] == "Yangtze Precision Parts"
+        profile = Path(os.environ["XDG_CONFIG_HOME"]) / "scf" / "profile.json"
+        assert json.loads(profile.read_text())["api_url"] == f"http://127.0.0.1:{api_port}"
+        assert stat.S_IMODE(profile.stat().st_mode) == 0o600
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     finally:
