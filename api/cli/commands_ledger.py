@@ -219,18 +219,21 @@ def issue(
     )
 
 
-def _certificate_action(action: str, doc: str) -> None:
+def _certificate_action(action: str, done: str, doc: str) -> None:
+    """``scf accept|reject|revoke CERTIFICATE``; ``done`` is the action's past tense as
+    the title says it ("revoked": not built from the verb, which gave "revokeed")."""
+
     def command(
         cli: Cli,
         certificate: Annotated[int, typer.Argument(min=1, help="Certificate id.")],
     ) -> None:
         result = cli.api.post(f"/certificates/{certificate}/{action}")
-        pairs: list[tuple[str, Any]] = [("status", result.get("status", action + "ed"))]
+        pairs: list[tuple[str, Any]] = [("status", result.get("status", done))]
         if result.get("root_fragment_id"):
             pairs.append(("your fragment", output.fragment_label(result["root_fragment_id"])))
         cli.show(
             result,
-            output.fields(f"Certificate {certificate}: {action}ed", pairs + _tx_pairs(result)),
+            output.fields(f"Certificate {certificate}: {done}", pairs + _tx_pairs(result)),
         )
 
     command.__doc__ = doc
@@ -240,10 +243,11 @@ def _certificate_action(action: str, doc: str) -> None:
 
 _certificate_action(
     "accept",
+    "accepted",
     "Supplier: accept (签收) a certificate issued to you; you then hold its root fragment.",
 )
-_certificate_action("reject", "Supplier: reject a certificate issued to you.")
-_certificate_action("revoke", "Core enterprise: revoke a certificate not yet accepted.")
+_certificate_action("reject", "rejected", "Supplier: reject a certificate issued to you.")
+_certificate_action("revoke", "revoked", "Core enterprise: revoke a certificate not yet accepted.")
 
 
 @role_command(app, "repay")

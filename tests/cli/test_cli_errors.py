@@ -350,11 +350,11 @@ def test_reject_revoke_and_withdraw(net: Net) -> None:
     scf = net.scf
     rejected, revoked, kept = _certificate(net), _certificate(net), _certificate(net)
     assert as_json(scf("reject", rejected, "--as", T1, "--json"))["action"] == "reject"
-    scf("revoke", revoked, "--as", CORE)
+    assert f"Certificate {revoked}: revoked" in scf("revoke", revoked, "--as", CORE).stdout
     assert "wrong_certificate_status" in scf("accept", revoked, "--as", T1, code=1).stderr
     statuses = {c["id"]: c["status"] for c in as_json(scf("certificates", "--as", CORE, "--json"))}
     assert statuses[rejected] == "rejected" and statuses[revoked] == "revoked"
-    scf("accept", kept, "--as", T1)
+    assert f"Certificate {kept}: accepted" in scf("accept", kept, "--as", T1).stdout
     offer = as_json(
         scf(
             "finance",
