@@ -13,9 +13,10 @@ restarts and must never keep events from blocks the chain abandoned. So:
   ``reorg.rollback_to``, and read again from there.
 
 The ledger's events that the API, the read model and the verifier read field by field have
-typed records here (:class:`FinancingOffered`, :class:`FinancingAccepted`): one
-``from_args`` per event maps its Solidity argument names, whether the arguments come from
-a receipt, from ``eth_getLogs`` or from the read model's stored JSON.
+typed records here (:class:`FinancingOffered`, :class:`FinancingAccepted`, subclasses of
+:class:`LedgerEventRecord`): one ``from_args`` maps the Solidity argument names to fields,
+whether the arguments come from a receipt, from ``eth_getLogs`` or from the read model's
+stored JSON.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 from hexbytes import HexBytes
@@ -97,7 +98,54 @@ class ReadResult:
 
 
 @dataclass(frozen=True)
-class FinancingOffered:
+class LedgerEventRecord:
+    """One ledger event, typed: a subclass names the event and declares its arguments as
+    snake_case fields in the Solidity order; ``from_args`` maps them by name, the one
+    place an event's arguments are decoded (``offerId`` -> ``offer_id``; a name that is
+    not the camelCase of its field is listed in ``ARGUMENT_NAMES``)."""
+
+    EVENT: ClassVar[str]
+    #: field -> the Solidity argument's name, where it is not the field's camelCase
+    ARGUMENT_NAMES: ClassVar[Mapping[str, str]] = {}
+
+    block_number: int = field(kw_only=True)
+    log_index: int = field(kw_only=True)
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any], *, block_number: int, log_index: int) -> Self:
+        """From the event's arguments as web3 decodes them or as JSON stored them (numbers
+        may be decimal strings), and where the log sits."""
+        values = {name: convert(args[argument]) for name, argument, convert in _arguments(cls)}
+        return cls(**values, block_number=int(block_number), log_index=int(log_index))
+
+
+def _arguments(record: type[LedgerEventRecord]) -> list[tuple[str, str, Callable[[Any], Any]]]:
+    """(field, argument name, conversion) of a record's event arguments, worked out once
+    per record class (the read model decodes every event it projects)."""
+    known = _ARGUMENTS.get(record)
+    if known is None:
+        own = [f for f in fields(record) if f.name not in ("block_number", "log_index")]
+        known = _ARGUMENTS[record] = [
+            (
+                f.name,
+                record.ARGUMENT_NAMES.get(f.name, _camel_case(f.name)),
+                str if f.type in ("str", str) else int,
+            )
+            for f in own
+        ]
+    return known
+
+
+_ARGUMENTS: dict[type[LedgerEventRecord], list[tuple[str, str, Callable[[Any], Any]]]] = {}
+
+
+def _camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+@dataclass(frozen=True)
+class FinancingOffered(LedgerEventRecord):
     """A holder offered ``amount`` fen of a fragment to a bank (Financing.sol)."""
 
     EVENT: ClassVar[str] = "FinancingOffered"
@@ -109,34 +157,15 @@ class FinancingOffered:
     amount: int
     rate_bps: int
     expires_at: int
-    block_number: int
-    log_index: int
-
-    @classmethod
-    def from_args(
-        cls, args: Mapping[str, Any], *, block_number: int, log_index: int
-    ) -> FinancingOffered:
-        """From the event's arguments by their Solidity names, as web3 decodes them or as
-        JSON stored them (numbers may be decimal strings)."""
-        return cls(
-            offer_id=int(args["offerId"]),
-            fragment_id=int(args["fragmentId"]),
-            financier=str(args["financier"]),
-            seller=str(args["seller"]),
-            amount=int(args["amount"]),
-            rate_bps=int(args["rateBps"]),
-            expires_at=int(args["expiresAt"]),
-            block_number=int(block_number),
-            log_index=int(log_index),
-        )
 
 
 @dataclass(frozen=True)
-class FinancingAccepted:
+class FinancingAccepted(LedgerEventRecord):
     """A bank bought an offer (delivery versus payment): the financed fragment it now holds
     and the price by the discount rule (Financing.sol)."""
 
     EVENT: ClassVar[str] = "FinancingAccepted"
+    ARGUMENT_NAMES: ClassVar[Mapping[str, str]] = {"days": "days_"}
 
     offer_id: int
     fragment_id: int  # the fragment the offer was made from
@@ -147,32 +176,10 @@ class FinancingAccepted:
     discount: int
     days: int
     payment: int
-    block_number: int
-    log_index: int
-
-    @classmethod
-    def from_args(
-        cls, args: Mapping[str, Any], *, block_number: int, log_index: int
-    ) -> FinancingAccepted:
-        """From the event's arguments by their Solidity names (see
-        :meth:`FinancingOffered.from_args`)."""
-        return cls(
-            offer_id=int(args["offerId"]),
-            fragment_id=int(args["fragmentId"]),
-            financier=str(args["financier"]),
-            seller=str(args["seller"]),
-            financed_fragment_id=int(args["financedFragmentId"]),
-            amount=int(args["amount"]),
-            discount=int(args["discount"]),
-            days=int(args["days_"]),
-            payment=int(args["payment"]),
-            block_number=int(block_number),
-            log_index=int(log_index),
-        )
 
 
 #: a ledger event with a typed record (Ledger.receipt_records, Ledger.event_records)
-LedgerEventT = TypeVar("LedgerEventT", FinancingOffered, FinancingAccepted)
+LedgerEventT = TypeVar("LedgerEventT", bound=LedgerEventRecord)
 
 
 class CheckpointStore(Protocol):
@@ -369,7 +376,7 @@ class EventReader:
         try:
             args = layout.decode(self.w3.codec, topics, entry.get("data") or b"")
             if args is None:  # not a layout the lean decoder knows: web3's does it
-                args = _plain(dict(get_event_data(self.w3.codec, event_abi, entry)["args"]))  # type: ignore[arg-type]
+                args = _plain(dict(get_event_data(self.w3.codec, event_abi, entry)["args"]))
         except Exception as exc:  # a log with the topic but another layout (indexed-ness)
             log.warning("cannot decode log %s: %s", entry.get("transactionHash"), exc)
             return None

@@ -19,6 +19,7 @@ from web3.datastructures import AttributeDict
 from chain_client import head
 from chain_client.connection import connect, forget_chain_id
 from chain_client.contract import deploy
+from chain_client.encoding import to_hex
 from chain_client.errors import ContractRevert
 from chain_client.fees import AutoFees, Eip1559Fees, LegacyFees
 from chain_client.node import AnvilNode
@@ -365,4 +366,4 @@ def test_signing_with_the_parsed_key_matches_eth_account(anvil, legacy):
     raw, tx_hash = _sign(account, fields)
     signed = account.sign_transaction(fields)
     assert raw == bytes(signed.raw_transaction)
-    assert tx_hash == "0x" + bytes(signed.hash).hex()
+    assert tx_hash == to_hex(signed.hash)

@@ -7,6 +7,7 @@ from conftest import make_sender
 
 from chain_client.connection import connect
 from chain_client.contract import deploy
+from chain_client.encoding import to_hex
 from chain_client.events import EventReader, JsonFileCheckpointStore, MemoryCheckpointStore
 
 
@@ -36,7 +37,7 @@ def test_read_pages_and_resume_after_restart(counter, sender, w3, tmp_path):
     positions = [(r.block_number, r.log_index) for r in records]
     assert positions == sorted(positions) and len(set(positions)) == len(positions)
     saved = store.load()[-1]
-    assert saved.block_hash == "0x" + bytes(w3.eth.get_block(saved.block_number)["hash"]).hex()
+    assert saved.block_hash == to_hex(w3.eth.get_block(saved.block_number)["hash"])
 
     # "restart": a new reader built only from the file continues where the old one stopped
     counter.transact("add", 4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -341,3 +342,17 @@ def test_repayment_overdue_default(world: LedgerWorld):
     w.operator.declare_default(other_cid)
     assert w.operator.certificate(other_cid).status == CertificateStatus.DEFAULTED
     assert certificate_id_of(third) == cid
+
+
+@pytest.mark.parametrize("record", [FinancingOffered, FinancingAccepted])
+def test_event_records_name_every_argument_of_their_event(world: LedgerWorld, record):
+    """In the Solidity order, none missed: a renamed or added argument fails here."""
+    (event,) = [
+        e
+        for e in world.manifest.ledger_abi
+        if e.get("type") == "event" and e["name"] == record.EVENT
+    ]
+    position = {i["name"]: str(index) for index, i in enumerate(event["inputs"])}
+    decoded = record.from_args(position, block_number=1, log_index=2)
+    own = [f.name for f in dataclasses.fields(record)][2:]  # after block_number, log_index
+    assert [int(getattr(decoded, name)) for name in own] == list(range(len(position)))

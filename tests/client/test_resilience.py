@@ -10,6 +10,7 @@ from eth_account import Account
 
 from chain_client.connection import connect
 from chain_client.contract import deploy
+from chain_client.encoding import to_hex
 from chain_client.fees import AutoFees
 from chain_client.node import AnvilNode
 
@@ -41,7 +42,7 @@ def test_dropped_transaction_is_resubmitted(automine_node, counter_artifact):
         node.set_automine(True)
     receipt = outcome["receipt"]
     assert receipt["status"] == 1
-    assert "0x" + bytes(receipt["transactionHash"]).hex() == pending.tx_hash  # same raw tx
+    assert to_hex(receipt["transactionHash"]) == pending.tx_hash  # same raw tx
     assert counter.call("total") == 3
 
 

@@ -234,7 +234,9 @@ def test_repayment_and_financing_doctored():
         _cert(repaid=1_000, status=CertificateStatus.ACTIVE), frags, frags[0], 0
     )
     assert not wrong_status.passed
-    event = FinancingAccepted(1, A, HOLDER, HOLDER, B, 100_000, 1_166, 30, 98_834, 8, 0)
+    event = FinancingAccepted(
+        1, A, HOLDER, HOLDER, B, 100_000, 1_166, 30, 98_834, block_number=8, log_index=0
+    )
     good, rows = check_financing([B, A, ROOT], [event], {1: 1_400})
     assert good.passed and rows[0]["in_lineage"]
     bad, _ = check_financing([B, A, ROOT], [dataclasses.replace(event, discount=1)], {1: 1_400})
@@ -249,5 +251,5 @@ def test_manifest_file_unusable_is_reported(tmp_path):
 
     with pytest.raises(ManifestError):
         DeploymentManifest.read(tmp_path / "missing.json")
-    report = failed_manifest_report(1 << 32, ManifestError("no deployment manifest"))
+    report = failed_manifest_report(fragment_id_of(1, 0), ManifestError("no deployment manifest"))
     assert not report.ok and report.failed[0].name == "manifest"
