@@ -313,7 +313,7 @@ def _wait_for_payout(cli: Cli, certificate: int, timeout: float) -> dict[str, An
             paid = int(cert.get("paid_out") or 0)
             step(paid)
             if paid >= int(cert.get("repaid") or 0):
-                return cert  # type: ignore[no-any-return]
+                return cert
             if time.monotonic() > deadline:
                 raise LocalRefusalError(
                     "payout_pending",

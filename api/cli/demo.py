@@ -19,10 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypedDict
+
+from web3.types import RPCEndpoint
 
 from api.cli.client import ApiClient
 from api.cli.money import format_cny
-from api.cli.seed import BANK_A, CORE, OPERATOR, TIER1, TIER2, TIER3
+from api.cli.seed import BANK_A, CORE, OPERATOR, TIER1, TIER2, TIER3, KeyEntry
 from chain_client import connect
 from chain_client.ledger import Ledger
 from chain_client.manifest import DeploymentManifest
@@ -39,18 +42,26 @@ class DemoError(Exception):
     """The demo found the books out of balance, or could not play a step."""
 
 
+class SettlementRow(TypedDict):
+    """A member at settlement: what it held at maturity, and how its cash changed (fen)."""
+
+    member: str
+    held_at_maturity: int
+    cash_change: int
+
+
 @dataclass
 class DemoResult:
     certificate_id: int
-    rows: list[dict[str, object]] = field(default_factory=list)
+    rows: list[SettlementRow] = field(default_factory=list)
     verification_ok: bool = False
     balanced: bool = False
 
 
-def load_keys(path: Path) -> dict[str, dict[str, object]]:
+def load_keys(path: Path) -> dict[str, KeyEntry]:
     if not path.exists():
         raise DemoError(f"no API keys at {path}: start the network first with `scf up`")
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
+    return json.loads(path.read_text())
 
 
 def run_demo(
@@ -64,7 +75,7 @@ def run_demo(
     keys = load_keys(keys_file)
     base = ApiClient(api_url)
     as_ = {name: base.as_key(str(entry["api_key"])) for name, entry in keys.items()}
-    org = {name: int(entry["org_id"]) for name, entry in keys.items()}  # type: ignore[arg-type]
+    org = {name: int(entry["org_id"]) for name, entry in keys.items()}
     w3 = connect(rpc_url)
     players = (CORE, BANK_A, TIER1, TIER2, TIER3)
 
@@ -150,8 +161,8 @@ def run_demo(
 
     if w3.eth.chain_id != 31337:
         raise DemoError("this chain's clock cannot be moved: the demo stops before maturity")
-    w3.provider.make_request("evm_increaseTime", [maturity - chain_time() + 60])
-    w3.provider.make_request("evm_mine", [])
+    w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [maturity - chain_time() + 60])
+    w3.provider.make_request(RPCEndpoint("evm_mine"), [])
     say("maturity", "the chain clock moves 180 days, to maturity")
     as_[CORE].post(f"/certificates/{cert}/repay", {"amount": str(FACE)})
     say("repay", f"{CORE} repays {format_cny(FACE)} once; the ledger owes each holder its share")
@@ -188,8 +199,8 @@ def run_demo(
                 "cash_change": balance(name) - start[name],
             }
         )
-    total_held = sum(int(r["held_at_maturity"]) for r in result.rows)  # type: ignore[call-overload]
-    total_cash = sum(int(r["cash_change"]) for r in result.rows)  # type: ignore[call-overload]
+    total_held = sum(r["held_at_maturity"] for r in result.rows)
+    total_cash = sum(r["cash_change"] for r in result.rows)
     result.balanced = total_held == FACE and total_cash == 0
     if not result.balanced:
         raise DemoError(f"the books do not balance: held {total_held}, cash moved {total_cash}")

@@ -261,10 +261,8 @@ def _play_demo(api_url: str, rpc_url: str, keys_file: Path | None, manifest: Pat
     table.add_column("cash change", justify="right")
     for row in result.rows:
         table.add_row(
-            str(row["member"]),
-            format_cny(int(row["held_at_maturity"])),  # type: ignore[call-overload]
-            format_cny(int(row["cash_change"])),
-        )  # type: ignore[call-overload]
+            row["member"], format_cny(row["held_at_maturity"]), format_cny(row["cash_change"])
+        )
     _out().print(table)
     _out().print(
         "books balance: the fragments sum to the face value and cash only moved "

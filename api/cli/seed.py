@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from api.cli.client import ApiClient
 from chain_client.files import atomic_write_text
@@ -44,13 +45,23 @@ def full_uscc(body: str) -> str:
     return body + uscc_check_digit(body)
 
 
-def seed_network(operator: ApiClient) -> dict[str, dict[str, object]]:
+class KeyEntry(TypedDict):
+    """One organization in the keys file that `scf up` writes (api-keys.json)."""
+
+    api_key: str
+    org_id: int
+    role: str
+
+
+def seed_network(operator: ApiClient) -> dict[str, KeyEntry]:
     """Onboards the seed network through the API; returns {name: {api_key, org_id, role}}.
 
     Idempotency keys are derived from the org names, so a seed interrupted half-way and run
     again finishes the job without onboarding anyone twice.
     """
-    keys: dict[str, dict[str, object]] = {}
+    if not operator.api_key:
+        raise ValueError("seeding onboards through the operator's API key: the client has none")
+    keys: dict[str, KeyEntry] = {}
     me = operator.get("/me")
     keys[OPERATOR] = {"api_key": operator.api_key, "org_id": me["id"], "role": "operator"}
     ids: dict[str, int] = {}
@@ -74,7 +85,7 @@ def seed_network(operator: ApiClient) -> dict[str, dict[str, object]]:
             )
         keys[org.name] = {"api_key": issued["api_key"], "org_id": ids[org.name], "role": org.role}
     for bank, limit in CREDIT_LINE_FEN.items():
-        operator.as_key(str(keys[bank]["api_key"])).put(
+        operator.as_key(keys[bank]["api_key"]).put(
             "/credit-lines",
             {"core_enterprise_id": ids[CORE], "limit": str(limit)},
             idempotency_key=f"seed-credit-line-{bank}",
@@ -88,6 +99,6 @@ def seed_network(operator: ApiClient) -> dict[str, dict[str, object]]:
     return keys
 
 
-def write_keys_file(path: Path, keys: dict[str, dict[str, object]]) -> None:
+def write_keys_file(path: Path, keys: dict[str, KeyEntry]) -> None:
     """Writes the keys readable by the user only (0600 from the first byte), atomically."""
     atomic_write_text(path, json.dumps(keys, indent=2), private=True)
