@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, get_args
 
@@ -169,7 +169,7 @@ def authenticate(request: Request) -> Principal:
     return Principal(org_id, role, address, key_id, name, suspended)
 
 
-def require_roles(*roles: str) -> Callable[..., Principal]:
+def require_roles(*roles: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """Dependency: the caller, if its role is one of ``roles`` (else 403 wrong_role).
     ``async``: a comparison, not worth a thread hand-off (see :mod:`api.deps`)."""
 

@@ -43,7 +43,7 @@ def make_engine(settings: Settings) -> Engine:
         )
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_connection, _record):
             # WAL lets readers run beside the one writer; foreign keys are off by default.
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -99,11 +99,11 @@ def _ping_when_idle(engine: Engine, idle: float) -> None:
     """
 
     @event.listens_for(engine, "checkin")
-    def _checked_in(dbapi_connection, record):  # type: ignore[no-untyped-def]
+    def _checked_in(dbapi_connection, record):
         record.info["checked_in"] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
-    def _checked_out(dbapi_connection, record, proxy):  # type: ignore[no-untyped-def]
+    def _checked_out(dbapi_connection, record, proxy):
         since = record.info.get("checked_in")
         if since is None or time.monotonic() - since < idle:
             return
@@ -149,7 +149,7 @@ class SqliteWriteQueue:
         event.listen(engine.pool, "checkin", self._release_record)
         event.listen(engine.pool, "invalidate", self._release_record_exc)
 
-    def _before_execute(self, conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    def _before_execute(self, conn, cursor, statement, parameters, context, executemany):
         info = conn.info
         if "write_queue" in info or not statement.lstrip()[:7].upper().startswith(_WRITES):
             return
@@ -164,17 +164,17 @@ class SqliteWriteQueue:
             log.warning("SQLite write queue: waited %.0f s, going ahead", self.timeout)
             info["write_queue"] = False
 
-    def _release(self, info: dict) -> None:  # type: ignore[type-arg]
+    def _release(self, info: dict[str, object]) -> None:
         if info.pop("write_queue", False):
             if self._file is not None:
                 fcntl.flock(self._file, fcntl.LOCK_UN)
             self._lock.release()
 
-    def _release_record(self, dbapi_connection, record, *_args) -> None:  # type: ignore[no-untyped-def]
+    def _release_record(self, dbapi_connection, record, *_args) -> None:
         if record is not None:
             self._release(record.info)
 
-    def _release_record_exc(self, dbapi_connection, record, exception) -> None:  # type: ignore[no-untyped-def]
+    def _release_record_exc(self, dbapi_connection, record, exception) -> None:
         self._release_record(dbapi_connection, record)
 
 

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, and_, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api.chain import ChainGateway
 from api.indexer import HEAD_WAIT_TIMEOUT, Indexer
@@ -62,14 +62,15 @@ class MaturityJob:
             certs = session.exec(
                 select(CertificateRow)
                 .where(
-                    CertificateRow.status.in_(("active", "settled", "overdue", "defaulted"))  # type: ignore[attr-defined]
+                    col(CertificateRow.status).in_(("active", "settled", "overdue", "defaulted"))
                 )
                 .where(
                     or_(
-                        CertificateRow.repaid != CertificateRow.paid_out,
+                        col(CertificateRow.repaid) != col(CertificateRow.paid_out),
                         and_(
-                            CertificateRow.status == "active", CertificateRow.maturity < now - grace
-                        ),  # type: ignore[operator]
+                            col(CertificateRow.status) == "active",
+                            col(CertificateRow.maturity) < now - grace,
+                        ),
                     )
                 )
             ).all()

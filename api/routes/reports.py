@@ -12,7 +12,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from sqlmodel import select
+from sqlmodel import col, select
 
 from api.auth import OVERSEERS, Principal, require_roles
 from api.deps import ReadSessionDep, RuntimeDep
@@ -70,9 +70,7 @@ def exposure(
     """Outstanding (face value minus repaid) per core enterprise, over open certificates."""
     _covering_the_head(rt)
     certs = list(
-        session.exec(
-            select(CertificateRow).where(CertificateRow.status.in_(OPEN))  # type: ignore[attr-defined]
-        ).all()
+        session.exec(select(CertificateRow).where(col(CertificateRow.status).in_(OPEN))).all()
     )
     names = _names(session)
     totals: dict[str, dict[str, Any]] = {}
@@ -146,9 +144,9 @@ def maturing(
     certs = list(
         session.exec(
             select(CertificateRow)
-            .where(CertificateRow.status.in_(("issued", "active")))  # type: ignore[attr-defined]
+            .where(col(CertificateRow.status).in_(("issued", "active")))
             .where(CertificateRow.maturity <= now + within_days * 86_400)
-            .order_by(CertificateRow.maturity)  # type: ignore[arg-type]
+            .order_by(col(CertificateRow.maturity))
         ).all()
     )
     from api.schemas import certificate_view
@@ -177,13 +175,7 @@ def overdue(
     certs = list(
         session.exec(
             select(CertificateRow).where(
-                CertificateRow.status.in_(
-                    (
-                        "active",
-                        "overdue",  # type: ignore[attr-defined]
-                        "defaulted",
-                    )
-                )
+                col(CertificateRow.status).in_(("active", "overdue", "defaulted"))
             )
         ).all()
     )
