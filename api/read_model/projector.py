@@ -16,7 +16,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_utils import function_signature_to_4byte_selector
 from sqlalchemy import Engine, func, insert
@@ -83,6 +83,16 @@ class _Abandoned:
     #: (tx hash, log index) of the page's events stored already (blocks above the
     #: surviving checkpoint that are still on the chain)
     stored: set[tuple[str, int]] = field(default_factory=set)
+
+
+_Row = TypeVar("_Row", CertificateRow, FragmentRow)
+
+
+def _rows_by_id(session: Session, model: type[_Row], ids: set[int]) -> dict[int, _Row]:
+    """The stored rows of ``model`` with these ids (one query; none for no ids)."""
+    if not ids:
+        return {}
+    return {r.id: r for r in session.exec(select(model).where(col(model.id).in_(ids))).all()}
 
 
 class Projector:
@@ -246,26 +256,8 @@ class Projector:
         self._fold_offers(session, offers)
         forced_c, forced_f = abandoned.certs, abandoned.frags
         certs, frags = touched[0] | forced_c, touched[1] | forced_f
-        cert_rows = (
-            {
-                r.id: r
-                for r in session.exec(
-                    select(CertificateRow).where(col(CertificateRow.id).in_(certs))
-                ).all()
-            }
-            if certs
-            else {}
-        )
-        frag_rows = (
-            {
-                r.id: r
-                for r in session.exec(
-                    select(FragmentRow).where(col(FragmentRow.id).in_(frags))
-                ).all()
-            }
-            if frags
-            else {}
-        )
+        cert_rows = _rows_by_id(session, CertificateRow, certs)
+        frag_rows = _rows_by_id(session, FragmentRow, frags)
         for cid in sorted(certs):
             self._refresh(
                 session,

@@ -14,7 +14,7 @@ from typing import Any
 from api.models import CertificateRow, ChainEvent, FragmentRow, OfferRow
 from chain_client.batch import word_address
 from chain_client.encoding import jsonable, to_hex
-from chain_client.events import EventRecord
+from chain_client.events import EventRecord, FinancingAccepted, FinancingOffered
 from chain_client.ledger_types import Certificate, CertificateStatus, Fragment, certificate_id_of
 
 #: event arguments that name a fragment whose row the event changes
@@ -113,18 +113,20 @@ def fold_offer(row: OfferRow | None, events: list[ChainEvent]) -> OfferRow | Non
     FinancingOffered event). Why a fold and not the chain's offer record: an offer's
     events carry every field, so no chain read is needed, and undoing an event of an
     abandoned block undoes its effect."""
-    created = next((e for e in events if e.event == "FinancingOffered"), None)
+    created = next((e for e in events if e.event == FinancingOffered.EVENT), None)
     if created is None:
         return None
-    a = json.loads(created.args)
+    offered = FinancingOffered.from_args(
+        json.loads(created.args), block_number=created.block_number, log_index=created.log_index
+    )
     row = row or OfferRow(
-        id=int(a["offerId"]),
-        fragment_id=int(a["fragmentId"]),
-        seller=a["seller"],
-        financier=a["financier"],
-        amount=a["amount"],
-        rate_bps=int(a["rateBps"]),
-        expires_at=int(a["expiresAt"]),
+        id=offered.offer_id,
+        fragment_id=offered.fragment_id,
+        seller=offered.seller,
+        financier=offered.financier,
+        amount=str(offered.amount),
+        rate_bps=offered.rate_bps,
+        expires_at=offered.expires_at,
         status="open",
         block_number=created.block_number,
     )
@@ -135,12 +137,14 @@ def fold_offer(row: OfferRow | None, events: list[ChainEvent]) -> OfferRow | Non
     for e in events:
         if e.event == "FinancingWithdrawn":
             row.status, row.block_number = "withdrawn", e.block_number
-        elif e.event == "FinancingAccepted":
-            b = json.loads(e.args)
+        elif e.event == FinancingAccepted.EVENT:
+            accepted = FinancingAccepted.from_args(
+                json.loads(e.args), block_number=e.block_number, log_index=e.log_index
+            )
             row.status, row.block_number = "accepted", e.block_number
-            row.financed_fragment_id = int(b["financedFragmentId"])
-            row.discount, row.payment = str(b["discount"]), str(b["payment"])
-            row.days, row.accepted_block = int(b["days_"]), e.block_number
+            row.financed_fragment_id = accepted.financed_fragment_id
+            row.discount, row.payment = str(accepted.discount), str(accepted.payment)
+            row.days, row.accepted_block = accepted.days, e.block_number
     return row
 
 
