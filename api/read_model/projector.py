@@ -28,7 +28,7 @@ from api.read_model.checkpoints import DbCheckpointStore
 from chain_client.batch import encode_uint_call, words
 from chain_client.errors import ContractRevert
 from chain_client.events import EventReader, EventRecord, Reorg
-from chain_client.ledger import Ledger, fragment_from_words
+from chain_client.ledger import Ledger, certificate_from_words, fragment_from_words
 from chain_client.ledger_types import Certificate, Fragment
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class _State:
             self.certs[cid] = (
                 None
                 if isinstance(data, ContractRevert)
-                else rows.certificate_from_words(cid, words(data))
+                else certificate_from_words(cid, words(data))
             )
         for fid, data in zip(want_f, results[len(want_c) :], strict=True):
             self.frags[fid] = (

@@ -8,14 +8,13 @@ state and writes the rows; this module only says what goes in them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from api.models import CertificateRow, ChainEvent, FragmentRow, OfferRow
-from chain_client.batch import word_address
 from chain_client.encoding import jsonable, to_hex
 from chain_client.events import EventRecord, FinancingAccepted, FinancingOffered
-from chain_client.ledger_types import Certificate, CertificateStatus, Fragment, certificate_id_of
+from chain_client.ledger_types import Certificate, Fragment, certificate_id_of
 
 #: event arguments that name a fragment whose row the event changes
 FRAGMENT_KEYS = ("parentFragmentId", "fragmentId", "rootFragmentId", "financedFragmentId")
@@ -146,36 +145,3 @@ def fold_offer(row: OfferRow | None, events: list[ChainEvent]) -> OfferRow | Non
             row.discount, row.payment = str(accepted.discount), str(accepted.payment)
             row.days, row.accepted_block = accepted.days, e.block_number
     return row
-
-
-def certificate_from_words(certificate_id: int, w: Sequence[int]) -> Certificate:
-    """getCertificate's twelve static words, in the struct's order."""
-    (
-        issuer,
-        maturity,
-        fragment_count,
-        status,
-        beneficiary,
-        paid_out,
-        credit_provider,
-        issued_at,
-        face_value,
-        repaid,
-        invoice_key,
-        document_hash,
-    ) = w[:12]
-    return Certificate(
-        id=certificate_id,
-        issuer=word_address(issuer),
-        beneficiary=word_address(beneficiary),
-        credit_provider=word_address(credit_provider),
-        face_value=face_value,
-        maturity=maturity,
-        issued_at=issued_at,
-        status=CertificateStatus(status),
-        fragment_count=fragment_count,
-        repaid=repaid,
-        paid_out=paid_out,
-        invoice_key=invoice_key.to_bytes(32, "big"),
-        document_hash=document_hash.to_bytes(32, "big"),
-    )
