@@ -250,6 +250,58 @@ class CreditLineView(BaseModel):
     available: FenText
 
 
+class HistoryEvent(BaseModel):
+    """An indexed ledger event (its arguments as the indexer stored them)."""
+
+    event: str
+    block_number: int
+    tx_hash: str
+    log_index: int
+    args: dict[str, Any]
+
+
+class QuoteStep(BaseModel):
+    step: str
+    rule: str
+    computation: str
+    result: str
+
+
+class QuoteView(BaseModel):
+    """A price by the discount rule (:meth:`chain_client.discount.DiscountQuote.to_dict`)."""
+
+    amount_fen: FenText
+    rate_bps: int
+    value_date: int
+    maturity: int
+    days: int
+    discount_fen: FenText
+    payment_fen: FenText
+    steps: list[QuoteStep]
+
+
+class ChainQuote(BaseModel):
+    days: int
+    discount_fen: FenText
+    payment_fen: FenText
+
+
+class OfferQuote(BaseModel):
+    """An offer's price now: the rule step by step beside the contract's own quote."""
+
+    offer_id: int
+    amount_fen: FenText
+    rate_bps: int
+    value_date: int
+    maturity: int
+    days: int
+    discount_fen: FenText
+    payment_fen: FenText
+    steps: list[QuoteStep]
+    chain: ChainQuote
+    agrees_with_chain: bool
+
+
 class ApiKeyView(BaseModel):
     id: int
     label: str

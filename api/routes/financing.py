@@ -32,9 +32,11 @@ from api.schemas import (
     CreditLineRequest,
     CreditLineView,
     OfferAnswer,
+    OfferQuote,
     OfferRequest,
     OfferView,
     QuotePreviewRequest,
+    QuoteView,
     WithdrawOfferAnswer,
     fen,
     offer_view,
@@ -189,7 +191,7 @@ def get_offer(
     return offer_view(_offer(session, p, offer_id))
 
 
-@router.get("/offers/{offer_id}/quote")
+@router.get("/offers/{offer_id}/quote", response_model=OfferQuote)
 def quote_offer(
     offer_id: OfferId,
     rt: RuntimeDep,
@@ -221,7 +223,7 @@ def quote_offer(
     }
 
 
-@router.post("/quotes")
+@router.post("/quotes", response_model=QuoteView)
 def preview_quote(
     body: QuotePreviewRequest,
     rt: RuntimeDep,

@@ -22,6 +22,7 @@ from api.schemas import (
     FragmentDetail,
     FragmentIdStr,
     FragmentView,
+    HistoryEvent,
     SplitAnswer,
     SplitRequest,
     TransferAnswer,
@@ -224,7 +225,7 @@ def provenance(
     }
 
 
-@router.get("/{fragment_id}/history")
+@router.get("/{fragment_id}/history", response_model=list[HistoryEvent])
 def history(
     fragment_id: FragmentPath,
     session: ReadSessionDep,
