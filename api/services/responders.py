@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.chain import ChainGateway
+from chain_client.events import FinancingAccepted
 from chain_client.ledger_types import TxOutcome
 
 
@@ -94,12 +95,12 @@ def accept_offer(m: Mined) -> dict[str, Any]:
     }
     receipt = m.gateway.receipt(m.outcome.tx_hash, just_mined=True)
     if receipt is not None:
-        for event in m.gateway.ledger.receipt_events(receipt, "FinancingAccepted"):
+        for event in m.gateway.ledger.receipt_records(receipt, FinancingAccepted):
             body.update(
-                amount=str(event["amount"]),
-                discount=str(event["discount"]),
-                payment=str(event["payment"]),
-                days=int(event["days_"]),
+                amount=str(event.amount),
+                discount=str(event.discount),
+                payment=str(event.payment),
+                days=event.days,
             )
     return body
 
