@@ -156,7 +156,7 @@ abstract contract Certificates is CreditLines {
         returns (uint256 newFragmentId)
     {
         uint256 certificateId = FragmentIds.certificateOf(fragmentId);
-        Certificate storage cert = _certificateOfFragment(fragmentId);
+        Certificate storage cert = _certificates[certificateId];
         uint32 seq = cert.fragmentCount;
         cert.fragmentCount = seq + 1;
         parent.value -= amount;
@@ -179,8 +179,8 @@ abstract contract Certificates is CreditLines {
             if (fragment.value == 0) revert UnknownFragment(fragmentId);
             revert NotHolder(fragmentId, holder);
         }
-        Certificate storage cert = _certificateOfFragment(fragmentId);
         uint256 certificateId = FragmentIds.certificateOf(fragmentId);
+        Certificate storage cert = _certificates[certificateId];
         if (cert.status != CertificateStatus.Active) revert WrongCertificateStatus(certificateId, cert.status);
         if (block.timestamp >= cert.maturity) revert CertificateMatured(certificateId, cert.maturity);
     }
@@ -190,8 +190,10 @@ abstract contract Certificates is CreditLines {
         if (cert.status == CertificateStatus.None) revert UnknownCertificate(certificateId);
     }
 
-    /// @dev The record of the certificate a fragment belongs to (the root of its tree).
-    /// Callers hold an existing fragment, so the certificate exists and is not checked again.
+    /// @dev The record of the certificate a fragment belongs to (the root of its tree), for
+    /// the other modules. Callers hold an existing fragment, so the certificate exists and
+    /// is not checked again. (The split and transfer paths here, which need the certificate
+    /// id too, index the mapping with it directly: one internal call less on the hot path.)
     function _certificateOfFragment(uint256 fragmentId) internal view returns (Certificate storage) {
         return _certificates[FragmentIds.certificateOf(fragmentId)];
     }
