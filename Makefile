@@ -16,6 +16,7 @@ run: setup
 lint: setup
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
+	node_modules/.bin/solhint --disc --noPoster --max-warnings 0 'contracts/**/*.sol'
 
 test-contracts: setup
 	$(VENV)/brownie test tests/contracts --network scf-test -W ignore::FutureWarning

@@ -16,7 +16,7 @@ from typing import Any
 
 from web3 import Web3
 
-from chain_client.compiler import CompilationResult, Compiler
+from chain_client.compiler import Compiler
 from chain_client.contract import ContractHandle
 from chain_client.errors import ManifestError, ManifestMismatch, TransactionFailed
 from chain_client.manifest import (
@@ -33,11 +33,6 @@ log = logging.getLogger(__name__)
 DEFAULT_GRACE_PERIOD = 3 * 86_400
 DEFAULT_TOKEN_NAME = "Settlement CNY (fen)"
 DEFAULT_TOKEN_SYMBOL = "sCNY"
-
-
-def compile_ledger(compiler: Compiler | None = None) -> CompilationResult:
-    """The project's contracts, compiled (or from the on-disk cache)."""
-    return (compiler or Compiler("contracts")).compile()
 
 
 def deploy_ledger(

@@ -15,6 +15,7 @@ import {Repayment} from "./ledger/Repayment.sol";
 /// integrators is declared, with the events and errors, in interfaces/ICreditLedger.sol.
 /// @dev Not upgradeable on purpose: a bank verifying a certificate verifies this code.
 contract CreditLedger is Financing, Repayment {
+    /// @notice Deploys the ledger for one operator and one settlement token, both fixed for good.
     /// @param operator the platform operator (may be a multisig): registers members, pauses.
     /// @param token the settlement token every financing and repayment is paid in.
     /// @param gracePeriod_ seconds after maturity before an unpaid certificate is overdue.

@@ -15,6 +15,7 @@ contract SettlementToken is ERC20, ERC20Burnable, AccessControl {
     /// @notice Who may create money: the bank or platform that tokenizes deposits.
     bytes32 public constant MINTER_ROLE = keccak256("MINTER_ROLE");
 
+    /// @notice Deploys the token with no money in it: `admin` mints.
     /// @param admin receives DEFAULT_ADMIN_ROLE and MINTER_ROLE.
     constructor(string memory name_, string memory symbol_, address admin) ERC20(name_, symbol_) {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);

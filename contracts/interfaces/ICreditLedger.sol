@@ -33,7 +33,7 @@ interface ICreditLedger is IAccessControl, ILedgerErrors {
     event MemberReinstated(address indexed account);
 
     /// @notice The platform operator's role: onboarding, suspension, pause, grace period.
-    function OPERATOR_ROLE() external view returns (bytes32); // solhint-disable-line func-name-mixedcase
+    function OPERATOR_ROLE() external view returns (bytes32);
 
     /// @notice Onboards an organization as a member in one role (operator only). One
     /// organization maps to one address, so a party cannot hide behind a second key.
@@ -117,7 +117,7 @@ interface ICreditLedger is IAccessControl, ILedgerErrors {
     event FragmentTransferred(uint256 indexed fragmentId, address indexed from, address indexed to);
 
     /// @notice Longest tenor a certificate may have, in seconds.
-    function MAX_TENOR() external view returns (uint256); // solhint-disable-line func-name-mixedcase
+    function MAX_TENOR() external view returns (uint256);
 
     /// @notice Issues a certificate to a tier-1 supplier against the caller's credit line
     /// from `creditProvider`, bound to one underlying receivable.
@@ -224,7 +224,7 @@ interface ICreditLedger is IAccessControl, ILedgerErrors {
     );
 
     /// @notice Highest discount rate an offer may carry, in basis points a year.
-    function MAX_RATE_BPS() external view returns (uint256); // solhint-disable-line func-name-mixedcase
+    function MAX_RATE_BPS() external view returns (uint256);
 
     /// @notice Offers `amount` fen of one of the caller's fragments to `financier` at
     /// `rateBps` a year, until `expiresAt`. The fragment is not locked: the holder keeps
@@ -268,7 +268,7 @@ interface ICreditLedger is IAccessControl, ILedgerErrors {
     event CertificateDefaulted(uint256 indexed certificateId, uint256 outstanding);
 
     /// @notice Longest grace period the operator may set, in seconds.
-    function MAX_GRACE_PERIOD() external view returns (uint256); // solhint-disable-line func-name-mixedcase
+    function MAX_GRACE_PERIOD() external view returns (uint256);
 
     /// @notice Time after maturity before an unpaid certificate may be marked overdue, in seconds.
     function gracePeriod() external view returns (uint256);

@@ -28,6 +28,7 @@ abstract contract Certificates is CreditLines {
     mapping(bytes32 invoiceKey => uint256 certificateId) private _certificateOfInvoice;
     mapping(bytes32 documentHash => uint256 certificateId) private _certificateOfDocument;
 
+    /// @inheritdoc ICreditLedger
     function issue(
         address creditProvider,
         address beneficiary,
@@ -74,6 +75,7 @@ abstract contract Certificates is CreditLines {
         );
     }
 
+    /// @inheritdoc ICreditLedger
     function accept(uint256 certificateId) external whenNotPaused returns (uint256 rootFragmentId) {
         Certificate storage cert = _pendingCertificateOfBeneficiary(certificateId);
         if (block.timestamp >= cert.maturity) revert CertificateMatured(certificateId, cert.maturity);
@@ -84,6 +86,7 @@ abstract contract Certificates is CreditLines {
         emit CertificateAccepted(certificateId, msg.sender, rootFragmentId);
     }
 
+    /// @inheritdoc ICreditLedger
     function reject(uint256 certificateId) external whenNotPaused {
         Certificate storage cert = _pendingCertificateOfBeneficiary(certificateId);
         cert.status = CertificateStatus.Rejected;
@@ -91,6 +94,7 @@ abstract contract Certificates is CreditLines {
         emit CertificateRejected(certificateId, msg.sender);
     }
 
+    /// @inheritdoc ICreditLedger
     function revoke(uint256 certificateId) external whenNotPaused {
         Certificate storage cert = _existingCertificate(certificateId);
         if (cert.issuer != msg.sender) revert NotIssuer(certificateId, msg.sender);
@@ -100,6 +104,7 @@ abstract contract Certificates is CreditLines {
         emit CertificateRevoked(certificateId, msg.sender);
     }
 
+    /// @inheritdoc ICreditLedger
     function split(uint256 fragmentId, address to, uint128 amount)
         external
         whenNotPaused
@@ -112,6 +117,7 @@ abstract contract Certificates is CreditLines {
         newFragmentId = _split(fragmentId, parent, to, amount);
     }
 
+    /// @inheritdoc ICreditLedger
     function transferFragment(uint256 fragmentId, address to) external whenNotPaused {
         _requireActiveHolder(msg.sender);
         _requireActiveHolder(to);
@@ -119,18 +125,22 @@ abstract contract Certificates is CreditLines {
         _transfer(fragmentId, fragment, to);
     }
 
+    /// @inheritdoc ICreditLedger
     function fragmentIdOf(uint256 certificateId, uint256 seq) external pure returns (uint256) {
         return FragmentIds.make(certificateId, seq);
     }
 
+    /// @inheritdoc ICreditLedger
     function certificateCount() external view returns (uint256) {
         return _certificateCount;
     }
 
+    /// @inheritdoc ICreditLedger
     function getCertificate(uint256 certificateId) external view returns (Certificate memory) {
         return _existingCertificate(certificateId);
     }
 
+    /// @inheritdoc ICreditLedger
     function getFragment(uint256 fragmentId)
         external
         view
@@ -143,10 +153,12 @@ abstract contract Certificates is CreditLines {
         return (certificateId, parentFragmentId, fragment.holder, fragment.value, fragment.paid);
     }
 
+    /// @inheritdoc ICreditLedger
     function certificateOfInvoice(bytes32 invoiceKey) external view returns (uint256) {
         return _certificateOfInvoice[invoiceKey];
     }
 
+    /// @inheritdoc ICreditLedger
     function certificateOfDocument(bytes32 documentHash) external view returns (uint256) {
         return _certificateOfDocument[documentHash];
     }

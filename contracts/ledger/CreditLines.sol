@@ -36,6 +36,7 @@ abstract contract CreditLines is Membership {
         emit CreditLineSet(msg.sender, coreEnterprise, limit);
     }
 
+    /// @inheritdoc ICreditLedger
     function creditLine(address financier, address coreEnterprise)
         external
         view

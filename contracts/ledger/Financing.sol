@@ -22,6 +22,7 @@ abstract contract Financing is Settlement {
     uint256 private _offerCount;
     mapping(uint256 offerId => Offer) private _offers;
 
+    /// @inheritdoc ICreditLedger
     function offerFinancing(uint256 fragmentId, address financier, uint128 amount, uint16 rateBps, uint40 expiresAt)
         external
         whenNotPaused
@@ -50,6 +51,7 @@ abstract contract Financing is Settlement {
         emit FinancingOffered(offerId, fragmentId, financier, msg.sender, amount, rateBps, expiresAt);
     }
 
+    /// @inheritdoc ICreditLedger
     function withdrawOffer(uint256 offerId) external whenNotPaused {
         Offer storage offer = _openOffer(offerId);
         if (offer.seller != msg.sender) revert NotOfferSeller(offerId, msg.sender);
@@ -57,6 +59,7 @@ abstract contract Financing is Settlement {
         emit FinancingWithdrawn(offerId);
     }
 
+    /// @inheritdoc ICreditLedger
     function acceptOffer(uint256 offerId) external whenNotPaused nonReentrant returns (uint256 financedFragmentId) {
         Offer storage offer = _openOffer(offerId);
         if (offer.financier != msg.sender) revert NotOfferFinancier(offerId, msg.sender);
@@ -83,12 +86,14 @@ abstract contract Financing is Settlement {
         settlementToken.safeTransferFrom(msg.sender, seller, payment);
     }
 
+    /// @inheritdoc ICreditLedger
     function quote(uint256 offerId) external view returns (uint256 days_, uint256 discount, uint256 payment) {
         Offer storage offer = _offers[offerId];
         if (offer.status == OfferStatus.None) revert UnknownOffer(offerId);
         return _price(offer);
     }
 
+    /// @inheritdoc ICreditLedger
     function getOffer(uint256 offerId) external view returns (Offer memory) {
         Offer storage offer = _offers[offerId];
         if (offer.status == OfferStatus.None) revert UnknownOffer(offerId);

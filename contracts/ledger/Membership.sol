@@ -32,6 +32,7 @@ abstract contract Membership is AccessControl, PauseClock {
         _grantRole(OPERATOR_ROLE, operator);
     }
 
+    /// @inheritdoc ICreditLedger
     function registerMember(address account, bytes32 orgIdHash, Role role)
         external
         onlyRole(OPERATOR_ROLE)
@@ -47,6 +48,7 @@ abstract contract Membership is AccessControl, PauseClock {
         emit MemberRegistered(account, orgIdHash, role);
     }
 
+    /// @inheritdoc ICreditLedger
     function changeMemberRole(address account, Role role) external onlyRole(OPERATOR_ROLE) whenNotPaused {
         if (role == Role.None) revert InvalidRole(role);
         Member storage member = _existingMember(account);
@@ -55,29 +57,35 @@ abstract contract Membership is AccessControl, PauseClock {
         emit MemberRoleChanged(account, previous, role);
     }
 
+    /// @inheritdoc ICreditLedger
     function suspendMember(address account) external onlyRole(OPERATOR_ROLE) {
         _existingMember(account).suspended = true;
         emit MemberSuspended(account);
     }
 
+    /// @inheritdoc ICreditLedger
     function reinstateMember(address account) external onlyRole(OPERATOR_ROLE) {
         _existingMember(account).suspended = false;
         emit MemberReinstated(account);
     }
 
+    /// @inheritdoc ICreditLedger
     function pause() external onlyRole(OPERATOR_ROLE) {
         _pause();
     }
 
+    /// @inheritdoc ICreditLedger
     function unpause() external onlyRole(OPERATOR_ROLE) {
         _unpause();
     }
 
+    /// @inheritdoc ICreditLedger
     function memberOf(address account) external view returns (Role role, bool suspended, bytes32 orgIdHash) {
         Member storage member = _members[account];
         return (member.role, member.suspended, member.orgIdHash);
     }
 
+    /// @inheritdoc ICreditLedger
     function accountOfOrganization(bytes32 orgIdHash) external view returns (address) {
         return _accountOfOrganization[orgIdHash];
     }

@@ -28,10 +28,12 @@ abstract contract PauseClock is Pausable, ICreditLedger {
         return super.paused();
     }
 
+    /// @inheritdoc ICreditLedger
     function pauseCount() external view returns (uint256) {
         return _pauses.length;
     }
 
+    /// @inheritdoc ICreditLedger
     function pauseAt(uint256 index) external view returns (uint256 start, uint256 end) {
         PauseInterval storage interval = _pauses[index];
         return (interval.start, interval.end);

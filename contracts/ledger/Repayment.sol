@@ -30,6 +30,7 @@ abstract contract Repayment is Settlement {
         _setGracePeriod(gracePeriod_);
     }
 
+    /// @inheritdoc ICreditLedger
     function repay(uint256 certificateId, uint128 amount) external whenNotPaused nonReentrant {
         Certificate storage cert = _existingCertificate(certificateId);
         if (cert.issuer != msg.sender) revert NotIssuer(certificateId, msg.sender);
@@ -54,6 +55,7 @@ abstract contract Repayment is Settlement {
         settlementToken.safeTransferFrom(msg.sender, address(this), amount);
     }
 
+    /// @inheritdoc ICreditLedger
     function claim(uint256 fragmentId) external whenNotPaused nonReentrant returns (uint256 amount) {
         Fragment storage fragment = _existingFragment(fragmentId);
         if (fragment.holder != msg.sender) revert NotHolder(fragmentId, msg.sender);
@@ -66,6 +68,7 @@ abstract contract Repayment is Settlement {
         settlementToken.safeTransfer(msg.sender, amount);
     }
 
+    /// @inheritdoc ICreditLedger
     function payFragments(uint256 certificateId, uint256 fromSeq, uint256 count)
         external
         whenNotPaused
@@ -92,6 +95,7 @@ abstract contract Repayment is Settlement {
         cert.paidOut += uint96(total); // paidOut <= repaid <= faceValue < 2**96
     }
 
+    /// @inheritdoc ICreditLedger
     function markOverdue(uint256 certificateId) external whenNotPaused {
         Certificate storage cert = _existingCertificate(certificateId);
         if (cert.status != CertificateStatus.Active) revert WrongCertificateStatus(certificateId, cert.status);
@@ -101,6 +105,7 @@ abstract contract Repayment is Settlement {
         emit CertificateOverdue(certificateId, cert.faceValue - cert.repaid);
     }
 
+    /// @inheritdoc ICreditLedger
     function declareDefault(uint256 certificateId) external onlyRole(OPERATOR_ROLE) whenNotPaused {
         Certificate storage cert = _existingCertificate(certificateId);
         if (cert.status != CertificateStatus.Overdue) revert WrongCertificateStatus(certificateId, cert.status);
@@ -108,6 +113,7 @@ abstract contract Repayment is Settlement {
         emit CertificateDefaulted(certificateId, cert.faceValue - cert.repaid);
     }
 
+    /// @inheritdoc ICreditLedger
     function setGracePeriod(uint256 newGracePeriod) external onlyRole(OPERATOR_ROLE) {
         _setGracePeriod(newGracePeriod);
     }
@@ -123,6 +129,7 @@ abstract contract Repayment is Settlement {
         return _overdueAt(_existingCertificate(certificateId));
     }
 
+    /// @inheritdoc ICreditLedger
     function owed(uint256 fragmentId) external view returns (uint256) {
         Fragment storage fragment = _existingFragment(fragmentId);
         return _owed(_certificateOfFragment(fragmentId), fragment);

@@ -14,7 +14,9 @@ import {ICreditLedger} from "../interfaces/ICreditLedger.sol";
 /// a consortium may swap in a deposit token with hooks.
 abstract contract Settlement is Certificates, ReentrancyGuard {
     /// @inheritdoc ICreditLedger
-    IERC20 public immutable settlementToken;
+    /// @dev Not SETTLEMENT_TOKEN, as solhint's naming rule for immutables asks: the getter
+    /// settlementToken() is part of the ABI every client calls.
+    IERC20 public immutable settlementToken; // solhint-disable-line immutable-vars-naming
 
     constructor(IERC20 token) {
         if (address(token) == address(0)) revert ZeroAddress();

@@ -4,6 +4,11 @@ pragma solidity ^0.8.24;
 import {CreditLedger} from "../CreditLedger.sol";
 import {Certificate, Role} from "../ledger/LedgerTypes.sol";
 
+// `words[at++] = ...` appends a word: the post-increment is the meaning, and the probe is a
+// test-only view that is never sent in a transaction, so gas hints do not apply.
+// solhint-disable gas-increment-by-one
+
+/// @title LedgerProbe
 /// @notice Test-only: reads, in one eth_call, everything the stateful property test
 /// (tests/contracts/test_invariants_stateful.py) compares with its model after every step.
 /// Why: the invariants cover every certificate and fragment, and one JSON-RPC round trip
@@ -26,6 +31,7 @@ contract LedgerProbe {
     uint256 internal constant CERTIFICATE_WORDS = 15;
     uint256 internal constant FRAGMENT_WORDS = 5;
 
+    /// @notice Every value the property test checks, as one flat array (layout above).
     function snapshot(
         CreditLedger ledger,
         address[] calldata accounts,
