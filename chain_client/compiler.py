@@ -19,13 +19,14 @@ import os
 import posixpath
 import re
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import solcx
 
+from chain_client.encoding import to_hex
 from chain_client.errors import CompilerError
 from chain_client.files import atomic_write_text
 
@@ -139,7 +140,7 @@ class CompilationResult(Mapping[str, ContractArtifact]):
         names = ", ".join(sorted(a.qualified_name for a in found))
         raise KeyError(f"contract name {key!r} is ambiguous: use one of {names}")
 
-    def __iter__(self):  # type: ignore[override]
+    def __iter__(self) -> Iterator[str]:
         return iter(self.artifacts)
 
     def __len__(self) -> int:
@@ -357,15 +358,11 @@ def _artifacts_from_output(output: Mapping[str, Any]) -> dict[str, ContractArtif
                 name=name,
                 source=unit,
                 abi=data.get("abi", []),
-                bytecode=_hex(evm.get("bytecode", {}).get("object", "")),
-                deployed_bytecode=_hex(evm.get("deployedBytecode", {}).get("object", "")),
+                bytecode=to_hex(evm.get("bytecode", {}).get("object", "")),
+                deployed_bytecode=to_hex(evm.get("deployedBytecode", {}).get("object", "")),
             )
             artifacts[artifact.qualified_name] = artifact
     return artifacts
-
-
-def _hex(value: str) -> str:
-    return value if value.startswith("0x") else "0x" + value
 
 
 def _artifact_to_json(artifact: ContractArtifact) -> dict[str, Any]:
