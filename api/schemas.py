@@ -364,7 +364,9 @@ class MaturityRun(BaseModel):
 
 
 class IndexerRun(BaseModel):
-    stored_events: int
+    """Where the read model stands after waiting for the indexing process."""
+
+    caught_up: bool  # False: the chain's head was not covered within the wait
     indexed_block: int
 
 

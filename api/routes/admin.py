@@ -15,6 +15,7 @@ from api.commands import catalogue
 from api.commands.claims import CommandContext
 from api.commands.http import command_response
 from api.deps import ReadSessionDep, RuntimeDep, command_context
+from api.indexer import HEAD_WAIT_TIMEOUT
 from api.models import AuditEntry
 from api.runtime import Runtime
 from api.schemas import AuditEntryView, HealthView, IndexerRun, LedgerAnswer, MaturityRun
@@ -87,9 +88,11 @@ def run_indexer(
     rt: RuntimeDep,
     _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
 ) -> IndexerRun:
-    """Operator: index up to the chain head now."""
-    stored = rt.indexer.catch_up()
-    return IndexerRun(stored_events=stored, indexed_block=rt.indexer.indexed_block)
+    """Operator: wait until the read model covers the chain's head (at most
+    HEAD_WAIT_TIMEOUT seconds). The indexing process is the read model's only writer:
+    this asks it to step now and waits, it does not index in the HTTP worker."""
+    caught_up = rt.indexer.wait_for_head(HEAD_WAIT_TIMEOUT)
+    return IndexerRun(caught_up=caught_up, indexed_block=rt.indexer.indexed_block)
 
 
 @router.get("/audit-log", response_model=list[AuditEntryView])

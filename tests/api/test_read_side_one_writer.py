@@ -50,3 +50,25 @@ def test_reports_wait_for_the_indexer_and_never_index_themselves(
         assert w.rt.indexer.indexed_block >= head, path  # the report waited for it
         assert r.json()["check"].get("consistent_with_chain", True) is True
     assert stepped_by and set(stepped_by) == {"indexer"}, stepped_by
+
+
+def test_the_operators_index_now_asks_the_indexer_instead_of_indexing_itself(
+    indexing_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = indexing_world
+    projector = w.rt.indexer.projector
+    stepped_by: list[str] = []
+    step = projector.step
+
+    def recording_step(**kwargs: int | None) -> int:
+        stepped_by.append(threading.current_thread().name)
+        return step(**kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(projector, "step", recording_step)
+    w.anvil.mine()
+    head = w.rt.gateway.head()
+    r = w.client.post("/v1/admin/indexer", headers=w.operator.headers)
+    assert r.status_code == 200, r.text
+    assert w.rt.indexer.indexed_block >= head
+    assert stepped_by and set(stepped_by) == {"indexer"}, stepped_by
+    assert r.json() == {"caught_up": True, "indexed_block": w.rt.indexer.indexed_block}
