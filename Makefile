@@ -13,10 +13,10 @@ setup:
 run: setup
 	$(VENV)/scf up $(ARGS)
 
+# the checks are defined once, in .pre-commit-config.yaml: ruff check, ruff format --check,
+# mypy (chain_client, api) and solhint (contracts)
 lint: setup
-	$(VENV)/ruff check .
-	$(VENV)/ruff format --check .
-	node_modules/.bin/solhint --disc --noPoster --max-warnings 0 'contracts/**/*.sol'
+	.venv-lint/bin/pre-commit run --all-files --show-diff-on-failure
 
 test-contracts: setup
 	$(VENV)/brownie test tests/contracts --network scf-test -W ignore::FutureWarning
