@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.auth import bearer_token, missing_key
 from api.problems import Problem
 from api.settings import Settings
+from chain_client.ledger_types import is_ascii_decimal
 
 #: room for a multipart body's framing around the file: boundaries, part headers (a long
 #: file name), the ``kind`` field
@@ -65,8 +66,7 @@ def _is_length(declared: str) -> bool:
     """A Content-Length value: ASCII digits (``str.isdigit`` alone also takes ``²`` and
     other scripts' digits, which ``int`` refuses). Anything else is no declared length:
     the body is counted as it is read."""
-    text = declared.strip()
-    return text.isascii() and text.isdigit()
+    return is_ascii_decimal(declared.strip())
 
 
 def body_limit(settings: Settings, method: str, path: str) -> int:

@@ -10,7 +10,7 @@ at the same moment may together overshoot by the ones in flight.
 Splits: a split (and a financing offer of part of a fragment, which the ledger splits at
 acceptance) must carve off at least ``min_split_fen`` and leave at least as much in the
 parent, refused with 422 ``split_below_minimum`` before anything is sent. The default,
-1 fen, keeps DESIGN.md's promise of splits down to 0.01 CNY (the ledger's own rule, amount
+1 fen, keeps docs/design.md's promise of splits down to 0.01 CNY (the ledger's own rule, amount
 above 0 and below the value); an operator who wants fewer dust fragments raises it. The
 remainder is checked against the read model, which a split racing on the same fragment
 may not show yet: such a race can leave less than the minimum (never less than 1 fen, the

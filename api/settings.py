@@ -65,7 +65,7 @@ class Settings(BaseModel):
     document_quota_count: int = 10_000
     document_quota_bytes: int = 2 * 1024**3
     #: the smallest amount a split (or a partial financing offer) may carve off, and leave
-    min_split_fen: int = 1  # DESIGN.md: splits down to 0.01 CNY
+    min_split_fen: int = 1  # docs/design.md: splits down to 0.01 CNY
     #: refusal rows: one window's length in seconds, and the sources itemized per window
     refusal_window: float = 60.0
     refusal_sources: int = 1000

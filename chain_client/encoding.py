@@ -5,7 +5,7 @@ each, shared by the client, the API and the scripts:
 
 - bytes (and HexBytes, a bytes subclass) are ``0x``-prefixed lowercase hex;
 - JSON numbers are IEEE doubles, exact only up to 2**53, so a larger integer becomes a
-  decimal string; money (fen) is always a string (DESIGN.md, "money rules"), named by key.
+  decimal string; money (fen) is always a string (docs/design.md, "Money"), named by key.
 """
 
 from __future__ import annotations

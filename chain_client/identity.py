@@ -1,7 +1,7 @@
 """Identities that go on chain only as hashes: organizations and invoices.
 
 Why hashes: the ledger must bind a member to one real organization and a certificate to
-one real receivable, without publishing business data on a shared chain (DESIGN.md, "On
+one real receivable, without publishing business data on a shared chain (docs/design.md, "On
 chain vs off chain").
 
 * An organization is its unified social credit code (统一社会信用代码, GB 32100-2015). The

@@ -7,7 +7,7 @@ error of CreditLedger and SettlementToken is declared here, once, from its signa
 registered with :func:`chain_client.reverts.declare_error_bases`: the per-ABI classes are
 subclasses of these, so ``except ledger_errors.InvalidSplitAmount`` always works.
 
-These mirror ILedgerErrors in contracts/ledger/LedgerTypes.sol plus the OpenZeppelin
+These mirror contracts/interfaces/ILedgerErrors.sol plus the OpenZeppelin
 errors the contracts inherit; tests/client/test_ledger.py checks the list against the
 compiled ABIs, so a new Solidity error cannot be forgotten here.
 """

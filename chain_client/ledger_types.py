@@ -2,7 +2,8 @@
 
 Money is `int` fen everywhere; timestamps are `int` Unix seconds (block time); ids are the
 contract's: certificates count from 1, and a fragment id is `(certificate_id << 32) | seq`.
-These mirror contracts/ledger/LedgerTypes.sol; change both together.
+These mirror contracts/ledger/LedgerTypes.sol and the id packing of
+contracts/ledger/FragmentIds.sol; change both together.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def parse_fragment_id(text: str) -> int:
     raw = text.strip()
     if "/" in raw:
         certificate, _, seq = raw.partition("/")
-        if _is_ascii_decimal(certificate) and _is_ascii_decimal(seq) and int(seq) <= MAX_SEQ:
+        if is_ascii_decimal(certificate) and is_ascii_decimal(seq) and int(seq) <= MAX_SEQ:
             value = fragment_id_of(int(certificate), int(seq))
             if certificate_id_of(value) >= 1:
                 return value
@@ -96,7 +97,7 @@ def parse_fragment_id(text: str) -> int:
         value = int(raw, 16)
         if certificate_id_of(value) >= 1 and value < 2**256:
             return value
-    elif _is_ascii_decimal(raw):
+    elif is_ascii_decimal(raw):
         value = int(raw)
         if certificate_id_of(value) >= 1 and value < 2**256:
             return value
@@ -109,7 +110,9 @@ def parse_fragment_id(text: str) -> int:
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
-def _is_ascii_decimal(text: str) -> bool:
+def is_ascii_decimal(text: str) -> bool:
+    """Only ``0``-``9``: ``str.isdigit`` alone also takes ``²``, full-width and other
+    scripts' digits, some of which ``int`` then reads as numbers and some it refuses."""
     return bool(text) and text.isascii() and text.isdigit()
 
 

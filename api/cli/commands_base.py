@@ -29,7 +29,7 @@ from api.cli import output
 from api.cli.client import ApiClient, ApiRefusedError, ApiUnreachableError, ApiUrlError
 from api.cli.money import AmountError
 from api.cli.profile import ProfileError, read_profile
-from chain_client.ledger_types import parse_fragment_id
+from chain_client.ledger_types import is_ascii_decimal, parse_fragment_id
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_KEYS_FILE = ".data/api-keys.json"
@@ -205,7 +205,7 @@ class Cli:
         """An organization given by id or by name (exact, then case-insensitive, then a
         unique prefix); an unknown or ambiguous name is a usage error (exit 2)."""
         text = ref.strip()
-        if is_number(text):
+        if is_ascii_decimal(text):
             return int(text)
         orgs = self.orgs()
         for test in (
@@ -244,18 +244,13 @@ class Cli:
 _RATE_PERCENT = re.compile(r"^(?P<whole>[0-9]{1,3})(?:\.(?P<frac>[0-9]{1,2}))?$")
 
 
-def is_number(text: str) -> bool:
-    """True for a non-empty string of ASCII digits 0-9 and nothing else."""
-    return text.isascii() and text.isdigit()
-
-
 def parse_rate(text: str) -> int:
     """A discount rate in basis points: '3.65%', '3.65' (percent) or '365bps'; exact (no
     floats), at most two decimals of a percent, between 0 and 100%."""
     raw = text.strip().lower().replace(" ", "")
     if raw.endswith("bps") or raw.endswith("bp"):
         digits = raw.removesuffix("bps").removesuffix("bp")
-        if not is_number(digits):
+        if not is_ascii_decimal(digits):
             raise UsageProblemError(f"{text!r} is not a rate: use e.g. 3.65% or 365bps")
         bps = int(digits)
     else:
@@ -284,7 +279,7 @@ def parse_moment(text: str) -> int:
     """A Unix time from 'YYYY-MM-DD' (00:00 China time that day), an ISO date-time
     (China time unless it carries an offset) or a plain Unix time."""
     raw = text.strip()
-    if is_number(raw):
+    if is_ascii_decimal(raw):
         return int(raw)
     try:
         if len(raw) == 10:

@@ -66,7 +66,7 @@ def parse_fragment_id(text: str) -> int:
     (:func:`chain_client.ledger_types.parse_fragment_id`): the id in ASCII decimal only,
     as the OpenAPI document declares it, within the read model's BIGINT; anything else
     (hex, ``certificate/seq``, other scripts' digits, certificate 0) names no fragment."""
-    if not (text.isascii() and text.isdigit()):
+    if not ledger_types.is_ascii_decimal(text):
         raise not_found("fragment", text)
     try:
         value = ledger_types.parse_fragment_id(text)
