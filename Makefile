@@ -18,18 +18,20 @@ run: setup
 lint: setup
 	.venv-lint/bin/pre-commit run --all-files --show-diff-on-failure
 
+# pytest's configuration (pyproject.toml) blocks brownie's plugin, which only the contract
+# tests use: -p pytest-brownie unblocks it. (`brownie test` cannot: it registers the plugin
+# before addopts blocks it, and registering it again fails on its duplicate options.)
 test-contracts: setup
-	$(VENV)/brownie test tests/contracts --network scf-test -W ignore::FutureWarning
+	$(VENV)/python -m pytest tests/contracts -p pytest-brownie --network scf-test
 
-# brownie's pytest plugin (registered as pytest-brownie) is for tests/contracts only
 test-client: setup
-	$(VENV)/python -m pytest -p no:pytest-brownie tests/client -q
+	$(VENV)/python -m pytest tests/client -q
 
 test-api: setup
-	$(VENV)/python -m pytest -p no:pytest-brownie tests/api -q -W ignore::DeprecationWarning
+	$(VENV)/python -m pytest tests/api -q
 
 test-cli: setup
-	$(VENV)/python -m pytest -p no:pytest-brownie tests/cli -q -W ignore::DeprecationWarning
+	$(VENV)/python -m pytest tests/cli -q
 
 test: lint test-contracts test-client test-api test-cli
 
