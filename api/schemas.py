@@ -370,6 +370,195 @@ class IndexerRun(BaseModel):
     indexed_block: int
 
 
+# -- reports for auditors and regulators (api.routes.reports) -------------------------------
+
+
+class CertificatesCheck(BaseModel):
+    """A report's certificates re-read from the chain (the first 500 of them)."""
+
+    checked_certificates: int
+    mismatches: list[int] = Field(
+        description="ids of certificates whose repaid, face value or fragment count differ"
+    )
+    consistent_with_chain: bool
+    indexed_block: int = Field(description="the block the read model had indexed")
+
+
+class ExposureRow(BaseModel):
+    core_enterprise: str
+    name: str | None
+    outstanding: FenText = Field(description="face value minus repaid, over open certificates")
+    certificates: int
+
+
+class ExposureReport(BaseModel):
+    exposure: list[ExposureRow]
+    check: CertificatesCheck
+
+
+class FinancedVolumeRow(BaseModel):
+    financier: str
+    name: str | None
+    amount: FenText = Field(description="face amount bought")
+    payment: FenText = Field(description="cash paid")
+    discount: FenText = Field(description="discount earned")
+    financings: int
+
+
+class FinancingsCheck(BaseModel):
+    """The accepted offers indexed against the FinancingAccepted events on the chain."""
+
+    indexed_financings: int
+    chain_financings: int
+    consistent_with_chain: bool
+
+
+class FinancedVolumeReport(BaseModel):
+    volume: list[FinancedVolumeRow]
+    check: FinancingsCheck
+
+
+class MaturingReport(BaseModel):
+    as_of: int = Field(description="the chain's time the window starts at")
+    certificates: list[CertificateView]
+    check: CertificatesCheck
+
+
+class OverdueReport(BaseModel):
+    as_of: int = Field(description="the moment the ledger's rule was applied at")
+    grace_period: int
+    certificates: list[CertificateView]
+    check: CertificatesCheck
+
+
+# -- a fragment's provenance and the verifier's report (api.routes.fragments) ----------------
+
+
+class ProvenanceStep(BaseModel):
+    """A fragment on the path to the root, read from the chain. ``holder``,
+    ``holder_name`` and ``value`` are null, and ``masked`` true, unless the caller may see
+    that fragment."""
+
+    id: FragmentIdText
+    parent_id: FragmentIdText | None
+    holder: str | None
+    holder_name: str | None
+    value: FenText | None
+    masked: bool
+
+
+class ProvenanceNode(BaseModel):
+    """A fragment of the subtree, from the read model, masked like :class:`ProvenanceStep`
+    (the subtree stops 64 levels down)."""
+
+    id: FragmentIdText
+    holder: str | None
+    value: FenText | None
+    masked: bool
+    children: list[ProvenanceNode]
+
+
+class ProvenanceView(BaseModel):
+    fragment_id: FragmentIdText
+    certificate_id: int
+    path_to_root: list[ProvenanceStep] = Field(description="child first, root last")
+    subtree: ProvenanceNode
+
+
+#: An integer of the verifier's report: a JSON number, or a decimal string past 2**53
+#: (chain_client.encoding.jsonable), which fragment ids of certificates from 2**21 on are.
+ReportInt = Annotated[
+    int | str, Field(description="an integer; a decimal string when it exceeds 2**53")
+]
+
+
+class VerifierCheck(BaseModel):
+    """One of :data:`chain_client.verifier.CHECK_ORDER`'s checks."""
+
+    name: str
+    passed: bool
+    detail: str
+    skipped: bool = Field(description="not run because an earlier check it needs failed")
+
+
+class VerifiedFragment(BaseModel):
+    """The fragment as the chain's state has it (chain_client.ledger_types.Fragment)."""
+
+    id: ReportInt
+    certificate_id: int
+    parent_id: ReportInt | None
+    holder: str
+    value: FenText
+    paid: FenText
+
+
+class VerifiedCertificate(BaseModel):
+    """Its certificate as the chain's state has it (chain_client.ledger_types.Certificate)."""
+
+    id: int
+    issuer: str
+    beneficiary: str
+    credit_provider: str
+    face_value: FenText
+    maturity: int
+    issued_at: int
+    status: str = Field(description="the CertificateStatus name, e.g. ACTIVE")
+    fragment_count: int
+    repaid: FenText
+    paid_out: FenText
+    invoice_key: str = Field(description="bytes32, 0x-prefixed hex")
+    document_hash: str = Field(description="bytes32, 0x-prefixed hex")
+
+
+class VerifiedFinancing(BaseModel):
+    """A FinancingAccepted event touching the lineage, re-priced by the discount rule."""
+
+    offer_id: int
+    from_fragment: ReportInt
+    financed_fragment: ReportInt
+    financier: str
+    seller: str
+    amount_fen: FenText
+    discount_fen: FenText
+    payment_fen: FenText
+    days: int
+    rate_bps: int | None = Field(description="the offer's rate; null if it could not be read")
+    block_number: int
+    in_lineage: bool = Field(description="the financed fragment is on this fragment's path")
+
+
+class VerifiedRepayment(BaseModel):
+    status: str
+    face_value_fen: FenText
+    repaid_fen: FenText
+    paid_out_fen: FenText
+    outstanding_fen: FenText
+    fragment_value_fen: FenText
+    fragment_paid_fen: FenText
+    fragment_owed_fen: FenText
+
+
+class VerificationView(BaseModel):
+    """The verifier's report (:meth:`chain_client.verifier.VerificationReport.to_dict`),
+    computed from the chain alone; ``ok`` only if every check passed."""
+
+    fragment_id: ReportInt
+    certificate_id: int
+    chain_id: int | None
+    ledger_address: str
+    block_number: int | None = Field(description="the block every read was pinned to")
+    checks: list[VerifierCheck]
+    lineage: list[ReportInt] = Field(description="fragment ids, child first")
+    fragment: VerifiedFragment | None
+    certificate: VerifiedCertificate | None
+    financing: list[VerifiedFinancing]
+    repayment: VerifiedRepayment | None
+    fragments_read: int
+    elapsed_seconds: float
+    ok: bool
+    failed_checks: list[str]
+
+
 # -- answers of chain commands (api.services.responders builds them) ---------------------------
 
 

@@ -23,10 +23,14 @@ from api.schemas import (
     FragmentIdStr,
     FragmentView,
     HistoryEvent,
+    ProvenanceNode,
+    ProvenanceStep,
+    ProvenanceView,
     SplitAnswer,
     SplitRequest,
     TransferAnswer,
     TransferRequest,
+    VerificationView,
     fen,
     fragment_view,
 )
@@ -40,6 +44,7 @@ from api.services.access import (
     parse_fragment_id,
 )
 from chain_client.errors import ContractRevert
+from chain_client.ledger_types import Fragment
 from chain_client.verifier import verify_fragment
 
 router = APIRouter(prefix="/v1/fragments", tags=["fragments"])
@@ -164,13 +169,13 @@ def get_fragment(
     return FragmentDetail(**view.model_dump(), owed=owed)
 
 
-@router.get("/{fragment_id}/provenance")
+@router.get("/{fragment_id}/provenance", response_model=ProvenanceView)
 def provenance(
     fragment_id: FragmentPath,
     rt: RuntimeDep,
     session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
-) -> dict[str, Any]:
+) -> ProvenanceView:
     """The path to the root certificate (穿透) read from the chain, and the fragment's
     own subtree from the read model.
 
@@ -194,35 +199,34 @@ def provenance(
         if child.parent_id is not None and child.seq != 0:
             by_parent.setdefault(child.parent_id, []).append(child)
 
-    def shown(node_id: int, holder: str, value: str) -> dict[str, Any]:
-        if visible(node_id, holder):
-            return {
-                "holder": holder,
-                "holder_name": names.get(holder),
-                "value": value,
-                "masked": False,
-            }
-        return {"holder": None, "holder_name": None, "value": None, "masked": True}
+    def step(node: Fragment) -> ProvenanceStep:
+        seen = visible(node.id, node.holder)
+        return ProvenanceStep(
+            id=str(node.id),
+            parent_id=str(node.parent_id) if node.parent_id is not None else None,
+            holder=node.holder if seen else None,
+            holder_name=names.get(node.holder) if seen else None,
+            value=str(node.value) if seen else None,
+            masked=not seen,
+        )
 
-    def subtree(node: FragmentRow, depth: int = 0) -> dict[str, Any]:
+    def subtree(node: FragmentRow, depth: int = 0) -> ProvenanceNode:
         kids = by_parent.get(node.id, []) if depth < 64 else []
-        view = shown(node.id, node.holder, node.value)
-        del view["holder_name"]
-        return {"id": str(node.id), **view, "children": [subtree(k, depth + 1) for k in kids]}
+        seen = visible(node.id, node.holder)
+        return ProvenanceNode(
+            id=str(node.id),
+            holder=node.holder if seen else None,
+            value=node.value if seen else None,
+            masked=not seen,
+            children=[subtree(k, depth + 1) for k in kids],
+        )
 
-    return {
-        "fragment_id": str(fid),
-        "certificate_id": frag.certificate_id,
-        "path_to_root": [
-            {
-                "id": str(f.id),
-                "parent_id": str(f.parent_id) if f.parent_id is not None else None,
-                **shown(f.id, f.holder, str(f.value)),
-            }
-            for f in path
-        ],
-        "subtree": subtree(frag),
-    }
+    return ProvenanceView(
+        fragment_id=str(fid),
+        certificate_id=frag.certificate_id,
+        path_to_root=[step(f) for f in path],
+        subtree=subtree(frag),
+    )
 
 
 @router.get("/{fragment_id}/history", response_model=list[HistoryEvent])
@@ -266,15 +270,15 @@ def history(
     ]
 
 
-@router.get("/{fragment_id}/verification")
+@router.get("/{fragment_id}/verification", response_model=VerificationView)
 def verification(
     fragment_id: FragmentIdStr,
     rt: RuntimeDep,
     session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
-) -> dict[str, Any]:
+) -> VerificationView:
     """The verifier's report, computed from the chain alone (not from this database)."""
     fid = parse_fragment_id(fragment_id)
     fragment_or_404(session, p, fid)
     report = verify_fragment(rt.gateway.w3, rt.gateway.manifest, fid)
-    return report.to_dict()
+    return VerificationView.model_validate(report.to_dict())

@@ -9,15 +9,28 @@ until the read model covers the chain's head (:func:`_covering_the_head`).
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from api.auth import OVERSEERS, Principal, require_roles
 from api.deps import ReadSessionDep, RuntimeDep
 from api.indexer import HEAD_WAIT_TIMEOUT
 from api.models import CertificateRow, OfferRow, Organization
+from api.runtime import Runtime
+from api.schemas import (
+    CertificatesCheck,
+    ExposureReport,
+    ExposureRow,
+    FinancedVolumeReport,
+    FinancedVolumeRow,
+    FinancingsCheck,
+    MaturingReport,
+    OverdueReport,
+    certificate_view,
+)
 from api.services import overdue as overdue_rule
 
 log = logging.getLogger(__name__)
@@ -26,7 +39,7 @@ router = APIRouter(prefix="/v1/reports", tags=["reports"])
 OPEN = ("issued", "active", "overdue", "defaulted")
 
 
-def _covering_the_head(rt: Any) -> None:
+def _covering_the_head(rt: Runtime) -> None:
     """Wait until the read model covers the chain's newest block; past the bound the
     report answers from what is indexed (its ``check`` gives the indexed block)."""
     if not rt.indexer.wait_for_head(HEAD_WAIT_TIMEOUT):
@@ -38,14 +51,18 @@ def _covering_the_head(rt: Any) -> None:
         )
 
 
-def _names(session: Any) -> dict[str, str]:
+def _names(session: Session) -> dict[str, str]:
     return {o.address: o.name for o in session.exec(select(Organization)).all() if o.address}
 
 
-def _check(rt: Any, certs: list[CertificateRow]) -> dict[str, Any]:
+#: at most this many of a report's certificates are re-read from the chain
+CHECKED_CERTIFICATES = 500
+
+
+def _check(rt: Runtime, certs: list[CertificateRow]) -> CertificatesCheck:
     """Re-read every certificate behind a report from the chain (batched per cert)."""
     mismatches = []
-    for cert in certs[:500]:
+    for cert in certs[:CHECKED_CERTIFICATES]:
         chain = rt.gateway.ledger.certificate(cert.id)
         if (str(chain.repaid), str(chain.face_value), chain.fragment_count) != (
             cert.repaid,
@@ -53,91 +70,108 @@ def _check(rt: Any, certs: list[CertificateRow]) -> dict[str, Any]:
             cert.fragment_count,
         ):
             mismatches.append(cert.id)
-    return {
-        "checked_certificates": min(len(certs), 500),
-        "mismatches": mismatches,
-        "consistent_with_chain": not mismatches,
-        "indexed_block": rt.indexer.indexed_block,
-    }
+    return CertificatesCheck(
+        checked_certificates=min(len(certs), CHECKED_CERTIFICATES),
+        mismatches=mismatches,
+        consistent_with_chain=not mismatches,
+        indexed_block=rt.indexer.indexed_block,
+    )
 
 
-@router.get("/exposure")
+@dataclass
+class _Exposure:
+    """One core enterprise's running totals (ints, written as fen strings at the end)."""
+
+    outstanding: int = 0
+    certificates: int = 0
+
+
+@router.get("/exposure", response_model=ExposureReport)
 def exposure(
     rt: RuntimeDep,
     session: ReadSessionDep,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
-) -> dict[str, Any]:
+) -> ExposureReport:
     """Outstanding (face value minus repaid) per core enterprise, over open certificates."""
     _covering_the_head(rt)
     certs = list(
         session.exec(select(CertificateRow).where(col(CertificateRow.status).in_(OPEN))).all()
     )
     names = _names(session)
-    totals: dict[str, dict[str, Any]] = {}
+    totals: dict[str, _Exposure] = {}
     for c in certs:
-        entry = totals.setdefault(
-            c.issuer,
-            {
-                "core_enterprise": c.issuer,
-                "name": names.get(c.issuer),
-                "outstanding": 0,
-                "certificates": 0,
-            },
-        )
-        entry["outstanding"] += int(c.face_value) - int(c.repaid)
-        entry["certificates"] += 1
-    rows = [{**v, "outstanding": str(v["outstanding"])} for v in totals.values()]
-    return {"exposure": rows, "check": _check(rt, certs)}
+        entry = totals.setdefault(c.issuer, _Exposure())
+        entry.outstanding += int(c.face_value) - int(c.repaid)
+        entry.certificates += 1
+    return ExposureReport(
+        exposure=[
+            ExposureRow(
+                core_enterprise=issuer,
+                name=names.get(issuer),
+                outstanding=str(entry.outstanding),
+                certificates=entry.certificates,
+            )
+            for issuer, entry in totals.items()
+        ],
+        check=_check(rt, certs),
+    )
 
 
-@router.get("/financed-volume")
+@dataclass
+class _Volume:
+    """One bank's running totals (ints, written as fen strings at the end)."""
+
+    amount: int = 0
+    payment: int = 0
+    discount: int = 0
+    financings: int = 0
+
+
+@router.get("/financed-volume", response_model=FinancedVolumeReport)
 def financed_volume(
     rt: RuntimeDep,
     session: ReadSessionDep,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
-) -> dict[str, Any]:
+) -> FinancedVolumeReport:
     """Per bank: face amount bought, cash paid and discount earned (accepted offers)."""
     _covering_the_head(rt)
     names = _names(session)
-    totals: dict[str, dict[str, Any]] = {}
+    totals: dict[str, _Volume] = {}
     offers = session.exec(select(OfferRow).where(OfferRow.status == "accepted")).all()
     for o in offers:
-        entry = totals.setdefault(
-            o.financier,
-            {
-                "financier": o.financier,
-                "name": names.get(o.financier),
-                "amount": 0,
-                "payment": 0,
-                "discount": 0,
-                "financings": 0,
-            },
-        )
-        entry["amount"] += int(o.amount)
-        entry["payment"] += int(o.payment or 0)
-        entry["discount"] += int(o.discount or 0)
-        entry["financings"] += 1
+        entry = totals.setdefault(o.financier, _Volume())
+        entry.amount += int(o.amount)
+        entry.payment += int(o.payment or 0)
+        entry.discount += int(o.discount or 0)
+        entry.financings += 1
     chain_count = len(rt.gateway.ledger.events("FinancingAccepted"))
-    return {
-        "volume": [
-            {**v, **{k: str(v[k]) for k in ("amount", "payment", "discount")}}
-            for v in totals.values()
+    return FinancedVolumeReport(
+        volume=[
+            FinancedVolumeRow(
+                financier=financier,
+                name=names.get(financier),
+                amount=str(entry.amount),
+                payment=str(entry.payment),
+                discount=str(entry.discount),
+                financings=entry.financings,
+            )
+            for financier, entry in totals.items()
         ],
-        "check": {
-            "indexed_financings": len(offers),
-            "chain_financings": chain_count,
-            "consistent_with_chain": chain_count == len(offers),
-        },
-    }
+        check=FinancingsCheck(
+            indexed_financings=len(offers),
+            chain_financings=chain_count,
+            consistent_with_chain=chain_count == len(offers),
+        ),
+    )
 
 
-@router.get("/maturing")
+@router.get("/maturing", response_model=MaturingReport)
 def maturing(
     rt: RuntimeDep,
     session: ReadSessionDep,
     within_days: Annotated[int, Query(ge=0, le=3660)] = 30,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
-) -> dict[str, Any]:
+) -> MaturingReport:
     """Open certificates maturing within ``within_days`` of the chain's time."""
     _covering_the_head(rt)
     now = rt.gateway.block_time()
@@ -149,21 +183,19 @@ def maturing(
             .order_by(col(CertificateRow.maturity))
         ).all()
     )
-    from api.schemas import certificate_view
-
-    return {
-        "as_of": now,
-        "certificates": [certificate_view(c) for c in certs],
-        "check": _check(rt, certs),
-    }
+    return MaturingReport(
+        as_of=now,
+        certificates=[certificate_view(c) for c in certs],
+        check=_check(rt, certs),
+    )
 
 
-@router.get("/overdue")
+@router.get("/overdue", response_model=OverdueReport)
 def overdue(
     rt: RuntimeDep,
     session: ReadSessionDep,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
-) -> dict[str, Any]:
+) -> OverdueReport:
     """Overdue and defaulted certificates, plus active ones whose grace period has run out
     that the maturity job has not marked yet: by the ledger's rule, which does not count
     time the ledger was paused after maturity (the chain is asked for the few candidates
@@ -181,11 +213,9 @@ def overdue(
     )
     unmarked = {c.id for c in overdue_rule.due(ledger, certs, at, grace)}
     due = [c for c in certs if c.status != "active" or c.id in unmarked]
-    from api.schemas import certificate_view
-
-    return {
-        "as_of": at.time,
-        "grace_period": grace,
-        "certificates": [certificate_view(c) for c in due],
-        "check": _check(rt, due),
-    }
+    return OverdueReport(
+        as_of=at.time,
+        grace_period=grace,
+        certificates=[certificate_view(c) for c in due],
+        check=_check(rt, due),
+    )
