@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_typing import HexStr
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -315,7 +316,6 @@ def _dead_worker_scenario(w: World) -> None:
     with pytest.raises(Crash):
         c.post(f"/v1/fragments/{root}/split", json=body, headers=headers)
     gateway.wait = original_wait  # type: ignore[method-assign]
-    assert _fragment_count(w, cert) == 2  # the transaction reached the chain
 
     def row() -> Command:
         from sqlmodel import Session, select
@@ -327,9 +327,15 @@ def _dead_worker_scenario(w: World) -> None:
         assert found is not None
         return found
 
-    assert row().status == "signed"
+    signed = row()
+    assert signed.status == "signed" and signed.tx_hash
     assert runner.reconcile_abandoned() == {"completed": 0, "aborted": 0}  # too recent
     assert row().status == "signed"
+    # The transaction reached the node. Wait for its block before counting: anvil answers
+    # the broadcast before it has mined it, so under load "latest" may not show it yet
+    # (the service does not count on it: resuming waits for the receipt).
+    gateway.w3.eth.wait_for_transaction_receipt(HexStr(signed.tx_hash), timeout=30)
+    assert _fragment_count(w, cert) == 2
     threading.Event().wait(1.2)
     assert runner.reconcile_abandoned() == {"completed": 1, "aborted": 0}
     finished = row()
