@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from conftest import make_sender
 from web3.datastructures import AttributeDict
 
 from chain_client import head
@@ -25,6 +24,7 @@ from chain_client.fees import AutoFees, Eip1559Fees, LegacyFees
 from chain_client.node import AnvilNode
 from chain_client.nonces import NonceManager
 from chain_client.transactions import _sign
+from tests.client.helpers import make_sender
 
 
 class Requests:

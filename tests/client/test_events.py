@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_sender
 
 from chain_client.connection import connect
 from chain_client.contract import deploy
 from chain_client.encoding import to_hex
 from chain_client.events import EventReader, JsonFileCheckpointStore, MemoryCheckpointStore
+from tests.client.helpers import make_sender
 
 
 def _adds(records):

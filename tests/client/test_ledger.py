@@ -6,7 +6,6 @@ import dataclasses
 import json
 
 import pytest
-from conftest import DAY, LedgerWorld
 from eth_utils import keccak
 from eth_utils.abi import abi_to_signature
 
@@ -25,6 +24,7 @@ from chain_client.ledger_types import (
     fragment_id_of,
 )
 from chain_client.manifest import DeploymentManifest, load_manifest
+from tests.client.helpers import DAY, LedgerWorld
 
 # -- deployment and manifest --------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import make_sender
 from eth_utils import keccak
 
 from chain_client.connection import connect
@@ -19,6 +18,7 @@ from chain_client.ledger import Ledger
 from chain_client.ledger_types import Role, fragment_id_of
 from chain_client.node import AnvilNode
 from chain_client.verifier import Verifier
+from tests.client.helpers import make_sender
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,12 @@ from contextlib import suppress
 from pathlib import Path
 
 import pytest
-from conftest import make_sender
 
 from chain_client.addresses import checksum
 from chain_client.connection import connect
 from chain_client.node import AnvilNode
 from chain_client.nonces import NonceManager
+from tests.client.helpers import make_sender
 
 ROOT = Path(__file__).resolve().parents[2]
 

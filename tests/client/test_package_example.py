@@ -13,7 +13,7 @@ import pytest
 
 import chain_client
 from chain_client.keystore import KeyStore
-from tests.client.conftest import LedgerWorld
+from tests.client.helpers import LedgerWorld
 
 
 def _example() -> str:

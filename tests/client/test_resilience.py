@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 
-from conftest import make_sender
 from eth_account import Account
 
 from chain_client.connection import connect
@@ -13,6 +12,7 @@ from chain_client.contract import deploy
 from chain_client.encoding import to_hex
 from chain_client.fees import AutoFees
 from chain_client.node import AnvilNode
+from tests.client.helpers import make_sender
 
 
 def test_dropped_transaction_is_resubmitted(automine_node, counter_artifact):

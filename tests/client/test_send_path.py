@@ -4,7 +4,6 @@ Ledger), as the API's journal uses it."""
 from __future__ import annotations
 
 import pytest
-from conftest import LedgerWorld, make_sender
 from eth_account import Account
 from eth_utils import keccak
 from web3.exceptions import TransactionNotFound
@@ -13,6 +12,7 @@ from chain_client.encoding import to_hex
 from chain_client.errors import TransactionRejected
 from chain_client.nonces import NonceManager
 from chain_client.transactions import SignedTransaction
+from tests.client.helpers import LedgerWorld, make_sender
 
 
 class JournalDownError(Exception):

@@ -6,11 +6,11 @@ import threading
 from collections import Counter as Multiset
 
 import pytest
-from conftest import make_sender
 
 from chain_client.errors import ContractRevert, Panic, RevertWithReason, TransactionFailed
 from chain_client.fees import LegacyFees
 from chain_client.nonces import NonceManager
+from tests.client.helpers import make_sender
 
 
 def test_transact_and_read(counter):

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-from conftest import LedgerWorld
 
 from chain_client.deployment import deploy_ledger
 from chain_client.events import FinancingAccepted
@@ -31,6 +30,7 @@ from chain_client.verifier import (
     check_value_invariant,
 )
 from chain_client.verify import main
+from tests.client.helpers import LedgerWorld
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""The chain_client tests (plain pytest over their own anvil nodes)."""
