@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from chain_client.node import AnvilNode
-from tests.api.conftest import World, issue_certificate, open_world, populate, upload_invoice
+from tests.api.helpers import World, issue_certificate, open_world, populate, upload_invoice
 
 ALL = {"operator", "core_enterprise", "supplier", "financier", "auditor"}
 HOLDERS = {"supplier", "financier"}

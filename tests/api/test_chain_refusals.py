@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.api.conftest import World, upload_invoice
+from tests.api.helpers import World, upload_invoice
 
 
 def _issue(w: World, document_id: int) -> Any:

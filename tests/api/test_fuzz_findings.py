@@ -4,7 +4,7 @@ its own that failed before the fix."""
 from __future__ import annotations
 
 from api.routes.documents import UPLOAD_BODY
-from tests.api.conftest import World
+from tests.api.helpers import World
 
 
 def test_upload_refuses_unknown_form_fields_like_json_bodies(world: World) -> None:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
 from chain_client.node import AnvilNode
-from tests.api.conftest import World, issue_certificate, open_world, populate, upload_invoice
+from tests.api.helpers import World, issue_certificate, open_world, populate, upload_invoice
 
 MAX_EXAMPLES = 50
 

@@ -28,7 +28,7 @@ from sqlmodel import Session
 
 from api.models import Document
 from chain_client.node import AnvilNode, free_port
-from tests.api.conftest import World, open_world
+from tests.api.helpers import World, open_world
 
 # -- refusals keep their headers; query parameters are not amounts ------------------------
 

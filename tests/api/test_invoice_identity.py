@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import World, upload_invoice
+from tests.api.helpers import World, upload_invoice
 
 ORIGINAL = "INV-A-001"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chain_client.node import AnvilNode
-from tests.api.conftest import World, issue_certificate, open_world, pg_available, populate
+from tests.api.helpers import World, issue_certificate, open_world, pg_available, populate
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

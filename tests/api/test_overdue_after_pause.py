@@ -18,7 +18,7 @@ import pytest
 
 from chain_client.ledger_types import CertificateStatus
 from chain_client.node import AnvilNode
-from tests.api.conftest import World, issue_certificate, open_world, populate
+from tests.api.helpers import World, issue_certificate, open_world, populate
 
 DAY = 86_400
 

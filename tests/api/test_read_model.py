@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from api.models import ChainEvent, FragmentRow, OfferRow
 from chain_client.node import AnvilNode
-from tests.api.conftest import World, issue_certificate, open_world, populate
+from tests.api.helpers import World, issue_certificate, open_world, populate
 
 
 @pytest.fixture

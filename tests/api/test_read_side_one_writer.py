@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from chain_client.node import AnvilNode
-from tests.api.conftest import World, open_world, populate
+from tests.api.helpers import World, open_world, populate
 
 REPORTS = (
     "/v1/reports/exposure",

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chain_client.node import AnvilNode
-from tests.api.conftest import (
+from tests.api.helpers import (
     Party,
     World,
     issue_certificate,

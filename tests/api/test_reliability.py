@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.models import Command
 from chain_client.node import AnvilNode
-from tests.api.conftest import (
+from tests.api.helpers import (
     World,
     issue_certificate,
     open_world,

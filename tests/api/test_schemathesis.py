@@ -52,8 +52,7 @@ from api.cli.seed import (
     seed_network,
 )
 from chain_client.node import AnvilNode
-from tests.api.conftest import OPERATOR_KEY, make_settings
-from tests.cli.conftest import serve
+from tests.api.helpers import OPERATOR_KEY, make_settings, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = ROOT / ".venv-fuzz" / "bin" / "schemathesis"

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine
 
 from api import wakeup
 from api.db import read_only
-from tests.api.conftest import PG_URL, pg_available
+from tests.api.helpers import PG_URL, pg_available
 
 
 def _listening(path: Path) -> tuple[list[int], threading.Event, threading.Thread]:

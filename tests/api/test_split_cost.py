@@ -31,7 +31,7 @@ import requests.adapters
 from sqlalchemy import event
 
 from chain_client.node import AnvilNode
-from tests.api.conftest import World, issue_certificate
+from tests.api.helpers import World, issue_certificate
 
 GROWN_BY = 400  # fragments added between the two measurements
 SPLITS = 3  # measured splits at each size

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import Party, World
+from tests.api.helpers import Party, World
 
 
 def _set_line(w: World, limit: str) -> Any:

@@ -21,7 +21,7 @@ from api.background import ProcessLock
 from api.cli.health import interrupt, wait_until_serving
 from chain_client.connection import connect
 from chain_client.node import AnvilNode, free_port
-from tests.api.conftest import (
+from tests.api.helpers import (
     OPERATOR_KEY,
     Party,
     World,

@@ -6,40 +6,26 @@ Why a real server rather than TestClient: the CLI's own HTTP client, its timeout
 "unreachable" path are part of what is tested, and the background jobs (indexer, automatic
 payout at maturity) run as they do in production, so `repay --wait` waits for real.
 Each module gets its own node: the lifecycle test moves the chain's clock to maturity,
-which must not leak into other modules' "days from now".
+which must not leak into other modules' "days from now". Net and the runners are in
+tests/cli/helpers.py.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
-import uvicorn
-from typer.testing import CliRunner
 
 from api.app import create_app
-from api.cli import commands
 from api.cli.client import ApiClient
 from chain_client.node import AnvilNode, free_port
-from tests.api.conftest import OPERATOR_KEY, _valid_uscc, make_settings
-
-#: name -> role of the seeded test network (three supplier tiers, as in the design notes).
-MEMBERS = {
-    "Core Motors": "core_enterprise",
-    "Tier1 Parts": "supplier",
-    "Tier2 Castings": "supplier",
-    "Tier3 Metals": "supplier",
-    "Bank A": "financier",
-    "Auditor": "auditor",
-}
+from tests.api.helpers import OPERATOR_KEY, make_settings, serve
+from tests.cli.helpers import MEMBERS, Net, cli_app, make_runner
+from tests.helpers import valid_uscc
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -57,77 +43,6 @@ def private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield home
 
 
-@dataclass
-class Net:
-    """A running API with seeded members; ``scf`` runs a CLI command against it."""
-
-    url: str
-    anvil: AnvilNode
-    keys_file: Path
-    ids: dict[str, int]
-    operator: ApiClient
-    scf: Callable[..., Any]
-
-    def travel(self, seconds: int) -> None:
-        self.anvil.rpc("evm_increaseTime", [seconds])
-        self.anvil.mine()
-
-    def balance(self, name: str) -> int:
-        return int(self.operator.get(f"/organizations/{self.ids[name]}/balance")["balance"])
-
-
-def cli_app() -> typer.Typer:
-    """The role commands on an app of their own (the same register() `scf` calls), so these
-    tests do not depend on `scf up`'s modules."""
-    app = typer.Typer(no_args_is_help=True)
-    commands.register(app)
-    return app
-
-
-def make_runner(app: typer.Typer, env: dict[str, str]) -> Callable[..., Any]:
-    runner = CliRunner()
-
-    def scf(*args: str, code: int | None = 0, **extra_env: str) -> Any:
-        result = runner.invoke(
-            app, [str(a) for a in args], env={**env, **extra_env}, catch_exceptions=False
-        )
-        if code is not None:
-            assert result.exit_code == code, (
-                f"scf {' '.join(map(str, args))} exited {result.exit_code}, wanted {code}\n"
-                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-            )
-        return result
-
-    return scf
-
-
-def serve(app: Any) -> Iterator[str]:
-    """Serve ``app`` on a free loopback port from a thread until the generator is closed."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="on",
-            timeout_graceful_shutdown=5,
-        )
-    )
-    thread = threading.Thread(target=server.run, name="scf-test-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test API did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     tmp = tmp_path_factory.mktemp("cli")
@@ -142,7 +57,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
             ids: dict[str, int] = {}
             for n, (name, role) in enumerate(MEMBERS.items(), 1):
                 org = operator.post(
-                    "/organizations", {"name": name, "role": role, "uscc": _valid_uscc(seed + n)}
+                    "/organizations", {"name": name, "role": role, "uscc": valid_uscc(seed + n)}
                 )
                 key = operator.post(f"/organizations/{org['id']}/api-keys", {"label": "cli"})
                 ids[name] = org["id"]
@@ -184,8 +99,3 @@ def offline_scf(tmp_path: Path) -> Callable[..., Any]:
         "COLUMNS": "220",
     }
     return make_runner(cli_app(), env)
-
-
-def as_json(result: Any) -> Any:
-    """The stdout of a --json run, parsed (it must be exactly one JSON document)."""
-    return json.loads(result.stdout)

@@ -24,7 +24,7 @@ from api.cli.commands_base import (
     parse_rate,
 )
 from api.cli.output import fragment_label, rate, when
-from tests.cli.conftest import Net, as_json, cli_app, make_runner
+from tests.cli.helpers import Net, as_json, cli_app, make_runner
 
 CORE, T1, T2, BANK, AUDITOR = "Core Motors", "Tier1 Parts", "Tier2 Castings", "Bank A", "Auditor"
 

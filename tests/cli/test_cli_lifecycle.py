@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from tests.cli.conftest import Net, as_json
+from tests.cli.helpers import Net, as_json
 
 CORE, T1, T2, T3, BANK, AUDITOR = (
     "Core Motors",

@@ -12,7 +12,7 @@ import pytest
 
 from api.cli.profile import Profile, profile_path, read_profile, write_profile
 from chain_client.node import free_port
-from tests.cli.conftest import cli_app, make_runner
+from tests.cli.helpers import cli_app, make_runner
 
 
 @pytest.fixture(autouse=True)
