@@ -315,6 +315,10 @@ def test_estimate_near_a_cached_gas_limit_reads_a_fresh_block(fresh):
 def test_wait_many_batches_receipts_and_matches_wait(fresh):
     w3, sender, counter, requests = fresh
     pendings = [counter.submit("add", 1) for _ in range(12)]
+    # anvil answers eth_sendRawTransaction before it has mined the block (under load a
+    # receipt can be missing for a moment): wait for the last one, which one sender's
+    # nonce order mines after all the others, so the batch below finds all twelve
+    w3.eth.wait_for_transaction_receipt(pendings[-1].tx_hash, timeout=30)
     requests.take()
     sent: list = []
     real = w3.provider.make_batch_request
