@@ -1,7 +1,8 @@
 """Financing as delivery-versus-payment: offers, acceptance, withdrawal, expiry."""
 
 import brownie
-from conftest import (
+
+from tests.contracts.helpers import (
     DAY,
     FACE_VALUE,
     OFFER_ACCEPTED,

@@ -1,7 +1,8 @@
 """Splitting and transferring fragments: the provenance tree and the value invariant."""
 
 import brownie
-from conftest import DAY, FACE_VALUE, ROLE_CORE, STATUS_ISSUED, custom_error
+
+from tests.contracts.helpers import DAY, FACE_VALUE, ROLE_CORE, STATUS_ISSUED, custom_error
 
 
 def test_split_creates_child_with_provenance(ledger, active_certificate, tier1, tier2):

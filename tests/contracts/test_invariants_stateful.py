@@ -46,7 +46,20 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from conftest import (
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_utils import function_signature_to_4byte_selector
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from tests.contracts.helpers import (
     CREDIT_LIMIT,
     DAY,
     GRACE_PERIOD,
@@ -63,18 +76,6 @@ from conftest import (
     STATUS_SETTLED,
     document_hash,
     next_invoice_key,
-)
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
-from eth_utils import function_signature_to_4byte_selector
-from hypothesis import HealthCheck, settings
-from hypothesis import strategies as st
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    invariant,
-    precondition,
-    rule,
-    run_state_machine_as_test,
 )
 
 # Fewer, longer runs reach deeper states (many fragments, several maturities and pauses).

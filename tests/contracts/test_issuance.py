@@ -1,7 +1,8 @@
 """Issuance, acceptance, rejection, revocation, credit lines and the invoice registry."""
 
 import brownie
-from conftest import (
+
+from tests.contracts.helpers import (
     CREDIT_LIMIT,
     DAY,
     FACE_VALUE,

@@ -1,7 +1,15 @@
 """Membership: only the operator onboards, changes roles, suspends and pauses."""
 
 import brownie
-from conftest import ROLE_CORE, ROLE_FINANCIER, ROLE_NONE, ROLE_SUPPLIER, custom_error, org_hash
+
+from tests.contracts.helpers import (
+    ROLE_CORE,
+    ROLE_FINANCIER,
+    ROLE_NONE,
+    ROLE_SUPPLIER,
+    custom_error,
+    org_hash,
+)
 
 
 def test_register_member_records_role_and_org(ledger, operator, outsider):

@@ -9,7 +9,8 @@ nothing; a pause after the grace has already run out changes nothing either.
 """
 
 import brownie
-from conftest import DAY, GRACE_PERIOD, STATUS_OVERDUE, custom_error
+
+from tests.contracts.helpers import DAY, GRACE_PERIOD, STATUS_OVERDUE, custom_error
 
 MARGIN = 60  # seconds: block times follow the wall clock, so stay clear of the boundary
 

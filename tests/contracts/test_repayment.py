@@ -1,7 +1,8 @@
 """Repayment at maturity, pro-rata payouts, claims, pages, overdue and default."""
 
 import brownie
-from conftest import (
+
+from tests.contracts.helpers import (
     DAY,
     FACE_VALUE,
     GRACE_PERIOD,

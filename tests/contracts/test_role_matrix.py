@@ -5,7 +5,15 @@ One table, so that a new function without a refusal test stands out.
 
 import brownie
 import pytest
-from conftest import DAY, ROLE_CORE, ROLE_FINANCIER, ROLE_SUPPLIER, custom_error, org_hash
+
+from tests.contracts.helpers import (
+    DAY,
+    ROLE_CORE,
+    ROLE_FINANCIER,
+    ROLE_SUPPLIER,
+    custom_error,
+    org_hash,
+)
 
 OPERATOR_ONLY = r"AccessControlUnauthorizedAccount: .*"
 

@@ -1,0 +1,1 @@
+"""The contract tests (pytest under brownie's plugin: make test-contracts)."""
