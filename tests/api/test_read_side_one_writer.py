@@ -29,19 +29,25 @@ def indexing_world(anvil: AnvilNode, tmp_path: Path) -> Iterator[World]:
         yield populate(world)
 
 
-def test_reports_wait_for_the_indexer_and_never_index_themselves(
-    indexing_world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    w = indexing_world
-    projector = w.rt.indexer.projector
-    stepped_by: list[str] = []
+@pytest.fixture
+def stepped_by(indexing_world: World, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads that step the world's projector, in order."""
+    projector = indexing_world.rt.indexer.projector
+    names: list[str] = []
     step = projector.step
 
     def recording_step(**kwargs: int | None) -> int:
-        stepped_by.append(threading.current_thread().name)
+        names.append(threading.current_thread().name)
         return step(**kwargs)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(projector, "step", recording_step)
+    return names
+
+
+def test_reports_wait_for_the_indexer_and_never_index_themselves(
+    indexing_world: World, stepped_by: list[str]
+) -> None:
+    w = indexing_world
     for path in REPORTS:
         w.anvil.mine()  # a block the read model does not cover yet
         head = w.rt.gateway.head()
@@ -53,18 +59,9 @@ def test_reports_wait_for_the_indexer_and_never_index_themselves(
 
 
 def test_the_operators_index_now_asks_the_indexer_instead_of_indexing_itself(
-    indexing_world: World, monkeypatch: pytest.MonkeyPatch
+    indexing_world: World, stepped_by: list[str]
 ) -> None:
     w = indexing_world
-    projector = w.rt.indexer.projector
-    stepped_by: list[str] = []
-    step = projector.step
-
-    def recording_step(**kwargs: int | None) -> int:
-        stepped_by.append(threading.current_thread().name)
-        return step(**kwargs)  # type: ignore[no-any-return]
-
-    monkeypatch.setattr(projector, "step", recording_step)
     w.anvil.mine()
     head = w.rt.gateway.head()
     r = w.client.post("/v1/admin/indexer", headers=w.operator.headers)
