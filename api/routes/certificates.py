@@ -6,17 +6,16 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from api.auth import CORE_ENTERPRISE, SUPPLIER, Principal, authenticate, require_roles
 from api.commands import catalogue
 from api.commands.catalogue import ChainPlan
 from api.commands.claims import CommandContext
-from api.commands.http import command_response
+from api.commands.http import command_response, run_on_record
 from api.deps import RuntimeDep, SessionDep, command_context
 from api.models import CertificateRow, Document, FragmentRow, OfferRow
 from api.problems import Problem
-from api.runtime import Runtime
 from api.schemas import (
     AcceptAnswer,
     CertificateAnswer,
@@ -117,24 +116,6 @@ def issue(
     )
 
 
-def _run_on_certificate(
-    command: catalogue.ChainCommand[[int]],
-    certificate_id: int,
-    rt: Runtime,
-    session: Session,
-    ctx: CommandContext,
-) -> JSONResponse:
-    """A command whose only argument is the certificate (accept, reject, revoke)."""
-
-    def plan() -> ChainPlan:
-        p = ctx.principal
-        certificate_for_command(session, rt.gateway.ledger, p, certificate_id)
-        return command.plan(p.address or "", certificate_id)
-
-    target, params = f"certificate:{certificate_id}", {"certificate_id": certificate_id}
-    return command_response(rt.runner.run_chain(ctx, command, target, params, plan))
-
-
 @router.post("/{certificate_id}/accept", response_model=AcceptAnswer)
 def accept_certificate(
     certificate_id: CertId,
@@ -144,7 +125,9 @@ def accept_certificate(
     _: Principal = Depends(require_roles(SUPPLIER)),  # noqa: B008
 ) -> JSONResponse:
     """supplier: accept a certificate."""
-    return _run_on_certificate(catalogue.ACCEPT, certificate_id, rt, session, ctx)
+    return run_on_record(
+        catalogue.ACCEPT, "certificate", certificate_id, certificate_for_command, rt, session, ctx
+    )
 
 
 @router.post("/{certificate_id}/reject", response_model=CertificateAnswer)
@@ -156,7 +139,9 @@ def reject_certificate(
     _: Principal = Depends(require_roles(SUPPLIER)),  # noqa: B008
 ) -> JSONResponse:
     """supplier: reject a certificate."""
-    return _run_on_certificate(catalogue.REJECT, certificate_id, rt, session, ctx)
+    return run_on_record(
+        catalogue.REJECT, "certificate", certificate_id, certificate_for_command, rt, session, ctx
+    )
 
 
 @router.post("/{certificate_id}/revoke", response_model=CertificateAnswer)
@@ -168,7 +153,9 @@ def revoke_certificate(
     _: Principal = Depends(require_roles(CORE_ENTERPRISE)),  # noqa: B008
 ) -> JSONResponse:
     """core_enterprise: revoke a certificate."""
-    return _run_on_certificate(catalogue.REVOKE, certificate_id, rt, session, ctx)
+    return run_on_record(
+        catalogue.REVOKE, "certificate", certificate_id, certificate_for_command, rt, session, ctx
+    )
 
 
 @router.post("/{certificate_id}/repay", response_model=RepayAnswer)

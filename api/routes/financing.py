@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from api.auth import (
     FINANCIER,
@@ -20,12 +20,11 @@ from api.auth import (
 from api.commands import catalogue
 from api.commands.catalogue import ChainPlan
 from api.commands.claims import CommandContext
-from api.commands.http import command_response
+from api.commands.http import command_response, run_on_record
 from api.deps import ReadSessionDep, RuntimeDep, command_context
 from api.models import CertificateRow, OfferRow, Organization
 from api.problems import Problem
 from api.quotas import check_split
-from api.runtime import Runtime
 from api.schemas import (
     AcceptOfferAnswer,
     CreditLineAnswer,
@@ -245,24 +244,6 @@ def preview_quote(
     return result.to_dict()
 
 
-def _run_on_offer(
-    command: catalogue.ChainCommand[[int]],
-    offer_id: int,
-    rt: Runtime,
-    session: Session,
-    ctx: CommandContext,
-) -> JSONResponse:
-    """A command whose only argument is the offer (accept, withdraw)."""
-
-    def plan() -> ChainPlan:
-        p = ctx.principal
-        offer_for_command(session, rt.gateway.ledger, p, offer_id)
-        return command.plan(p.address or "", offer_id)
-
-    target, params = f"offer:{offer_id}", {"offer_id": offer_id}
-    return command_response(rt.runner.run_chain(ctx, command, target, params, plan))
-
-
 @router.post("/offers/{offer_id}/accept", response_model=AcceptOfferAnswer)
 def accept_offer(
     offer_id: OfferId,
@@ -272,7 +253,9 @@ def accept_offer(
     _: Principal = Depends(require_roles(FINANCIER)),  # noqa: B008
 ) -> JSONResponse:
     """financier: accept offer."""
-    return _run_on_offer(catalogue.ACCEPT_OFFER, offer_id, rt, session, ctx)
+    return run_on_record(
+        catalogue.ACCEPT_OFFER, "offer", offer_id, offer_for_command, rt, session, ctx
+    )
 
 
 @router.post("/offers/{offer_id}/withdraw", response_model=WithdrawOfferAnswer)
@@ -284,4 +267,6 @@ def withdraw_offer(
     _: Principal = Depends(require_roles(*HOLDERS)),  # noqa: B008
 ) -> JSONResponse:
     """supplier or financier: withdraw offer."""
-    return _run_on_offer(catalogue.WITHDRAW_OFFER, offer_id, rt, session, ctx)
+    return run_on_record(
+        catalogue.WITHDRAW_OFFER, "offer", offer_id, offer_for_command, rt, session, ctx
+    )
