@@ -9,6 +9,13 @@ the ABIs, so that a verifier needs nothing but an RPC URL and this one file.
 
 :func:`load_manifest` checks all of that against the chain and raises
 :class:`~chain_client.errors.ManifestMismatch` on any difference.
+
+A deployment takes several transactions, and a run can die between them. Its steps go to a
+partial manifest beside the manifest (:func:`partial_manifest_path`, a
+:class:`DeploymentProgress`) as they happen, so that the next run finishes that deployment
+instead of starting another (an orphan token on a bank's chain, issue 12). The manifest
+itself is written only when the deployment is complete: everyone who reads ``manifest.json``
+(the API, ``scf up``, the verifier) keeps seeing either a whole deployment or none.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +36,7 @@ from chain_client.errors import ManifestError, ManifestMismatch
 from chain_client.files import atomic_write_text
 
 MANIFEST_FORMAT = "scf-ledger-manifest/1"
+PROGRESS_FORMAT = "scf-ledger-deployment-progress/1"
 LEDGER = "CreditLedger"
 TOKEN = "SettlementToken"
 
@@ -114,6 +122,135 @@ class DeploymentManifest:
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Atomically replace ``path`` (a crash leaves the previous manifest intact)."""
+        atomic_write_text(path, self.to_json())
+
+
+def partial_manifest_path(path: str | os.PathLike[str]) -> Path:
+    """Where the deployment that will write the manifest ``path`` records its steps
+    (``deployments/consortium.json`` -> ``deployments/consortium.partial.json``).
+
+    A ``.json`` name, so that a data folder's tightening (api/private_files.py) covers it.
+    """
+    file = Path(path)
+    return file.with_name(f"{file.stem}.partial.json")
+
+
+@dataclass(frozen=True)
+class DeploymentStep:
+    """One contract creation of a deployment in progress: pending, then landed.
+
+    Recorded before the broadcast: the hash to wait for, the signed transaction to send
+    again if the node lost it (``raw``, and the ``fields`` that were signed, so that it can
+    be re-priced), and the sender and nonce, which fix the address the contract gets
+    whichever copy of the transaction is mined. Once the receipt is in, ``block`` and the
+    ``code_hash`` read from the chain are recorded, and the transaction itself is dropped.
+    """
+
+    sender: str
+    nonce: int
+    tx_hash: str
+    address: str  # the CREATE address of (sender, nonce)
+    raw: str | None = None  # 0x hex of the signed transaction, while pending
+    fields: dict[str, Any] | None = None  # the signed fields (bytes as 0x hex), while pending
+    block: int | None = None  # the block that created the contract, once landed
+    code_hash: str | None = None  # keccak of its runtime code as read then, once landed
+
+    @property
+    def landed(self) -> bool:
+        return self.block is not None
+
+    def as_landed(self, tx_hash: str, block: int, code: str) -> DeploymentStep:
+        return replace(
+            self, tx_hash=tx_hash, raw=None, fields=None, block=block, code_hash=code.lower()
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeploymentStep:
+        block = data.get("block")
+        return cls(
+            sender=to_checksum_address(data["sender"]),
+            nonce=int(data["nonce"]),
+            tx_hash=str(data["tx_hash"]),
+            address=to_checksum_address(data["address"]),
+            raw=None if data.get("raw") is None else str(data["raw"]),
+            fields=None if data.get("fields") is None else dict(data["fields"]),
+            block=None if block is None else int(block),
+            code_hash=None if data.get("code_hash") is None else str(data["code_hash"]).lower(),
+        )
+
+
+@dataclass(frozen=True)
+class DeploymentProgress:
+    """The partial manifest: what a deployment was asked to do and which steps it took.
+
+    The parameters are kept so that a rerun finishes the deployment that was started, not
+    a different one over its first contracts (another operator, token name, grace period
+    or source tree would leave a manifest describing contracts nobody deployed together).
+    """
+
+    chain_id: int
+    deployer: str
+    source_hash: str
+    grace_period: int
+    token_name: str
+    token_symbol: str
+    steps: dict[str, DeploymentStep] = field(default_factory=dict)
+    format: str = PROGRESS_FORMAT
+
+    def with_step(self, name: str, step: DeploymentStep | None) -> DeploymentProgress:
+        """This progress with ``name``'s step recorded (None: forgotten, to be redone)."""
+        steps = {k: v for k, v in self.steps.items() if k != name}
+        if step is not None:
+            steps[name] = step
+        return replace(self, steps=steps)
+
+    def differences(self, other: DeploymentProgress) -> list[str]:
+        """How ``other``'s parameters differ from the ones this deployment started with."""
+        mine, theirs = asdict(self), asdict(other)
+        return [
+            f"{key} {mine[key]!r} (this run: {theirs[key]!r})"
+            for key in (
+                "chain_id",
+                "deployer",
+                "source_hash",
+                "grace_period",
+                "token_name",
+                "token_symbol",
+            )
+            if mine[key] != theirs[key]
+        ]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> DeploymentProgress:
+        file = Path(path)
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or data.get("format") != PROGRESS_FORMAT:
+                raise ManifestError(
+                    f"partial manifest {file} is not in the format {PROGRESS_FORMAT!r}"
+                )
+            return cls(
+                chain_id=int(data["chain_id"]),
+                deployer=to_checksum_address(data["deployer"]),
+                source_hash=str(data["source_hash"]),
+                grace_period=int(data["grace_period"]),
+                token_name=str(data["token_name"]),
+                token_symbol=str(data["token_symbol"]),
+                steps={
+                    str(name): DeploymentStep.from_dict(step)
+                    for name, step in dict(data["steps"]).items()
+                },
+            )
+        except ManifestError:
+            raise
+        except (OSError, KeyError, TypeError, ValueError) as exc:
+            raise ManifestError(f"partial manifest {file} is unreadable: {exc!r}") from exc
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Atomically replace ``path``: a crash leaves the previous step's record intact."""
         atomic_write_text(path, self.to_json())
 
 
