@@ -39,6 +39,7 @@ from chain_client.errors import (
     ManifestError,
     ManifestMismatch,
     TransactionFailed,
+    TransactionRejected,
     TransactionReplaced,
 )
 from chain_client.manifest import (
@@ -212,8 +213,17 @@ class _Run:
         )
         try:
             # Sends the bytes again if the node does not know them (never broadcast, or
-            # dropped) and the nonce is still free.
+            # dropped) and the nonce is still free. The same bytes, never a new signature:
+            # another node may still hold them, and a second deployment signed meanwhile
+            # would be pushed to the next nonce when they are mined.
             receipt = self.sender.wait(pending, raise_on_failure=False)
+        except TransactionRejected as exc:
+            raise TransactionRejected(
+                f"{exc}; {name}'s deployment recorded in {self.partial} is sent again on "
+                f"each run until it is mined, or until nonce {step.nonce} of {step.sender} "
+                "goes to another transaction (then it is deployed anew)",
+                step.tx_hash,
+            ) from exc
         except TransactionReplaced:
             if code_hash(self.w3, step.address) != EMPTY_CODE_HASH:
                 raise ManifestMismatch(

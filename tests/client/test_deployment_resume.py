@@ -135,6 +135,36 @@ def test_crash_between_broadcast_and_receipt_waits_for_that_transaction(
     _assert_one_deployment(path, operator, first, first + 1)
 
 
+def test_a_deployment_recorded_then_refused_is_sent_again(
+    operator: TransactionSender, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The node refused the ledger's bytes after they were recorded (or the process died
+    between the two): the rerun sends those bytes, it does not sign a second ledger."""
+    path = tmp_path / "manifest.json"
+    first = _nonce(operator)
+
+    def refuse_after_recording(original: Any, prepared: Any, **kwargs: Any) -> Any:
+        hook = kwargs.pop("before_broadcast", None)
+
+        def record_then_refuse(signed: Any) -> None:
+            if hook is not None:
+                hook(signed)
+            raise TransactionRejected("node rejected it: txpool is full", signed.tx_hash)
+
+        return original(prepared, before_broadcast=record_then_refuse, **kwargs)
+
+    with monkeypatch.context() as patch:
+        _on_call(patch, operator, "submit_prepared", 2, refuse_after_recording)
+        with pytest.raises(TransactionRejected):
+            deploy_ledger(operator.w3, operator, manifest_path=path)
+    assert _nonce(operator) == first + 1
+
+    operator = _restarted(operator)
+    deploy_ledger(operator.w3, operator, manifest_path=path)
+    assert _nonce(operator) == first + 2
+    _assert_one_deployment(path, operator, first, first + 1)
+
+
 def test_the_pending_deployment_is_recorded_before_its_broadcast(
     operator: TransactionSender, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
