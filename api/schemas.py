@@ -538,6 +538,46 @@ class VerifiedRepayment(BaseModel):
     fragment_owed_fen: FenText
 
 
+class ReferenceHeadView(BaseModel):
+    """The node's head against one reference node's
+    (:class:`chain_client.freshness.ReferenceComparison`)."""
+
+    url: str = Field(description="scheme://host:port only; a URL's path or query may hold a key")
+    chain_id: int | None
+    head_number: int | None
+    lag_blocks: int | None = Field(
+        description="the reference's head minus this node's; negative if this node is ahead"
+    )
+    compared_block: int | None = Field(description="the lower of the two heads")
+    our_hash: str | None
+    their_hash: str | None
+    hashes_match: bool | None = Field(description="false: this node is on another fork")
+    error: str | None = Field(description="why the reference could not be compared")
+
+
+class NodeFreshnessView(BaseModel):
+    """Whether the node's view is current (:class:`chain_client.freshness.Freshness`)."""
+
+    chain_id: int
+    head_number: int
+    head_hash: str
+    head_timestamp: int
+    checked_at: int = Field(description="the wall clock's time, seconds since the epoch")
+    age_seconds: int = Field(description="checked_at - head_timestamp")
+    wall_clock_applies: bool = Field(
+        description="false on a chain that mines only per transaction (automine)"
+    )
+    mining: str = Field(description="why the wall clock applies or not")
+    block_period_seconds: float | None = Field(description="measured from the last blocks")
+    max_head_age_seconds: float
+    max_head_age_source: Literal["given", "measured", "floor"]
+    max_lag_blocks: int
+    references: list[ReferenceHeadView]
+    problems: list[str]
+    stale: bool
+    stale_allowed: bool = Field(description="stale, and the verifier was told to allow it")
+
+
 class VerificationView(BaseModel):
     """The verifier's report (:meth:`chain_client.verifier.VerificationReport.to_dict`),
     computed from the chain alone; ``ok`` only if every check passed."""
@@ -553,6 +593,9 @@ class VerificationView(BaseModel):
     certificate: VerifiedCertificate | None
     financing: list[VerifiedFinancing]
     repayment: VerifiedRepayment | None
+    freshness: NodeFreshnessView | None = Field(
+        description="whether the node's view was current; null if its head could not be read"
+    )
     fragments_read: int
     elapsed_seconds: float
     ok: bool

@@ -10,6 +10,15 @@ re-derives every claim:
 ``manifest``        the chain id, the code at both addresses (keccak equal to the
                     manifest's), the ledger created at the manifest's block, bound to its
                     token. Everything below trusts this code, so it is checked first.
+``node_freshness``  the node's view is current: its head is not older than
+                    ``max_head_age`` by the wall clock (on chains that seal blocks on a
+                    period), and not behind or forked from the reference nodes of other
+                    organizations given (:mod:`chain_client.freshness`). Every other answer
+                    is the chain as this node has it, and a node that stopped syncing
+                    answers consistently and wrongly (a settled certificate read as
+                    ``ACTIVE, repaid 0``). A failure does not stop the other checks: they
+                    show what the stale node says. With ``allow_stale`` a stale node is
+                    reported and the verdict warns that it may be out of date, but holds.
 ``fragment_exists`` the fragment is on the ledger.
 ``lineage``         each parent exists, is in the same certificate, was created before
                     the child, and exactly one FragmentSplit event records each link.
@@ -25,13 +34,14 @@ re-derives every claim:
                     the face value, and there are exactly ``fragmentCount`` of them.
 
 The check functions take plain inputs, so they can be exercised with doctored data.
+The reads after the manifest check are pinned to the head the freshness check judged.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -44,6 +54,7 @@ from chain_client.discount import discount as discount_rule
 from chain_client.encoding import jsonable, to_hex
 from chain_client.errors import ContractRevert, ManifestError
 from chain_client.events import FinancingAccepted
+from chain_client.freshness import DEFAULT_MAX_LAG_BLOCKS, Freshness, assess
 from chain_client.ledger import Ledger
 from chain_client.ledger_types import (
     Certificate,
@@ -59,6 +70,7 @@ from chain_client.manifest import EMPTY_CODE_HASH, DeploymentManifest, mismatche
 
 CHECK_ORDER = (
     "manifest",
+    "node_freshness",
     "fragment_exists",
     "lineage",
     "issuance",
@@ -145,6 +157,7 @@ class VerificationReport:
     certificate: dict[str, Any] | None = None
     financing: list[dict[str, Any]] = field(default_factory=list)
     repayment: dict[str, Any] | None = None
+    freshness: dict[str, Any] | None = None  # chain_client.freshness.Freshness
     fragments_read: int = 0
     elapsed_seconds: float = 0.0
 
@@ -155,6 +168,11 @@ class VerificationReport:
     @property
     def failed(self) -> list[Check]:
         return [c for c in self.checks if not c.passed and not c.skipped]
+
+    @property
+    def stale(self) -> bool:
+        """The node's view was found stale (whether or not that was allowed)."""
+        return bool(self.freshness and self.freshness.get("stale"))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -168,6 +186,8 @@ class VerificationReport:
     def summary(self) -> str:
         """A few lines for a credit officer: verdict, each check, then the first failure."""
         verdict = "VERIFIED" if self.ok else "NOT VERIFIED"
+        if self.ok and self.stale:
+            verdict = "VERIFIED AS OF A STALE NODE"
         lines = [
             f"{verdict}: fragment {self.fragment_id} (certificate {self.certificate_id}, "
             f"seq {seq_of(self.fragment_id)}) on ledger {self.ledger_address}, "
@@ -179,11 +199,30 @@ class VerificationReport:
         if self.failed:
             first = self.failed[0]
             lines.append(f"failed check: {first.name} - {first.detail}")
+        if self.ok and self.stale:
+            lines.append(
+                f"WARNING: the node's view is stale (allowed); this answer may be out of date: "
+                f"the chain may have moved on since block {self.block_number}"
+            )
         lines.append(f"read {self.fragments_read} fragment(s) in {self.elapsed_seconds:.3f} s")
         return "\n".join(lines)
 
 
 # -- pure checks ------------------------------------------------------------------------
+
+
+def check_node_freshness(freshness: Freshness) -> Check:
+    """Fails if the node is stale, unless the caller allowed that (then it passes and says
+    so, and the report's summary warns that the answer may be out of date)."""
+    if not freshness.stale:
+        return Check("node_freshness", True, freshness.describe())
+    if freshness.stale_allowed:
+        return Check(
+            "node_freshness",
+            True,
+            f"STALE (allowed, the answer may be out of date): {freshness.describe()}",
+        )
+    return Check("node_freshness", False, freshness.describe())
 
 
 def check_lineage(
@@ -510,14 +549,51 @@ def check_repayment(
 
 
 class Verifier:
-    """Runs every check for one fragment against one deployment, at one block."""
+    """Runs every check for one fragment against one deployment, at one block.
+
+    Whether the node's view is current (the ``node_freshness`` check,
+    :mod:`chain_client.freshness` has the reasoning):
+
+    ``max_head_age``
+        seconds the head may be old by the wall clock. None: it follows the chain,
+        ``HEAD_AGE_PERIODS`` block periods measured from the last blocks' timestamps, at
+        least ``MIN_HEAD_AGE`` (clocks drift, and a few periods of a 1-second chain is
+        a round trip). Not applied on a chain that mines only per transaction (anvil's
+        automine, chain 31337), where an idle chain's head is old and the node current.
+    ``reference_rpc_urls``
+        other organizations' nodes of the same network; this node must not be more than
+        ``max_lag_blocks`` behind any of them, nor hold another block at the lower head.
+    ``allow_stale``
+        report a stale node but do not fail the verdict for it (the summary warns).
+    ``now``
+        the wall clock, seconds since the epoch (tests inject one rather than wait).
+    """
 
     def __init__(
-        self, w3: Web3, manifest: DeploymentManifest, *, batch_size: int = 1000, workers: int = 4
+        self,
+        w3: Web3,
+        manifest: DeploymentManifest,
+        *,
+        batch_size: int = 1000,
+        workers: int = 4,
+        max_head_age: float | None = None,
+        reference_rpc_urls: Sequence[str] = (),
+        max_lag_blocks: int = DEFAULT_MAX_LAG_BLOCKS,
+        allow_stale: bool = False,
+        now: Callable[[], float] = time.time,
     ) -> None:
+        if max_head_age is not None and not 0 < max_head_age < float("inf"):
+            raise ValueError("max_head_age must be positive (seconds)")
+        if max_lag_blocks < 0:
+            raise ValueError("max_lag_blocks must be >= 0")
         self.w3 = w3
         self.manifest = manifest
         self.ledger = Ledger(w3, manifest, batch_size=batch_size, read_workers=workers)
+        self.max_head_age = max_head_age
+        self.reference_rpc_urls = tuple(reference_rpc_urls)
+        self.max_lag_blocks = max_lag_blocks
+        self.allow_stale = allow_stale
+        self.now = now
 
     def verify(self, fragment_id: int) -> VerificationReport:
         started = time.perf_counter()
@@ -533,7 +609,9 @@ class Verifier:
             self._run(report, fragment_id)
         finally:
             done = {c.name for c in report.checks}
-            first_failure = report.failed[0].name if report.failed else "an earlier check"
+            # what stopped the run: a failed check everything after it relies on
+            stopped_by = [c.name for c in report.failed if c.name in _GATES]
+            first_failure = stopped_by[0] if stopped_by else "an earlier check"
             for name in CHECK_ORDER:
                 if name not in done:
                     report.checks.append(
@@ -545,11 +623,16 @@ class Verifier:
     def _run(self, report: VerificationReport, fragment_id: int) -> None:
         w3, ledger = self.w3, self.ledger
         report.chain_id = int(w3.eth.chain_id)
+        # Judged first, so every read below is pinned to the head it judged; reported after
+        # the manifest, whose failure it does not explain away.
+        freshness_check, freshness = self.check_freshness()
         manifest_check = self.check_manifest()
-        report.checks.append(manifest_check)
+        report.checks += [manifest_check, freshness_check]
+        if freshness is not None:
+            report.freshness = asdict(freshness)
         if not manifest_check.passed:
             return
-        block = int(w3.eth.block_number)
+        block = freshness.head_number if freshness is not None else int(w3.eth.block_number)
         report.block_number = block
 
         try:
@@ -615,6 +698,22 @@ class Verifier:
         repayment_check, report.repayment = check_repayment(certificate, fragments, fragment, owed)
         report.checks.append(repayment_check)
         report.checks.append(check_value_invariant(certificate, fragments))
+
+    def check_freshness(self) -> tuple[Check, Freshness | None]:
+        """The ``node_freshness`` check and what it measured (None if the node's head could
+        not be read: a failed check, not a crash, like the manifest's)."""
+        try:
+            freshness = assess(
+                self.w3,
+                reference_rpc_urls=self.reference_rpc_urls,
+                max_head_age=self.max_head_age,
+                max_lag_blocks=self.max_lag_blocks,
+                allow_stale=self.allow_stale,
+                now=self.now,
+            )
+        except Exception as exc:
+            return Check("node_freshness", False, f"cannot read the node's head: {exc}"), None
+        return check_node_freshness(freshness), freshness
 
     def check_manifest(self) -> Check:
         """Chain id and code hashes, creation at the manifest's block, token binding."""
@@ -747,9 +846,12 @@ class Verifier:
         return Role(int(role))
 
 
-def verify_fragment(w3: Web3, manifest: DeploymentManifest, fragment_id: int) -> VerificationReport:
-    """Run every check for ``fragment_id``; see the module docstring for what each means."""
-    return Verifier(w3, manifest).verify(fragment_id)
+def verify_fragment(
+    w3: Web3, manifest: DeploymentManifest, fragment_id: int, **options: Any
+) -> VerificationReport:
+    """Run every check for ``fragment_id``; see the module docstring for what each means.
+    ``options`` are :class:`Verifier`'s (``max_head_age``, ``reference_rpc_urls``, ...)."""
+    return Verifier(w3, manifest, **options).verify(fragment_id)
 
 
 def failed_manifest_report(fragment_id: int, error: ManifestError) -> VerificationReport:
@@ -789,6 +891,9 @@ def _int(topic: Any) -> int:
     return int.from_bytes(bytes(topic), "big")
 
 
+#: Checks whose failure stops the run: what follows them reads what they vouch for.
+_GATES = ("manifest", "fragment_exists")
+
 _MONEY_KEYS = frozenset({"value", "paid", "face_value", "repaid", "paid_out"})
 
 
@@ -803,6 +908,7 @@ __all__ = [
     "check_invoice",
     "check_issuance",
     "check_lineage",
+    "check_node_freshness",
     "check_repayment",
     "check_value_invariant",
     "verify_fragment",

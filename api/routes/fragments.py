@@ -45,7 +45,7 @@ from api.services.access import (
 )
 from chain_client.errors import ContractRevert
 from chain_client.ledger_types import Fragment
-from chain_client.verifier import verify_fragment
+from chain_client.verifier import Verifier
 
 router = APIRouter(prefix="/v1/fragments", tags=["fragments"])
 FragmentPath = Annotated[str, Path(pattern=r"^[0-9]{1,19}$", description="decimal fragment id")]
@@ -277,8 +277,12 @@ def verification(
     session: ReadSessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> VerificationView:
-    """The verifier's report, computed from the chain alone (not from this database)."""
+    """The verifier's report, computed from the chain alone (not from this database).
+
+    Its ``node_freshness`` check judges the node's head by the wall clock (the service and
+    its node belong to one organization, so there is no other node to compare with): a
+    node that stopped syncing fails the report instead of answering from an old state."""
     fid = parse_fragment_id(fragment_id)
     fragment_or_404(session, p, fid)
-    report = verify_fragment(rt.gateway.w3, rt.gateway.manifest, fid)
+    report = Verifier(rt.gateway.w3, rt.gateway.manifest).verify(fid)
     return VerificationView.model_validate(report.to_dict())

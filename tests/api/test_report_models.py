@@ -3,7 +3,8 @@
 renames fails here instead of disappearing from the API's answer.
 
 No chain: the report is built from the verifier's own pure checks on doctored data, with
-fragment ids past 2**53 (written as decimal strings) and below it (numbers)."""
+fragment ids past 2**53 (written as decimal strings) and below it (numbers), and the node's
+freshness judged from doctored heads (stale and allowed, with a reference behind it)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ import pytest
 from api.schemas import VerificationView
 from chain_client.errors import ManifestError
 from chain_client.events import FinancingAccepted
+from chain_client.freshness import Head, ReferenceComparison, judge
 from chain_client.ledger_types import Certificate, CertificateStatus, Fragment, fragment_id_of
 from chain_client.verifier import (
     Check,
     VerificationReport,
     check_financing,
+    check_node_freshness,
     check_repayment,
     failed_manifest_report,
 )
@@ -68,6 +71,30 @@ def full_report(certificate_id: int) -> VerificationReport:
     ]
     financing_check, financing = check_financing([child, root], financed, {7: 1_000})
     repayment_check, repayment = check_repayment(certificate, fragments, fragments[1], 0)
+    head = Head(number=20, hash="0x" + "55" * 32, timestamp=1_800_000_100)
+    freshness = judge(
+        head,
+        chain_id=31337,
+        now=1_800_000_107.5,
+        max_head_age=75.0,
+        max_head_age_source="measured",
+        mining="geth on chain 31337 seals blocks on its period",
+        block_period_seconds=15.0,
+        references=[
+            ReferenceComparison(
+                "https://node.other-bank.cn:8545",
+                chain_id=31337,
+                head_number=37,
+                lag_blocks=17,
+                compared_block=20,
+                our_hash=head.hash,
+                their_hash=head.hash,
+                hashes_match=True,
+            ),
+            ReferenceComparison("http://127.0.0.1:9", error="NodeError: cannot reach the node"),
+        ],
+        allow_stale=True,
+    )
     return VerificationReport(
         fragment_id=child,
         certificate_id=certificate_id,
@@ -75,6 +102,7 @@ def full_report(certificate_id: int) -> VerificationReport:
         ledger_address="0x" + "44" * 20,
         block_number=20,
         checks=[
+            check_node_freshness(freshness),
             Check("lineage", True, "1 split(s) back to the root"),
             financing_check,
             repayment_check,
@@ -84,6 +112,7 @@ def full_report(certificate_id: int) -> VerificationReport:
         certificate=dataclasses.asdict(certificate),
         financing=financing,
         repayment=repayment,
+        freshness=dataclasses.asdict(freshness),
         fragments_read=2,
         elapsed_seconds=0.125,
     )
@@ -111,8 +140,19 @@ def test_fragment_ids_past_2_53_stay_strings_and_small_ones_numbers() -> None:
     assert small["fragment"]["parent_id"] == fragment_id_of(3, 0)
 
 
+def test_the_freshness_numbers_are_sent_with_their_types() -> None:
+    data = json.loads(sent(full_report(3)))
+    freshness = data["freshness"]
+    assert freshness["stale"] is True and freshness["stale_allowed"] is True
+    assert freshness["age_seconds"] == 7 and freshness["max_head_age_seconds"] == 75.0
+    assert [r["lag_blocks"] for r in freshness["references"]] == [17, None]
+    # allowed: the check passes, and the freshness says why the answer may be out of date
+    assert "node_freshness" not in data["failed_checks"]
+
+
 def test_a_report_whose_manifest_failed_is_sent_as_the_verifier_wrote_it() -> None:
     report = failed_manifest_report(fragment_id_of(3, 1), ManifestError("no such file"))
     data = json.loads(sent(report))
     assert data["fragment"] is None and data["repayment"] is None and not data["ok"]
+    assert data["freshness"] is None
     assert sent(report) == json.dumps(report.to_dict())
