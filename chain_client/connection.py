@@ -20,6 +20,10 @@ once, and stock web3 spends a good part of each request on things we do not need
   resolution (addresses here are always hex; consortium chains have no ENS) are left
   out. The validation (chain id, ``extraData``) and attribute-dict middlewares stay, so
   results look exactly as with stock web3.
+* web3's built-in retry of failed requests is switched off: :mod:`chain_client.retry` is
+  the one retry policy. web3's would retry inside ours (multiplying the waits), and it
+  retries the wrong things: not a refused connection (what a restarting node answers),
+  but any HTTP error, 400 included, and a timed-out request five times over.
 """
 
 from __future__ import annotations
@@ -108,6 +112,7 @@ def connect(
         rpc_url,
         request_kwargs={"timeout": request_timeout},
         session=http_session(rpc_url, pool_size=pool_size),
+        exception_retry_configuration=None,  # chain_client.retry decides (module docstring)
     )
     w3 = Web3(
         provider,

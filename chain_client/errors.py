@@ -83,6 +83,17 @@ class TransactionTimeout(TransactionError):  # noqa: N818
     """No receipt with enough confirmations arrived in time; the tx may still be mined."""
 
 
+class NodeUnavailable(TransactionTimeout, NodeError):  # noqa: N818
+    """The node could not be reached (connection refused or reset, timeouts, HTTP 5xx) for
+    as long as chain_client was willing to try (:mod:`chain_client.retry`).
+
+    Both a :class:`TransactionTimeout` and a :class:`NodeError`, on purpose: what was sent
+    may still be mined (the bytes may have reached the node before it went away, and a
+    journaled transaction is waited for again with the same bytes), and the remedy is the
+    node, not the transaction. ``tx_hash`` is the transaction concerned, if any.
+    """
+
+
 class TransactionReplaced(TransactionError):  # noqa: N818
     """Our nonce was consumed by a different transaction (sent by someone else)."""
 
