@@ -19,7 +19,22 @@ signed bytes first, like the API's journal, uses the same path as everyone else)
    if the node dropped it from its mempool (bumping fees if the node wants a replacement),
    and for a mined failure replays the call at its block to decode the revert;
    :meth:`wait_many` does the same for many transactions, polling their receipts in one
-   JSON-RPC batch per round.
+   JSON-RPC batch per round. Their reads retry transient node errors
+   (:mod:`chain_client.retry`) until the wait's timeout, so a node that is down for a while
+   delays the answer instead of failing it: the same bytes are sent again once it is back.
+
+What a node's refusal of a broadcast means is decided by meaning, not by one node's
+wording: nodes word "I already have this transaction" and "this nonce is used" in as many
+ways as there are clients (:data:`REFUSAL_WORDINGS` lists the ones we know, a fast path),
+and some (@ethereumjs/client) do not even show pooled transactions to
+``eth_getTransactionByHash``. When our own bytes are refused, the chain is asked what is
+true (:meth:`~TransactionSender._fate`): a receipt means mined; the account's mined nonce
+still at or below ours and a pending nonce above it, or the hash visible, means the pool
+holds it; a mined nonce past ours with no receipt of ours means another transaction took it.
+
+Pacing follows the chain's block period (:func:`pacing`, measured by
+:func:`chain_client.head.block_period`): how often a missing transaction is looked for and
+sent again, and how many blocks confirm a transaction by default.
 
 Round trips per transaction (they dominate the client's CPU time when many members send
 at once): ``eth_estimateGas``, ``eth_sendRawTransaction`` and the receipt (batched by
@@ -31,14 +46,17 @@ local counter of the :class:`~chain_client.nonces.NonceManager`, the chain id fr
 from __future__ import annotations
 
 import logging
+import math
+import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
+from typing import Any, Literal
 
-import requests
 from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 from eth_utils import keccak
@@ -48,17 +66,19 @@ from web3.datastructures import AttributeDict
 from web3.exceptions import TransactionNotFound, Web3RPCError
 from web3.types import BlockParams, TxReceipt
 
+from chain_client import retry
 from chain_client.addresses import checksum as to_checksum_address
 from chain_client.encoding import to_hex
 from chain_client.errors import (
     ContractRevert,
+    NodeUnavailable,
     TransactionFailed,
     TransactionRejected,
     TransactionReplaced,
     TransactionTimeout,
 )
 from chain_client.fees import AutoFees, Fees, FeeStrategy, is_legacy
-from chain_client.head import DEFAULT_MAX_AGE, latest_block
+from chain_client.head import DEFAULT_MAX_AGE, block_period, latest_block
 from chain_client.nonces import NonceManager
 from chain_client.reverts import error_decoder
 
@@ -77,10 +97,118 @@ log = logging.getLogger(__name__)
 RECEIPT_BATCH = 200
 #: Broadcast hashes a sender remembers to recognize its own bytes.
 _REMEMBERED = 4096
+#: Seconds a broadcast keeps trying a node it cannot reach before it gives up
+#: (NodeUnavailable): a caller that is sending wants to know soon; one that is waiting
+#: (wait, wait_many) tries again at its next resubmit check.
+BROADCAST_BUDGET = 2.0
 
-_NONCE_CONFLICT = ("nonce too low", "nonce is too low", "oldnonce", "nonce too high")
-_ALREADY_KNOWN = ("already known", "known transaction", "already imported", "alreadyknown")
-_UNDERPRICED = ("underpriced", "fee too low", "replacement fee")
+
+class Refusal(Enum):
+    """What a node's refusal of ``eth_sendRawTransaction`` says, as far as its words go."""
+
+    KNOWN = "the node already has these bytes"
+    NONCE = "the nonce is used (or, for FISCO, the bytes are on chain)"
+    UNDERPRICED = "another transaction with this nonce pays more, or the price is too low"
+    OTHER = "words we do not know: the chain is asked what they mean"
+
+
+#: How nodes word their refusals, after :func:`_words` (lower case, CamelCase and
+#: snake_case split into words: Besu's ``TRANSACTION_ALREADY_KNOWN`` and Nethermind's
+#: ``AlreadyKnown`` both read "already known"). The one place these wordings live. They are
+#: only a fast path: a refusal of our own bytes in words not listed here is judged by what
+#: the chain says (:meth:`TransactionSender._fate`).
+REFUSAL_WORDINGS: Mapping[Refusal, tuple[str, ...]] = {
+    Refusal.KNOWN: (
+        # geth, erigon "already known"; Besu TRANSACTION_ALREADY_KNOWN; Nethermind AlreadyKnown
+        "already known",
+        # Besu "Known transaction"; older geth "known transaction: 0x.."
+        "known transaction",
+        # anvil "transaction already imported"
+        "already imported",
+        # @ethereumjs/client "0x..: this transaction is already in the TxPool"
+        "already in the tx pool",
+        # FISCO BCOS AlreadyInTxPool
+        "already in tx pool",
+        # erigon "INTERNAL_ERROR: existing tx with same hash"
+        "existing tx with same hash",
+    ),
+    Refusal.NONCE: (
+        # geth, anvil; Besu "Nonce too low", NONCE_TOO_LOW; ethereumjs "(tx nonce too low)"
+        "nonce too low",
+        # OpenEthereum "Transaction nonce is too low"
+        "nonce is too low",
+        # Nethermind OldNonce
+        "old nonce",
+        # FISCO BCOS NonceCheckFail
+        "nonce check fail",
+        # FISCO BCOS TxAlreadyInChain: these very bytes are mined
+        "tx already in chain",
+        # geth, Besu: a gap below this nonce; the local counter is off either way
+        "nonce too high",
+    ),
+    Refusal.UNDERPRICED: (
+        "underpriced",  # geth, Besu "Replacement transaction underpriced"
+        "fee too low",  # Nethermind FeeTooLow, FeeTooLowToCompete
+        "replacement fee",  # anvil, erigon
+    ),
+}
+
+
+def refusal_of(message: str) -> Refusal:
+    """What a node's refusal says by its words (:data:`REFUSAL_WORDINGS`), or OTHER."""
+    words = _words(message)
+    for refusal, wordings in REFUSAL_WORDINGS.items():
+        if any(wording in words for wording in wordings):
+            return refusal
+    return Refusal.OTHER
+
+
+def _words(message: str) -> str:
+    """``message`` as lower-case words: "AlreadyInTxPool" and "ALREADY_IN_TX_POOL" both
+    become "already in tx pool"."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|[_\-]+", " ", message)
+    return " ".join(spaced.lower().split())
+
+
+#: Pacing where the chain has no block period (a development chain mining on demand).
+NO_PERIOD_RESUBMIT_INTERVAL = 3.0
+NO_PERIOD_CONFIRMATIONS = 1
+#: How long (seconds) a fork of a proof-of-authority network lasts at most in practice: a
+#: block reaches every sealer within it (network latency plus Clique's out-of-turn delay).
+FORK_SECONDS = 3.0
+#: Bounds of the derived values: 1 s floor (a node is not asked more often than that about
+#: a missing transaction), 30 s ceiling (a halted chain measures an absurd period), and no
+#: more than 12 confirmations however short the blocks.
+RESUBMIT_BOUNDS = (1.0, 30.0)
+MAX_CONFIRMATIONS = 12
+
+
+def pacing(period: float | None) -> tuple[int, float]:
+    """(default confirmations, resubmit interval) for a chain sealing a block every
+    ``period`` seconds (None: no period). The one place the rule is written:
+
+    - resubmit interval: two block periods, within :data:`RESUBMIT_BOUNDS`. A healthy node
+      includes a pooled transaction in the next block or the one after; looking for it
+      more often only costs the node reads, and less often delays a dropped transaction.
+    - confirmations: the transaction's block plus enough blocks to cover
+      :data:`FORK_SECONDS`, at most :data:`MAX_CONFIRMATIONS`: a fork lasts a time, not a
+      number of blocks, so a 1 s chain needs 4 blocks to be as sure as a 3 s chain with 2.
+    - no period (a development chain: :func:`chain_client.head.block_period`): 1
+      confirmation and 3 s, as before the period was measured.
+
+    A :class:`TransactionSender` given ``confirmations`` or ``resubmit_interval`` uses those
+    instead.
+    """
+    if period is None or period <= 0:
+        return NO_PERIOD_CONFIRMATIONS, NO_PERIOD_RESUBMIT_INTERVAL
+    low, high = RESUBMIT_BOUNDS
+    resubmit = min(high, max(low, 2 * period))
+    confirmations = min(MAX_CONFIRMATIONS, 1 + math.ceil(FORK_SECONDS / period))
+    return confirmations, resubmit
+
+
+#: What the chain says became of a transaction (TransactionSender._fate).
+Fate = Literal["held", "mined", "taken", "absent"]
 
 
 @dataclass(frozen=True)
@@ -154,9 +282,10 @@ class TransactionSender:
     ``gas_margin_percent``: added to every estimate (state can change between estimate and
     inclusion). ``confirmations``: blocks that must include-or-follow the tx before
     :meth:`wait` returns (1 = mined). ``resubmit_interval``: how often :meth:`wait` checks
-    whether the node still knows the tx. ``bump_after``: if set, a tx still pending after
-    that many seconds is replaced with bumped fees (never on a zero-price chain).
-    ``head_max_age``: how old (seconds) the latest block used for the gas limit cap may be.
+    whether the node still knows the tx. Left None, both follow the chain's block period
+    (:func:`pacing`). ``bump_after``: if set, a tx still pending after that many seconds is
+    replaced with bumped fees (never on a zero-price chain). ``head_max_age``: how old
+    (seconds) the latest block used for the gas limit cap may be.
     """
 
     def __init__(
@@ -167,21 +296,19 @@ class TransactionSender:
         fee_strategy: FeeStrategy | None = None,
         nonce_manager: NonceManager | None = None,
         gas_margin_percent: int = 20,
-        confirmations: int = 1,
+        confirmations: int | None = None,
         timeout: float = 120.0,
         poll_interval: float = 0.1,
-        resubmit_interval: float = 3.0,
+        resubmit_interval: float | None = None,
         bump_after: float | None = None,
         head_max_age: float = DEFAULT_MAX_AGE,
     ) -> None:
-        if confirmations < 1:
-            raise ValueError("confirmations must be >= 1")
         self.w3 = w3
         self.account = account
         self.fee_strategy: FeeStrategy = fee_strategy or AutoFees()
         self.nonces = nonce_manager or NonceManager(w3)
         self.gas_margin_percent = gas_margin_percent
-        self.confirmations = confirmations
+        self.confirmations = confirmations  # None: by the block period
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.resubmit_interval = resubmit_interval
@@ -195,6 +322,31 @@ class TransactionSender:
     @property
     def address(self) -> str:
         return str(self.account.address)
+
+    @property
+    def confirmations(self) -> int:
+        """Blocks :meth:`wait` wants by default: as set, or by the block period (:func:`pacing`)."""
+        if self._confirmations is not None:
+            return self._confirmations
+        return pacing(block_period(self.w3))[0]
+
+    @confirmations.setter
+    def confirmations(self, value: int | None) -> None:
+        if value is not None and value < 1:
+            raise ValueError("confirmations must be >= 1")
+        self._confirmations = value
+
+    @property
+    def resubmit_interval(self) -> float:
+        """Seconds between checks that the node still has a missing transaction: as set,
+        or by the block period (:func:`pacing`)."""
+        if self._resubmit_interval is not None:
+            return self._resubmit_interval
+        return pacing(block_period(self.w3))[1]
+
+    @resubmit_interval.setter
+    def resubmit_interval(self, value: float | None) -> None:
+        self._resubmit_interval = value
 
     @property
     def chain_id(self) -> int:
@@ -289,7 +441,7 @@ class TransactionSender:
                 signed = self.sign(prepared, slot.nonce)
                 if before_broadcast is not None:
                     before_broadcast(signed)
-                if self._broadcast(signed.raw, signed.tx_hash) == "sent":
+                if self._broadcast(signed.raw, signed.tx_hash, signed.nonce) == "sent":
                     slot.consume()
                     return PendingTransaction.of(signed)
                 slot.resync()  # "nonce too low": someone else used it; take the next one
@@ -340,20 +492,27 @@ class TransactionSender:
         again (a reorg can undo a 1-confirmation transaction after this returns either
         way; ask for more confirmations when that matters). With more, the head must be
         far enough and the receipt's block still canonical.
+
+        Transient node errors (:mod:`chain_client.retry`: the node down, restarting,
+        answering 5xx or -32603) are retried until ``timeout``: a node that is down meanwhile
+        delays the answer, and once it is back the transaction is looked for and, if the
+        node lost it, sent again byte for byte. If the node is still unreachable at the
+        timeout, :class:`~chain_client.errors.NodeUnavailable` (a TransactionTimeout) says so.
         """
-        needed = confirmations or self.confirmations
         deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
         last_check = time.monotonic()
+        needed = self._needed(confirmations, deadline, pending)
         while True:
-            receipt = self._find_receipt(pending)
-            if receipt is not None:
-                if self._settled(receipt, needed):
-                    if receipt["status"] == 1 or not raise_on_failure:
-                        return receipt
-                    raise self.failure_reason(pending, receipt)
-            elif time.monotonic() - last_check >= self.resubmit_interval:
-                last_check = time.monotonic()
-                self._keep_alive(pending)
+            with self._until(deadline, pending):
+                receipt = self._find_receipt(pending)
+                if receipt is not None:
+                    if self._settled(receipt, needed):
+                        if receipt["status"] == 1 or not raise_on_failure:
+                            return receipt
+                        raise self.failure_reason(pending, receipt)
+                elif time.monotonic() - last_check >= self.resubmit_interval:
+                    last_check = time.monotonic()
+                    self._keep_alive(pending)
             if time.monotonic() >= deadline:
                 raise _timeout(pending, needed)
             time.sleep(self.poll_interval)
@@ -373,9 +532,13 @@ class TransactionSender:
         transaction gets ``timeout`` seconds from when the ones before it were done. Each
         poll round asks for every receipt still missing in one JSON-RPC batch instead of
         one request per transaction. With more than one confirmation each is waited for
-        one by one (the confirmation checks are per block anyway).
+        one by one (the confirmation checks are per block anyway). Transient node errors
+        are retried as in :meth:`wait`.
         """
-        needed = confirmations or self.confirmations
+        limit = timeout if timeout is not None else self.timeout
+        if not pendings:
+            return []
+        needed = self._needed(confirmations, time.monotonic() + limit, pendings[0])
         if needed > 1 or len(pendings) <= 1:
             return [
                 self.wait(
@@ -383,7 +546,6 @@ class TransactionSender:
                 )
                 for p in pendings
             ]
-        limit = timeout if timeout is not None else self.timeout
         receipts: list[TxReceipt | None] = [None] * len(pendings)
         done = 0  # receipts[:done] are settled and returned in order
         deadline = time.monotonic() + limit
@@ -392,32 +554,33 @@ class TransactionSender:
         # failure goes first, as with one wait() after the other).
         deferred: dict[int, Exception] = {}
         while True:
-            missing = [k for k in range(done, len(pendings)) if receipts[k] is None]
-            for k, receipt in zip(
-                missing, self._find_receipts([pendings[k] for k in missing]), strict=True
-            ):
-                receipts[k] = receipt
-            while done < len(pendings) and receipts[done] is not None:
-                receipt = receipts[done]
-                assert receipt is not None
-                if receipt["status"] != 1 and raise_on_failure:
-                    raise self.failure_reason(pendings[done], receipt)
-                done += 1
-                deadline = time.monotonic() + limit
-            if done == len(pendings):
-                return [r for r in receipts if r is not None]  # every one is, by now
-            if done in deferred:
-                raise deferred[done]
-            if time.monotonic() - last_check >= self.resubmit_interval:
-                last_check = time.monotonic()
-                for k in range(done, len(pendings)):
-                    if receipts[k] is None and k not in deferred:
-                        try:
-                            self._keep_alive(pendings[k])
-                        except (TransactionReplaced, TransactionRejected) as exc:
-                            if k == done:
-                                raise
-                            deferred[k] = exc
+            with self._until(deadline, pendings[done]):
+                missing = [k for k in range(done, len(pendings)) if receipts[k] is None]
+                for k, receipt in zip(
+                    missing, self._find_receipts([pendings[k] for k in missing]), strict=True
+                ):
+                    receipts[k] = receipt
+                while done < len(pendings) and receipts[done] is not None:
+                    receipt = receipts[done]
+                    assert receipt is not None
+                    if receipt["status"] != 1 and raise_on_failure:
+                        raise self.failure_reason(pendings[done], receipt)
+                    done += 1
+                    deadline = time.monotonic() + limit
+                if done == len(pendings):
+                    return [r for r in receipts if r is not None]  # every one is, by now
+                if done in deferred:
+                    raise deferred[done]
+                if time.monotonic() - last_check >= self.resubmit_interval:
+                    last_check = time.monotonic()
+                    for k in range(done, len(pendings)):
+                        if receipts[k] is None and k not in deferred:
+                            try:
+                                self._keep_alive(pendings[k])
+                            except (TransactionReplaced, TransactionRejected) as exc:
+                                if k == done:
+                                    raise
+                                deferred[k] = exc
             if time.monotonic() >= deadline:
                 raise _timeout(pendings[done], needed)
             time.sleep(self.poll_interval)
@@ -429,12 +592,12 @@ class TransactionSender:
         or its minimum price rose), the tx is re-signed with bumped fees.
         """
         try:
-            self._broadcast(pending.raw, pending.tx_hash, replacing=True)
+            self._broadcast(pending.raw, pending.tx_hash, pending.nonce, replacing=True)
             pending.broadcast_at = time.monotonic()
             log.info("rebroadcast %s (nonce %d)", pending.tx_hash, pending.nonce)
             return pending
         except TransactionRejected as exc:
-            if not any(m in str(exc).lower() for m in _UNDERPRICED):
+            if refusal_of(str(exc)) is not Refusal.UNDERPRICED:
                 raise
         return self.replace(pending)
 
@@ -450,7 +613,7 @@ class TransactionSender:
         }
         fields.update(fees or self.fee_strategy.bump(old_fees))
         raw, tx_hash = _sign(self.account, fields)
-        self._broadcast(raw, tx_hash, replacing=True)
+        self._broadcast(raw, tx_hash, pending.nonce, replacing=True)
         pending.tx, pending.raw, pending.tx_hash = fields, raw, tx_hash
         pending.broadcast_at = time.monotonic()
         if tx_hash not in pending.hashes:
@@ -463,7 +626,7 @@ class TransactionSender:
     ) -> ContractRevert | TransactionFailed:
         """Why a mined tx failed: replay it with eth_call at its block and decode."""
         tx_hash = to_hex(receipt["transactionHash"])
-        original = self.w3.eth.get_transaction(HexStr(tx_hash))
+        original = retry.call(self.w3.eth.get_transaction, HexStr(tx_hash))
         params: dict[str, Any] = {
             "from": original["from"],
             "data": original["input"],
@@ -501,50 +664,74 @@ class TransactionSender:
             params["to"] = to_checksum_address(params["to"])
         return params
 
-    def _broadcast(self, raw: bytes, tx_hash: str, *, replacing: bool = False) -> str:
+    def _broadcast(self, raw: bytes, tx_hash: str, nonce: int, *, replacing: bool = False) -> str:
         """Send raw bytes. Returns "sent" or "nonce" (nonce already used by another tx).
 
-        The node holding these very bytes ("already known", or "nonce too low" with the
-        hash on chain) counts as sent only if they are ours: a transaction being
-        rebroadcast/replaced, or bytes this sender broadcast before (a retry after a lost
-        connection). Otherwise another process signed the identical call with the same
-        nonce and fees (our local nonce counter was behind); that one is theirs, so we
-        take the next nonce rather than count their transaction as ours.
+        The node holding these very bytes (pooled or mined) counts as sent only if they are
+        ours: a transaction being rebroadcast/replaced, or bytes this sender broadcast
+        before (a retry after a lost connection). Otherwise another process signed the
+        identical call with the same nonce and fees (our local nonce counter was behind);
+        that one is theirs, so we take the next nonce rather than count their transaction
+        as ours. A node that cannot be reached within :data:`BROADCAST_BUDGET` raises
+        :class:`NodeUnavailable` (the bytes may have got there: they are safe to send again).
         """
         ours = replacing or tx_hash in self._broadcasted
         self._remember(tx_hash)
-        for attempt in range(3):
-            try:
-                self.w3.eth.send_raw_transaction(raw)
-                return "sent"
-            except Web3RPCError as exc:
-                message = _rpc_message(exc).lower()
-                if any(m in message for m in _ALREADY_KNOWN):
-                    if ours:
-                        return "sent"  # it is ours, byte for byte: the pool already holds it
-                    return "nonce"
-                if any(m in message for m in _NONCE_CONFLICT):
-                    if ours and self._known(tx_hash):
-                        return "sent"  # an earlier attempt of ours got in and was mined
-                    if replacing:
-                        raise TransactionReplaced(
-                            f"nonce of {tx_hash} was used by another transaction", tx_hash
-                        ) from None
-                    return "nonce"
-                if not replacing and any(m in message for m in _UNDERPRICED):
-                    return "nonce"  # a foreign tx holds this nonce in the pool
-                raise TransactionRejected(
-                    f"node rejected {tx_hash}: {_rpc_message(exc)}", tx_hash
-                ) from None
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                # We cannot know if the node got it; the same bytes are safe to resend.
-                ours = True
-                if self._known(tx_hash):
+        try:
+            for attempt in retry.retrying(BROADCAST_BUDGET, when=retry.is_transient_send):
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        ours = True  # the lost attempt may have reached the node
+                    self.w3.eth.send_raw_transaction(raw)
                     return "sent"
-                if attempt == 2:
-                    raise TransactionRejected(f"could not reach the node: {exc}", tx_hash) from exc
-                time.sleep(0.5 * (attempt + 1))
-        raise TransactionRejected(f"could not broadcast {tx_hash}", tx_hash)
+        except Web3RPCError as exc:
+            if not retry.is_transient_send(exc):
+                return self._refused(exc, tx_hash, nonce, ours=ours, replacing=replacing)
+            raise NodeUnavailable(
+                f"the node failed to take {tx_hash}: {_rpc_message(exc)}", tx_hash
+            ) from exc
+        except Exception as exc:
+            if not retry.is_transient_send(exc):
+                raise
+            raise NodeUnavailable(f"could not reach the node: {exc}", tx_hash) from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    def _refused(
+        self, exc: Web3RPCError, tx_hash: str, nonce: int, *, ours: bool, replacing: bool
+    ) -> str:
+        """What a refusal of ``tx_hash`` means: "sent", "nonce", or an exception.
+
+        Known wordings (:data:`REFUSAL_WORDINGS`) decide at once; for others the chain is
+        asked (:meth:`_fate`). Bytes of ours that the node refuses in words we do not know,
+        while our nonce is still open on chain and nobody took it, count as held by the
+        node: it took these very bytes before, and a refusal that was about price or nonce
+        would have said so in the words above.
+        """
+        message = _rpc_message(exc)
+        refusal = refusal_of(message)
+        if refusal is Refusal.UNDERPRICED:
+            if replacing:  # rebroadcast() re-signs with bumped fees
+                raise TransactionRejected(f"node rejected {tx_hash}: {message}", tx_hash)
+            return "nonce"  # a foreign tx holds this nonce in the pool
+        if refusal is Refusal.KNOWN:
+            return "sent" if ours else "nonce"  # ours, byte for byte: the pool has it
+        if refusal is Refusal.NONCE and not ours:
+            return "nonce"  # another process used it: take the next one
+        fate = self._fate([tx_hash], nonce)
+        if fate in ("held", "mined"):
+            return "sent" if ours else "nonce"
+        if fate == "taken" or refusal is Refusal.NONCE:
+            if replacing:
+                raise TransactionReplaced(
+                    f"nonce of {tx_hash} was used by another transaction", tx_hash
+                )
+            return "nonce"
+        if ours:
+            log.info(
+                "node refused our own %s (%s): its nonce is open, taken as held", tx_hash, message
+            )
+            return "sent"
+        raise TransactionRejected(f"node rejected {tx_hash}: {message}", tx_hash)
 
     def _remember(self, tx_hash: str) -> None:
         with self._broadcasted_lock:
@@ -553,20 +740,49 @@ class TransactionSender:
             while len(self._broadcasted) > _REMEMBERED:
                 self._broadcasted.popitem(last=False)
 
-    def _known(self, tx_hash: str) -> bool:
+    def _fate(self, hashes: Sequence[str], nonce: int, sender: str | None = None) -> Fate:
+        """What the chain says became of ``sender``'s (default: ours) transaction with
+        ``nonce``, any of ``hashes``.
+
+        "held": the node shows one of the hashes (pooled or mined), or the account's
+        pending nonce is past ours while its mined nonce is not (the pool holds a
+        transaction with our nonce: nodes like @ethereumjs/client show pooled transactions
+        to no ``eth_getTransactionByHash``); "mined": a receipt of ours; "taken": the mined
+        nonce is past ours and no receipt is ours; "absent": none of these.
+        """
+        if any(self._visible(h) for h in hashes):
+            return "held"
+        sender = to_checksum_address(sender or self.address)
+        if retry.call(self.w3.eth.get_transaction_count, sender, "latest") > nonce:
+            for tx_hash in hashes:
+                if self._receipt(tx_hash) is not None:
+                    return "mined"
+            return "taken"
+        if retry.call(self.w3.eth.get_transaction_count, sender, "pending") > nonce:
+            return "held"
+        return "absent"
+
+    def _visible(self, tx_hash: str) -> bool:
+        """Whether ``eth_getTransactionByHash`` shows the transaction (pooled or mined)."""
         try:
-            self.w3.eth.get_transaction(HexStr(tx_hash))
-            return True
+            return retry.call(self.w3.eth.get_transaction, HexStr(tx_hash)) is not None
         except TransactionNotFound:
             return False
 
+    def _receipt(self, tx_hash: str) -> TxReceipt | None:
+        """The receipt of a mined ``tx_hash``, or None."""
+        try:
+            receipt = retry.call(self.w3.eth.get_transaction_receipt, HexStr(tx_hash))
+        except TransactionNotFound:
+            return None
+        if receipt is None or receipt.get("blockNumber") is None:
+            return None
+        return receipt
+
     def _find_receipt(self, pending: PendingTransaction) -> TxReceipt | None:
         for tx_hash in reversed(pending.hashes):
-            try:
-                receipt = self.w3.eth.get_transaction_receipt(HexStr(tx_hash))
-            except TransactionNotFound:
-                continue
-            if receipt is not None and receipt.get("blockNumber") is not None:
+            receipt = self._receipt(tx_hash)
+            if receipt is not None:
                 if tx_hash != pending.tx_hash:
                     pending.tx_hash = tx_hash  # an earlier version won the race
                 return receipt
@@ -628,35 +844,70 @@ class TransactionSender:
         """Enough confirmations (see :meth:`wait` for why one needs no further reads)."""
         if needed <= 1:
             return True
-        head = int(self.w3.eth.block_number)
+        head = int(retry.call(lambda: self.w3.eth.block_number))
         return head - int(receipt["blockNumber"]) + 1 >= needed and self._canonical(receipt)
 
     def _canonical(self, receipt: Mapping[str, Any]) -> bool:
         """False if the receipt's block was reorganized away meanwhile."""
-        block = self.w3.eth.get_block(int(receipt["blockNumber"]))
+        block = retry.call(self.w3.eth.get_block, int(receipt["blockNumber"]))
         return bool(block["hash"] == receipt["blockHash"])
 
     def _keep_alive(self, pending: PendingTransaction) -> None:
-        """Called while no receipt exists: resubmit if dropped, bump if stuck."""
-        if any(self._known(h) for h in pending.hashes):
+        """Called while no receipt exists: resubmit if dropped, bump if stuck.
+
+        Dropped means the chain shows no sign of it (:meth:`_fate` "absent"), not merely
+        that ``eth_getTransactionByHash`` says null: some nodes never show pooled
+        transactions there, and resending to them was refused as "already in the TxPool".
+        """
+        fate = self._fate(pending.hashes, pending.nonce, pending.sender)
+        if fate == "mined":
+            return  # mined meanwhile: the next poll finds the receipt
+        if fate == "taken":
+            raise TransactionReplaced(
+                f"nonce {pending.nonce} of {pending.sender} was used by another transaction",
+                pending.tx_hash,
+            )
+        if fate == "held":
             stuck_for = time.monotonic() - pending.broadcast_at
             if self.bump_after is not None and stuck_for >= self.bump_after:
                 old = {k: v for k, v in pending.tx.items() if k.endswith(("Price", "PerGas"))}
                 if any(old.values()):  # nothing to bump on a zero-price chain
                     self.replace(pending)
             return
-        mined_nonce = int(
-            self.w3.eth.get_transaction_count(to_checksum_address(pending.sender), "latest")
-        )
-        if mined_nonce > pending.nonce:
-            if self._find_receipt(pending) is not None:
-                return  # mined between our two queries
-            raise TransactionReplaced(
-                f"nonce {pending.nonce} of {pending.sender} was used by another transaction",
-                pending.tx_hash,
-            )
         log.warning("transaction %s was dropped by the node; resubmitting", pending.tx_hash)
         self.rebroadcast(pending)
+
+    def _needed(
+        self, confirmations: int | None, deadline: float, pending: PendingTransaction
+    ) -> int:
+        """The confirmations a wait wants (the default may need the chain: its period)."""
+        while True:
+            with self._until(deadline, pending):
+                return confirmations or self.confirmations
+            time.sleep(self.poll_interval)
+
+    @contextmanager
+    def _until(self, deadline: float, pending: PendingTransaction) -> Iterator[None]:
+        """The reads inside retry transient node errors until ``deadline``
+        (:func:`chain_client.retry.patience`). One that still fails at the deadline raises
+        :class:`NodeUnavailable`; one that gave up sooner (a broadcast, which has a budget
+        of its own) is let go, and the wait goes on: the next round tries again."""
+        try:
+            with retry.patience(deadline):
+                yield
+        except Exception as exc:
+            if not retry.is_transient(exc):
+                raise
+            if time.monotonic() < deadline:
+                log.info("node error while waiting for %s (%s); waiting on", pending.tx_hash, exc)
+                return
+            if isinstance(exc, NodeUnavailable):
+                raise
+            raise NodeUnavailable(
+                f"the node was unreachable until the timeout while waiting for "
+                f"{pending.tx_hash} (nonce {pending.nonce}); it may still be mined: {exc}",
+                pending.tx_hash,
+            ) from exc
 
 
 _ERROR = object()
@@ -687,7 +938,4 @@ def _sign(account: LocalAccount, fields: Mapping[str, Any]) -> tuple[bytes, str]
 
 
 def _rpc_message(exc: Web3RPCError) -> str:
-    error = (exc.rpc_response or {}).get("error")
-    if isinstance(error, Mapping) and error.get("message"):
-        return str(error["message"])
-    return str(exc.message or exc)
+    return retry.rpc_error(exc)[1]
