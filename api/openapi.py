@@ -74,6 +74,11 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         },
         "limit_bytes": {"type": "integer", "description": "413: the endpoint's body limit"},
         "retry_after": {"type": "integer", "description": "429: seconds to wait"},
+        "tx_hash": {
+            "type": "string",
+            "description": "503 of a command whose transaction is stored: the one a retry "
+            "with the same Idempotency-Key finishes",
+        },
     },
     "additionalProperties": True,
 }
@@ -138,9 +143,11 @@ RESPONSES: dict[int, tuple[str, dict[str, Any]]] = {
         _RETRY_AFTER,
     ),
     503: (
-        "The blockchain node is unreachable (`chain_unavailable`) or the transaction is "
-        "not mined yet (`transaction_pending`); retry after Retry-After (a command with "
-        "the same Idempotency-Key: it is carried out at most once).",
+        "The blockchain node is unreachable (`node_unavailable`), the transaction is not "
+        "mined yet (`transaction_pending`), or the node refused it and holds nothing of "
+        "it (`transaction_rejected`); retry after Retry-After (a command with the same "
+        "Idempotency-Key: it is carried out at most once, and a transaction already "
+        "stored, named by `tx_hash`, is the one finished).",
         _RETRY_AFTER,
     ),
 }

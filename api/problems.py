@@ -3,7 +3,9 @@
 Why a stable ``code``: clients branch on it (``insufficient_value``, ``duplicate_invoice``
 ...), while ``title``/``detail`` are for people and may be reworded. Contract custom
 errors are mapped here, once, by their Solidity name, so a refusal reads the same whether
-it came from gas estimation, a mined revert, or a check the API made first.
+it came from gas estimation, a mined revert, or a check the API made first. What an
+unreachable node raises is mapped here too, once (:data:`NODE_DOWN`, :func:`node_down`):
+503 ``node_unavailable`` with Retry-After from every route, never a 500.
 """
 
 from __future__ import annotations
@@ -13,15 +15,22 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import requests
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from web3.exceptions import (
+    BadResponseFormat,
+    PersistentConnectionError,
+    RequestTimedOut,
+    TimeExhausted,
+    Web3Exception,
+)
 
 from api.headers import allowed_methods
 from chain_client.encoding import jsonable
-from chain_client.errors import ContractRevert
+from chain_client.errors import ChainClientError, ContractRevert, NodeError
+from chain_client.retry import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -193,15 +202,57 @@ def problem_from_revert(exc: ContractRevert) -> Problem:
     )
 
 
-def chain_unavailable(exc: Exception) -> Problem:
-    """The node did not answer (refused, timed out, or an HTTP error of its own): the
-    service is unavailable for now, not broken, so 503 with Retry-After instead of 500."""
+#: What an unreachable node surfaces as beyond what chain_client's retry policy already
+#: calls transient (:func:`chain_client.retry.is_transient`: requests' connection errors
+#: and timeouts, a gateway's 5xx and 429, the operating system's connection errors, web3's
+#: provider connection error, JSON-RPC "internal error"/"server error" answers that are not
+#: a refusal, NodeUnavailable): chain_client's NodeError (the node could not be reached or
+#: started), and web3's other transport failures (its deadline on a streamed answer, a
+#: persistent provider's, an answer that is not JSON-RPC).
+NODE_DOWN: tuple[type[BaseException], ...] = (
+    NodeError,
+    TimeExhausted,
+    RequestTimedOut,
+    PersistentConnectionError,
+    BadResponseFormat,
+)
+
+
+def node_down(exc: BaseException | None) -> bool:
+    """Whether ``exc`` says the node is unreachable or failing for now, so that the same
+    request later may succeed: the one test behind every 503 ``node_unavailable``.
+
+    The exceptions it was raised from count too: chain_client wraps the transport errors
+    it meets with ``raise ... from`` (``TransactionRejected("could not reach the node")``,
+    ``BatchCallError``, ``NodeError`` from ``connect``). What is transient is chain_client's
+    definition, so that the API's 503 and the client's retries agree; a revert, a definite
+    refusal, an error in our own request, or a certificate that does not verify is not the
+    node down (a 500 is logged for what is neither a refusal nor the node)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, NODE_DOWN) or is_transient(exc):
+            return True
+        exc = exc.__cause__
+    return False
+
+
+def node_unavailable(
+    exc: BaseException | None = None, detail: str | None = None, **extra: Any
+) -> Problem:
+    """The node did not answer (refused, reset, timed out, or failing behind a gateway):
+    the service is unavailable for now, not broken, so 503 with Retry-After, never 500.
+    ``detail``: what became of the request (a command whose transaction was stored says
+    so and carries ``tx_hash``)."""
+    cause = f" ({type(exc).__name__})" if exc is not None else ""
     return Problem(
         503,
-        "chain_unavailable",
+        "node_unavailable",
         "The ledger's node is unreachable",
-        f"The blockchain node did not answer ({type(exc).__name__}). Retry later: a command "
+        detail
+        or f"The blockchain node did not answer{cause}. Retry after Retry-After: a command "
         "retried with the same Idempotency-Key is carried out at most once.",
+        **extra,
     )
 
 
@@ -263,10 +314,18 @@ def install_handlers(app: FastAPI) -> None:
     async def _revert(request: Request, exc: ContractRevert) -> JSONResponse:
         return problem_from_revert(exc).response(request.url.path)
 
-    @app.exception_handler(requests.RequestException)  # the node's transport (JSON-RPC)
-    async def _node_down(request: Request, exc: requests.RequestException) -> JSONResponse:
-        log.warning("node unreachable on %s %s: %s", request.method, request.url.path, exc)
-        return chain_unavailable(exc).response(request.url.path)
+    # Every exception type an unreachable node can surface as; each handler answers 503
+    # node_unavailable when node_down says so and otherwise raises the exception again, to
+    # the 500 handler below (Starlette looks handlers up by the exception's class, so the
+    # wrappers, ChainClientError and web3's exceptions, need one too).
+    async def _node_down(request: Request, exc: Exception) -> JSONResponse:
+        if not node_down(exc):
+            raise exc
+        log.warning("node unreachable on %s %s: %r", request.method, request.url.path, exc)
+        return node_unavailable(exc).response(request.url.path)
+
+    for kind in (OSError, Web3Exception, ChainClientError):  # OSError: requests' and the OS's
+        app.add_exception_handler(kind, _node_down)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
