@@ -348,13 +348,23 @@ class AuditEntryView(BaseModel):
 
 
 class HealthView(BaseModel):
-    status: Literal["ok"]
+    """``status`` "degraded" when the node does not answer: ``head`` and ``block_time``
+    are then null, and the rest (the deployment, the read model's block) comes from what
+    the service holds itself (see :func:`api.routes.admin.health`)."""
+
+    class NodeHealth(BaseModel):
+        reachable: bool
+        #: why not, when it is not: the kind of failure (the node's address stays private)
+        error: str | None = None
+
+    status: Literal["ok", "degraded"]
     chain_id: int
     ledger: str
-    head: int
-    block_time: int
+    head: int | None
+    block_time: int | None
     indexed_block: int
     indexing: bool
+    node: NodeHealth
 
 
 class MaturityRun(BaseModel):

@@ -17,6 +17,7 @@ from api.commands.http import command_response
 from api.deps import ReadSessionDep, RuntimeDep, command_context
 from api.indexer import HEAD_WAIT_TIMEOUT
 from api.models import AuditEntry
+from api.problems import node_down
 from api.runtime import Runtime
 from api.schemas import AuditEntryView, HealthView, IndexerRun, LedgerAnswer, MaturityRun
 
@@ -28,16 +29,36 @@ def health(rt: RuntimeDep, request: Request) -> HealthView:
     """Liveness plus where the chain and the index are (no authentication). The chain's
     clock is given because maturities and offer expiries count from it, not from ours.
     ``indexing``: whether the process that answered runs the indexer and the maturity job
-    (with several worker processes, exactly one does)."""
+    (with several worker processes, exactly one does).
+
+    The node down is 200 with ``status: "degraded"``, ``node.reachable`` false and the
+    head null, not a 503. This answer is the process's liveness: orchestrators restart
+    or drop an instance whose health check fails, which brings no node back, while an
+    instance whose node is down still serves what needs no node (records and lists from
+    the read model, documents, the audit log) and answers commands with 503
+    ``node_unavailable``, which tells the client to retry with its key. A balancer in
+    front of instances on different nodes, which should route around a dead node, reads
+    ``status`` (``"ok"``) or ``node.reachable`` as readiness."""
     background = getattr(request.app.state, "background", None)
+    head: int | None = None
+    block_time: int | None = None
+    error: str | None = None
+    try:
+        latest = rt.gateway.w3.eth.get_block("latest")  # one round trip for both
+        head, block_time = int(latest["number"]), int(latest["timestamp"])
+    except Exception as exc:
+        if not node_down(exc):
+            raise
+        error = type(exc).__name__
     return HealthView(
-        status="ok",
+        status="ok" if error is None else "degraded",
         chain_id=rt.gateway.manifest.chain_id,
         ledger=rt.gateway.manifest.ledger_address,
-        head=rt.gateway.head(),
-        block_time=rt.gateway.block_time(),
+        head=head,
+        block_time=block_time,
         indexed_block=rt.indexer.indexed_block,
         indexing=bool(background is not None and background.indexing),
+        node=HealthView.NodeHealth(reachable=error is None, error=error),
     )
 
 
