@@ -93,8 +93,8 @@ class Claims:
             and existing.id not in self.journal.running
             and self.recovery.abandoned(existing)
         ):
-            if self.recovery.resume_after is None:
-                return self.recovery.resume(existing)
+            # taken over first (one request, or recovery's pass, finishes it); the node
+            # still down answers 503 node_unavailable and leaves it signed for the next try
             resumed = self.recovery.resume_abandoned(existing)
             if resumed is not None:
                 return resumed

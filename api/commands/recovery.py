@@ -1,6 +1,6 @@
 """Finishing commands whose process stopped after journaling their transaction: at
-start-up (every unfinished row of a previous process) and, with several worker processes,
-while serving (rows a dead worker left ``signed``)."""
+start-up (every unfinished row of a previous process) and while serving (rows a dead
+worker left ``signed``, and rows whose request answered 503 while the node was down)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from datetime import timedelta
 
 from api.chain import ChainGateway, SignedTx
 from api.commands.catalogue import CATALOGUE
-from api.commands.completion import Completion
+from api.commands.completion import Completion, replaced
 from api.commands.journal import Journal, decode_args, decode_kwargs
 from api.commands.replay import CommandResult
 from api.models import Command
-from api.problems import Problem
+from api.problems import Problem, node_down
 from api.timeutil import utcnow
+from chain_client.errors import TransactionReplaced
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,10 @@ class Recovery:
         resume_after: float | None,
     ) -> None:
         """``resume_after``: None when this process is the only one serving the
-        database (a ``signed`` command not running here was left by a dead process and
-        is resumed at once); with several worker processes, the seconds a ``signed``
-        row must have stood still before another process may resume it."""
+        database (a ``signed`` command not running here was left by a dead process, or
+        answered 503 while the node was down, and is resumed at once); with several
+        worker processes, the seconds a ``signed`` row must have stood still before
+        another process may resume it."""
         self.journal = journal
         self.completion = completion
         self.gateway = gateway
@@ -54,24 +56,27 @@ class Recovery:
         return counts
 
     def reconcile_abandoned(self) -> dict[str, int]:
-        """While serving, with several worker processes: finish commands a dead worker left
-        ``signed`` (the row has not moved for ``resume_after`` seconds), as start-up does.
-        Run by the indexing process every few seconds. Without it such a command kept its
-        transaction's outcome out of the journal and the audit log until a same-key retry
-        or the next restart."""
+        """While serving: finish commands left ``signed`` by a dead worker (with several
+        worker processes, the row has not moved for ``resume_after`` seconds) or by a
+        request that answered 503 because the node was down or the transaction not mined
+        in time (any ``signed`` row this process does not run, with one process), as
+        start-up does. Run by the indexing process every few seconds. Without it such a
+        command kept its transaction's outcome out of the journal and the audit log until
+        a same-key retry or the next restart."""
         counts = {"completed": 0, "aborted": 0}
-        if self.resume_after is None:  # one process: nothing signed here is abandoned
-            return counts
-        cutoff = utcnow() - timedelta(seconds=self.resume_after)
+        cutoff = utcnow() - timedelta(seconds=self.resume_after or 0)
         for row in self.journal.signed_before(cutoff):
             if row.id in self.journal.running:
                 continue
             try:
                 if self.resume_abandoned(row) is not None:
                     counts["completed"] += 1
-            except Problem as problem:  # its transaction can never be mined: aborted
+            except Problem as problem:
+                if problem.status == 503:  # the node is still down: the next pass retries
+                    log.info("abandoned command %s: %s", row.id, problem.code)
+                    continue
                 log.warning("abandoned command %s: %s", row.id, problem.code)
-                counts["aborted"] += 1
+                counts["aborted"] += 1  # its transaction can never be mined: aborted
             except Exception:  # the next pass retries
                 log.exception("could not finish abandoned command %s", row.id)
         if any(counts.values()):
@@ -110,21 +115,31 @@ class Recovery:
             decode_kwargs(spec.get("kwargs", {})),
         )
         signed = SignedTx(row.sender, int(row.nonce or 0), row.tx_hash, row.raw_tx)
-        if self.gateway.receipt(signed.tx_hash) is None:
-            known = True
-            try:
-                self.gateway.w3.eth.get_transaction(signed.tx_hash)  # type: ignore[arg-type]
-            except Exception:
-                known = False
-            if not known:
-                if self.gateway.mined_nonce(signed.sender) > signed.nonce:
-                    # our nonce went to another transaction: ours can never be mined
-                    self.journal.set_status(row.id, "aborted")
-                    raise Problem(
-                        409,
-                        "transaction_replaced",
-                        "The transaction was superseded",
-                        "The stored transaction can no longer be mined; retry the request.",
-                    )
-                self.gateway.broadcast_raw(signed)
+        try:
+            self._send_again_if_lost(row.id, signed)
+        except TransactionReplaced as exc:
+            self.journal.set_status(row.id, "aborted")
+            raise replaced() from exc
+        except Exception as exc:  # the node down: the row stays signed for the next try
+            problem = self.completion.unfinished(signed, exc)
+            if problem is None:
+                raise
+            raise problem from exc
         return self.completion.complete(row.id, signed, call, command, params["request"])
+
+    def _send_again_if_lost(self, command_id: int, signed: SignedTx) -> None:
+        """Broadcast the journaled bytes again unless the node has them or mined them
+        (a node restarted since may have lost its pool, or never got them)."""
+        if self.gateway.receipt(signed.tx_hash) is not None:
+            return
+        try:
+            self.gateway.w3.eth.get_transaction(signed.tx_hash)  # type: ignore[arg-type]
+            return
+        except Exception as exc:
+            if node_down(exc):
+                raise
+        if self.gateway.mined_nonce(signed.sender) > signed.nonce:
+            # our nonce went to another transaction: ours can never be mined
+            self.journal.set_status(command_id, "aborted")
+            raise replaced()
+        self.gateway.broadcast_raw(signed)

@@ -5,6 +5,7 @@ Returns a :class:`~api.commands.replay.CommandResult`, never an HTTP response.""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -26,8 +27,22 @@ from api.commands.recovery import Recovery
 from api.commands.replay import CommandResult
 from api.commands.writer import CommandWriter
 from api.indexer import Indexer
-from api.problems import Problem, problem_from_revert
+from api.problems import Problem, node_down, node_unavailable, problem_from_revert
 from chain_client.errors import ContractRevert, TransactionError
+
+log = logging.getLogger(__name__)
+
+
+def rejected(exc: BaseException) -> Problem:
+    """The node refused the signed transaction (not a revert: its own rules, a full pool,
+    gas the account cannot pay for) and holds nothing of it: the command is aborted, and a
+    retry with the same Idempotency-Key runs it anew."""
+    return Problem(
+        503,
+        "transaction_rejected",
+        "The node did not take the transaction",
+        f"{exc}. Nothing was recorded; retry with the same Idempotency-Key.",
+    )
 
 
 class CommandRunner:
@@ -45,7 +60,9 @@ class CommandRunner:
         self.gateway = gateway
         self.journal = Journal(engine, read_engine or engine, Running())
         self.writer = CommandWriter(engine, self.journal.running)
-        self.completion = Completion(gateway, self.writer, indexer, read_model_timeout)
+        self.completion = Completion(
+            gateway, self.writer, indexer, read_model_timeout, self.journal
+        )
         self.recovery = Recovery(self.journal, self.completion, gateway, resume_after)
         self.claims = Claims(self.journal, self.recovery)
 
@@ -81,12 +98,20 @@ class CommandRunner:
         (before the broadcast) or, if it is refused before signing, by the commit that
         stores the refusal: no separate commit to claim the key. Two requests racing with
         the same key both get that far; the unique key lets one commit and the other
-        answers as a retry would (nothing of it was broadcast)."""
+        answers as a retry would (nothing of it was broadcast).
+
+        The node down before anything was signed: 503 ``node_unavailable``, nothing
+        recorded. Once the transaction is journaled its command never signs another: a
+        broadcast that fails because the node went down (it may have read the bytes) is
+        waited for like a sent one, the wait sending the same bytes again; only a refusal
+        by the node (chain_client raises it once the chain shows nothing of those bytes
+        pending) aborts it, 503 ``transaction_rejected``."""
         claimed = self.claims.claim(ctx, command.action, target, params, store=False)
         if isinstance(claimed, CommandResult):
             return claimed
         ref: CommandRef = claimed
         journaled: list[int] = []  # the row id, once the journal commit stored it
+        sent: list[SignedTx] = []  # what it stored (again if the nonce was taken)
         try:
             try:
                 chosen = plan()
@@ -104,21 +129,26 @@ class CommandRunner:
             def on_signed(signed: SignedTx) -> None:  # again if the nonce was taken: same row
                 row = journaled[-1] if journaled else ref
                 journaled.append(self.journal.record_signed(row, signed, spec))
+                sent.append(signed)
 
             try:
                 signed = self.gateway.send_journaled(chosen.sender, call, on_signed)
             except ContractRevert as exc:  # refused at estimation: nothing was signed
                 return self.writer.refuse(ref, problem_from_revert(exc))
-            except TransactionError as exc:
-                stored = journaled[-1] if journaled else ref
-                if isinstance(stored, int):
-                    self.journal.set_status(stored, "aborted")
-                raise Problem(
-                    503,
-                    "chain_unavailable",
-                    "The chain did not take the transaction",
-                    f"{exc}. Nothing was recorded; retry with the same Idempotency-Key.",
-                ) from exc
+            except Exception as exc:
+                if not (node_down(exc) or isinstance(exc, TransactionError)):
+                    raise  # KeyTaken, or a failure of ours (a journaled row is resumed)
+                if not node_down(exc):  # the node refused the bytes and holds nothing of them
+                    if journaled:
+                        self.journal.set_status(journaled[-1], "aborted")
+                    raise rejected(exc) from exc
+                if not journaled:  # nothing signed: nothing can have been sent
+                    raise node_unavailable(exc) from exc
+                # The node went down as the bytes went out and may have them: wait for them
+                # as if they had been sent (the wait sends them again), rather than abort
+                # and let a retry sign a second transaction.
+                signed = sent[-1]
+                log.warning("broadcast of %s failed (%r); waiting for it", signed.tx_hash, exc)
             ref = journaled[-1]
             # the request as stored (through JSON), so a resumed command answers the same
             request = json.loads(json.dumps(params, default=str))
@@ -131,6 +161,10 @@ class CommandRunner:
                 self.journal.set_status(again, "aborted")
                 self.journal.running.done(again)
             raise in_progress() from None
+        except BaseException:
+            if not journaled and isinstance(ref, int):  # a re-taken row that sent nothing
+                self.journal.set_status(ref, "aborted")
+            raise
         finally:
             self.journal.running.done(*journaled, *([ref] if isinstance(ref, int) else []))
 
