@@ -9,10 +9,11 @@ PY=${PYTHON:-python3}
 
 stamp_matches() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 
-# 1. npm packages, pinned by package-lock.json.
-npm_hash=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
+# 1. npm packages, pinned by package-lock.json; patches/ is applied by their postinstall
+#    (patch-package), so a changed patch reinstalls them too.
+npm_hash=$(cat package.json package-lock.json patches/* | sha256sum | cut -d' ' -f1)
 if ! stamp_matches node_modules/.scf-stamp "$npm_hash"; then
-  echo "bootstrap: installing npm packages (solc-js, anvil, OpenZeppelin)"
+  echo "bootstrap: installing npm packages (solc-js, anvil, OpenZeppelin, @ethereumjs/client and its patches)"
   npm ci --no-audit --no-fund --loglevel=error
   echo "$npm_hash" > node_modules/.scf-stamp
 fi
