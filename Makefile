@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup run test lint test-contracts test-client test-api test-cli bench-gas
+.PHONY: setup run test lint test-contracts test-client test-api test-cli test-consortium bench-gas
 
 setup:
 	@bash tools/bootstrap.sh
@@ -33,7 +33,11 @@ test-api: setup
 test-cli: setup
 	$(VENV)/python -m pytest tests/cli -q
 
-test: lint test-contracts test-client test-api test-cli
+# a network of four @ethereumjs/client nodes (chain_client/consortium.py), one per run
+test-consortium: setup
+	$(VENV)/python -m pytest tests/consortium -q
+
+test: lint test-contracts test-client test-api test-cli test-consortium
 
 bench-gas: setup
 	$(VENV)/brownie run scripts/benchmark_gas.py --network scf-test
