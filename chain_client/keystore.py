@@ -19,6 +19,11 @@ key is not released.)
 
 Key material is never logged, never put in exception messages, and files are created
 0600. V3 import/export (eth_account) is provided for interop with wallets and tools.
+
+Where the sealed documents live is the :class:`KeyDocuments` given to the store: a folder
+of files (:class:`KeyFiles`, the default) or, for a service whose instances run on several
+machines, a database table every instance reaches (the API's ``api/keys_db.py``). The
+sealing, the checks and the decision table above are the same for every place.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -69,20 +74,106 @@ class KeyInfo:
     label: str
     address: str
     created_at: str
-    path: Path
+    #: the key's file (None where the documents are not files)
+    path: Path | None
+
+
+class KeyDocuments(Protocol):
+    """Where a :class:`KeyStore` keeps its sealed documents (JSON text, one per key id).
+    The store checks and opens what it reads: a place only stores and hands back text."""
+
+    def ids(self) -> list[str]:
+        """The ids of the stored documents (sorted)."""
+        ...
+
+    def read(self, key_id: str) -> str:
+        """A document's text; :class:`KeyNotFound` if there is none with that id,
+        :class:`TamperedKeyFile` if it cannot be read."""
+        ...
+
+    def add(self, key_id: str, address: str, text: str) -> None:
+        """Store a new document; :class:`KeyAlreadyExists` if a key for ``address`` is
+        stored (a place shared by several processes checks that atomically)."""
+        ...
+
+    def remove(self, key_id: str) -> None:
+        """Delete a document; :class:`KeyNotFound` if there is none."""
+        ...
+
+    def find(self, address: str) -> str | None:
+        """The id of the key for a checksummed ``address``, if the place can tell without
+        reading every document (None: look through them)."""
+        ...
+
+    def name(self, key_id: str) -> str:
+        """How errors name the document ("key file <id>.json")."""
+        ...
+
+    def location(self, key_id: str) -> Path | None:
+        """The document's file, if it is one."""
+        ...
+
+
+class KeyFiles:
+    """Documents as files ``<id>.json`` in a directory (0600, written atomically)."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+
+    def ids(self) -> list[str]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(path.stem for path in self.directory.glob("*.json"))
+
+    def read(self, key_id: str) -> str:
+        path = self.directory / f"{key_id}.json"
+        if not path.is_file():
+            raise KeyNotFound(f"no key with id {key_id}")
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise TamperedKeyFile(f"key file {path.name} is not readable JSON") from None
+
+    def add(self, key_id: str, address: str, text: str) -> None:
+        atomic_write_text(self.directory / f"{key_id}.json", text, private=True)
+
+    def remove(self, key_id: str) -> None:
+        path = self.directory / f"{key_id}.json"
+        if not path.is_file():
+            raise KeyNotFound(f"no key with id {key_id}")
+        path.unlink()
+
+    def find(self, address: str) -> str | None:
+        return None
+
+    def name(self, key_id: str) -> str:
+        return f"key file {key_id}.json"
+
+    def location(self, key_id: str) -> Path | None:
+        return self.directory / f"{key_id}.json"
 
 
 class KeyStore:
-    """A directory of encrypted key files, named ``<id>.json``."""
+    """Encrypted keys: by default a directory of key files named ``<id>.json``; or
+    ``documents``, another place for the same sealed documents."""
 
-    def __init__(self, directory: str | os.PathLike[str], *, scrypt_n: int = DEFAULT_SCRYPT_N):
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] | None = None,
+        *,
+        scrypt_n: int = DEFAULT_SCRYPT_N,
+        documents: KeyDocuments | None = None,
+    ):
         if scrypt_n < 2**10 or scrypt_n & (scrypt_n - 1):
             raise ValueError("scrypt_n must be a power of two >= 1024")
-        self.directory = Path(directory)
+        if (directory is None) == (documents is None):
+            raise ValueError("give a directory or documents, one of them")
+        self.directory = Path(directory) if directory is not None else None
+        self.documents: KeyDocuments = documents or KeyFiles(Path(directory or "."))
         self.scrypt_n = scrypt_n
-        #: address -> key file, as last listed (a service looks up one address per
-        #: member; listing reads every file)
-        self._paths: dict[str, Path] = {}
+        #: address -> key id, as last listed (a service looks up one address per
+        #: member; listing reads every document)
+        self._ids: dict[str, str] = {}
 
     # -- creating ------------------------------------------------------------------------
 
@@ -123,25 +214,24 @@ class KeyStore:
     # -- reading -------------------------------------------------------------------------
 
     def list(self) -> list[KeyInfo]:
-        """All readable key files, sorted by label then address."""
+        """All readable keys, sorted by label then address."""
         infos = []
-        if self.directory.is_dir():
-            for path in sorted(self.directory.glob("*.json")):
-                try:
-                    infos.append(_info(_read_document(path), path))
-                except TamperedKeyFile:
-                    continue  # list what can be listed; load() reports the broken one
+        for key_id in self.documents.ids():
+            try:
+                infos.append(self._info(key_id))
+            except (TamperedKeyFile, KeyNotFound):
+                continue  # list what can be listed; load() reports the broken one
         return sorted(infos, key=lambda i: (i.label, i.address))
 
     def get(self, key: str) -> KeyInfo:
         """Find a key by id or by address (any case)."""
-        path = self._path_for(key)
-        return _info(_read_document(path), path)
+        return self._info(self._id_for(key))
 
     def load(self, key: str, passphrase: Passphrase) -> LocalAccount:
         """Decrypt a key (by id or address) and return a signing account."""
-        path = self._path_for(key)
-        document = _read_document(path)
+        key_id = self._id_for(key)
+        name = self.documents.name(key_id)
+        document = self._read(key_id)
         try:
             kdf, cipher = document["kdf"], document["cipher"]
             salt = bytes.fromhex(kdf["salt"])
@@ -150,21 +240,21 @@ class KeyStore:
             verifier = bytes.fromhex(document["verifier"])
             n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
         except (KeyError, ValueError, TypeError):
-            raise TamperedKeyFile(f"key file {path.name} is malformed") from None
+            raise TamperedKeyFile(f"{name} is malformed") from None
         if kdf.get("name") != "scrypt" or cipher.get("name") != "aes-256-gcm":
-            raise TamperedKeyFile(f"key file {path.name}: unsupported KDF or cipher")
+            raise TamperedKeyFile(f"{name}: unsupported KDF or cipher")
         if not (2**10 <= n <= 2**20 and 1 <= r <= 32 and 1 <= p <= 16):
-            raise TamperedKeyFile(f"key file {path.name}: KDF parameters out of range")
+            raise TamperedKeyFile(f"{name}: KDF parameters out of range")
         enc_key, mac_key = _derive(passphrase, salt, n, r, p)
         if not hmac.compare_digest(_verifier(mac_key), verifier):
             raise WrongPassphrase(f"wrong passphrase for key {document.get('id')}")
         try:
             private_key = AESGCM(enc_key).decrypt(nonce, ciphertext, _aad(document))
         except InvalidTag:
-            raise TamperedKeyFile(f"key file {path.name} was modified") from None
+            raise TamperedKeyFile(f"{name} was modified") from None
         account: LocalAccount = Account.from_key(private_key)
         if account.address != document.get("address"):
-            raise TamperedKeyFile(f"key file {path.name}: address does not match the key")
+            raise TamperedKeyFile(f"{name}: address does not match the key")
         return account
 
     def export_v3(
@@ -175,35 +265,63 @@ class KeyStore:
         return dict(Account.encrypt(account.key, _as_str(v3_password), kdf="scrypt"))
 
     def delete(self, key: str) -> None:
-        """Remove a key file. There is no undo: export it first if in doubt."""
-        self._path_for(key).unlink()
+        """Remove a key. There is no undo: export it first if in doubt."""
+        self.documents.remove(self._id_for(key))
+
+    def sealed(self, key: str) -> tuple[str, str]:
+        """(id, the sealed document's text) of a key: to copy it to another place as
+        it is (nothing is decrypted; the same passphrase opens it there)."""
+        key_id = self._id_for(key)
+        self._read(key_id)  # checked before it travels
+        return key_id, self.documents.read(key_id)
+
+    def add_sealed(self, text: str) -> KeyInfo:
+        """Store a sealed document copied from another place (:meth:`sealed`), checked
+        first; :class:`KeyAlreadyExists` if a key for its address is stored here."""
+        document = _parse_document(text, "the copied key document")
+        address = to_checksum_address(document["address"])
+        if self._stored_address(address):
+            raise KeyAlreadyExists(f"a key for {address} is already stored")
+        key_id = str(uuid.UUID(str(document["id"])))
+        self.documents.add(key_id, address, text)
+        return self._info(key_id)
 
     # -- internals -----------------------------------------------------------------------
 
-    def _path_for(self, key: str) -> Path:
+    def _read(self, key_id: str) -> dict[str, Any]:
+        return _parse_document(self.documents.read(key_id), self.documents.name(key_id))
+
+    def _info(self, key_id: str) -> KeyInfo:
+        return _info(self._read(key_id), self.documents.location(key_id))
+
+    def _stored_address(self, address: str) -> bool:
+        if self.documents.find(address) is not None:
+            return True
+        return any(info.address == address for info in self.list())
+
+    def _id_for(self, key: str) -> str:
         if is_address(key):
             wanted = to_checksum_address(key)
-            known = self._paths.get(wanted)
-            if known is not None and known.exists():
+            found = self.documents.find(wanted)
+            if found is not None:
+                return found
+            known = self._ids.get(wanted)
+            if known is not None and known in self.documents.ids():
                 return known
-            self._paths = {}
+            self._ids = {}
             for info in self.list():  # the first in list order wins, as before
-                self._paths.setdefault(info.address, info.path)
-            if wanted in self._paths:
-                return self._paths[wanted]
+                self._ids.setdefault(info.address, info.id)
+            if wanted in self._ids:
+                return self._ids[wanted]
             raise KeyNotFound(f"no key for address {wanted}")
         try:
-            key_id = str(uuid.UUID(key))
+            return str(uuid.UUID(key))
         except ValueError:
             raise KeyNotFound(f"{key!r} is neither a key id nor an address") from None
-        path = self.directory / f"{key_id}.json"
-        if not path.is_file():
-            raise KeyNotFound(f"no key with id {key_id}")
-        return path
 
     def _store(self, private_key: bytes, passphrase: Passphrase, label: str) -> KeyInfo:
         account = Account.from_key(private_key)
-        if any(info.address == account.address for info in self.list()):
+        if self._stored_address(account.address):
             raise KeyAlreadyExists(f"a key for {account.address} is already stored")
         key_id = str(uuid.uuid4())
         salt = secrets.token_bytes(16)
@@ -222,9 +340,8 @@ class KeyStore:
         }
         document["ciphertext"] = AESGCM(enc_key).encrypt(nonce, private_key, _aad(document)).hex()
         document["checksum"] = _checksum(document)
-        path = self.directory / f"{key_id}.json"
-        atomic_write_text(path, json.dumps(document, indent=2, sort_keys=True), private=True)
-        return _info(document, path)
+        self.documents.add(key_id, account.address, json.dumps(document, indent=2, sort_keys=True))
+        return _info(document, self.documents.location(key_id))
 
 
 def _as_str(passphrase: Passphrase) -> str:
@@ -255,23 +372,25 @@ def _checksum(document: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def _read_document(path: Path) -> dict[str, Any]:
+def _parse_document(text: str, name: str) -> dict[str, Any]:
+    """A sealed document checked for structure and accidental corruption (``name``: how
+    errors call it)."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        raise TamperedKeyFile(f"key file {path.name} is not readable JSON") from None
+        document = json.loads(text)
+    except ValueError:
+        raise TamperedKeyFile(f"{name} is not readable JSON") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise TamperedKeyFile(f"{path.name} is not an {FORMAT} file")
+        raise TamperedKeyFile(f"{name} is not an {FORMAT} document")
     if document.get("version") != VERSION:
-        raise TamperedKeyFile(f"{path.name}: unsupported version {document.get('version')!r}")
+        raise TamperedKeyFile(f"{name}: unsupported version {document.get('version')!r}")
     if not hmac.compare_digest(str(document.get("checksum", "")), _checksum(document)):
-        raise TamperedKeyFile(f"key file {path.name} is corrupt (checksum mismatch)")
+        raise TamperedKeyFile(f"{name} is corrupt (checksum mismatch)")
     if not isinstance(document.get("address"), str) or not is_address(document["address"]):
-        raise TamperedKeyFile(f"key file {path.name}: invalid address")
+        raise TamperedKeyFile(f"{name}: invalid address")
     return document
 
 
-def _info(document: Mapping[str, Any], path: Path) -> KeyInfo:
+def _info(document: Mapping[str, Any], path: Path | None) -> KeyInfo:
     return KeyInfo(
         id=str(document["id"]),
         label=str(document.get("label", "")),

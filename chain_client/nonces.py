@@ -23,13 +23,23 @@ to "the node accepted the raw transaction", and keep a counter:
   transactions wait behind the gap (as they would on any node).
 
 Within one process, all senders of an account must share one :class:`NonceManager`
-(without ``shared_dir``). Several processes on one machine (e.g. the API's uvicorn workers)
-that sign for the same accounts pass the same ``shared_dir`` (a local directory, not
-NFS): the counter of an address then lives in the file ``<shared_dir>/<address>.nonce``
-(the next nonce in decimal), and :meth:`NonceManager.reserve` holds an exclusive ``flock`` on that
-file for the whole block, besides the per-address thread lock. Under the lock it reads the
-counter from the file (missing, empty or garbage: the node's pending count, as for a first
-allocation) and on exit writes back what the in-process counter would get. Why a file:
+(without a shared counter). Processes that sign for the same accounts share each
+account's counter and its exclusive reservation through a :class:`SharedCounter`: the
+manager holds the per-address thread lock, then the counter's own lock, from "pick the
+nonce" to "the node accepted the raw transaction", reads the counter under it (None: the
+node's pending count, as for a first allocation) and on exit stores what the in-process
+counter would get. The rules above (resync on a refusal, :meth:`NonceManager.reset`) are
+the manager's and hold for every counter. chain_client ships one counter,
+:class:`FileCounter`, for processes of one machine; a service whose processes run on
+several machines supplies its own (the API keeps its counters in PostgreSQL,
+``api/nonces_pg.py``), so this package stays free of any database.
+
+:class:`FileCounter` (``NonceManager(w3, shared_dir=...)``): processes on one machine (e.g.
+the API's uvicorn workers) pass the same ``shared_dir`` (a local directory, not NFS): the
+counter of an address then lives in the file ``<shared_dir>/<address>.nonce`` (the next
+nonce in decimal), and a reservation holds an exclusive ``flock`` on that file for the
+whole block. Under the lock it reads the counter from the file (missing, empty or
+garbage: the node's pending count) and on exit writes it back. Why a file:
 
 * the kernel releases a ``flock`` when its holder dies (killed mid-send, OOM), so no stale
   lock needs cleaning up; the file then still holds the previous value, which is right if
@@ -71,9 +81,10 @@ import re
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 from web3 import Web3
 
@@ -86,8 +97,35 @@ except ImportError:  # pragma: no cover - not POSIX: only the in-process mode wo
 
 _SUFFIX = ".nonce"
 _DECIMAL = re.compile(rb"\s*(\d{1,30})\s*")
-#: Managers with a shared_dir, so a forked child can give them fresh thread locks.
-_shared_managers: weakref.WeakSet[NonceManager] = weakref.WeakSet()
+#: Managers, so a forked child can give them (and their file counters) fresh thread locks.
+_managers: weakref.WeakSet[NonceManager] = weakref.WeakSet()
+
+#: What a counter's reservation yields: the stored next nonce (None: unknown, ask the
+#: node), and how to store the next one before the reservation ends.
+Held = tuple[int | None, Callable[[int], None]]
+
+
+class SharedCounter(Protocol):
+    """Each account's next nonce, shared by every process that signs for it, and an
+    exclusive hold on it.
+
+    :meth:`hold` excludes every other holder of the same address (in any process sharing
+    the counter) until the block ends, and must release the hold if its process dies
+    (a kernel ``flock``, a database row lock whose connection closes), so no stale lock
+    needs cleaning up. A value stored inside the block is kept when it ends, also when it
+    ends with an exception. The manager calls :meth:`hold` from one thread per address
+    at a time."""
+
+    def hold(self, address: str) -> AbstractContextManager[Held]: ...
+
+    def peek(self, address: str) -> int | None:
+        """The stored next nonce, None if unknown (read without holding)."""
+        ...
+
+    def reset(self, address: str | None = None) -> None:
+        """Forget the stored counter of ``address`` (of every address if None), under
+        its hold: the next reservation asks the node."""
+        ...
 
 
 class NonceSlot:
@@ -112,22 +150,33 @@ class NonceSlot:
 
 
 class NonceManager:
-    """Nonces for the accounts of one process; with ``shared_dir``, of all processes that
-    pass the same directory (see the module docstring)."""
+    """Nonces for the accounts of one process; with a shared counter (``shared_dir``: a
+    :class:`FileCounter`, or ``counter``), of all processes that share it (see the module
+    docstring)."""
 
-    def __init__(self, w3: Web3, shared_dir: Path | str | None = None) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        shared_dir: Path | str | None = None,
+        *,
+        counter: SharedCounter | None = None,
+    ) -> None:
+        if shared_dir is not None and counter is not None:
+            raise ValueError("pass shared_dir or counter, not both")
         self.w3 = w3
         self._next: dict[str, int] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self.shared_dir = Path(shared_dir) if shared_dir is not None else None
-        if self.shared_dir is not None:
-            if fcntl is None:  # pragma: no cover
-                raise RuntimeError("shared_dir needs fcntl.flock (POSIX)")
-            self.shared_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # Lock files open now (fd -> thread), see _after_fork.
-            self._open: dict[int, int] = {}
-            _shared_managers.add(self)
+        self.counter: SharedCounter | None = (
+            FileCounter(self.shared_dir) if self.shared_dir is not None else counter
+        )
+        _managers.add(self)
+
+    @property
+    def _open(self) -> dict[int, int]:
+        """The file counter's lock files open now (fd -> thread)."""
+        return self.counter._open if isinstance(self.counter, FileCounter) else {}
 
     def _lock_for(self, address: str) -> threading.Lock:
         lock = self._locks.get(address)
@@ -146,8 +195,8 @@ class NonceManager:
         If the block ends with ``slot.consume()`` called, the counter moves past the slot's
         nonce. Otherwise (an exception, or a send that was refused) the nonce is not used
         up; if the slot was resynced meanwhile, the node's count is kept as the counter.
-        With ``shared_dir`` the lock also excludes other processes and the counter is the
-        address's file.
+        With a shared counter the lock also excludes the other processes sharing it, and
+        the counter is theirs too.
         """
         address = checksum(address)
         with self._counter(address) as (known, store):
@@ -163,21 +212,89 @@ class NonceManager:
                     store(slot.nonce)
 
     @contextmanager
-    def _counter(self, address: str) -> Iterator[tuple[int | None, Callable[[int], None]]]:
+    def _counter(self, address: str) -> Iterator[Held]:
         """Hold ``address``'s locks; yield its next nonce if known, and how to store the
-        next one (in this process's memory, or with ``shared_dir`` in its locked file)."""
-        if self.shared_dir is None:
-            with self._lock_for(address):
+        next one (in this process's memory, or in the shared counter)."""
+        with self._lock_for(address):
+            if self.counter is None:
                 yield self._next.get(address), partial(self._next.__setitem__, address)
+                return
+            with self.counter.hold(address) as held:
+                yield held
+
+    def _after_fork(self) -> None:
+        """In a forked child only the forking thread runs: thread locks held by the others
+        would stay held forever."""
+        self._locks = {}
+        self._guard = threading.Lock()
+        if isinstance(self.counter, FileCounter):
+            self.counter._after_fork()
+
+    def peek(self, address: str) -> int | None:
+        """The expected next nonce (None before the first send, or if the counter is
+        empty)."""
+        address = checksum(address)
+        if self.counter is None:
+            return self._next.get(address)
+        return self.counter.peek(address)
+
+    def reset(self, address: str | None = None) -> None:
+        """Forget counters: the next send reads the node's count again. With a shared
+        counter this empties the address's counter (every address's if ``address`` is
+        None), under its lock, for every process."""
+        with self._guard:
+            if address is None:
+                self._next.clear()
+            else:
+                self._next.pop(checksum(address), None)
+        if self.counter is None:
             return
-        with self._lock_for(address), self._file_lock(address, "reserve") as fd:
+        if address is None:
+            self.counter.reset(None)
+            return
+        address = checksum(address)
+        with self._lock_for(address):
+            self.counter.reset(address)
+
+
+class FileCounter:
+    """The :class:`SharedCounter` of processes on one machine: one ``flock``-ed file per
+    address in ``directory`` (see the module docstring)."""
+
+    def __init__(self, directory: Path | str) -> None:
+        if fcntl is None:  # pragma: no cover
+            raise RuntimeError("shared_dir needs fcntl.flock (POSIX)")
+        self.directory = Path(directory)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Lock files open now (fd -> thread), see _after_fork.
+        self._open: dict[int, int] = {}
+
+    @contextmanager
+    def hold(self, address: str) -> Iterator[Held]:
+        with self._file_lock(address, "reserve") as fd:
             assert fd is not None
             known, size = _read_counter(fd)
             yield known, lambda nonce: _write_counter(fd, nonce, size)
 
+    def peek(self, address: str) -> int | None:
+        with self._file_lock(address, "peek") as fd:
+            return None if fd is None else _read_counter(fd)[0]
+
+    def reset(self, address: str | None = None) -> None:
+        """Empties the files, never deletes them: a process may hold the lock on a file
+        another would unlink and re-create, and both would think they hold the lock."""
+        if address is not None:
+            addresses = [address]
+        else:
+            addresses = [p.name[: -len(_SUFFIX)] for p in self.directory.glob(f"*{_SUFFIX}")]
+        for each in addresses:
+            # flock is per open file: this waits for a reservation of this process too
+            with self._file_lock(each, "reset") as fd:
+                if fd is not None:
+                    os.ftruncate(fd, 0)
+
     def _path(self, address: str) -> Path:
-        assert self.shared_dir is not None
-        return self.shared_dir / f"{address}{_SUFFIX}"
+        return self.directory / f"{address}{_SUFFIX}"
 
     @contextmanager
     def _file_lock(self, address: str, mode: str) -> Iterator[int | None]:
@@ -206,45 +323,14 @@ class NonceManager:
             os.close(fd)
 
     def _after_fork(self) -> None:
-        """In a forked child only the forking thread runs: thread locks held by the others
-        would stay held forever, and their lock files are duplicates of the parent's."""
-        self._locks = {}
-        self._guard = threading.Lock()
+        """A forked child's copies of the files other threads held are duplicates of the
+        parent's: closed (closing a duplicate leaves the parent's lock alone)."""
         me = threading.get_ident()
         for fd, thread in list(self._open.items()):
             if thread != me:
                 del self._open[fd]
                 with suppress(OSError):
-                    os.close(fd)  # closing a duplicate leaves the parent's lock alone
-
-    def peek(self, address: str) -> int | None:
-        """The expected next nonce (None before the first send, or if the file is empty)."""
-        address = checksum(address)
-        if self.shared_dir is None:
-            return self._next.get(address)
-        with self._file_lock(address, "peek") as fd:
-            return None if fd is None else _read_counter(fd)[0]
-
-    def reset(self, address: str | None = None) -> None:
-        """Forget counters: the next send reads the node's count again. With
-        ``shared_dir`` this empties the address's file (all files if ``address`` is None),
-        under its lock, for every process."""
-        with self._guard:
-            if address is None:
-                self._next.clear()
-            else:
-                self._next.pop(checksum(address), None)
-        if self.shared_dir is None:
-            return
-        addresses: list[str]
-        if address is not None:
-            addresses = [checksum(address)]
-        else:
-            addresses = [p.name[: -len(_SUFFIX)] for p in self.shared_dir.glob(f"*{_SUFFIX}")]
-        for each in addresses:
-            with self._lock_for(each), self._file_lock(each, "reset") as fd:
-                if fd is not None:
-                    os.ftruncate(fd, 0)
+                    os.close(fd)
 
 
 def _read_counter(fd: int) -> tuple[int | None, int]:
@@ -270,7 +356,7 @@ def _write_counter(fd: int, value: int, size: int) -> None:
 
 
 def _after_fork_in_child() -> None:
-    for manager in list(_shared_managers):
+    for manager in list(_managers):
         manager._after_fork()
 
 
