@@ -11,10 +11,19 @@ After a crash the stored hash tells whether it was mined, and the stored raw byt
 broadcast again as they are (same nonce, same hash: it can never be sent twice). What the
 transaction returned (a new id, fen paid) comes from its receipt through the same
 :class:`~chain_client.ledger.LedgerCall` extractors the typed client uses.
+
+Where keys, nonce counters and the manifest live is chosen by the database: on SQLite
+(one machine) in the data folder (key files, counter files under an ``flock``, the
+manifest file); on PostgreSQL, where instances on several machines share only the
+database and the chain, in the database (:mod:`api.keys_db`, :mod:`api.nonces_pg`, the
+``deployments`` row), so a key made by one instance signs through another at once, two
+instances never sign one nonce, and every instance serves the one ledger.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import threading
 from collections import OrderedDict
@@ -26,14 +35,22 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
+from sqlalchemy import Engine, insert, select, text
+from sqlmodel import col
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 from web3.types import TxReceipt
 
+from api.db import is_postgres
+from api.keys_db import DbKeyDocuments, copy_folder_keys
+from api.models import Deployment
+from api.nonces_pg import PgNonceCounter
 from api.settings import Settings
+from api.timeutil import utcnow
 from chain_client import KeyStore, TransactionSender, connect
 from chain_client.deployment import deploy_ledger
 from chain_client.encoding import to_hex
+from chain_client.errors import KeyAlreadyExists, ManifestMismatch
 from chain_client.fees import AutoFees
 from chain_client.ledger import Ledger, LedgerCall
 from chain_client.ledger_types import TxOutcome
@@ -44,6 +61,8 @@ from chain_client.transactions import PendingTransaction, SignedTransaction
 log = logging.getLogger(__name__)
 
 MAX_UINT256 = 2**256 - 1
+#: held by the instance that looks for the recorded manifest and deploys (one at a time)
+_DEPLOY_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('scf-api:deploy:' || current_schema()))")
 
 
 @dataclass(frozen=True)
@@ -68,12 +87,24 @@ class SignedTx:
 class ChainGateway:
     """Connection, deployment manifest, key store, one sender per account."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        """``engine``: the service's database; on PostgreSQL the keys, the nonce counters
+        and the manifest are kept there (see the module text), else in the data folder."""
         self.settings = settings
         self.w3: Web3 = connect(settings.rpc_url)
-        self.keystore = KeyStore(settings.keystore_dir, scrypt_n=settings.keystore_scrypt_n)
-        # shared through files: every worker process of a server signs for every account
-        self.nonces = NonceManager(self.w3, shared_dir=settings.nonce_dir)
+        self.engine = engine if engine is not None and is_postgres(engine) else None
+        folder_keys = KeyStore(settings.keystore_dir, scrypt_n=settings.keystore_scrypt_n)
+        if self.engine is not None:
+            self.keystore = KeyStore(
+                documents=DbKeyDocuments(self.engine), scrypt_n=settings.keystore_scrypt_n
+            )
+            copy_folder_keys(folder_keys, self.keystore)  # a folder from before, once
+            # every process of every instance signs for every account
+            self.nonces = NonceManager(self.w3, counter=PgNonceCounter(self.engine))
+        else:
+            self.keystore = folder_keys
+            # shared through files: every worker process of a server signs for every account
+            self.nonces = NonceManager(self.w3, shared_dir=settings.nonce_dir)
         self.fees = AutoFees()
         self._accounts: dict[str, LocalAccount] = {}
         self._senders: dict[str, TransactionSender] = {}
@@ -84,14 +115,58 @@ class ChainGateway:
         self._mined: OrderedDict[str, TxReceipt] = OrderedDict()
         self.operator = self._operator_account()
         self._accounts[self.operator.address] = self.operator
-        manifest_path = settings.resolved_manifest_path
-        if settings.deploy_if_missing:
-            self.manifest: DeploymentManifest = deploy_ledger(
+        if self.engine is not None:
+            self.manifest: DeploymentManifest = self._shared_manifest(self.engine)
+        else:
+            self.manifest = self._folder_manifest()
+        self.ledger = Ledger(self.w3, self.manifest)
+
+    def _folder_manifest(self) -> DeploymentManifest:
+        manifest_path = self.settings.resolved_manifest_path
+        if self.settings.deploy_if_missing:
+            return deploy_ledger(
                 self.w3, self.sender_for(self.operator.address), manifest_path=manifest_path
             )
+        return load_manifest(manifest_path, self.w3)
+
+    def _shared_manifest(self, engine: Engine) -> DeploymentManifest:
+        """The ledger the database follows, recorded by the first instance (which
+        deployed it, or read it from its folder), under a lock that lets one instance at
+        a time look and deploy: two instances started at once on a fresh chain deploy one
+        ledger. An instance whose folder names another ledger refuses to start (it would
+        serve one ledger from a read model of another); one without a manifest gets the
+        recorded one written to its folder."""
+        path = self.settings.resolved_manifest_path
+        with engine.connect() as conn, conn.begin():
+            conn.execute(
+                text(
+                    "SELECT pg_advisory_xact_lock(hashtext('scf-api:deploy:' || current_schema()))"
+                )
+            )
+            recorded = conn.execute(
+                select(col(Deployment.manifest)).where(col(Deployment.name) == "ledger")
+            ).scalar()
+            if recorded is None:
+                manifest = self._folder_manifest()
+                conn.execute(
+                    insert(Deployment).values(
+                        name="ledger", manifest=manifest.to_json(), recorded_at=utcnow()
+                    )
+                )
+                return manifest
+        shared = DeploymentManifest.from_dict(json.loads(recorded))
+        if path.exists():
+            local = DeploymentManifest.read(path)
+            if (local.chain_id, local.ledger_address) != (shared.chain_id, shared.ledger_address):
+                raise ManifestMismatch(
+                    f"manifest {path} names the ledger {local.ledger_address} on chain "
+                    f"{local.chain_id}, but the database serves {shared.ledger_address} on "
+                    f"chain {shared.chain_id}"
+                )
         else:
-            self.manifest = load_manifest(manifest_path, self.w3)
-        self.ledger = Ledger(self.w3, self.manifest)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shared.write(path)
+        return load_manifest(path, self.w3)  # checked against the chain
 
     # -- keys and senders -----------------------------------------------------------------
 
@@ -104,7 +179,9 @@ class ChainGateway:
                 self.settings.operator_private_key.get_secret_value()
             )
             if not any(i.address == account.address for i in self.keystore.list()):
-                self.keystore.import_key(account.key, passphrase, label="operator")
+                # another instance may store it meanwhile
+                with contextlib.suppress(KeyAlreadyExists):
+                    self.keystore.import_key(account.key, passphrase, label="operator")
             return account
         for info in self.keystore.list():
             if info.label == "operator":

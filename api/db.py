@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 from typing import IO
 
+import psycopg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DisconnectionError
 
 from api.settings import Settings
@@ -68,6 +69,53 @@ def make_engine(settings: Settings) -> Engine:
         with engine.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     return engine
+
+
+def is_postgres(engine: Engine) -> bool:
+    """Whether the service may be one of several instances, on several machines, sharing
+    this database (PostgreSQL), rather than the processes of one machine (SQLite, a file
+    of that machine). What the processes share through the data folder on SQLite they
+    share through the database on PostgreSQL (docs/architecture.md)."""
+    return engine.dialect.name == "postgresql"
+
+
+#: TCP keep-alive of a dedicated connection (:func:`dedicated_connection`), on both
+#: ends: the server drops a session whose client vanished (a partition, a machine gone)
+#: after about IDLE + INTERVAL * COUNT seconds, which releases its advisory locks
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 10, 5, 3
+#: milliseconds the client waits for the server to acknowledge what it sent before it
+#: gives the connection up: shorter than the server's keep-alive above, so a holder of an
+#: advisory lock learns it lost the connection before the server hands the lock on
+USER_TIMEOUT_MS = 8_000
+
+
+def dedicated_connection(settings: Settings) -> psycopg.Connection[tuple[object, ...]]:
+    """A PostgreSQL connection of its own, outside the pool, in autocommit, in the
+    service's schema: for a session advisory lock held as long as the connection lives
+    (:mod:`api.background`) and for LISTEN (:mod:`api.wakeup`). Both ends watch it with
+    TCP keep-alives, so a lock dies with its holder's machine or network, not two hours
+    later."""
+    url = make_url(settings.resolved_database_url).set(drivername="postgresql")
+    options = [
+        f"-c tcp_keepalives_idle={KEEPALIVE_IDLE}",
+        f"-c tcp_keepalives_interval={KEEPALIVE_INTERVAL}",
+        f"-c tcp_keepalives_count={KEEPALIVE_COUNT}",
+    ]
+    if settings.database_schema:
+        if not _SCHEMA_NAME.match(settings.database_schema):
+            raise ValueError(f"invalid schema name {settings.database_schema!r}")
+        options.append(f"-c search_path={settings.database_schema}")
+    return psycopg.connect(
+        url.render_as_string(hide_password=False),
+        autocommit=True,
+        connect_timeout=10,
+        keepalives=1,
+        keepalives_idle=KEEPALIVE_IDLE,
+        keepalives_interval=KEEPALIVE_INTERVAL,
+        keepalives_count=KEEPALIVE_COUNT,
+        tcp_user_timeout=USER_TIMEOUT_MS,
+        options=" ".join(options),
+    )
 
 
 def read_only(engine: Engine) -> Engine:

@@ -10,6 +10,7 @@ from api.models.chain_index import (
     OfferRow,
 )
 from api.models.commands import AuditEntry, Command
+from api.models.coordination import Deployment, NonceCounter, RateBucket, SigningKey
 from api.models.documents import Document
 
 __all__ = [
@@ -18,9 +19,13 @@ __all__ = [
     "CertificateRow",
     "ChainEvent",
     "Command",
+    "Deployment",
     "Document",
     "FragmentRow",
     "IndexerCheckpoint",
+    "NonceCounter",
     "OfferRow",
     "Organization",
+    "RateBucket",
+    "SigningKey",
 ]
