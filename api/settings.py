@@ -43,7 +43,10 @@ class Settings(BaseModel):
     invoice_secret: SecretStr | None = None  # HMAC key of invoice identities
     keystore_scrypt_n: int = 2**15
     gas_funding_wei: int = 10**18  # ether sent to a new member when gas costs something
-    confirmations: int = 1
+    #: blocks a command's transaction needs before it answers; None: by the chain's block
+    #: period (chain_client.transactions.pacing: 1 on a dev chain, enough blocks to outlast
+    #: a brief fork between Clique sealers on a consortium chain)
+    confirmations: int | None = None
     tx_timeout: float = 60.0
     background: bool = True  # run the indexer and the maturity job as lifespan tasks
     indexer_interval: float = 1.0

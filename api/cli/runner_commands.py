@@ -61,6 +61,13 @@ def up(
     api_port: int = typer.Option(8000, help="Port of the API"),
     block_time: int = typer.Option(0, help="Seconds per block (0: a block per transaction)"),
     demo: bool = typer.Option(False, help="Play the guided demo once the network is up"),
+    consortium: bool = typer.Option(
+        False,
+        "--consortium",
+        help="A consortium network of real nodes (operator, two banks, a core enterprise; "
+        "Clique, 2 s blocks) on --chain-port and the next three ports, instead of one "
+        "development node",
+    ),
     passphrase_file: Path = typer.Option(  # noqa: B008
         None,
         envvar="SCF_MASTER_PASSPHRASE_FILE",
@@ -83,6 +90,7 @@ def up(
         chain_port=chain_port,
         api_port=api_port,
         block_time=block_time or None,
+        consortium=consortium,
         passphrase_file=passphrase_file,
         passphrase=SecretStr(passphrase) if passphrase else None,
     )
@@ -106,6 +114,7 @@ def up(
                 network.rpc_url,
                 network.keys_file,
                 options.data_dir / "manifest.json",
+                _bank_node(options.data_dir),
             )
         if not exit_after_start:
             _out().print("\nthe network is up; Ctrl-C stops the API and the chain cleanly")
@@ -173,7 +182,18 @@ def demo(
         rpc_url or (last.rpc_url if last else DEFAULT_RPC_URL),
         folder / "api-keys.json",
         folder / "manifest.json",
+        _bank_node(folder),
     )
+
+
+def _bank_node(data_dir: Path) -> str | None:
+    """The bank's own node of a consortium network started by `scf up --consortium` in
+    ``data_dir`` (where the demo's bank verifies from), or None for a development node."""
+    if not (data_dir / "consortium" / "network.json").exists():
+        return None
+    from chain_client.consortium import ConsortiumNetwork
+
+    return ConsortiumNetwork.open(data_dir / "consortium").node("bank-a").rpc_url
 
 
 def _print_where(network: LocalNetwork, profile: Path | None) -> None:
@@ -184,11 +204,16 @@ def _print_where(network: LocalNetwork, profile: Path | None) -> None:
     table.add_row("API", network.api_url)
     table.add_row("API docs", f"{network.api_url}/docs")
     table.add_row("chain (JSON-RPC)", network.rpc_url)
+    if network.consortium is not None:
+        for node in network.consortium:
+            role = "sealer" if node.config.sealer else "reads"
+            table.add_row(f"node {node.name} ({role})", node.rpc_url)
     table.add_row("manifest", str(data / "manifest.json"))
     table.add_row("data folder", str(data.resolve()))
     table.add_row("API keys (0600)", str(network.keys_file))
     table.add_row("master passphrase", network.passphrase_source)
-    table.add_row("dev accounts (0600)", str(data / "chain" / "dev-accounts.json"))
+    accounts = "consortium/accounts.json" if network.consortium else "chain/dev-accounts.json"
+    table.add_row("dev accounts (0600)", str(data / accounts))
     if profile is not None:
         table.add_row("profile (for scf)", str(profile))
     _out().print(table)
@@ -233,6 +258,15 @@ def _print_warnings(network: LocalNetwork) -> None:
             "master_passphrase entry of secrets.json",
             soft_wrap=True,
         )
+    if network.consortium is not None:
+        _out().print(
+            "the consortium network is a test network on this machine: its nodes listen "
+            "on 127.0.0.1, its sealer keys and development accounts are kept in clear in "
+            f"{data / 'consortium'} (0600), and nothing permissions who joins; a "
+            "production network runs Besu or geth (docs/consortium.md)",
+            soft_wrap=True,
+        )
+        return
     _out().print(
         "the local chain is for this user's machine only: it listens on "
         f"{network.options.host}, and its cheat methods (anvil_setBalance, "
@@ -242,7 +276,13 @@ def _print_warnings(network: LocalNetwork) -> None:
     )
 
 
-def _play_demo(api_url: str, rpc_url: str, keys_file: Path | None, manifest: Path) -> None:
+def _play_demo(
+    api_url: str,
+    rpc_url: str,
+    keys_file: Path | None,
+    manifest: Path,
+    verify_rpc_url: str | None = None,
+) -> None:
     from rich.table import Table
 
     from api.cli.demo import DemoError, run_demo
@@ -251,7 +291,9 @@ def _play_demo(api_url: str, rpc_url: str, keys_file: Path | None, manifest: Pat
         _out().print(rf"[bold cyan]\[{step}][/bold cyan] {text}", soft_wrap=True)
 
     try:
-        result = run_demo(api_url, rpc_url, keys_file or Path(), manifest, say)
+        result = run_demo(
+            api_url, rpc_url, keys_file or Path(), manifest, say, verify_rpc_url=verify_rpc_url
+        )
     except DemoError as exc:
         _err().print(f"[red]demo failed:[/red] {exc}")
         raise typer.Exit(1) from exc

@@ -24,6 +24,13 @@ keeps it in ``master-passphrase`` beside the keys it opens, so whoever can read 
 holds every key. It says so on start. The same folder serves ``python -m api`` (nothing in
 it but the passphrase is needed: the operator key is in the key store).
 
+With ``--consortium`` the chain is instead a consortium network of real nodes, one per
+organization (chain_client/consortium.py: the operator's, two banks', all three sealing, and
+a core enterprise's that only reads; Clique, a block every 2 s), kept in
+``<data>/consortium/`` (genesis, each node's data folder and keys, network.json). The API
+uses the operator's node; the banks' nodes are where a bank verifies from. The chain's clock
+is real there: nothing moves it, so maturity comes when it comes.
+
 Why one process runs both: Ctrl-C must stop the API and then the node, in that order, and
 a restart must find everything where it was.
 """
@@ -51,6 +58,7 @@ from api.private_files import read_secret_file, restrict_new_files, secure_folde
 from api.server import KEEP_ALIVE
 from api.settings import Settings
 from chain_client import AnvilNode, KeyStore, WrongPassphrase, connect
+from chain_client.consortium import ConsortiumNetwork
 from chain_client.errors import ChainClientError, PortInUse
 from chain_client.files import atomic_write_text
 from chain_client.manifest import DeploymentManifest, mismatches
@@ -80,6 +88,9 @@ class UpOptions:
     #: (SCF_MASTER_PASSPHRASE_FILE); neither: demo mode, generated into the data folder
     passphrase: SecretStr | None = None
     passphrase_file: Path | None = None
+    #: a consortium network of real nodes instead of one anvil node; its nodes' RPC ports
+    #: are chain_port (the operator's, which the API uses) and the next three
+    consortium: bool = False
 
 
 @dataclass
@@ -88,6 +99,7 @@ class LocalNetwork:
 
     options: UpOptions
     node: AnvilNode | None = None
+    consortium: ConsortiumNetwork | None = None
     settings: Settings | None = None
     keys_file: Path | None = None
     first_start: bool = False
@@ -109,6 +121,9 @@ class LocalNetwork:
 
     @property
     def rpc_url(self) -> str:
+        """The API's node: the anvil node, or the operator's node of the consortium."""
+        if self.consortium is not None:
+            return self.consortium.node("operator").rpc_url
         return f"http://{self.options.host}:{self.options.chain_port}"
 
     def __enter__(self) -> LocalNetwork:
@@ -138,10 +153,13 @@ class LocalNetwork:
         passphrase = self._passphrase(data)
         operator_address = self._operator_key(data, passphrase)
         self.passphrase_copies = self._stored_copies(data)
-        self._start_node(data / "chain")
-        # a dev chain: the operator pays gas for deployment and onboarding from here
-        assert self.node is not None
-        self.node.rpc("anvil_setBalance", [operator_address, hex(10**24)])
+        if self.options.consortium:
+            self._start_consortium(data / "consortium", operator_address)
+        else:
+            self._start_node(data / "chain")
+            # a dev chain: the operator pays gas for deployment and onboarding from here
+            assert self.node is not None
+            self.node.rpc("anvil_setBalance", [operator_address, hex(10**24)])
         self._check_chain_matches_data(data)
         self.settings = Settings(
             data_dir=data.resolve(),
@@ -175,6 +193,9 @@ class LocalNetwork:
         if self.node is not None:
             self.node.stop()
             self.node = None
+        if self.consortium is not None:
+            self.consortium.stop()
+            self.consortium = None
         if self._umask is not None:
             os.umask(self._umask)
             self._umask = None
@@ -205,8 +226,9 @@ class LocalNetwork:
             )
 
     def _check_ports(self) -> None:
+        nodes = 4 if self.options.consortium else 1
         for port, what, flag in (
-            (self.options.chain_port, "chain node", "--chain-port"),
+            *((self.options.chain_port + k, "chain node", "--chain-port") for k in range(nodes)),
             (self.options.api_port, "API", "--api-port"),
         ):
             if _someone_listens(self.options.host, port):
@@ -332,6 +354,30 @@ class LocalNetwork:
                 + _corrupt(chain_dir.parent, "if chain/state.json is damaged")
             ) from exc
         self._keep_time_monotonic()
+
+    def _start_consortium(self, folder: Path, operator_address: str) -> None:
+        """The consortium network of ``folder``, made there on first start with the
+        operator's account funded at genesis (a real chain has no anvil_setBalance): it
+        pays the gas of deployment and of funding each member it onboards."""
+        ports = [self.options.chain_port + k for k in range(4)]
+        try:
+            if (folder / "network.json").exists():
+                network = ConsortiumNetwork.open(folder)
+            else:
+                network = ConsortiumNetwork.create(
+                    folder, rpc_ports=ports, funded=[operator_address]
+                )
+            self.consortium = network
+            network.start()
+        except PortInUse as exc:
+            raise UpError(f"{exc}: stop what uses it or choose another --chain-port") from exc
+        except ChainClientError as exc:
+            nodes = self.consortium.nodes if self.consortium is not None else []
+            tails = "".join(f"\n--- {node.name} ---\n{node.log_tail(1500)}" for node in nodes)
+            raise UpError(
+                f"the consortium network did not start: {exc}{tails}\n"
+                + _corrupt(folder.parent, "if consortium/ is damaged")
+            ) from exc
 
     def _keep_time_monotonic(self) -> None:
         """anvil reloads blocks but not the clock offset that moved them forward (the demo
