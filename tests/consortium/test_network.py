@@ -3,6 +3,10 @@ node that was down catches up, node identities survive restarts."""
 
 from __future__ import annotations
 
+import socket
+import struct
+from pathlib import Path
+
 from chain_client.consortium import ConsortiumNetwork
 from tests.consortium.helpers import (
     nonce_of,
@@ -86,3 +90,25 @@ def test_losing_a_sealer_keeps_the_chain_going(network: ConsortiumNetwork) -> No
         wait_for_receipt(network.node("bank-b"), tx_hash, timeout=60)["blockHash"]
         == receipt["blockHash"]
     )
+
+
+def _listening(port: int, table: str) -> set[str]:
+    """Local addresses bound to ``port`` in /proc/net/<table> (tcp: listening sockets)."""
+    found = set()
+    for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if int(hex_port, 16) == port and (table == "udp" or state == "0A"):
+            found.add(socket.inet_ntoa(struct.pack("<I", int(address, 16))))
+    return found
+
+
+def test_nodes_listen_on_loopback_only(network: ConsortiumNetwork) -> None:
+    """client 017: the devp2p (TCP) and discovery (UDP) sockets are bound to 127.0.0.1, the
+    address the nodes advertise, not to every interface (they were on 0.0.0.0, reachable
+    from other machines); RPC too. Read from the kernel's socket tables, without sending
+    anything to another address."""
+    for node in network:
+        assert _listening(node.config.p2p_port, "tcp") == {"127.0.0.1"}, node.name
+        assert _listening(node.config.p2p_port, "udp") == {"127.0.0.1"}, node.name
+        assert _listening(node.config.rpc_port, "tcp") == {"127.0.0.1"}, node.name
