@@ -39,6 +39,8 @@ class Running:
         self._lock = threading.Lock()
         self._ids: set[int] = set()
         self._audit: dict[int, dict[str, Any]] = {}
+        #: the ``updated_at`` each row got from this process's last journal commit
+        self._stamps: dict[int, datetime] = {}
 
     def add(self, command_id: int, audit: dict[str, Any] | None = None) -> None:
         with self._lock:
@@ -51,6 +53,15 @@ class Running:
             for command_id in command_ids:
                 self._ids.discard(command_id)
                 self._audit.pop(command_id, None)
+                self._stamps.pop(command_id, None)
+
+    def stamp(self, command_id: int, at: datetime | None = None) -> datetime | None:
+        """The ``updated_at`` this process last journaled for a row it runs (with ``at``:
+        record it)."""
+        with self._lock:
+            if at is not None:
+                self._stamps[command_id] = at
+            return self._stamps.get(command_id)
 
     def __contains__(self, command_id: object) -> bool:
         with self._lock:
@@ -100,7 +111,15 @@ class Journal:
 
         A new command's row is one ``INSERT ... RETURNING`` (every command pays this
         commit while it holds its account's nonce; the ORM's unit of work cost more
-        than the statement)."""
+        than the statement).
+
+        A stored row is updated only if it is still as this process left it: ``pending``
+        (a re-taken row signing first), or, when its call is signed again because the
+        nonce was taken, ``signed`` with the ``updated_at`` of this process's previous
+        journal commit. Otherwise another process aborted it or took it over (and may
+        have broadcast the stored bytes: a second transaction would run the command
+        twice), and :class:`KeyTaken` is raised before anything of this attempt is
+        broadcast."""
         with Session(self.engine, expire_on_commit=False) as session:
             if isinstance(ref, int):
                 row = session.get(Command, ref)
@@ -124,7 +143,17 @@ class Journal:
             )
             try:
                 if isinstance(ref, int):
-                    session.execute(update(Command).where(col(Command.id) == ref).values(**fields))
+                    previous = self.running.stamp(ref)
+                    query = update(Command).where(col(Command.id) == ref)
+                    if previous is None:
+                        query = query.where(col(Command.status) == "pending")
+                    else:
+                        query = query.where(col(Command.status) == "signed").where(
+                            col(Command.updated_at) == previous
+                        )
+                    if session.execute(query.values(**fields)).rowcount != 1:  # type: ignore[attr-defined]
+                        session.rollback()
+                        raise KeyTaken()
                     command_id = ref
                 else:
                     command_id = session.execute(
@@ -135,6 +164,7 @@ class Journal:
                 raise KeyTaken() from None
             # before the commit: a same-key retry must see it running
             self.running.add(command_id, audit)
+            self.running.stamp(command_id, now)
             session.commit()
             return int(command_id)
 
@@ -181,6 +211,32 @@ class Journal:
             return False
         self.running.add(row.id)
         return True
+
+    def abort_if_unmoved(self, row: Command) -> bool:
+        """A ``pending`` row to ``aborted`` unless it moved since it was read (its owner
+        signing it, or another process aborting or re-taking it first)."""
+        assert row.id is not None
+        with Session(self.engine) as session:
+            taken = session.exec(
+                update(Command)
+                .where(col(Command.id) == row.id)
+                .where(col(Command.status) == "pending")
+                .where(col(Command.updated_at) == row.updated_at)
+                .values(status="aborted", updated_at=utcnow())
+            )
+            session.commit()
+        return bool(taken.rowcount == 1)
+
+    def pending_before(self, cutoff: datetime) -> list[Command]:
+        """``pending`` rows that have not moved since ``cutoff``."""
+        with Session(self.read_engine) as session:
+            return list(
+                session.exec(
+                    select(Command)
+                    .where(col(Command.status) == "pending")
+                    .where(col(Command.updated_at) < cutoff)
+                ).all()
+            )
 
     def unfinished(self) -> list[Command]:
         """Rows a previous process left ``pending`` or ``signed``."""

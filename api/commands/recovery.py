@@ -1,12 +1,21 @@
 """Finishing commands whose process stopped after journaling their transaction: at
 start-up (every unfinished row of a previous process) and while serving (rows a dead
-worker left ``signed``, and rows whose request answered 503 while the node was down)."""
+worker left ``signed``, and rows whose request answered 503 while the node was down).
+
+A row is resumed by one process: it is first taken over by a compare-and-set of its
+``updated_at`` (an UPDATE, so the database's row lock decides between processes racing
+for it, on any machine), and its owner, if alive, can then neither sign it again nor
+finish it twice (:meth:`~api.commands.journal.Journal.record_signed`,
+:class:`~api.commands.writer.CommandWriter`). Why a committed claim rather than a row
+held ``FOR UPDATE SKIP LOCKED``: resuming waits for a receipt, up to the transaction
+timeout, and a lock held that long would block the owner's own finish; the claim says
+"taken" for as long as it is needed and costs nothing once the row is finished."""
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from api.chain import ChainGateway, SignedTx
 from api.commands.catalogue import CATALOGUE
@@ -39,18 +48,29 @@ class Recovery:
         self.gateway = gateway
         self.resume_after = resume_after
 
-    def reconcile(self) -> dict[str, int]:
-        """At start-up: settle every command a previous process left unfinished."""
+    def reconcile(self, *, alone: bool = True) -> dict[str, int]:
+        """At start-up: settle every command a previous process left unfinished.
+
+        ``alone``: no other process serves the database now (SQLite: the server's parent
+        runs this before its workers start). On PostgreSQL other instances may be serving
+        (``alone=False``): a ``pending`` row may be one of theirs, still planning, and is
+        aborted only once it has stood still for ``resume_after`` seconds; a ``signed``
+        row is taken over and finished at once as alone (an owner still running it
+        finishes it first or gets this answer, never a second transaction)."""
         counts = {"completed": 0, "aborted": 0}
+        cutoff = utcnow() - timedelta(seconds=self.resume_after or 0)
         for row in self.journal.unfinished():
             assert row.id is not None
             if row.status == "pending" or not row.tx_hash:
-                self.journal.set_status(row.id, "aborted")
-                counts["aborted"] += 1
+                if alone:
+                    self.journal.set_status(row.id, "aborted")
+                    counts["aborted"] += 1
+                elif _stamp(row) < cutoff and self.journal.abort_if_unmoved(row):
+                    counts["aborted"] += 1
                 continue
             try:
-                self.resume(row)
-                counts["completed"] += 1
+                if self.resume_abandoned(row) is not None:
+                    counts["completed"] += 1
             except Exception:  # one bad row must not stop the service from starting
                 log.exception("could not reconcile command %s", row.id)
         return counts
@@ -65,6 +85,11 @@ class Recovery:
         a same-key retry or the next restart."""
         counts = {"completed": 0, "aborted": 0}
         cutoff = utcnow() - timedelta(seconds=self.resume_after or 0)
+        if self.resume_after is not None:
+            # a pending row of a dead process (it never signed): its key runs again
+            for row in self.journal.pending_before(cutoff):
+                if row.id not in self.journal.running and self.journal.abort_if_unmoved(row):
+                    counts["aborted"] += 1
         for row in self.journal.signed_before(cutoff):
             if row.id in self.journal.running:
                 continue
@@ -87,10 +112,7 @@ class Recovery:
         """Whether a ``signed`` row not running in this process may be resumed here."""
         if self.resume_after is None:
             return True
-        updated = row.updated_at
-        if updated.tzinfo is None:  # SQLite hands back naive UTC
-            updated = updated.replace(tzinfo=utcnow().tzinfo)
-        return (utcnow() - updated).total_seconds() >= self.resume_after
+        return (utcnow() - _stamp(row)).total_seconds() >= self.resume_after
 
     def resume_abandoned(self, row: Command) -> CommandResult | None:
         """Finish a ``signed`` row another process abandoned, if this process takes it
@@ -139,7 +161,15 @@ class Recovery:
             if node_down(exc):
                 raise
         if self.gateway.mined_nonce(signed.sender) > signed.nonce:
+            if self.gateway.receipt(signed.tx_hash) is not None:
+                return  # mined between the two reads: ours took the nonce
             # our nonce went to another transaction: ours can never be mined
             self.journal.set_status(command_id, "aborted")
             raise replaced()
         self.gateway.broadcast_raw(signed)
+
+
+def _stamp(row: Command) -> datetime:
+    """A row's ``updated_at`` as an aware UTC time (SQLite hands back naive UTC)."""
+    updated = row.updated_at
+    return updated if updated.tzinfo is not None else updated.replace(tzinfo=UTC)

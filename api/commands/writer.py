@@ -12,9 +12,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, update
+from sqlalchemy import Engine, bindparam, insert, or_, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from api.commands.journal import CommandRef, KeyTaken, Running
 from api.commands.replay import CommandResult, audit_fields, stored_result
@@ -25,6 +25,10 @@ from api.timeutil import utcnow
 from chain_client.ledger_types import TxOutcome
 
 log = logging.getLogger(__name__)
+
+
+class FinishedElsewhere(Exception):  # noqa: N818 - control flow, not an error
+    """A command of a batch was finished by another process first: store one by one."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,13 @@ class CommandWriter:
     commands that finished while the previous batch was being written, in one
     transaction: one commit (and one turn of SQLite's single write lock) instead of one per
     command. Each command's answer and audit entry stay together. If a batch fails, its
-    commands are stored one by one, as without the batching."""
+    commands are stored one by one, as without the batching.
+
+    A command is finished once: its row's answer is stored only while the row is still
+    ``pending`` or ``signed``. Two processes can both finish one command (an instance
+    starting while another runs it, or a take-over racing its owner: both wait for the
+    same transaction); the second finds the row finished, stores nothing (no second audit
+    entry, no second effect) and answers what the first stored."""
 
     def __init__(self, engine: Engine, running: Running, max_batch: int = 64) -> None:
         self.engine = engine
@@ -106,11 +116,12 @@ class CommandWriter:
                     break
             try:
                 results = self._store_many([item for item, _ in batch])
-            except Exception:
-                log.warning(
+            except Exception as exc:
+                log.log(
+                    logging.INFO if isinstance(exc, FinishedElsewhere) else logging.WARNING,
                     "a batch of %d finished commands failed; storing one by one",
                     len(batch),
-                    exc_info=True,
+                    exc_info=not isinstance(exc, FinishedElsewhere),
                 )
                 for item, done in batch:
                     try:
@@ -136,9 +147,10 @@ class CommandWriter:
                 results.append(self._stage(session, item, updates, audits))
             conn = session.connection()  # Core executemany, not the ORM's bulk modes
             if updates:
-                conn.execute(
+                stored = conn.execute(
                     update(Command)
                     .where(Command.id == bindparam("command_id"))  # type: ignore[arg-type]
+                    .where(or_(col(Command.status) == "pending", col(Command.status) == "signed"))
                     .values(
                         status=bindparam("new_status"),
                         response_status=bindparam("new_response_status"),
@@ -147,6 +159,11 @@ class CommandWriter:
                     ),
                     updates,
                 )
+                if stored.rowcount != len(updates):  # another process finished one first
+                    session.rollback()
+                    if len(items) > 1:
+                        raise FinishedElsewhere()  # stored one by one: see _run
+                    return [self._finished_elsewhere(items[0])]
             conn.execute(insert(AuditEntry), audits)
             try:
                 session.commit()
@@ -155,6 +172,24 @@ class CommandWriter:
                     raise KeyTaken() from None
                 raise
         return results
+
+    def _finished_elsewhere(self, item: Finish) -> CommandResult:
+        """The answer another process stored for the command (it finished it first)."""
+        assert isinstance(item.command_id, int)
+        self.running.pop_audit(item.command_id)
+        with Session(self.engine) as session:
+            row = session.get(Command, item.command_id)
+        assert row is not None
+        if row.status in ("succeeded", "refused") and row.response_status is not None:
+            log.info("command %s was finished by another process", item.command_id)
+            return stored_result(row.response_status, row.response_body or "{}", replayed=False)
+        raise Problem(
+            409,
+            "request_in_progress",
+            "The same request is still running",
+            f"Command {item.command_id} was taken over by another process ({row.status}); "
+            "retry with the same Idempotency-Key in a moment.",
+        )
 
     def _stage(
         self,
