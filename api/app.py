@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,12 +23,12 @@ import anyio.to_thread
 from fastapi import FastAPI
 from sqlmodel import Session, select
 
-from api import body_limits, openapi, openapi_links
+from api import body_limits, openapi, openapi_links, wakeup
 from api.auth import OPERATOR, ensure_key
-from api.background import BackgroundWork
+from api.background import BackgroundWork, election_for
 from api.chain import ChainGateway
 from api.commands.runner import CommandRunner
-from api.db import make_engine, migrate, read_only
+from api.db import is_postgres, make_engine, migrate, read_only
 from api.headers import SecurityHeaders
 from api.indexer import Indexer
 from api.jobs import MaturityJob
@@ -45,18 +47,24 @@ def build_runtime(settings: Settings) -> Runtime:
     """Everything but the HTTP layer (also used by scripts and tests)."""
     engine = make_engine(settings)
     migrate(engine)
-    gateway = ChainGateway(settings)
+    # on PostgreSQL the keys, nonce counters and manifest are the database's (api.chain)
+    gateway = ChainGateway(settings, engine)
     reads = read_only(engine)
     indexer = Indexer(
-        engine, gateway.ledger, wakeup_path=settings.indexer_wakeup, read_engine=reads
+        engine,
+        gateway.ledger,
+        signals=wakeup.signals_for(settings, engine, reads),
+        read_engine=reads,
     )
+    # other processes (workers; on PostgreSQL, other instances) may serve the database
+    shared = settings.several_workers or is_postgres(engine)
     runner = CommandRunner(
         engine,
         gateway,
         indexer=indexer,
         read_engine=reads,
-        # another worker's command is only taken over once it cannot be running any more
-        resume_after=settings.tx_timeout + 30 if settings.several_workers else None,
+        # another process's command is only taken over once it cannot be running any more
+        resume_after=settings.tx_timeout + 30 if shared else None,
     )
     maturity = MaturityJob(engine, gateway, indexer, page_size=settings.payout_page_size)
     runtime = Runtime(
@@ -69,7 +77,7 @@ def build_runtime(settings: Settings) -> Runtime:
         maturity=maturity,
         document_key=settings.document_key_bytes(),
         invoice_secret=settings.invoice_secret_bytes(),
-        limits=RateLimiter.for_settings(settings),
+        limits=RateLimiter.for_settings(settings, engine),
         refusals=RefusalLog(
             engine, window=settings.refusal_window, max_sources=settings.refusal_sources
         ),
@@ -103,14 +111,49 @@ def _bootstrap_operator(rt: Runtime) -> None:
 def prepare(settings: Settings) -> Runtime:
     """Start-up work done once per server, before any request: the runtime built (which
     migrates and deploys), the shared nonce counters re-read from the node (nothing else
-    of this server is sending yet), unfinished commands reconciled, the chain indexed."""
+    of this server is sending yet), unfinished commands reconciled, the chain indexed.
+
+    On PostgreSQL other instances may be serving the database meanwhile, on other
+    machines: the nonce counters are theirs too and stay (an instance's node may lag
+    another's, so its pending count is no truth to reset them to; a gap left by a lost
+    transaction is filled when its command's journaled bytes are sent again), commands
+    are reconciled as one of several (:meth:`~api.commands.recovery.Recovery.reconcile`),
+    and the chain is indexed only if no other instance indexes it now (the read model
+    has one writer: :mod:`api.background`)."""
     runtime = build_runtime(settings)
-    runtime.gateway.nonces.reset()
-    counts = runtime.runner.reconcile()
+    if not is_postgres(runtime.engine):
+        runtime.gateway.nonces.reset()
+        _reconcile(runtime, alone=True)
+        runtime.indexer.catch_up()
+        return runtime
+    election = election_for(settings, runtime)
+    if election.try_acquire():  # the read model's writer while it holds this
+        try:
+            _reconcile(runtime, alone=False)  # a resumed command may step the projector
+            runtime.indexer.catch_up()
+        finally:
+            election.release()
+        return runtime
+    # another instance indexes: a resumed command waits for its block by watching
+    stop = threading.Event()
+    watcher = threading.Thread(
+        target=runtime.indexer.watch, args=(stop,), name="indexer-watch", daemon=True
+    )
+    watcher.start()
+    while not runtime.indexer.in_background and watcher.is_alive():
+        time.sleep(0.01)  # so that a resumed command waits rather than steps
+    try:
+        _reconcile(runtime, alone=False)
+    finally:
+        stop.set()
+        watcher.join(5.0)
+    return runtime
+
+
+def _reconcile(runtime: Runtime, *, alone: bool) -> None:
+    counts = runtime.runner.recovery.reconcile(alone=alone)
     if any(counts.values()):
         log.info("reconciled unfinished commands: %s", counts)
-    runtime.indexer.catch_up()
-    return runtime
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -132,9 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # with several workers, api.server runs a dedicated indexing process; a
             # worker takes over only if that one is gone
             background = BackgroundWork(
-                runtime,
-                settings.background_lock,
-                first_claim_after=10.0 if settings.several_workers else 0.0,
+                runtime, first_claim_after=10.0 if settings.several_workers else 0.0
             )
             background.start()
         app.state.background = background

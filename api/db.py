@@ -67,6 +67,12 @@ def make_engine(settings: Settings) -> Engine:
     _ping_when_idle(engine, IDLE_BEFORE_PING)
     if schema:
         with engine.begin() as conn:
+            # instances starting at once: CREATE SCHEMA IF NOT EXISTS is not safe against
+            # a concurrent one (both look, both create, one fails on the catalog's key)
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext('scf-api:schema:' || :schema))"),
+                {"schema": schema},
+            )
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     return engine
 
@@ -253,10 +259,26 @@ def drop_schema(url: str, schema: str) -> None:
         engine.dispose()
 
 
+_MIGRATION_LOCK = text(
+    "SELECT pg_advisory_xact_lock(hashtext('scf-api:migrate:' || current_schema()))"
+)
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+    """Bring the schema to the newest revision (idempotent).
+
+    On PostgreSQL instances of the service may start at once on one database: the
+    migration runs under a transaction-scoped advisory lock of the schema, so one
+    instance migrates and the others, once it committed, find the schema at its head
+    (two concurrent CREATE TABLEs fail on the catalog's unique keys)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
+        if is_postgres(engine):
+            connection.execute(
+                text(
+                    "SELECT pg_advisory_xact_lock(hashtext('scf-api:migrate:' || current_schema()))"
+                )
+            )
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

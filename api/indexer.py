@@ -22,7 +22,6 @@ projector's lock keeps one step at a time).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -53,17 +52,14 @@ class Indexer:
         page_size: int = 2_000,
         wakeup_path: Path | None = None,
         read_engine: Engine | None = None,
+        signals: wakeup.Signals | None = None,
     ) -> None:
-        """``wakeup_path``: the socket on which the indexing process hears that a request
-        of another process waits (:mod:`api.wakeup`). ``read_engine``: for the
+        """``signals``: how the indexing process hears that a request of another process
+        waits, and tells the others how far the read model is (:mod:`api.wakeup`);
+        ``wakeup_path``: datagram signals through that socket. ``read_engine``: for the
         checkpoint reads of :meth:`watch` (see :func:`api.db.read_only`)."""
         self.read_engine = read_engine or engine
-        self.wakeup_path = wakeup.usable(wakeup_path)
-        self._wakeup = wakeup.WakeupSender(self.wakeup_path) if self.wakeup_path else None
-        #: tells the other processes' watchers how far the read model is (:meth:`watch`)
-        self._publisher = (
-            wakeup.IndexedPublisher(self.wakeup_path.parent) if self.wakeup_path else None
-        )
+        self.signals = signals or wakeup.DatagramSignals.at(wakeup_path)
         self.projector = Projector(engine, ledger, page_size=page_size, on_indexed=self._indexed)
         self.progress = IndexProgress(self.projector.indexed_block)
         self._following = False  # this process runs the follower
@@ -71,6 +67,13 @@ class Indexer:
         #: either (tests, scripts) :meth:`wait_indexed` steps in the caller's thread
         self._background = 0
         self._background_lock = threading.Lock()
+
+    @property
+    def in_background(self) -> bool:
+        """Whether :meth:`follow` or :meth:`watch` runs in this process (else a waiting
+        request steps the projector itself)."""
+        with self._background_lock:
+            return self._background > 0
 
     @property
     def indexed_block(self) -> int:
@@ -91,8 +94,8 @@ class Indexer:
 
     def _indexed(self, block: int) -> None:
         self.progress.moved_to(block)
-        if self._publisher is not None and block >= 0:
-            self._publisher.publish(block)
+        if self.signals is not None and block >= 0:
+            self.signals.publish(block)
 
     # -- read-your-writes -------------------------------------------------------------------
 
@@ -107,8 +110,8 @@ class Indexer:
         reached = self.progress.waiter(block)
         if reached is None:
             return True
-        if self._wakeup is not None and not self._following:
-            self._wakeup.want(block)  # the indexer runs in another process
+        if self.signals is not None and not self._following:
+            self.signals.want(block)  # the indexer runs in another process
         return reached.wait(timeout) or self.indexed_block >= block
 
     def wait_for_head(self, timeout: float) -> bool:
@@ -124,11 +127,11 @@ class Indexer:
         indexed yet (here, or in another process: :mod:`api.wakeup`), else every
         ``interval`` seconds, until ``stop`` is set."""
         listener = None
-        if self.wakeup_path is not None:
+        if self.signals is not None:
             listener = threading.Thread(
-                target=wakeup.listen,
+                target=self.signals.hear_wanted,
                 name="indexer-wakeup",
-                args=(self.wakeup_path, self.progress.want, stop),
+                args=(self.progress.want, stop),
                 daemon=True,
             )
             listener.start()
@@ -142,7 +145,7 @@ class Indexer:
 
     def watch(self, stop: threading.Event, poll: float = 0.01, poll_when_told: float = 0.2) -> None:
         """The other processes' loop: hear from the indexing process how far the read
-        model is (:class:`api.wakeup.IndexedPublisher`) and, while a request waits, read
+        model is (:meth:`api.wakeup.Signals.hear_indexed`) and, while a request waits, read
         its checkpoint from the database every ``poll_when_told`` seconds (a lost
         datagram, a reorg), or every ``poll`` seconds if this process cannot listen."""
         query = sa_select(func.max(IndexerCheckpoint.block_number))
@@ -153,16 +156,11 @@ class Indexer:
             self.progress.moved_to(-1 if newest is None else int(newest))
 
         listener = None
-        path = wakeup.usable(
-            wakeup.IndexedPublisher.path_for(self.wakeup_path.parent, os.getpid())
-            if self.wakeup_path
-            else None
-        )
-        if path is not None:
+        if self.signals is not None and self.signals.hears_indexed():
             listener = threading.Thread(
-                target=wakeup.listen,
+                target=self.signals.hear_indexed,
                 name="indexed-listener",
-                args=(path, self.progress.advanced_to, stop),
+                args=(self.progress.advanced_to, stop),
                 daemon=True,
             )
             listener.start()

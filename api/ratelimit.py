@@ -15,6 +15,12 @@ share nonces and SQLite's write queue, and like them this needs the workers on o
 (``CLOCK_MONOTONIC`` is one clock for all processes of a machine). A command costs one
 lock and two small ``pread``/``pwrite`` calls, no database round trip. One process keeps
 its buckets in memory (:class:`LocalBuckets`).
+
+On PostgreSQL the instances of a service may run on several machines, and the limit is
+the organization's, not an instance's: the buckets live in the ``rate_buckets`` table
+(:class:`PgBuckets`), one statement per command that refills, takes and stores, by the
+database's clock (the machines' monotonic clocks are not one clock). Per-instance buckets
+would let an organization send N times its limit through N instances behind a balancer.
 """
 
 from __future__ import annotations
@@ -28,7 +34,10 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy import Engine, text
+
 from api.auth import OPERATOR, Principal
+from api.db import is_postgres, read_only
 from api.problems import Problem
 from api.settings import Settings
 
@@ -113,6 +122,38 @@ class SharedBuckets:
             self._fd = None
 
 
+_REFILLED = (
+    "LEAST(CAST(:burst AS double precision), b.tokens + GREATEST(0.0, CAST(EXTRACT(EPOCH "
+    "FROM (now() - b.counted_at)) AS double precision)) * CAST(:rate AS double precision))"
+)
+_TAKE = text(
+    "INSERT INTO rate_buckets AS b (org_id, tokens, counted_at, granted) "
+    "VALUES (:org_id, CAST(:burst AS double precision) - 1, now(), true) "
+    "ON CONFLICT (org_id) DO UPDATE SET "
+    f"tokens = CASE WHEN {_REFILLED} >= 1 THEN {_REFILLED} - 1 ELSE {_REFILLED} END, "
+    f"granted = {_REFILLED} >= 1, counted_at = now() "
+    "RETURNING tokens, granted"
+)
+
+
+class PgBuckets:
+    """The buckets of every instance sharing a PostgreSQL database (see the module text):
+    the row is locked by the statement, so concurrent commands of one organization, on
+    any machine, take its tokens one after the other. ``now`` is not used: the
+    database's clock is."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = read_only(engine)  # one statement, in autocommit
+
+    def take(self, org_id: int, rate: float, burst: int, now: float) -> float:
+        with self.engine.connect() as conn:
+            tokens, granted = conn.execute(
+                _TAKE, {"org_id": org_id, "rate": rate, "burst": burst}
+            ).one()
+            conn.commit()
+        return 0.0 if granted else (1.0 - float(tokens)) / rate
+
+
 def _take(tokens: float, rate: float) -> tuple[float, float]:
     """(tokens left, seconds to wait): one token taken, or the wait for the next one."""
     if tokens >= 1.0:
@@ -130,11 +171,16 @@ class RateLimiter:
         self.buckets: Buckets = buckets or LocalBuckets()
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> RateLimiter:
-        """Shared buckets when the server runs several worker processes."""
-        buckets = (
-            SharedBuckets(settings.rate_limit_file) if settings.several_workers else LocalBuckets()
-        )
+    def for_settings(cls, settings: Settings, engine: Engine | None = None) -> RateLimiter:
+        """Buckets in the database on PostgreSQL (``engine``), shared through a file when
+        the server runs several worker processes, else in memory."""
+        buckets: Buckets
+        if engine is not None and is_postgres(engine):
+            buckets = PgBuckets(engine)
+        elif settings.several_workers:
+            buckets = SharedBuckets(settings.rate_limit_file)
+        else:
+            buckets = LocalBuckets()
         return cls(settings.rate_limit_per_second, settings.rate_limit_burst, buckets)
 
     @property

@@ -19,6 +19,12 @@ The workers share each account's nonce counter through lock files
 (:class:`chain_client.nonces.NonceManager`) and SQLite's write queue through a lock file
 (:class:`api.db.SqliteWriteQueue`). The parent restarts a process that dies and stops them
 all on SIGINT or SIGTERM.
+
+On PostgreSQL the same server may be one of several instances, on several machines, each
+with a data folder of its own: what the processes of one machine share through the data
+folder (nonce counters, keys, the indexing election, signals, rate limits) they then share
+through the database, chosen by the database URL alone (docs/architecture.md, "The
+processes of a server"), so one instance's indexing process indexes for all of them.
 """
 
 from __future__ import annotations
@@ -194,7 +200,7 @@ def run_background() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     runtime = build_runtime(settings)
-    work = BackgroundWork(runtime, settings.background_lock)
+    work = BackgroundWork(runtime)
     work.start()
     try:
         stop.wait()
