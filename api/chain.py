@@ -62,7 +62,9 @@ log = logging.getLogger(__name__)
 
 MAX_UINT256 = 2**256 - 1
 #: held by the instance that looks for the recorded manifest and deploys (one at a time)
-_DEPLOY_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('scf-api:deploy:' || current_schema()))")
+_DEPLOY_LOCK = text(
+    "SELECT pg_advisory_xact_lock(hashtext('scf-api:deploy:' || coalesce(current_schema(), '')))"
+)
 
 
 @dataclass(frozen=True)
@@ -138,11 +140,7 @@ class ChainGateway:
         recorded one written to its folder."""
         path = self.settings.resolved_manifest_path
         with engine.connect() as conn, conn.begin():
-            conn.execute(
-                text(
-                    "SELECT pg_advisory_xact_lock(hashtext('scf-api:deploy:' || current_schema()))"
-                )
-            )
+            conn.execute(_DEPLOY_LOCK)
             recorded = conn.execute(
                 select(col(Deployment.manifest)).where(col(Deployment.name) == "ledger")
             ).scalar()

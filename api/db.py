@@ -260,7 +260,7 @@ def drop_schema(url: str, schema: str) -> None:
 
 
 _MIGRATION_LOCK = text(
-    "SELECT pg_advisory_xact_lock(hashtext('scf-api:migrate:' || current_schema()))"
+    "SELECT pg_advisory_xact_lock(hashtext('scf-api:migrate:' || coalesce(current_schema(), '')))"
 )
 
 
@@ -275,10 +275,6 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
         if is_postgres(engine):
-            connection.execute(
-                text(
-                    "SELECT pg_advisory_xact_lock(hashtext('scf-api:migrate:' || current_schema()))"
-                )
-            )
+            connection.execute(_MIGRATION_LOCK)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
