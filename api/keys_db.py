@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 class DbKeyDocuments:
     """Sealed key documents in the ``signing_keys`` table."""
 
+    finds_every_address = True  # the address is a column, unique
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 

@@ -100,9 +100,13 @@ class KeyDocuments(Protocol):
         """Delete a document; :class:`KeyNotFound` if there is none."""
         ...
 
+    #: whether :meth:`find` knows every stored address (None then means "no such key");
+    #: otherwise the store looks through the documents
+    finds_every_address: bool
+
     def find(self, address: str) -> str | None:
         """The id of the key for a checksummed ``address``, if the place can tell without
-        reading every document (None: look through them)."""
+        reading every document (None: there is none, or look through them)."""
         ...
 
     def name(self, key_id: str) -> str:
@@ -116,6 +120,8 @@ class KeyDocuments(Protocol):
 
 class KeyFiles:
     """Documents as files ``<id>.json`` in a directory (0600, written atomically)."""
+
+    finds_every_address = False
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
@@ -297,6 +303,8 @@ class KeyStore:
     def _stored_address(self, address: str) -> bool:
         if self.documents.find(address) is not None:
             return True
+        if self.documents.finds_every_address:
+            return False
         return any(info.address == address for info in self.list())
 
     def _id_for(self, key: str) -> str:
@@ -305,6 +313,8 @@ class KeyStore:
             found = self.documents.find(wanted)
             if found is not None:
                 return found
+            if self.documents.finds_every_address:
+                raise KeyNotFound(f"no key for address {wanted}")
             known = self._ids.get(wanted)
             if known is not None and known in self.documents.ids():
                 return known
