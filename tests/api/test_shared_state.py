@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -212,6 +213,30 @@ def test_one_process_holds_the_election_and_a_lost_connection_hands_it_on(
         for lock in (a, b, other_schema):
             lock.release()
         drop_schema(elsewhere)
+
+
+def test_an_instance_that_loses_its_election_connection_stops_indexing_then_claims_again(
+    anvil: AnvilNode, tmp_path: Path
+) -> None:
+    """The indexing process's lock connection is cut (its session ended by the server):
+    within a check interval it stops indexing, watches, and, nobody else holding the
+    election, takes it again on a new connection; commands still answer once indexed."""
+    for world in open_world(anvil, tmp_path, "postgres", background=True):
+        populate(world)
+        background = world.client.app.state.background  # type: ignore[attr-defined]
+        assert isinstance(background.lock, AdvisoryLock) and background.indexing
+        first = background.lock.holder()
+        assert first is not None
+        with world.rt.engine.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+            conn.commit()
+        deadline = time.monotonic() + 30
+        while background.lock.holder() in (None, first) or not background.indexing:
+            assert time.monotonic() < deadline, "the election was not taken again"
+            time.sleep(0.2)
+        root = issue_certificate(world, face_value="700")["root_fragment_id"]
+        r = world.client.get(f"/v1/fragments/{root}", headers=world.tier1.headers)
+        assert r.status_code == 200 and r.json()["value"] == "700"
 
 
 # -- keys -------------------------------------------------------------------------------------
