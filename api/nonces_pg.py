@@ -53,13 +53,13 @@ class PgNonceCounter:
     @contextmanager
     def hold(self, address: str) -> Iterator[Held]:
         with self.engine.connect() as conn:
-            transaction = conn.begin()
+            transaction = conn.begin()  # rolled back with the connection if the lock fails
+            known = conn.execute(_HOLD, {"address": address}).scalar()
+
+            def store(nonce: int) -> None:
+                conn.execute(_STORE, {"address": address, "nonce": nonce})
+
             try:
-                known = conn.execute(_HOLD, {"address": address}).scalar()
-
-                def store(nonce: int) -> None:
-                    conn.execute(_STORE, {"address": address, "nonce": nonce})
-
                 yield (None if known is None else int(known)), store
             finally:
                 # what was stored stays, also when the send failed (a resynced count)
