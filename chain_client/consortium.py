@@ -67,6 +67,10 @@ FUNDING_WEI = 10**24
 #: a Clique epoch: votes are reset and the signer list checkpointed this often
 CLIQUE_EPOCH = 30_000
 GAS_LIMIT = 30_000_000
+#: blocks the nodes' heads may differ by and still count as the same head: heads are read
+#: one node after the other, and a new block may land, or reach one node a moment before
+#: another, between two reads
+SYNC_SPREAD_BLOCKS = 1
 
 
 def find_ethereumjs(cli: str | os.PathLike[str] | None = None) -> tuple[Path, Path]:
@@ -460,16 +464,24 @@ class ConsortiumNetwork:
     ) -> tuple[int, str]:
         """Wait until the given (default: all running) nodes report the same head, above
         ``past``, and each has a peer and is synchronized. Returns that head. Heads are read
-        one node after the other, so agreement is checked on a block every node has: the
-        lowest head's number, whose hash must be the same everywhere."""
+        one node after the other, so they may be :data:`SYNC_SPREAD_BLOCKS` apart, and
+        agreement is checked on a block every node has: the lowest head's number, whose
+        hash must be the same everywhere.
+
+        The heads' numbers are compared because a node's word that it is synchronized is
+        not enough: @ethereumjs/client calls a sealer synchronized while its head is less
+        than a minute old, so a sealer restarted after a short outage says so (and has the
+        others' blocks up to its head) while it is still blocks behind."""
         chosen = [n for n in (nodes if nodes is not None else self.nodes) if n.running]
         deadline = time.monotonic() + timeout
         last: dict[str, tuple[int, str]] = {}
         while time.monotonic() < deadline:
             last = self.heads(chosen)
             if len(last) == len(chosen) and chosen:
-                lowest = min(number for number, _ in last.values())
-                agreed = self._common_hash(chosen, lowest) if lowest > past else None
+                numbers = [number for number, _ in last.values()]
+                lowest = min(numbers)
+                close = max(numbers) - lowest <= SYNC_SPREAD_BLOCKS
+                agreed = self._common_hash(chosen, lowest) if lowest > past and close else None
                 if agreed is not None and self._all_ready(chosen):
                     return lowest, agreed
             time.sleep(0.5)
