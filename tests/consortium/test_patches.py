@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
+
+from eth_utils import to_checksum_address
 
 from chain_client.consortium import ConsortiumNetwork
 from chain_client.errors import NodeError
@@ -147,3 +150,45 @@ def test_a_node_that_does_not_seal_takes_transactions(network: ConsortiumNetwork
         assert all(int(r["status"], 16) == 1 for r in receipts)
         network.restart("core")
         network.wait_until_in_sync(past=max(int(r["blockNumber"], 16) for r in receipts))
+
+
+#: a contract that logs LOG2(topic0 = TOPIC, topic1 = the first calldata word), no data
+TOPIC = "0x" + "ab" * 32
+LOGGER_RUNTIME = "6000357f" + "ab" * 32 + "60006000a200"
+LOGGER_INITCODE = "0x602a600c600039602a6000f3" + LOGGER_RUNTIME
+
+
+def test_logs_are_filtered_by_every_topic(network: ConsortiumNetwork) -> None:
+    """client 018: eth_getLogs applies every position of a topic filter (it applied only the
+    first: [A, B] returned every log whose first topic was A, so a filter for one
+    certificate's events returned every certificate's)."""
+    node = network.node("operator")
+    account = network.dev_accounts()[1]
+    nonce = nonce_of(node, account.address)
+
+    def send(data: str, nonce: int, to: str | None = None) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "data": data,
+            "gas": 200_000,
+            "maxFeePerGas": 10**9,
+            "maxPriorityFeePerGas": 0,
+            "nonce": nonce,
+            "chainId": network.chain_id,
+            "type": 2,
+        }
+        if to is not None:
+            fields["to"] = to_checksum_address(to)
+        return wait_for_receipt(node, send_raw(node, account.sign_transaction(fields)))
+
+    logger = send(LOGGER_INITCODE, nonce)["contractAddress"]
+    one, two = (f"0x{k:064x}" for k in (1, 2))
+    first = send(one, nonce + 1, logger)
+    send(two, nonce + 2, logger)
+    span = {"address": logger, "fromBlock": first["blockNumber"], "toBlock": "latest"}
+    assert len(node.rpc("eth_getLogs", [{**span, "topics": [TOPIC]}])) == 2
+    only_two = node.rpc("eth_getLogs", [{**span, "topics": [TOPIC, two]}])
+    assert [log["topics"] for log in only_two] == [[TOPIC, two]]
+    assert [
+        log["topics"][1] for log in node.rpc("eth_getLogs", [{**span, "topics": [None, one]}])
+    ] == [one]
+    assert node.rpc("eth_getLogs", [{**span, "topics": [TOPIC, two, one]}]) == []
