@@ -435,13 +435,25 @@ class TransactionSender:
         again). If the nonce turns out taken (another process sent with it), the call is
         signed again with the next one and the hook sees the new transaction too; if the
         hook raises, nothing of that attempt is broadcast and the nonce is not used up.
+
+        A broadcast that cannot reach the node (:class:`NodeUnavailable`) after the hook
+        recorded the bytes uses the nonce up: the node may have read them, and the caller
+        holds them and sends them again (the API waits for its journaled transaction),
+        so the account's next transaction must not be signed with the same nonce. Without
+        the hook nobody will send them again, and the nonce stays free.
         """
         with self.nonces.reserve(self.address) as slot:
             for _attempt in range(5):
                 signed = self.sign(prepared, slot.nonce)
                 if before_broadcast is not None:
                     before_broadcast(signed)
-                if self._broadcast(signed.raw, signed.tx_hash, signed.nonce) == "sent":
+                try:
+                    outcome = self._broadcast(signed.raw, signed.tx_hash, signed.nonce)
+                except NodeUnavailable:
+                    if before_broadcast is not None:
+                        slot.consume()
+                    raise
+                if outcome == "sent":
                     slot.consume()
                     return PendingTransaction.of(signed)
                 slot.resync()  # "nonce too low": someone else used it; take the next one
