@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from api.app import create_app
@@ -46,12 +47,15 @@ def operator_w3(network: ConsortiumNetwork):
 
 @dataclass(frozen=True)
 class ServedApi:
-    """The API on the operator's node, seeded like `scf up` seeds it."""
+    """The API on the operator's node, seeded like `scf up` seeds it. ``app``: the served
+    application, for a test that must act at a precise point inside a command (the fault
+    tests kill a node right after a transaction is journaled)."""
 
     url: str
     settings: Settings
     keys_file: Path
     keys: dict[str, KeyEntry]
+    app: FastAPI
 
     @property
     def manifest(self) -> Path:
@@ -79,12 +83,13 @@ def api(
         rate_limit_per_second=1000.0,
         rate_limit_burst=10_000,
     )
-    server = serve(create_app(settings))
+    app = create_app(settings)
+    server = serve(app)
     url = next(server)
     try:
         keys = seed_network(ApiClient(url, OPERATOR_API_KEY))
         keys_file = data / "api-keys.json"
         write_keys_file(keys_file, keys)
-        yield ServedApi(url, settings, keys_file, keys)
+        yield ServedApi(url, settings, keys_file, keys, app)
     finally:
         server.close()

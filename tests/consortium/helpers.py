@@ -79,3 +79,49 @@ def stopped(network: ConsortiumNetwork, name: str, *, kill: bool = False) -> Ite
             network.wait_until_in_sync(timeout=120)
         except NodeError as exc:  # pragma: no cover - shown with the node's own words
             raise AssertionError(f"{exc}\n{node.log_tail()}") from exc
+
+
+def back_in_sync(network: ConsortiumNetwork, name: str, *, timeout: float = 120) -> None:
+    """Node ``name`` running again (started on its data folder if it is down, whoever
+    stopped or killed it), in agreement with the others, and still there a few blocks
+    later (:func:`stays_up`): what a test that takes a node down in its own way does
+    before it ends."""
+    node = network.node(name)
+    if not node.running:
+        node.start()
+    try:
+        network.wait_until_in_sync(timeout=timeout)
+    except NodeError as exc:  # pragma: no cover - shown with the node's own words
+        raise AssertionError(f"{exc}\n{node.log_tail()}") from exc
+    stays_up(network)
+
+
+def stays_up(network: ConsortiumNetwork, *, blocks: int = 6, timeout: float = 60) -> None:
+    """Every node still running while the chain moves ``blocks`` blocks on at all of them.
+
+    Why watch: a node can die just after it is back. @ethereumjs/client shuts itself down
+    on an uncaught error, which takes seconds during which it still answers, so a node
+    can look in sync and be gone a moment later, and the next test meets a network short
+    of a sealer (with two of three sealers gone, Clique stops). A node found dead is
+    started again, so that the tests after this one find the network whole, and the test
+    fails with the node's last words."""
+    heads = network.heads()
+    start = max((number for number, _ in heads.values()), default=0)
+    deadline = time.monotonic() + timeout
+    while True:
+        exited = [node for node in network if not node.running]
+        if exited:
+            last_words = exited[0].log_tail()
+            for node in exited:
+                node.start()
+            network.wait_until_in_sync(timeout=120)
+            raise AssertionError(
+                f"node {exited[0].name} exited after the network was back (started again "
+                f"for the tests after this one); its log:\n{last_words}"
+            )
+        heads = network.heads()
+        if len(heads) == len(network.nodes) and min(n for n, _ in heads.values()) >= start + blocks:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the chain did not move {blocks} blocks in {timeout}s: {heads}")
+        time.sleep(0.5)
