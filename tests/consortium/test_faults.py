@@ -151,8 +151,8 @@ def topic(number: int) -> str:
 
 def logs(node: ConsortiumNode, api: ServedApi, topics: list[str], since: int) -> list[Any]:
     """The ledger's logs since block ``since`` whose topics start with ``topics``. Matched
-    here as well as by the node: @ethereumjs/client 0.10.5 applies only the first topic of
-    a filter (its ReceiptsManager.getLogs returns from inside the loop over the topics)."""
+    here as well as by the node: unpatched, @ethereumjs/client 0.10.5 applies only the
+    first topic of a filter (patches/ client 018), and this count is the test's verdict."""
     ledger = DeploymentManifest.read(api.manifest).ledger_address
     found = node.rpc(
         "eth_getLogs",
