@@ -1,8 +1,8 @@
 """Fixtures for the consortium tests: one multi-node Clique network of @ethereumjs/client
 per test run (starting one takes about 15 s), shared by every module, and one API served
-on its operator's node (``api``). A test that stops or
-kills a node starts it again before it ends (``stopped`` and ``stays_up`` in helpers.py), so the next test
-finds the whole network up."""
+on its operator's node (``api``). A test that stops or kills a node starts it again before
+it ends (``stopped`` and ``stays_up`` in helpers.py), so the next test finds the whole
+network up."""
 
 from __future__ import annotations
 
