@@ -48,7 +48,7 @@ block seen on bank-a, the confirmations, and the last confirming block -> the an
 the API: its read-your-writes wait, storing the answer, HTTP). CPU seconds of the four
 nodes, the API's processes, this script and the rest of the machine (psutil) say what was
 busy, and a polling probe at the end (no transaction in flight) measures what the send
-path's 20 ms polls cost the operator's node per request.
+path's 20 ms polls cost the operator's node.
 
 A node that dies is started again by a watchdog, and a phase during which one died (or
 that had errors) is run again, up to ``--retries`` times; every death is listed with the
@@ -115,6 +115,7 @@ MAX_UINT256 = 2**256 - 1
 BALANCE_OF = keccak(text="balanceOf(address)")[:4].hex()
 TRANSFER = keccak(text="transfer(address,uint256)")[:4].hex()
 POLL = 0.02  # receipt polls of every path, as the API's gateway polls (api/chain.py)
+PROBE_CALLS = 200  # requests of each kind in request_costs
 RETRIES = 5  # a refused send is made again this many times at most, on every path
 #: API commands at once in the set-up: each polls the operator's node every 20 ms while it
 #: waits, and a node kept that busy falls behind (see the module docstring)
@@ -959,7 +960,7 @@ def report(
     measured_period: float,
     bench: Bench,
     loads: list[str],
-    probes: list[dict[str, float]],
+    costs: dict[str, float],
 ) -> str:
     raw_rate = statistics.mean(p.rate for p in raw)
     target_cash = args.block_period + 0.5
@@ -1034,24 +1035,25 @@ def report(
             f"({c['API'] / n * 1000:.0f} ms) | {c['this script']:.1f} | {c['others']:.1f} | "
             f"{c['machine busy'] / c['wall'] / cores:.0%} |"
         )
+    c = costs
+    polls = 1000 / (POLL * 1000 + c["accept wall"] + c["head wall"])
+    load = polls * (c["accept cpu"] + c["head cpu"]) / 1000
     lines += [
         "",
-        f"Polling probe, no transaction in flight: threads each asking the operator's node, "
-        f"every {POLL * 1000:.0f} ms, for a receipt and the head (the two reads a "
-        "TransactionSender waiting for confirmations makes per poll, as the API's gateway "
-        "sets it); the idle node first (eth_blockNumber every 0.1 s):",
-        "",
-        "| threads | requests/s answered | latency p50 | operator's node CPU (idle) | CPU ms "
-        "per request |",
-        "|---:|---:|---:|---:|---:|",
+        f"What a poll costs the operator's node ({PROBE_CALLS} requests of each kind, one "
+        "after the other, no transaction in flight, the node's idle CPU "
+        f"({c['idle']:.0%} of a core) taken off), ms of its CPU (ms wall): eth_blockNumber "
+        f"{c['head cpu']:.1f} ({c['head wall']:.1f}), eth_getBlockByNumber "
+        f"{c['block cpu']:.1f} ({c['block wall']:.1f}), eth_getTransactionReceipt of a "
+        f"transaction not mined {c['missing cpu']:.1f} ({c['missing wall']:.1f}), of a "
+        f"transfer {c['transfer cpu']:.1f} ({c['transfer wall']:.1f}), of an acceptOffer in a "
+        f"block of {c['accept block txs']:.0f} transactions {c['accept cpu']:.1f} "
+        f"({c['accept wall']:.1f}): @ethereumjs/client runs the receipt's whole block again "
+        "to answer. A command waiting for its confirmations with the API's 20 ms polls "
+        f"(from its block until the last confirming one) asks its receipt and the head "
+        f"{polls:.0f} times a second: {load:.0%} of a core of the node per command; with "
+        "one confirmation it stops at the first receipt.",
     ]
-    for probe in probes:
-        per_request = (probe["busy"] - probe["idle"]) / probe["rps"] * 1000
-        lines.append(
-            f"| {int(probe['waiters'])} | {probe['rps']:.0f} | {probe['latency_ms']:.0f} ms "
-            f"(idle {probe['idle_ms']:.1f} ms) | {probe['busy']:.0%} of a core "
-            f"({probe['idle']:.0%}) | {per_request:.1f} |"
-        )
     missing = sum(1 for p in everything for d in p.done if d.cash is None)
     lines += ["", f"Financings whose cash was never seen on bank-a: {missing}."]
     crashes = bench.watchdog.crashes
@@ -1068,55 +1070,34 @@ def report(
     return "\n".join(lines)
 
 
-def polling_probe(
-    network: ConsortiumNetwork, tx_hash: str, waiters: int, cpu: Cpu, seconds: float = 4.0
+def request_costs(
+    network: ConsortiumNetwork, receipts: dict[str, str], cpu: Cpu
 ) -> dict[str, float]:
-    """What the send path's polling costs the node: the operator's node's CPU while idle,
-    then while ``waiters`` threads each ask for a receipt and the head every 20 ms (the
-    two reads a confirmation wait makes per poll), with no transaction in flight."""
+    """What one request of each kind a TransactionSender's wait makes costs the operator's
+    node, in ms of its CPU and of wall time, asked one after the other with no transaction
+    in flight (the node's idle CPU, measured first, taken off): the price of a poll.
+    ``receipts``: a transaction hash for each kind of receipt to price (@ethereumjs/client
+    runs the receipt's whole block again to answer, so its price follows the block)."""
     node = network.node("operator")
     rpc = Rpc(node.rpc_url)
-    idle_lat = []
-    before = cpu.snapshot()
-    end = now() + seconds
-    while now() < end:
-        t = now()
-        rpc.call("eth_blockNumber")
-        idle_lat.append(now() - t)
-        time.sleep(0.1)
-    idle = Cpu.delta(before, cpu.snapshot())
-    stop, latencies, lock = threading.Event(), [], threading.Lock()
 
-    def waiter() -> None:
-        mine = Rpc(node.rpc_url)
-        while not stop.is_set():
-            for method, param in (
-                ("eth_getTransactionReceipt", tx_hash),
-                ("eth_blockNumber", None),
-            ):
-                t = now()
-                mine.call(method, *([param] if param else []))
-                with lock:
-                    latencies.append(now() - t)
-            time.sleep(POLL)
+    def used() -> float:
+        return cpu._seconds(node.pid)
 
-    before = cpu.snapshot()
-    threads = [threading.Thread(target=waiter, daemon=True) for _ in range(waiters)]
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join(10)
-    busy = Cpu.delta(before, cpu.snapshot())
-    return {
-        "waiters": waiters,
-        "rps": len(latencies) / busy["wall"],
-        "latency_ms": pct(latencies, 50) * 1000,
-        "idle": idle["node operator"] / idle["wall"],
-        "busy": busy["node operator"] / busy["wall"],
-        "idle_ms": pct(idle_lat, 50) * 1000,
-    }
+    start, spent = now(), used()
+    time.sleep(3)
+    idle = (used() - spent) / (now() - start)
+    costs = {"idle": idle}
+    kinds = [("head", "eth_blockNumber", []), ("block", "eth_getBlockByNumber", ["latest", False])]
+    kinds += [(name, "eth_getTransactionReceipt", [h]) for name, h in receipts.items()]
+    for name, method, params in kinds:
+        start, spent = now(), used()
+        for _ in range(PROBE_CALLS):
+            rpc.call(method, *params)
+        wall = now() - start
+        costs[f"{name} cpu"] = (used() - spent - idle * wall) / PROBE_CALLS * 1000
+        costs[f"{name} wall"] = wall / PROBE_CALLS * 1000
+    return costs
 
 
 def dump(path: Path, phases: list[Phase], bench: Bench) -> None:
@@ -1352,13 +1333,19 @@ def main() -> int:
             raw.append(phase("raw ERC-20 transfer (last)", 1, nothing, raw_one, raw_pairs))
             loads.append(uptime())
             settle()
-            probes = [
-                polling_probe(network, raw[-1].done[0].tx_hash, waiters, cpu)
-                for waiters in (clients, 3 * clients)
-            ]
-            note(f"polling probe: {probes}")
+            accept = phases[0].done[0]
+            receipts = {
+                "missing": "0x" + secrets.token_hex(32),  # what a wait asks before its block
+                "transfer": raw[-1].done[0].tx_hash,
+                "accept": accept.tx_hash,
+            }
+            costs = request_costs(network, receipts, cpu)
+            costs["accept block txs"] = next(
+                (t for n, _, t in phases[0].blocks if n == accept.block), math.nan
+            )
+            note(f"request costs: {costs}")
             measured = block_period(w3) or float(args.block_period)
-            text = report(phases, raw, discarded, args, measured, bench, loads, probes)
+            text = report(phases, raw, discarded, args, measured, bench, loads, costs)
             if args.dump:
                 dump(Path(args.dump), [*phases, *raw, *discarded], bench)
         finally:
