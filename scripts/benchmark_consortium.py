@@ -921,6 +921,11 @@ def f2(seconds: float) -> str:
     return f"{seconds:.2f}"
 
 
+def ms(value: float) -> str:
+    """A CPU cost in ms; below the noise of the idle CPU taken off, "< 0.5"."""
+    return f"{value:.1f}" if value >= 0.5 else "< 0.5"
+
+
 def breakdown(phase: Phase, op_watch: Watcher, bank_watch: Watcher) -> dict[str, float]:
     """Medians (s) of: send -> its block seen on the operator's node, that block seen on
     bank-a after it, the confirmations (first to last confirming block seen on the
@@ -1041,13 +1046,14 @@ def report(
     lines += [
         "",
         f"What a poll costs the operator's node ({PROBE_CALLS} requests of each kind, one "
-        "after the other, no transaction in flight, the node's idle CPU "
-        f"({c['idle']:.0%} of a core) taken off), ms of its CPU (ms wall): eth_blockNumber "
-        f"{c['head cpu']:.1f} ({c['head wall']:.1f}), eth_getBlockByNumber "
-        f"{c['block cpu']:.1f} ({c['block wall']:.1f}), eth_getTransactionReceipt of a "
-        f"transaction not mined {c['missing cpu']:.1f} ({c['missing wall']:.1f}), of a "
-        f"transfer {c['transfer cpu']:.1f} ({c['transfer wall']:.1f}), of an acceptOffer in a "
-        f"block of {c['accept block txs']:.0f} transactions {c['accept cpu']:.1f} "
+        "after the other, no transaction in flight; its CPU with nothing asked, "
+        f"{c['idle']:.0%} of a core with the API serving (at the start, before the API: "
+        f"{c['idle alone']:.0%}), taken off), ms of its CPU (ms wall): eth_blockNumber "
+        f"{ms(c['head cpu'])} ({c['head wall']:.1f}), eth_getBlockByNumber "
+        f"{ms(c['block cpu'])} ({c['block wall']:.1f}), eth_getTransactionReceipt of a "
+        f"transaction not mined {ms(c['missing cpu'])} ({c['missing wall']:.1f}), of a "
+        f"transfer {ms(c['transfer cpu'])} ({c['transfer wall']:.1f}), of an acceptOffer in a "
+        f"block of {c['accept block txs']:.0f} transactions {ms(c['accept cpu'])} "
         f"({c['accept wall']:.1f}): @ethereumjs/client runs the receipt's whole block again "
         "to answer. A command waiting for its confirmations with the API's 20 ms polls "
         f"(from its block until the last confirming one) asks its receipt and the head "
@@ -1192,6 +1198,9 @@ def main() -> int:
             for w in watchers:
                 w.start()
             cpu = Cpu(network)
+            alone = cpu.snapshot()
+            time.sleep(3)
+            idle_alone = Cpu.delta(alone, cpu.snapshot())
             bench = Bench(clients, watchers[0], watchers[1], Rpc(bank_url), cpu, watchdog)
             server = ApiServer(
                 op_url, "0x" + bytes(api_operator.key).hex(), work / "api", args.workers
@@ -1340,6 +1349,7 @@ def main() -> int:
                 "accept": accept.tx_hash,
             }
             costs = request_costs(network, receipts, cpu)
+            costs["idle alone"] = idle_alone["node operator"] / idle_alone["wall"]
             costs["accept block txs"] = next(
                 (t for n, _, t in phases[0].blocks if n == accept.block), math.nan
             )
