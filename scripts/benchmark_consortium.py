@@ -89,6 +89,7 @@ import httpx
 import psutil
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
 from eth_utils import keccak
 
 from api.cli.health import interrupt, wait_until_serving
@@ -554,7 +555,8 @@ class Http:
         r = self.http.request(method, path, json=body, headers=headers, **extra)
         if r.status_code not in (200, 201):
             raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:400]}")
-        return r.json()  # type: ignore[no-any-return]
+        answer: dict[str, Any] = r.json()
+        return answer
 
     def command(
         self, method: str, path: str, key: str, body: Any = None, **extra: Any
@@ -592,7 +594,8 @@ class ApiWorld:
     def http(self) -> Http:
         if not hasattr(self.local, "http"):
             self.local.http = Http(self.server.url)
-        return self.local.http  # type: ignore[no-any-return]
+        http: Http = self.local.http
+        return http
 
 
 def api_setup(world: ApiWorld, clients: int, chain_time: int) -> None:
@@ -884,7 +887,8 @@ def raw_transfers(
         if not hasattr(local, "rpc"):
             local.rpc = Rpc(url)
         data = "0x" + TRANSFER + word(recipients[i]) + hex(TRANSFER_FEN)[2:].rjust(64, "0")
-        tx = {"to": token, "data": data, "value": 0, "gas": gas, "nonce": nonces[i]}
+        tx: dict[str, Any] = {"to": token, "data": data, "value": 0, "gas": gas}
+        tx["nonce"] = nonces[i]
         tx |= {"chainId": chain_id, "type": 2, **fees}
         raw = "0x" + bytes(senders[i].sign_transaction(tx).raw_transaction).hex()
         sent, retries = now(), 0
@@ -1064,8 +1068,10 @@ def report(
     lines += ["", f"Financings whose cash was never seen on bank-a: {missing}."]
     crashes = bench.watchdog.crashes
     lines.append(f"Nodes that died during the run: {len(crashes)}.")
-    for c in crashes:
-        lines.append(f"- {c.node}, back after {c.back_after:.0f} s: {c.error.strip()[:160]}")
+    for crash in crashes:
+        lines.append(
+            f"- {crash.node}, back after {crash.back_after:.0f} s: {crash.error.strip()[:160]}"
+        )
     for p in discarded:
         lines.append(
             f"- run again: {p.label}, attempt {p.attempt} ({p.crashes} node crash(es), "
@@ -1231,7 +1237,7 @@ def main() -> int:
             fees = client_world.suppliers[0].require_sender().fee_strategy.fees(w3)
             probe = "0x" + TRANSFER + word(raw_recipients[0]) + "1".rjust(64, "0")
             estimate = w3.eth.estimate_gas(
-                {"from": raw_senders[0].address, "to": token, "data": probe}
+                {"from": raw_senders[0].address, "to": token, "data": HexStr(probe)}
             )
             raw_pairs = [(token, r) for r in raw_recipients]
             client_pairs = [(token, str(s.account)) for s in client_world.suppliers]
