@@ -229,14 +229,7 @@ class Journal:
 
     def pending_before(self, cutoff: datetime) -> list[Command]:
         """``pending`` rows that have not moved since ``cutoff``."""
-        with Session(self.read_engine) as session:
-            return list(
-                session.exec(
-                    select(Command)
-                    .where(col(Command.status) == "pending")
-                    .where(col(Command.updated_at) < cutoff)
-                ).all()
-            )
+        return self._unmoved_since("pending", cutoff)
 
     def unfinished(self) -> list[Command]:
         """Rows a previous process left ``pending`` or ``signed``."""
@@ -249,11 +242,14 @@ class Journal:
 
     def signed_before(self, cutoff: datetime) -> list[Command]:
         """``signed`` rows that have not moved since ``cutoff``."""
+        return self._unmoved_since("signed", cutoff)
+
+    def _unmoved_since(self, status: str, cutoff: datetime) -> list[Command]:
         with Session(self.read_engine) as session:
             return list(
                 session.exec(
                     select(Command)
-                    .where(col(Command.status) == "signed")
+                    .where(col(Command.status) == status)
                     .where(col(Command.updated_at) < cutoff)
                 ).all()
             )
