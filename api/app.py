@@ -65,6 +65,7 @@ def build_runtime(settings: Settings) -> Runtime:
         read_engine=reads,
         # another process's command is only taken over once it cannot be running any more
         resume_after=settings.tx_timeout + 30 if shared else None,
+        approval_window=settings.approval_window,
     )
     maturity = MaturityJob(engine, gateway, indexer, page_size=settings.payout_page_size)
     runtime = Runtime(

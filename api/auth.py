@@ -37,6 +37,14 @@ HOLDERS = (SUPPLIER, FINANCIER)
 #: Roles that see every record (read-only for the auditor).
 OVERSEERS = (OPERATOR, AUDITOR)
 TOKEN_PREFIX = "scf_"
+#: an API key's duties inside its organization (:attr:`api.models.ApiKey.duties`)
+MAKER = "maker"
+CHECKER = "checker"
+ADMIN = "admin"
+Duty = Literal["maker", "checker", "admin"]
+DUTIES: tuple[str, ...] = get_args(Duty)
+#: what a key made before duties existed may do (everything, as it could)
+ALL_DUTIES = ",".join(DUTIES)
 EndpointT = TypeVar("EndpointT", bound=Callable[..., Any])
 
 
@@ -50,6 +58,8 @@ class Principal:
     #: True only on an endpoint open to suspended members (:func:`open_to_suspended`),
     #: which must then refuse whatever would add to the member's exposure
     suspended: bool = False
+    #: the key's duties (``maker``, ``checker``, ``admin``); none: it only reads
+    duties: frozenset[str] = frozenset(DUTIES)
 
     @property
     def sees_everything(self) -> bool:
@@ -151,6 +161,7 @@ def authenticate(request: Request) -> Principal:
             Organization.address,
             Organization.name,
             Organization.status,
+            ApiKey.duties,
         )
         .where(ApiKey.token_hash == hash_token(token))
         .where(ApiKey.org_id == Organization.id)
@@ -159,14 +170,37 @@ def authenticate(request: Request) -> Principal:
         row = conn.execute(query).first()
     if row is None:
         raise _unauthenticated("The API key is unknown.")
-    key_id, revoked_at, org_id, role, address, name, status = row
+    key_id, revoked_at, org_id, role, address, name, status, duties = row
     note_caller(org_id, key_id)  # a refusal below is audited under the key's owner
     if revoked_at is not None:
         raise _unauthenticated("The API key was revoked.")
     suspended = status == "suspended"
     if suspended and role not in _open_to_suspended(request):
         raise member_suspended()
-    return Principal(org_id, role, address, key_id, name, suspended)
+    return Principal(org_id, role, address, key_id, name, suspended, parse_duties(duties))
+
+
+def parse_duties(text: str | None) -> frozenset[str]:
+    """The duties stored as ``maker,checker`` (empty: a viewer)."""
+    return frozenset(d for d in (text or "").split(",") if d)
+
+
+def lacks_duty(duty: str, principal: Principal) -> Problem:
+    return Problem(
+        403,
+        "wrong_duty",
+        "Your API key may not do this",
+        f"This needs an API key with the {duty} duty; yours has "
+        f"{', '.join(sorted(principal.duties)) or 'none (it only reads)'}.",
+        required_duty=duty,
+    )
+
+
+def require_duty(duty: str, principal: Principal) -> Principal:
+    """``principal``, if its key has ``duty`` (else 403 wrong_duty)."""
+    if duty not in principal.duties:
+        raise lacks_duty(duty, principal)
+    return principal
 
 
 def require_roles(*roles: str) -> Callable[..., Coroutine[Any, Any, Principal]]:

@@ -298,7 +298,8 @@ class BackgroundWork:
         return watching
 
     def _maturity(self, interval: float, done: threading.Event) -> None:
-        """The maturity job, and commands a dead worker left half done."""
+        """The maturity job, commands a dead worker left half done, and waiting commands
+        past their expiry."""
         while not done.is_set():
             try:
                 self.runtime.maturity.step()
@@ -308,4 +309,8 @@ class BackgroundWork:
                 self.runtime.runner.reconcile_abandoned()
             except Exception:
                 log.exception("reconciling abandoned commands failed")
+            try:
+                self.runtime.runner.approvals.expire()
+            except Exception:
+                log.exception("expiring waiting commands failed")
             done.wait(interval)

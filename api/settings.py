@@ -72,6 +72,10 @@ class Settings(BaseModel):
     #: refusal rows: one window's length in seconds, and the sources itemized per window
     refusal_window: float = 60.0
     refusal_sources: int = 1000
+    #: seconds a command may wait for a checker's approval (four-eyes) before it expires
+    approval_window: float = 24 * 3600.0
+    #: seconds a transaction prepared for an organization's own signer keeps its nonce
+    signature_window: float = 15 * 60.0
 
     @model_validator(mode="before")
     @classmethod
@@ -201,6 +205,8 @@ ENV_NAMES: dict[str, str] = {
     "min_split_fen": "SCF_MIN_SPLIT_FEN",
     "refusal_window": "SCF_REFUSAL_WINDOW",
     "refusal_sources": "SCF_REFUSAL_SOURCES",
+    "approval_window": "SCF_APPROVAL_WINDOW",
+    "signature_window": "SCF_SIGNATURE_WINDOW",
 }
 
 

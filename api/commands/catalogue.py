@@ -18,6 +18,9 @@ from typing import Any, Concatenate, Generic, ParamSpec
 from sqlalchemy import update
 from sqlmodel import Session, col
 
+from api.commands import explain
+from api.commands.explain import Explainer, Facts, Stake, arg, text
+from api.commands.journal import decode_args, decode_kwargs, encode_args, encode_kwargs
 from api.models import Document, Organization
 from api.services import responders
 from api.services.responders import Responder
@@ -33,11 +36,15 @@ Effect = Callable[[Session, dict[str, Any], dict[str, Any]], None]
 
 @dataclass(frozen=True)
 class ChainCommand(Generic[P]):
-    """One chain command."""
+    """One chain command. ``explain`` says what it does in one sentence and ``stake``
+    gives the fen it moves or commits (what an approval policy weighs), both from the
+    ledger call's arguments (:mod:`api.commands.explain`)."""
 
     action: str
     call: Callable[Concatenate[Calls, P], LedgerCall]
     respond: Responder
+    explain: Explainer
+    stake: Stake | None = None
     status_code: int = 200
     effect: Effect | None = None
 
@@ -62,6 +69,33 @@ class ChainPlan:
 
     def ledger_call(self, calls: Calls) -> LedgerCall:
         return self.command.ledger_call(calls, self.args, self.kwargs)
+
+    def spec(self) -> dict[str, Any]:
+        """How the plan is stored, to be rebuilt after a restart or an approval
+        (:meth:`from_spec`)."""
+        spec: dict[str, Any] = {"args": encode_args(self.args), "sender": self.sender}
+        if self.kwargs:
+            spec["kwargs"] = encode_kwargs(self.kwargs)
+        return spec
+
+    @classmethod
+    def from_spec(cls, action: str, spec: dict[str, Any]) -> ChainPlan:
+        """The plan a stored :meth:`spec` of the command ``action`` describes."""
+        return cls(
+            CATALOGUE[action],
+            spec["sender"],
+            tuple(decode_args(spec["args"])),
+            decode_kwargs(spec.get("kwargs", {})),
+        )
+
+    def summary(self, facts: Facts) -> str:
+        """What the command does, in words."""
+        return self.command.explain(self.args, facts)
+
+    def stake(self, facts: Facts) -> int | None:
+        """The fen the command moves or commits (None: no amount of its own)."""
+        stake = self.command.stake
+        return stake(self.args, facts) if stake is not None else None
 
 
 # -- effects --------------------------------------------------------------------------------
@@ -95,34 +129,118 @@ def member_status(status: str) -> Effect:
 
 # -- the catalogue --------------------------------------------------------------------------
 
-ISSUE = ChainCommand("issue", Calls.issue, responders.issue, 201, link_document)
-ACCEPT = ChainCommand("accept", Calls.accept, responders.accept)
-REJECT = ChainCommand("reject", Calls.reject, responders.echo("certificate_id"))
-REVOKE = ChainCommand("revoke", Calls.revoke, responders.echo("certificate_id"))
-REPAY = ChainCommand("repay", Calls.repay, responders.echo("certificate_id", "amount"))
-SPLIT = ChainCommand("split", Calls.split, responders.split, 201)
+ISSUE = ChainCommand(
+    "issue",
+    Calls.issue,
+    responders.issue,
+    text(
+        "issue a certificate of {amount} to {org_beneficiary}, maturing {date}, "
+        "drawing on the credit line of {org_bank}",
+        amount=2,
+        org_beneficiary=1,
+        date=3,
+        org_bank=0,
+    ),
+    arg(2),
+    201,
+    link_document,
+)
+ACCEPT = ChainCommand(
+    "accept", Calls.accept, responders.accept, text("accept certificate {id}", id=0)
+)
+REJECT = ChainCommand(
+    "reject",
+    Calls.reject,
+    responders.echo("certificate_id"),
+    text("reject certificate {id}", id=0),
+)
+REVOKE = ChainCommand(
+    "revoke",
+    Calls.revoke,
+    responders.echo("certificate_id"),
+    text("revoke certificate {id}", id=0),
+)
+REPAY = ChainCommand(
+    "repay",
+    Calls.repay,
+    responders.echo("certificate_id", "amount"),
+    text("repay {amount} of certificate {id}", amount=1, id=0),
+    arg(1),
+)
+SPLIT = ChainCommand(
+    "split",
+    Calls.split,
+    responders.split,
+    text("split {amount} off {fragment} to {org_to}", amount=2, fragment=0, org_to=1),
+    arg(2),
+    201,
+)
 TRANSFER = ChainCommand(
-    "transfer", Calls.transfer_fragment, responders.echo("fragment_id", "to_org_id")
+    "transfer",
+    Calls.transfer_fragment,
+    responders.echo("fragment_id", "to_org_id"),
+    text("transfer {fragment} to {org_to}", fragment=0, org_to=1),
 )
-CLAIM = ChainCommand("claim", Calls.claim, responders.paid)
+CLAIM = ChainCommand(
+    "claim", Calls.claim, responders.paid, text("collect what {fragment} is owed", fragment=0)
+)
 SET_CREDIT_LINE = ChainCommand(
-    "set_credit_line", Calls.set_credit_line, responders.echo("core_enterprise_id", "limit")
+    "set_credit_line",
+    Calls.set_credit_line,
+    responders.echo("core_enterprise_id", "limit"),
+    text("set the credit line to {org_core} at {limit}", org_core=0, limit=1),
+    arg(1),
 )
-OFFER = ChainCommand("offer", Calls.offer_financing, responders.offer, 201)
-WITHDRAW_OFFER = ChainCommand("withdraw_offer", Calls.withdraw_offer, responders.echo("offer_id"))
-ACCEPT_OFFER = ChainCommand("accept_offer", Calls.accept_offer, responders.accept_offer)
-MINT = ChainCommand("mint", Calls.mint_settlement, responders.echo("org_id", "amount"))
+OFFER = ChainCommand(
+    "offer",
+    Calls.offer_financing,
+    responders.offer,
+    text(
+        "offer {amount} of {fragment} to {org_bank} at {rate} bps a year",
+        amount=2,
+        fragment=0,
+        org_bank=1,
+        rate=3,
+    ),
+    arg(2),
+    201,
+)
+WITHDRAW_OFFER = ChainCommand(
+    "withdraw_offer",
+    Calls.withdraw_offer,
+    responders.echo("offer_id"),
+    text("withdraw offer {id}", id=0),
+)
+ACCEPT_OFFER = ChainCommand(
+    "accept_offer",
+    Calls.accept_offer,
+    responders.accept_offer,
+    explain.accept_offer,
+    explain.offer_payment,
+)
+MINT = ChainCommand(
+    "mint",
+    Calls.mint_settlement,
+    responders.echo("org_id", "amount"),
+    text("create {amount} of settlement cash for {org_to}", amount=1, org_to=0),
+    arg(1),
+)
 SUSPEND = ChainCommand(
-    "suspend", Calls.suspend_member, responders.echo("org_id"), effect=member_status("suspended")
+    "suspend",
+    Calls.suspend_member,
+    responders.echo("org_id"),
+    text("suspend {org}", org=0),
+    effect=member_status("suspended"),
 )
 REINSTATE = ChainCommand(
     "reinstate",
     Calls.reinstate_member,
     responders.echo("org_id"),
+    text("reinstate {org}", org=0),
     effect=member_status("active"),
 )
-PAUSE = ChainCommand("pause", Calls.pause, responders.echo())
-UNPAUSE = ChainCommand("unpause", Calls.unpause, responders.echo())
+PAUSE = ChainCommand("pause", Calls.pause, responders.echo(), text("pause the ledger"))
+UNPAUSE = ChainCommand("unpause", Calls.unpause, responders.echo(), text("unpause the ledger"))
 
 #: every entry by its action (the name stored in the journal)
 CATALOGUE: dict[str, ChainCommand[...]] = {

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.auth import Principal
+from api.commands.approvals import PENDING_APPROVAL, waiting
 from api.commands.journal import CommandRef, Journal
 from api.commands.recovery import Recovery
 from api.commands.replay import CommandResult, replay
@@ -88,6 +89,8 @@ class Claims:
             )
         if existing.status in ("succeeded", "refused"):
             return replay(existing)
+        if existing.status == PENDING_APPROVAL:
+            return waiting(existing, replayed=True)
         if (
             existing.status == "signed"
             and existing.id not in self.journal.running

@@ -18,9 +18,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from api.chain import ChainGateway, SignedTx
-from api.commands.catalogue import CATALOGUE
+from api.commands.catalogue import ChainPlan
 from api.commands.completion import Completion, replaced
-from api.commands.journal import Journal, decode_args, decode_kwargs
+from api.commands.journal import Journal
 from api.commands.replay import CommandResult
 from api.models import Command
 from api.problems import Problem, node_down
@@ -129,13 +129,10 @@ class Recovery:
         """Finish a command whose transaction was journaled by an earlier attempt."""
         assert row.id is not None and row.tx_hash and row.raw_tx and row.sender
         params = json.loads(row.params)
-        spec = params["call"]
-        command = CATALOGUE[row.action]  # the entry is found by the action stored
-        call = command.ledger_call(
-            self.gateway.ledger.calls,
-            decode_args(spec["args"]),
-            decode_kwargs(spec.get("kwargs", {})),
-        )
+        # the entry is found by the action stored
+        plan = ChainPlan.from_spec(row.action, params["call"])
+        command = plan.command
+        call = plan.ledger_call(self.gateway.ledger.calls)
         signed = SignedTx(row.sender, int(row.nonce or 0), row.tx_hash, row.raw_tx)
         try:
             self._send_again_if_lost(row.id, signed)

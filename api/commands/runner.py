@@ -12,17 +12,11 @@ from typing import Any
 from sqlalchemy import Engine
 
 from api.chain import ChainGateway, SignedTx
+from api.commands.approvals import Approvals
 from api.commands.catalogue import ChainCommand, ChainPlan
 from api.commands.claims import Claims, CommandContext, in_progress
 from api.commands.completion import Completion
-from api.commands.journal import (
-    CommandRef,
-    Journal,
-    KeyTaken,
-    Running,
-    encode_args,
-    encode_kwargs,
-)
+from api.commands.journal import CommandRef, Journal, KeyTaken, Running
 from api.commands.recovery import Recovery
 from api.commands.replay import CommandResult
 from api.commands.writer import CommandWriter
@@ -55,8 +49,10 @@ class CommandRunner:
         resume_after: float | None = None,
         read_model_timeout: float = 10.0,
         read_engine: Engine | None = None,
+        approval_window: float = 24 * 3600.0,
     ) -> None:
-        """``resume_after``: see :class:`~api.commands.recovery.Recovery`."""
+        """``resume_after``: see :class:`~api.commands.recovery.Recovery`;
+        ``approval_window``: see :class:`~api.commands.approvals.Approvals`."""
         self.gateway = gateway
         self.journal = Journal(engine, read_engine or engine, Running())
         self.writer = CommandWriter(engine, self.journal.running)
@@ -65,6 +61,10 @@ class CommandRunner:
         )
         self.recovery = Recovery(self.journal, self.completion, gateway, resume_after)
         self.claims = Claims(self.journal, self.recovery)
+        self.approvals = Approvals(
+            engine, read_engine or engine, gateway, self.journal.running, approval_window
+        )
+        self.approvals.send = self.send
 
     @property
     def resume_after(self) -> float | None:
@@ -110,8 +110,6 @@ class CommandRunner:
         if isinstance(claimed, CommandResult):
             return claimed
         ref: CommandRef = claimed
-        journaled: list[int] = []  # the row id, once the journal commit stored it
-        sent: list[SignedTx] = []  # what it stored (again if the nonce was taken)
         try:
             try:
                 chosen = plan()
@@ -121,10 +119,33 @@ class CommandRunner:
                 return self.writer.refuse(ref, problem_from_revert(exc))
             if chosen.command is not command:
                 raise TypeError(f"a plan of {chosen.command.action} run as {command.action}")
+            waiting = self.approvals.park_if_needed(ref, ctx.principal, chosen)
+            if waiting is not None:
+                return waiting
+            return self.send(ref, chosen, params)
+        except KeyTaken:  # a concurrent request with the same key stored its row first
+            again = self.claims.claim(ctx, command.action, target, params, store=False)
+            if isinstance(again, CommandResult):
+                return again
+            if isinstance(again, int):  # re-took a row that aborted meanwhile: leave it
+                self.journal.set_status(again, "aborted")
+                self.journal.running.done(again)
+            raise in_progress() from None
+        finally:
+            if isinstance(ref, int):
+                self.journal.running.done(ref)
+
+    def send(self, ref: CommandRef, chosen: ChainPlan, params: dict[str, Any]) -> CommandResult:
+        """Journal and broadcast the planned command's transaction, then wait and finish
+        (:meth:`run_chain`'s second half; also where a checker's approval resumes a
+        command). ``ref``: the fields of a row not stored yet, or the id of a ``pending``
+        row this process runs."""
+        command = chosen.command
+        journaled: list[int] = []  # the row id, once the journal commit stored it
+        sent: list[SignedTx] = []  # what it stored (again if the nonce was taken)
+        try:
             call = chosen.ledger_call(self.gateway.ledger.calls)
-            spec: dict[str, Any] = {"args": encode_args(chosen.args), "sender": chosen.sender}
-            if chosen.kwargs:
-                spec["kwargs"] = encode_kwargs(chosen.kwargs)
+            spec = chosen.spec()
 
             def on_signed(signed: SignedTx) -> None:  # again if the nonce was taken: same row
                 row = journaled[-1] if journaled else ref
@@ -153,14 +174,8 @@ class CommandRunner:
             # the request as stored (through JSON), so a resumed command answers the same
             request = json.loads(json.dumps(params, default=str))
             return self.completion.complete(ref, signed, call, command, request)
-        except KeyTaken:  # a concurrent request with the same key stored its row first
-            again = self.claims.claim(ctx, command.action, target, params, store=False)
-            if isinstance(again, CommandResult):
-                return again
-            if isinstance(again, int):  # re-took a row that aborted meanwhile: leave it
-                self.journal.set_status(again, "aborted")
-                self.journal.running.done(again)
-            raise in_progress() from None
+        except KeyTaken:
+            raise  # another process has the row: it is not ours to abort
         except BaseException:
             if not journaled and isinstance(ref, int):  # a re-taken row that sent nothing
                 self.journal.set_status(ref, "aborted")

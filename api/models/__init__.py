@@ -1,7 +1,7 @@
 """SQLModel tables. Alembic migrations in api/migrations own the schema; these classes are
 the Python view of it (tests check the two agree)."""
 
-from api.models.access import ApiKey, Organization
+from api.models.access import ApiKey, ApprovalRule, Organization
 from api.models.chain_index import (
     CertificateRow,
     ChainEvent,
@@ -15,6 +15,7 @@ from api.models.documents import Document
 
 __all__ = [
     "ApiKey",
+    "ApprovalRule",
     "AuditEntry",
     "CertificateRow",
     "ChainEvent",

@@ -15,7 +15,9 @@ class Command(SQLModel, table=True):
 
     A chain command's row is first written by the commit that journals its signed
     transaction (or stores its refusal); a local command's when it is accepted.
-    Status: ``pending`` (accepted, nothing signed), ``signed`` (raw transaction stored,
+    Status: ``pending`` (accepted, nothing signed), ``pending_approval`` (waits for a
+    checker of its organization), ``awaiting_signature`` (prepared for the organization's
+    own signer, its nonce reserved), ``signed`` (raw transaction stored,
     maybe broadcast: on restart it is reconciled with the chain by hash), ``succeeded`` /
     ``refused`` (response stored: a replay returns it byte for byte), ``aborted`` (the
     process died before signing; nothing reached the chain, a retry runs it again).
@@ -37,6 +39,17 @@ class Command(SQLModel, table=True):
     nonce: int | None = None
     tx_hash: str | None = Field(default=None, max_length=66)
     raw_tx: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: a command that waits (``pending_approval``, ``awaiting_signature``) expires then
+    expires_at: datetime | None = Field(default=None, index=True)
+    #: what the command does, in words (shown to the checker and to the outside signer)
+    summary: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: the fen the command moves or commits, as the approval policy weighs it
+    stake: str | None = Field(default=None, max_length=40)
+    checker_key_id: int | None = None
+    decided_at: datetime | None = None
+    decision_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: a transaction prepared for an outside signer (JSON, chain_client.unsigned)
+    unsigned_tx: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     response_status: int | None = None
     response_body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,95 @@
+"""What a chain command does, in words and in fen, from its planned ledger call alone.
+
+A checker approving a command and an organization signing a prepared transaction with its
+own tool both need to see exactly what will happen ("split 300,000.00 CNY off fragment
+4294967297 (1/1) to Suzhou Castings") before it happens; the approval policy needs the
+amount at stake. Both are read from the plan's arguments (the typed
+:class:`chain_client.ledger.Calls` builders' arguments), so what is shown is what is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from api.cli.money import format_cny
+from api.cli.output import when
+from chain_client.ledger import Ledger
+from chain_client.ledger_types import certificate_id_of, seq_of
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Where an explanation looks things up: ``name_of`` gives an address's organization
+    name (the address itself when unknown), ``ledger`` reads the chain (an offer's terms
+    and price, for a command that names only the offer)."""
+
+    name_of: Callable[[str], str]
+    ledger: Ledger
+
+
+#: (ledger-call arguments, facts) -> one sentence
+Explainer = Callable[[Sequence[Any], Facts], str]
+#: (ledger-call arguments, facts) -> fen at stake (None: no amount of its own)
+Stake = Callable[[Sequence[Any], Facts], int | None]
+
+
+def cny(fen: int) -> str:
+    return f"{format_cny(fen)} CNY"
+
+
+def fragment(fragment_id: int) -> str:
+    fid = int(fragment_id)
+    return f"fragment {fid} ({certificate_id_of(fid)}/{seq_of(fid)})"
+
+
+def arg(index: int) -> Stake:
+    """The stake is the ledger call's argument ``index`` (fen)."""
+
+    def stake(args: Sequence[Any], facts: Facts) -> int | None:
+        return int(args[index])
+
+    return stake
+
+
+def text(template: str, **roles: int) -> Explainer:
+    """A sentence from ``template``: ``{name}`` placeholders filled from the call's
+    arguments at the positions ``roles`` gives, each shown by its kind (the placeholder's
+    prefix: ``amount``/``limit`` as CNY, ``fragment`` as a fragment, ``org`` as the
+    organization's name, ``date`` as China time, anything else as is)."""
+
+    def explain(args: Sequence[Any], facts: Facts) -> str:
+        values: dict[str, str] = {}
+        for name, index in roles.items():
+            value = args[index]
+            if name.startswith(("amount", "limit")):
+                values[name] = cny(int(value))
+            elif name.startswith("fragment"):
+                values[name] = fragment(int(value))
+            elif name.startswith("date"):
+                values[name] = when(int(value))
+            elif name.startswith("org"):
+                values[name] = facts.name_of(str(value))
+            else:
+                values[name] = str(value)
+        return template.format(**values)
+
+    return explain
+
+
+def offer_payment(args: Sequence[Any], facts: Facts) -> int | None:
+    """Buying an offer (its only argument) commits the payment the contract quotes now."""
+    return facts.ledger.quote(int(args[0])).payment
+
+
+def accept_offer(args: Sequence[Any], facts: Facts) -> str:
+    """Buying an offer: its terms and today's price, read from the chain."""
+    offer_id = int(args[0])
+    offer = facts.ledger.offer(offer_id)
+    quote = facts.ledger.quote(offer_id)
+    return (
+        f"buy offer {offer_id}: {cny(offer.amount)} of {fragment(offer.fragment_id)} from "
+        f"{facts.name_of(offer.seller)} at {offer.rate_bps} bps a year, {quote.days} days "
+        f"to maturity: pay {cny(quote.payment)} now (discount {cny(quote.discount)})"
+    )
