@@ -43,7 +43,7 @@ from web3.types import TxReceipt
 
 from api.db import is_postgres
 from api.keys_db import DbKeyDocuments, copy_folder_keys
-from api.models import Deployment
+from api.models import Deployment, Organization
 from api.nonces_pg import PgNonceCounter
 from api.settings import Settings
 from api.timeutil import utcnow
@@ -56,6 +56,7 @@ from chain_client.ledger import Ledger, LedgerCall
 from chain_client.ledger_types import TxOutcome
 from chain_client.manifest import DeploymentManifest, load_manifest
 from chain_client.nonces import NonceManager
+from chain_client.signers import OwnSigner, Signer
 from chain_client.transactions import PendingTransaction, SignedTransaction
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ class ChainGateway:
         self.settings = settings
         self.w3: Web3 = connect(settings.rpc_url)
         self.engine = engine if engine is not None and is_postgres(engine) else None
+        #: the service's database, whichever it is: whose key is where (custody_of)
+        self.db = engine
         folder_keys = KeyStore(settings.keystore_dir, scrypt_n=settings.keystore_scrypt_n)
         if self.engine is not None:
             self.keystore = KeyStore(
@@ -108,7 +111,7 @@ class ChainGateway:
             # shared through files: every worker process of a server signs for every account
             self.nonces = NonceManager(self.w3, shared_dir=settings.nonce_dir)
         self.fees = AutoFees()
-        self._accounts: dict[str, LocalAccount] = {}
+        self._accounts: dict[str, Signer] = {}
         self._senders: dict[str, TransactionSender] = {}
         self._ledgers: dict[str, Ledger] = {}
         self._lock = threading.Lock()
@@ -193,16 +196,43 @@ class ChainGateway:
         info = self.keystore.create(self.settings.master_passphrase.get_secret_value(), label=label)
         return info.id, info.address
 
-    def account(self, address: str) -> LocalAccount:
+    def custody_of(self, address: str) -> str:
+        """Who signs for ``address``: ``platform`` (the key store), ``self`` (its
+        organization, outside the service) or ``remote`` (a signer service)."""
+        if self.db is None:
+            return "platform"
+        with self.db.connect() as conn:
+            custody = conn.execute(
+                select(col(Organization.custody)).where(
+                    col(Organization.address) == to_checksum_address(address)
+                )
+            ).scalar()
+        return str(custody or "platform")
+
+    def account(self, address: str) -> Signer:
+        """What signs for ``address``: its key from the key store, or a signer that
+        refuses (:class:`~chain_client.signers.SignatureRequired`) for an organization
+        that signs its own transactions."""
         address = to_checksum_address(address)
         with self._lock:
             account = self._accounts.get(address)
         if account is None:
-            passphrase = self.settings.master_passphrase.get_secret_value()
-            account = self.keystore.load(address, passphrase)
+            if address != self.operator.address and self.custody_of(address) == "self":
+                account = OwnSigner(address)
+            else:
+                passphrase = self.settings.master_passphrase.get_secret_value()
+                account = self.keystore.load(address, passphrase)
             with self._lock:
                 self._accounts[address] = account
         return account
+
+    def forget(self, address: str) -> None:
+        """Drop what is cached for ``address`` (its custody changed)."""
+        address = to_checksum_address(address)
+        with self._lock:
+            self._accounts.pop(address, None)
+            self._senders.pop(address, None)
+            self._ledgers.pop(address, None)
 
     def sender_for(self, address: str) -> TransactionSender:
         address = to_checksum_address(address)

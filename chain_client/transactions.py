@@ -57,7 +57,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
 
-from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 from eth_utils import keccak
 from hexbytes import HexBytes
@@ -81,6 +80,7 @@ from chain_client.fees import AutoFees, Fees, FeeStrategy, is_legacy
 from chain_client.head import DEFAULT_MAX_AGE, block_period, latest_block
 from chain_client.nonces import NonceManager
 from chain_client.reverts import error_decoder
+from chain_client.signers import Signer
 
 try:  # what LocalAccount.sign_transaction does after re-deriving the key (see _sign)
     from eth_account._utils.signing import sign_transaction_dict as _sign_transaction_dict
@@ -291,7 +291,7 @@ class TransactionSender:
     def __init__(
         self,
         w3: Web3,
-        account: LocalAccount,
+        account: Signer,
         *,
         fee_strategy: FeeStrategy | None = None,
         nonce_manager: NonceManager | None = None,
@@ -933,7 +933,7 @@ def _timeout(pending: PendingTransaction, needed: int) -> TransactionTimeout:
     )
 
 
-def _sign(account: LocalAccount, fields: Mapping[str, Any]) -> tuple[bytes, str]:
+def _sign(account: Signer, fields: Mapping[str, Any]) -> tuple[bytes, str]:
     """(raw signed transaction, 0x hash), as ``account.sign_transaction(fields)`` gives.
 
     ``LocalAccount.sign_transaction`` re-parses the private key and re-derives the public
