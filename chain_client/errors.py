@@ -177,6 +177,43 @@ class UnknownRevert(ContractRevert):
     """Revert data that matches no error of the ABI (or no data at all)."""
 
 
+# --- signers ----------------------------------------------------------------------------
+
+
+class SignerError(ChainClientError):
+    """An external signer (:class:`chain_client.signers.RemoteSigner`) did not sign.
+
+    Messages name the signer by scheme, host and port only: its URL may carry credentials.
+    Nothing was broadcast when one is raised: signing comes before the broadcast."""
+
+
+class SignerUnavailable(SignerError):  # noqa: N818 - reads better at the call site
+    """The signer could not be reached, timed out, or failed (HTTP 5xx, an answer that is
+    not JSON-RPC): for now, like a node down; the same request later may succeed."""
+
+
+class SignerRefused(SignerError):  # noqa: N818
+    """The signer answered with a JSON-RPC error: it will not sign this (a person declined
+    it in clef, the key is not the signer's, a rule of the signer refused it).
+    ``rpc_code`` and ``rpc_message`` are the signer's own."""
+
+    def __init__(self, message: str, rpc_code: int | None = None, rpc_message: str = "") -> None:
+        super().__init__(message)
+        self.rpc_code = rpc_code
+        self.rpc_message = rpc_message
+
+
+class SignerMismatch(SignerError):  # noqa: N818
+    """The signer returned bytes that are not the transaction it was asked to sign, or
+    signed with another key. ``field`` names the first difference (a transaction field,
+    ``sender`` for another key, ``encoding`` for bytes that are no signed transaction, as
+    :class:`chain_client.unsigned.SignedMismatch` does)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 # --- events -----------------------------------------------------------------------------
 
 
