@@ -31,6 +31,9 @@ interface ICreditLedger is IAccessControl, ILedgerErrors {
     event MemberSuspended(address indexed account);
     /// @notice A member's suspension was lifted.
     event MemberReinstated(address indexed account);
+    /// @notice An organization moved to a new key: its record (role, suspension) is now
+    /// `newAccount`'s, and `oldAccount` is retired for good (see `rotateMember`).
+    event MemberRotated(address indexed oldAccount, address indexed newAccount, bytes32 indexed orgIdHash);
 
     /// @notice The platform operator's role: onboarding, suspension, pause, grace period.
     function OPERATOR_ROLE() external view returns (bytes32);
@@ -49,6 +52,39 @@ interface ICreditLedger is IAccessControl, ILedgerErrors {
 
     /// @notice Lifts a suspension (operator only).
     function reinstateMember(address account) external;
+
+    /// @notice Key rotation and recovery (operator only): an organization that lost its key,
+    /// or whose key is compromised, moves to `newAccount`, a fresh address (never a member
+    /// nor retired). Its member record (role, suspension flag, organization) moves there and
+    /// `oldAccount` is retired for good: no role, refused as NotAMember by every action, never
+    /// registered again, never paid. What the ledger stores by address then follows in the
+    /// operator's batches, each to the organization's current key: `moveCertificates`
+    /// (before `moveCreditLines`), `moveOffers`, `moveHoldings`. A payout due to a fragment
+    /// the old key still holds goes to the current key (`payFragments`, `claim`). A successor
+    /// may itself be rotated before those moves are done: moves follow the chain.
+    /// @param oldAccount the member's current address, to retire.
+    /// @param newAccount the organization's new address.
+    function rotateMember(address oldAccount, address newAccount) external;
+
+    /// @notice After a rotation (operator only): each fragment the retired `oldAccount`
+    /// holds goes to its organization's current key, whatever the certificate's status
+    /// (the holder stays the same organization: this is not a transfer). A fragment already
+    /// held by that key is skipped, so a batch may be sent again.
+    /// @param oldAccount a retired address.
+    /// @param fragmentIds fragments it holds (the read model knows them).
+    function moveHoldings(address oldAccount, uint256[] calldata fragmentIds) external;
+
+    /// @notice After a rotation (operator only): the retired `oldAccount` is replaced by its
+    /// organization's current key wherever it is the issuer, beneficiary or credit provider
+    /// of these certificates, so that the new key repays, accepts or rejects. What the
+    /// certificate still owes moves with it between credit lines.
+    /// @param oldAccount a retired address.
+    /// @param certificateIds certificates naming it.
+    function moveCertificates(address oldAccount, uint256[] calldata certificateIds) external;
+
+    /// @notice A member's retired address's successor (the key it was rotated to), or zero
+    /// if `account` is not retired. Follow it again for an organization rotated twice.
+    function successorOf(address account) external view returns (address);
 
     /// @notice Halts every state change of the ledger in an emergency (operator only).
     function pause() external;
@@ -75,12 +111,32 @@ interface ICreditLedger is IAccessControl, ILedgerErrors {
 
     /// @notice A financier set its limit for a core enterprise.
     event CreditLineSet(address indexed financier, address indexed coreEnterprise, uint256 limit);
+    /// @notice After a rotation, the line of (financier, coreEnterprise) moved to
+    /// (newFinancier, newCoreEnterprise), one of them the retired party's successor; the old
+    /// line's limit is now zero and `limit` is the new line's.
+    event CreditLineMoved(
+        address indexed financier,
+        address indexed coreEnterprise,
+        address newFinancier,
+        address newCoreEnterprise,
+        uint256 limit
+    );
 
     /// @notice Sets (grants, raises, lowers or closes) the limit the caller, a financier,
     /// extends to a core enterprise. A limit below what is used stops new issuance but
     /// cancels nothing issued. Raising needs both parties active; lowering or closing only
     /// their roles (a suspension stops risk from growing, never keeps it open).
     function setCreditLine(address coreEnterprise, uint128 limit) external;
+
+    /// @notice After a rotation (operator only): the credit lines between the retired
+    /// `oldAccount` and each counterparty, in both directions (its lines to core enterprises
+    /// as a financier, its lines from financiers as a core enterprise), move to its
+    /// organization's current key. Only the limit moves: a line still in use is refused
+    /// until its certificates have moved (`moveCertificates` carries what they owe). If the
+    /// new line already has a limit (set by its financier since the rotation), that limit stays.
+    /// @param oldAccount a retired address.
+    /// @param counterparties the financiers or core enterprises it has lines with.
+    function moveCreditLines(address oldAccount, address[] calldata counterparties) external;
 
     /// @notice The limit and the amount in use of a financier's line to a core enterprise.
     function creditLine(address financier, address coreEnterprise) external view returns (uint256 limit, uint256 used);
@@ -115,6 +171,12 @@ interface ICreditLedger is IAccessControl, ILedgerErrors {
     );
     /// @notice A whole fragment changed hands.
     event FragmentTransferred(uint256 indexed fragmentId, address indexed from, address indexed to);
+    /// @notice After a rotation, a fragment held by the retired `from` moved to `to`, the same
+    /// organization's current key (by the operator, or on the way to a payout).
+    event HoldingMoved(uint256 indexed fragmentId, address indexed from, address indexed to);
+    /// @notice After a rotation, the retired `from` was replaced by `to` as the certificate's
+    /// issuer, beneficiary or credit provider (whichever it was).
+    event CertificatePartyMoved(uint256 indexed certificateId, address indexed from, address indexed to);
 
     /// @notice Longest tenor a certificate may have, in seconds.
     function MAX_TENOR() external view returns (uint256);
@@ -209,6 +271,9 @@ interface ICreditLedger is IAccessControl, ILedgerErrors {
     );
     /// @notice The seller withdrew an open offer.
     event FinancingWithdrawn(uint256 indexed offerId);
+    /// @notice After a rotation, the retired `from` was replaced by `to` as the open offer's
+    /// seller or financier (whichever it was).
+    event OfferPartyMoved(uint256 indexed offerId, address indexed from, address indexed to);
     /// @notice The financier bought `amount` fen of `fragmentId` for `payment`; it now holds
     /// `financedFragmentId` (the same fragment if the whole of it was offered, else a new one).
     event FinancingAccepted(
@@ -244,6 +309,12 @@ interface ICreditLedger is IAccessControl, ILedgerErrors {
     /// @return financedFragmentId the fragment the financier now holds.
     function acceptOffer(uint256 offerId) external returns (uint256 financedFragmentId);
 
+    /// @notice After a rotation (operator only): the retired `oldAccount` is replaced by its
+    /// organization's current key as the seller or financier of these open offers.
+    /// @param oldAccount a retired address.
+    /// @param offerIds open offers naming it.
+    function moveOffers(address oldAccount, uint256[] calldata offerIds) external;
+
     /// @notice What accepting an offer now would cost: whole days to maturity, the discount
     /// and the payment to the seller, all by DiscountMath's rule (simple interest, ACT/360,
     /// both roundings against the financier).
@@ -278,13 +349,16 @@ interface ICreditLedger is IAccessControl, ILedgerErrors {
     /// defaulted certificate is accepted too. The issuer's credit line is restored by as much.
     function repay(uint256 certificateId, uint128 amount) external;
 
-    /// @notice The holder collects what its fragment is owed so far.
+    /// @notice The holder collects what its fragment is owed so far. A retired key is refused
+    /// (NotAMember); its organization's current key may claim a fragment the retired key
+    /// still holds, which moves it (HoldingMoved) and pays it.
     /// @return amount fen paid.
     function claim(uint256 fragmentId) external returns (uint256 amount);
 
     /// @notice Pays every fragment with seq in [fromSeq, fromSeq + count) of a certificate
     /// what it is owed, to its current holder. Anyone may call it; fragments owed nothing
-    /// are skipped, so running it twice pays nobody twice.
+    /// are skipped, so running it twice pays nobody twice. A fragment held by a retired key
+    /// is moved to its organization's current key (HoldingMoved), which is paid.
     /// @return total fen paid by this call.
     function payFragments(uint256 certificateId, uint256 fromSeq, uint256 count) external returns (uint256 total);
 

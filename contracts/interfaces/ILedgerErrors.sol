@@ -54,6 +54,46 @@ interface ILedgerErrors {
     /// @param actual the role it holds.
     error WrongRole(address account, Role actual);
 
+    // -- key rotation ---------------------------------------------------------------------
+
+    /// @notice The account was retired by a key rotation: it can never be registered,
+    /// rotated or rotated to again.
+    /// @param account the retired address.
+    /// @param successor the address it was rotated to.
+    error AccountRetired(address account, address successor);
+
+    /// @notice A move after a rotation names an account that is not retired.
+    /// @param account the account given as the retired one.
+    error NotRetired(address account);
+
+    /// @notice The fragment is held neither by the retired account nor by its successor.
+    /// @param fragmentId the fragment.
+    /// @param account the retired account.
+    /// @param holder the fragment's holder now.
+    error FragmentNotHeld(uint256 fragmentId, address account, address holder);
+
+    /// @notice The retired account is not the certificate's issuer, beneficiary or credit provider.
+    /// @param certificateId the certificate.
+    /// @param account the retired account.
+    error NotCertificateParty(uint256 certificateId, address account);
+
+    /// @notice The retired account is not the open offer's seller or financier.
+    /// @param offerId the offer.
+    /// @param account the retired account.
+    error NotOfferParty(uint256 offerId, address account);
+
+    /// @notice The retired account has no credit line with the counterparty, in either direction.
+    /// @param account the retired account.
+    /// @param counterparty the financier or core enterprise named.
+    error NoCreditLine(address account, address counterparty);
+
+    /// @notice The credit line is still in use by certificates that name the retired
+    /// account: move those certificates first (moveCertificates carries what they owe).
+    /// @param financier the line's financier.
+    /// @param coreEnterprise the line's core enterprise.
+    /// @param used the amount in use, in fen.
+    error CreditLineInUse(address financier, address coreEnterprise, uint256 used);
+
     // -- credit lines ---------------------------------------------------------------------
 
     /// @notice Issuing would draw more than is left of the financier's line to the core enterprise.

@@ -98,6 +98,7 @@ abstract contract Certificates is CreditLines {
     function revoke(uint256 certificateId) external whenNotPaused {
         Certificate storage cert = _existingCertificate(certificateId);
         if (cert.issuer != msg.sender) revert NotIssuer(certificateId, msg.sender);
+        _requireMember(msg.sender); // a retired issuer's key revokes nothing
         if (cert.status != CertificateStatus.Issued) revert WrongCertificateStatus(certificateId, cert.status);
         cert.status = CertificateStatus.Revoked;
         _restoreCredit(cert.creditProvider, cert.issuer, cert.faceValue);
@@ -123,6 +124,63 @@ abstract contract Certificates is CreditLines {
         _requireActiveHolder(to);
         Fragment storage fragment = _movableFragmentOf(fragmentId, msg.sender);
         _transfer(fragmentId, fragment, to);
+    }
+
+    /// @inheritdoc ICreditLedger
+    /// @dev Not a transfer (no FragmentTransferred, and allowed whatever the certificate's
+    /// status, after maturity and settlement too): the organization that holds the fragment
+    /// stays the same, only its key changed, and its payouts must reach the new key.
+    function moveHoldings(address oldAccount, uint256[] calldata fragmentIds)
+        external
+        onlyRole(OPERATOR_ROLE)
+        whenNotPaused
+    {
+        address successor = _successorForMove(oldAccount);
+        for (uint256 i = 0; i < fragmentIds.length; ++i) {
+            uint256 fragmentId = fragmentIds[i];
+            Fragment storage fragment = _existingFragment(fragmentId);
+            address holder = fragment.holder;
+            if (holder == oldAccount) {
+                _moveHolding(fragmentId, fragment, oldAccount, successor);
+            } else if (holder != successor) {
+                revert FragmentNotHeld(fragmentId, oldAccount, holder);
+            }
+            // held by the successor already (moved by a payout, or a batch sent again): skipped
+        }
+    }
+
+    /// @inheritdoc ICreditLedger
+    /// @dev The certificate's debt follows it: the amount still owed moves from the line of
+    /// (old credit provider, old issuer) to the line of the new pair, so every line's
+    /// `used` stays what is owed under it.
+    function moveCertificates(address oldAccount, uint256[] calldata certificateIds)
+        external
+        onlyRole(OPERATOR_ROLE)
+        whenNotPaused
+    {
+        address successor = _successorForMove(oldAccount);
+        for (uint256 i = 0; i < certificateIds.length; ++i) {
+            uint256 certificateId = certificateIds[i];
+            Certificate storage cert = _existingCertificate(certificateId);
+            address issuer = cert.issuer;
+            address provider = cert.creditProvider;
+            bool moved = false;
+            if (cert.beneficiary == oldAccount) {
+                cert.beneficiary = successor;
+                moved = true;
+            }
+            if (issuer == oldAccount || provider == oldAccount) {
+                address newIssuer = issuer == oldAccount ? successor : issuer;
+                address newProvider = provider == oldAccount ? successor : provider;
+                cert.issuer = newIssuer;
+                cert.creditProvider = newProvider;
+                uint128 owing = _owing(cert);
+                if (owing != 0) _moveCredit(provider, issuer, newProvider, newIssuer, owing);
+                moved = true;
+            }
+            if (!moved) revert NotCertificateParty(certificateId, oldAccount);
+            emit CertificatePartyMoved(certificateId, oldAccount, successor);
+        }
     }
 
     /// @inheritdoc ICreditLedger
@@ -176,6 +234,22 @@ abstract contract Certificates is CreditLines {
         _fragments[newFragmentId] =
             Fragment({holder: to, parentSeq: FragmentIds.seqOf(fragmentId), value: amount, paid: 0});
         emit FragmentSplit(certificateId, fragmentId, newFragmentId, parent.holder, to, amount);
+    }
+
+    /// @dev A rotation's move of one fragment from a retired key to its organization's
+    /// current one (the operator's moveHoldings, or a payout on the way).
+    function _moveHolding(uint256 fragmentId, Fragment storage fragment, address from, address to) internal {
+        fragment.holder = to;
+        emit HoldingMoved(fragmentId, from, to);
+    }
+
+    /// @dev What the certificate's issuer still owes under its credit line: the face value
+    /// less repayments while it is owed (issued, active, overdue, defaulted), else nothing
+    /// (a rejected or revoked certificate gave its line back; a settled one is repaid).
+    function _owing(Certificate storage cert) private view returns (uint128) {
+        CertificateStatus status = cert.status;
+        if (status == CertificateStatus.Rejected || status == CertificateStatus.Revoked) return 0;
+        return cert.faceValue - cert.repaid;
     }
 
     function _transfer(uint256 fragmentId, Fragment storage fragment, address to) internal {

@@ -55,6 +55,7 @@ abstract contract Financing is Settlement {
     function withdrawOffer(uint256 offerId) external whenNotPaused {
         Offer storage offer = _openOffer(offerId);
         if (offer.seller != msg.sender) revert NotOfferSeller(offerId, msg.sender);
+        _requireMember(msg.sender); // a retired seller's key withdraws nothing
         offer.status = OfferStatus.Withdrawn;
         emit FinancingWithdrawn(offerId);
     }
@@ -84,6 +85,33 @@ abstract contract Financing is Settlement {
             offerId, fragmentId, msg.sender, seller, financedFragmentId, amount, discount, days_, payment
         );
         settlementToken.safeTransferFrom(msg.sender, seller, payment);
+    }
+
+    /// @inheritdoc ICreditLedger
+    /// @dev Only open offers move: an accepted or withdrawn one is history. An open offer of
+    /// a retired seller or to a retired financier cannot be accepted meanwhile (acceptance
+    /// checks both parties' roles), so no cash goes to the old key.
+    function moveOffers(address oldAccount, uint256[] calldata offerIds)
+        external
+        onlyRole(OPERATOR_ROLE)
+        whenNotPaused
+    {
+        address successor = _successorForMove(oldAccount);
+        for (uint256 i = 0; i < offerIds.length; ++i) {
+            uint256 offerId = offerIds[i];
+            Offer storage offer = _openOffer(offerId);
+            bool moved = false;
+            if (offer.seller == oldAccount) {
+                offer.seller = successor;
+                moved = true;
+            }
+            if (offer.financier == oldAccount) {
+                offer.financier = successor;
+                moved = true;
+            }
+            if (!moved) revert NotOfferParty(offerId, oldAccount);
+            emit OfferPartyMoved(offerId, oldAccount, successor);
+        }
     }
 
     /// @inheritdoc ICreditLedger

@@ -13,13 +13,22 @@ import {Role} from "./LedgerTypes.sol";
 /// @dev The operator is an AccessControl role so that it can be held by a multisig and
 /// rotated; business roles are a one-slot enum so that every permission check on the hot
 /// paths (split, transfer) is a single storage read.
+/// Key rotation (docs/design.md, Key rotation): `rotateMember` moves an organization's
+/// record to a fresh address and leaves the old one retired, with Role.None and its
+/// successor in the same slot as the role, so every existing role check refuses the old
+/// address (NotAMember) at no extra gas. What other modules store by address (fragments,
+/// certificates, offers, credit lines) is moved by the operator's `move*` calls, each to
+/// the end of the chain of successors (`_successorForMove`).
 abstract contract Membership is AccessControl, PauseClock {
     /// @inheritdoc ICreditLedger
     bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
 
+    /// @dev role, suspended and successor share one slot: the role checks of the hot paths
+    /// read it anyway, so knowing that an address is retired costs them nothing.
     struct Member {
         Role role;
         bool suspended;
+        address successor; // set once the account is retired by a rotation, else zero
         bytes32 orgIdHash;
     }
 
@@ -41,11 +50,34 @@ abstract contract Membership is AccessControl, PauseClock {
         if (account == address(0)) revert ZeroAddress();
         if (orgIdHash == bytes32(0)) revert ZeroOrganizationId();
         if (role == Role.None) revert InvalidRole(role);
-        if (_members[account].role != Role.None) revert MemberAlreadyRegistered(account);
+        _requireFresh(account);
         if (_accountOfOrganization[orgIdHash] != address(0)) revert OrganizationAlreadyRegistered(orgIdHash);
-        _members[account] = Member({role: role, suspended: false, orgIdHash: orgIdHash});
+        _members[account] = Member({role: role, suspended: false, successor: address(0), orgIdHash: orgIdHash});
         _accountOfOrganization[orgIdHash] = account;
         emit MemberRegistered(account, orgIdHash, role);
+    }
+
+    /// @inheritdoc ICreditLedger
+    /// @dev Why a retired address keeps nothing but its successor (its memberOf is all zero,
+    /// as for a non-member): every check of a caller or counterparty reads the role, so
+    /// Role.None refuses the old key everywhere with no new check on the hot paths. A
+    /// suspension moves with the record, so a key suspended in an emergency stays stopped
+    /// until the operator reinstates its successor.
+    function rotateMember(address oldAccount, address newAccount) external onlyRole(OPERATOR_ROLE) whenNotPaused {
+        Member storage old = _members[oldAccount];
+        if (old.role == Role.None) {
+            if (old.successor != address(0)) revert AccountRetired(oldAccount, old.successor);
+            revert NotAMember(oldAccount);
+        }
+        if (newAccount == address(0)) revert ZeroAddress();
+        _requireFresh(newAccount);
+        bytes32 orgIdHash = old.orgIdHash;
+        _members[newAccount] =
+            Member({role: old.role, suspended: old.suspended, successor: address(0), orgIdHash: orgIdHash});
+        _members[oldAccount] =
+            Member({role: Role.None, suspended: false, successor: newAccount, orgIdHash: bytes32(0)});
+        _accountOfOrganization[orgIdHash] = newAccount;
+        emit MemberRotated(oldAccount, newAccount, orgIdHash);
     }
 
     /// @inheritdoc ICreditLedger
@@ -90,6 +122,42 @@ abstract contract Membership is AccessControl, PauseClock {
         return _accountOfOrganization[orgIdHash];
     }
 
+    /// @inheritdoc ICreditLedger
+    function successorOf(address account) external view returns (address) {
+        return _members[account].successor;
+    }
+
+    /// @dev For the operator's moves after a rotation: reverts unless `oldAccount` is
+    /// retired, and returns where its things go, the end of its chain of successors (an
+    /// organization may rotate again before the moves of its first rotation are done; the
+    /// chain is as long as its rotations, walked once per call).
+    function _successorForMove(address oldAccount) internal view returns (address successor) {
+        successor = _members[oldAccount].successor;
+        if (successor == address(0)) revert NotRetired(oldAccount);
+        successor = _currentAccount(successor);
+    }
+
+    /// @dev Whether `account` was retired by a rotation.
+    function _isRetired(address account) internal view returns (bool) {
+        return _members[account].successor != address(0);
+    }
+
+    /// @dev `account` itself unless it is retired, else the end of its chain of successors.
+    function _currentAccount(address account) internal view returns (address) {
+        address next = _members[account].successor;
+        while (next != address(0)) {
+            account = next;
+            next = _members[account].successor;
+        }
+        return account;
+    }
+
+    /// @dev Reverts unless `account` is a member now (suspended or not): what the few
+    /// actions that need no particular role ask, so that a retired key is refused there too.
+    function _requireMember(address account) internal view {
+        if (_members[account].role == Role.None) revert NotAMember(account);
+    }
+
     /// @dev Reverts unless `account` is an active member holding `role`.
     function _requireActive(address account, Role role) internal view {
         if (_requireRole(account, role).suspended) revert MemberIsSuspended(account);
@@ -116,6 +184,14 @@ abstract contract Membership is AccessControl, PauseClock {
             revert WrongRole(account, role);
         }
         if (member.suspended) revert MemberIsSuspended(account);
+    }
+
+    /// @dev Reverts unless `account` was never registered: neither a member nor retired (a
+    /// retired key stays retired for good, so that it can never act again).
+    function _requireFresh(address account) private view {
+        Member storage member = _members[account];
+        if (member.role != Role.None) revert MemberAlreadyRegistered(account);
+        if (member.successor != address(0)) revert AccountRetired(account, member.successor);
     }
 
     function _existingMember(address account) private view returns (Member storage member) {

@@ -17,6 +17,11 @@ import {Certificate, CertificateStatus, Fragment} from "./LedgerTypes.sol";
 /// (`claim`) or by anyone for a page of fragments (`payFragments`), which is what a keeper
 /// runs to make repayment automatic. Repayment is accepted only from maturity on, when no
 /// fragment can move or split any more, so a fragment's share never changes under it.
+/// No payout ever goes to a retired key (docs/design.md, Key rotation): `claim` refuses
+/// it, and `payFragments` pays its organization's current key, moving the fragment there.
+/// A retired issuer may still repay a certificate not yet moved to its successor: that only
+/// brings the organization's money in, and refusing it would cost every repayment a
+/// storage read.
 abstract contract Repayment is Settlement {
     using SafeERC20 for IERC20;
 
@@ -58,7 +63,15 @@ abstract contract Repayment is Settlement {
     /// @inheritdoc ICreditLedger
     function claim(uint256 fragmentId) external whenNotPaused nonReentrant returns (uint256 amount) {
         Fragment storage fragment = _existingFragment(fragmentId);
-        if (fragment.holder != msg.sender) revert NotHolder(fragmentId, msg.sender);
+        address holder = fragment.holder;
+        if (holder != msg.sender) {
+            // the organization's current key collects a fragment its retired key still
+            // holds, without waiting for the operator's move (moved here, with its event)
+            if (_currentAccount(holder) != msg.sender) revert NotHolder(fragmentId, msg.sender);
+            _moveHolding(fragmentId, fragment, holder, msg.sender);
+        } else {
+            _requireMember(msg.sender); // a retired key is never paid
+        }
         Certificate storage cert = _certificateOfFragment(fragmentId);
         amount = _owed(cert, fragment);
         if (amount == 0) revert NothingOwed(fragmentId);
@@ -81,6 +94,7 @@ abstract contract Repayment is Settlement {
         uint256 end = fromSeq + count < fragmentCount ? fromSeq + count : fragmentCount;
         uint256 repaid = cert.repaid;
         uint256 faceValue = cert.faceValue;
+        address current; // the last holder known to be a current key: checked once per run
         for (uint256 seq = fromSeq; seq < end; ++seq) {
             uint256 fragmentId = FragmentIds.make(certificateId, seq);
             Fragment storage fragment = _fragment(fragmentId);
@@ -88,9 +102,20 @@ abstract contract Repayment is Settlement {
             if (amount == 0) continue;
             fragment.paid += uint128(amount);
             total += amount;
-            address holder = fragment.holder;
-            emit FragmentPaid(certificateId, fragmentId, holder, amount);
-            settlementToken.safeTransfer(holder, amount);
+            {
+                address holder = fragment.holder;
+                if (holder != current) {
+                    current = holder;
+                    // cash never goes to a retired key: the fragment moves to its
+                    // organization's current key first, and that key is paid
+                    if (_isRetired(holder)) {
+                        current = _currentAccount(holder);
+                        _moveHolding(fragmentId, fragment, holder, current);
+                    }
+                }
+            }
+            emit FragmentPaid(certificateId, fragmentId, current, amount);
+            settlementToken.safeTransfer(current, amount);
         }
         cert.paidOut += uint96(total); // paidOut <= repaid <= faceValue < 2**96
     }

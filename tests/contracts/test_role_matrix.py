@@ -42,6 +42,11 @@ CASES = [
     ("pause", lambda s, a: (), "core", OPERATOR_ONLY),
     ("unpause", lambda s, a: (), "bank", OPERATOR_ONLY),
     ("setGracePeriod", lambda s, a: (DAY,), "core", OPERATOR_ONLY),
+    ("rotateMember", lambda s, a: (a["tier2"], a["outsider"]), "tier2", OPERATOR_ONLY),
+    ("moveHoldings", lambda s, a: (a["tier1"], [s["root"]]), "tier1", OPERATOR_ONLY),
+    ("moveCertificates", lambda s, a: (a["core"], [s["cert"]]), "core", OPERATOR_ONLY),
+    ("moveCreditLines", lambda s, a: (a["bank"], [a["core"]]), "bank", OPERATOR_ONLY),
+    ("moveOffers", lambda s, a: (a["tier1"], [s["offer"]]), "tier1", OPERATOR_ONLY),
     ("declareDefault", lambda s, a: (s["cert"],), "tier1", OPERATOR_ONLY),
     ("setCreditLine", lambda s, a: (a["core"], 1), "tier1", ("WrongRole", "tier1", ROLE_SUPPLIER)),
     (
