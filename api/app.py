@@ -36,7 +36,16 @@ from api.models import Organization
 from api.problems import install_handlers
 from api.ratelimit import RateLimiter
 from api.refusals import RefusalAuditMiddleware, RefusalLog
-from api.routes import admin, certificates, documents, financing, fragments, organizations, reports
+from api.routes import (
+    admin,
+    approvals,
+    certificates,
+    documents,
+    financing,
+    fragments,
+    organizations,
+    reports,
+)
 from api.runtime import Runtime
 from api.settings import Settings
 
@@ -214,7 +223,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     body_limits.install(app, settings)  # first: the middleware added after it sees its refusals
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RefusalAuditMiddleware)
-    for module in (admin, organizations, documents, certificates, fragments, financing, reports):
+    for module in (
+        admin,
+        organizations,
+        documents,
+        certificates,
+        fragments,
+        financing,
+        reports,
+        approvals,
+    ):
         app.include_router(module.router)
     # last: it wraps the document whatever else post-processes it
     openapi.install(app)  # the problem responses and the bearer scheme

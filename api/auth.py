@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, get_args
 
@@ -43,8 +43,7 @@ CHECKER = "checker"
 ADMIN = "admin"
 Duty = Literal["maker", "checker", "admin"]
 DUTIES: tuple[str, ...] = get_args(Duty)
-#: what a key made before duties existed may do (everything, as it could)
-ALL_DUTIES = ",".join(DUTIES)
+
 EndpointT = TypeVar("EndpointT", bound=Callable[..., Any])
 
 
@@ -74,10 +73,19 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_key(session: Session, org_id: int, label: str = "") -> tuple[ApiKey, str]:
-    """Create a key; returns the row and the token (the only time it exists in clear)."""
+def issue_key(
+    session: Session, org_id: int, label: str = "", duties: Iterable[str] = DUTIES
+) -> tuple[ApiKey, str]:
+    """Create a key with ``duties``; returns the row and the token (the only time it
+    exists in clear)."""
     token = new_token()
-    row = ApiKey(org_id=org_id, prefix=token[:10], token_hash=hash_token(token), label=label)
+    row = ApiKey(
+        org_id=org_id,
+        prefix=token[:10],
+        token_hash=hash_token(token),
+        label=label,
+        duties=",".join(d for d in DUTIES if d in set(duties)),
+    )
     session.add(row)
     session.flush()
     return row, token

@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlmodel import Session
 
-from api.auth import MAKER, Principal, authenticate, require_duty
+from api.auth import Principal, authenticate
 from api.commands.claims import CommandContext
 from api.runtime import Runtime
 
@@ -52,10 +52,11 @@ async def command_context(
     principal: Principal = Depends(authenticate),  # noqa: B008
     idempotency_key: IdempotencyKey = None,
 ) -> CommandContext:
-    """The caller of a command: its key must have the maker duty (403 wrong_duty), and it
-    is counted against its organization's rate limit (429 before anything is journaled:
-    :mod:`api.ratelimit`)."""
-    require_duty(MAKER, principal)
+    """The caller of a command, counted against its organization's rate limit (429
+    before anything is journaled: :mod:`api.ratelimit`). The duty its key needs is the
+    command's to check: a chain command the maker's (:meth:`CommandRunner.run_chain
+    <api.commands.runner.CommandRunner.run_chain>`), a key or the approval policy the
+    admin's."""
     request.app.state.runtime.limits.check(principal)
     return CommandContext(principal, idempotency_key)
 

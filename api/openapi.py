@@ -16,7 +16,9 @@ endpoint gets them without anyone remembering to:
 * any parameter or body, or a command: 422;
 * a body: 400 (unparseable framing); any method but GET: 413 (:mod:`api.body_limits`);
 * a command (:func:`api.deps.command_context`): 409 (the ledger's state, a request still
-  running) and 429 (:mod:`api.ratelimit`, with Retry-After);
+  running), 410 (it waited for a checker or a signature too long and expired), 429
+  (:mod:`api.ratelimit`, with Retry-After), and 202 with a :class:`~api.schemas.WaitingCommand`
+  (it waits for a checker, or for its organization's own signature);
 * :data:`EXTRA_STATUSES` for what a route does beyond those.
 
 Every one of them is ``application/problem+json`` with the :data:`PROBLEM_SCHEMA`.
@@ -35,8 +37,15 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from api.auth import authenticate
 from api.deps import command_context
 from api.problems import PROBLEM_JSON, TYPE_BASE
+from api.schemas import WaitingCommand
 
 PROBLEM = "Problem"
+WAITING = "WaitingCommand"
+_WAITING_RESPONSE: dict[str, Any] = {
+    "description": "The command waits: for a checker of your organization "
+    "(`pending_approval`) or for your organization's own signature (`awaiting_signature`).",
+    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{WAITING}"}}},
+}
 BEARER = "bearer"
 _PROBLEM_REF = {"$ref": f"#/components/schemas/{PROBLEM}"}
 
@@ -68,6 +77,10 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             },
         },
         "required_roles": {"type": "array", "items": {"type": "string"}},
+        "required_duty": {
+            "type": "string",
+            "description": "403 `wrong_duty`: the duty the API key lacks",
+        },
         "ledger_error": {
             "type": "string",
             "description": "the contract's custom error, for a ledger refusal",
@@ -126,6 +139,12 @@ RESPONSES: dict[int, tuple[str, dict[str, Any]]] = {
         "with this Idempotency-Key is still running (`request_in_progress`).",
         {},
     ),
+    410: (
+        "The command waited longer than allowed for a checker's approval "
+        "(`command_expired`) or for its organization's signature (`signature_expired`); "
+        "nothing was sent: send it again with a new Idempotency-Key.",
+        {},
+    ),
     413: (
         "The request body is over this endpoint's limit (`too_large`, with "
         "`limit_bytes`); it was refused unread.",
@@ -156,6 +175,9 @@ RESPONSES: dict[int, tuple[str, dict[str, Any]]] = {
 EXTRA_STATUSES: dict[tuple[str, str], set[int]] = {
     # an upload counts against the rate limit and the organization's storage quota
     ("post", "/v1/documents"): {409, 429},
+    # a decision on a command no longer waiting; an approved command's own refusals
+    ("post", "/v1/approvals/{command_id}/approve"): {409, 410, 422},
+    ("post", "/v1/approvals/{command_id}/reject"): {409, 410},
 }
 
 
@@ -184,7 +206,7 @@ def statuses(method: str, path: str, operation: dict[str, Any], dependant: Depen
     if method != "get":
         out.add(413)
     if command:
-        out |= {409, 429}
+        out |= {409, 410, 429}
     return out | EXTRA_STATUSES.get((method, path), set())
 
 
@@ -222,8 +244,13 @@ def complete(app: FastAPI, doc: dict[str, Any]) -> dict[str, Any]:
     components = doc.setdefault("components", {})
     components.setdefault("schemas", {})[PROBLEM] = PROBLEM_SCHEMA
     components.setdefault("securitySchemes", {})[BEARER] = BEARER_SCHEME
+    components["schemas"][WAITING] = WaitingCommand.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
     for method, path, operation, dependant in _operations(app, doc):
         responses = operation.setdefault("responses", {})
+        if command_context in set(_calls(dependant)):
+            responses.setdefault("202", _WAITING_RESPONSE)
         for status in sorted(statuses(method, path, operation, dependant)):
             responses[str(status)] = _problem_response(status)
         authenticated = "401" in responses

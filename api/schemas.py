@@ -40,8 +40,36 @@ class OnboardRequest(Strict):
     role: OnboardRole
 
 
+#: an API key's duties inside its organization (api.auth.DUTIES)
+Duty = Literal["maker", "checker", "admin"]
+
+
 class ApiKeyRequest(Strict):
     label: Annotated[str, StringConstraints(max_length=200)] = ""
+    #: what the key may do: ``maker`` starts commands, ``checker`` approves others',
+    #: ``admin`` manages keys and the approval policy; an empty list makes a viewer (reads
+    #: only). Absent: all three, as every key could before duties existed.
+    duties: Annotated[list[Duty], Field(max_length=3)] = ["maker", "checker", "admin"]
+
+
+class ApprovalRuleItem(Strict):
+    """Commands of ``action`` of at least ``min_amount`` fen (every one, when null) wait
+    for a checker."""
+
+    action: Literal[
+        "issue", "accept", "split", "transfer", "offer", "accept_offer", "repay", "set_credit_line"
+    ]
+    min_amount: FenOrZero | None = None
+
+
+class ApprovalPolicy(Strict):
+    """An organization's four-eyes policy: the whole list (a PUT replaces it)."""
+
+    rules: Annotated[list[ApprovalRuleItem], Field(max_length=16)]
+
+
+class RejectRequest(Strict):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
 
 
 class MintRequest(Strict):
@@ -306,6 +334,7 @@ class ApiKeyView(BaseModel):
     id: int
     label: str
     prefix: str
+    duties: list[Duty]
     created_at: str
     revoked_at: str | None
 
@@ -725,6 +754,35 @@ class LedgerAnswer(CommandAnswer):
     action: Literal["pause", "unpause"]
 
 
+class WaitingCommand(BaseModel):
+    """A command that waits: for a checker of its organization (``pending_approval``,
+    four-eyes) or for the organization's own signature (``awaiting_signature``). The
+    maker's replay of its Idempotency-Key answers this until the command is decided; then
+    the command's own answer."""
+
+    command_id: str
+    status: Literal["pending_approval", "awaiting_signature"]
+    action: str
+    target: str
+    summary: str | None = Field(description="what the command does, in words")
+    stake: FenText | None = Field(description="the fen it moves or commits")
+    request: dict[str, Any]
+    maker_key_id: int | None
+    created_at: str
+    expires_at: str | None
+
+
+class ApprovalDecision(BaseModel):
+    """A checker's rejection, as recorded (the maker's replay answers 409
+    ``command_rejected`` with the reason)."""
+
+    command_id: str
+    status: Literal["rejected"]
+    reason: str
+    checker_key_id: int | None
+    decided_at: str
+
+
 # -- answers of local commands ----------------------------------------------------------------
 
 
@@ -736,5 +794,6 @@ class NewApiKey(BaseModel):
     org_id: int
     label: str
     prefix: str
+    duties: list[Duty]
     api_key: str
     note: str

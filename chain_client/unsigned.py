@@ -33,7 +33,7 @@ _WEI = ("value", "maxFeePerGas", "maxPriorityFeePerGas", "gasPrice")
 COMPARED = ("chainId", "nonce", "to", "value", "data", "gas", *_WEI[1:])
 
 
-class SignedMismatch(ValueError):
+class SignedMismatch(ValueError):  # noqa: N818 - reads better at the call site
     """The signed bytes are not the prepared transaction (``field`` names the first
     difference: a transaction field, ``sender`` for another key, ``encoding`` for bytes
     that are no signed transaction at all)."""

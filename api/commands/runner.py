@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from api.auth import MAKER, require_duty
 from api.chain import ChainGateway, SignedTx
 from api.commands.approvals import Approvals
 from api.commands.catalogue import ChainCommand, ChainPlan
@@ -105,7 +106,10 @@ class CommandRunner:
         broadcast that fails because the node went down (it may have read the bytes) is
         waited for like a sent one, the wait sending the same bytes again; only a refusal
         by the node (chain_client raises it once the chain shows nothing of those bytes
-        pending) aborts it, 503 ``transaction_rejected``."""
+        pending) aborts it, 503 ``transaction_rejected``.
+
+        Only a key with the maker duty starts one (403 ``wrong_duty``, nothing recorded)."""
+        require_duty(MAKER, ctx.principal)
         claimed = self.claims.claim(ctx, command.action, target, params, store=False)
         if isinstance(claimed, CommandResult):
             return claimed

@@ -121,7 +121,10 @@ def audit_log(
     rt: RuntimeDep,
     session: ReadSessionDep,
     action: Annotated[str | None, Query(max_length=64)] = None,
-    outcome: Literal["succeeded", "refused", "failed"] | None = None,
+    outcome: Literal[
+        "succeeded", "refused", "failed", "pending_approval", "approved", "rejected", "expired"
+    ]
+    | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> list[AuditEntryView]:

@@ -8,7 +8,18 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 from sqlmodel import Session, select
 
-from api.auth import OPERATOR, OVERSEERS, Principal, Role, authenticate, issue_key, require_roles
+from api.auth import (
+    ADMIN,
+    OPERATOR,
+    OVERSEERS,
+    Principal,
+    Role,
+    authenticate,
+    issue_key,
+    parse_duties,
+    require_duty,
+    require_roles,
+)
 from api.commands import catalogue
 from api.commands.catalogue import ChainPlan
 from api.commands.claims import CommandContext
@@ -115,16 +126,18 @@ def create_api_key(
 ) -> JSONResponse:
     """A new API key for the organization, shown once (operator, or the organization)."""
     _self_or_operator(ctx.principal, org_id)
+    require_duty(ADMIN, ctx.principal)
     _org(session, org_id)
 
     def work() -> tuple[int, dict[str, Any]]:
-        row, token = issue_key(session, org_id, body.label)
+        row, token = issue_key(session, org_id, body.label, body.duties)
         session.commit()
         return 201, {
             "id": row.id,
             "org_id": org_id,
             "label": row.label,
             "prefix": row.prefix,
+            "duties": sorted(parse_duties(row.duties)),
             "api_key": token,
             "note": "Store this key now: it is not shown again.",
         }
@@ -156,6 +169,7 @@ def list_api_keys(
             id=k.id,
             label=k.label,
             prefix=k.prefix,
+            duties=sorted(parse_duties(k.duties)),  # type: ignore[arg-type]
             created_at=k.created_at.isoformat(),
             revoked_at=k.revoked_at.isoformat() if k.revoked_at else None,
         )
@@ -172,6 +186,7 @@ def revoke_api_key(
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> RevokedApiKey:
     _self_or_operator(p, org_id)
+    require_duty(ADMIN, p)
     key = session.get(ApiKey, key_id)
     if key is None or key.org_id != org_id:
         raise not_found("api_key", key_id)

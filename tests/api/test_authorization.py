@@ -80,6 +80,13 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/reports/financed-volume"): OVERSEE,
     ("GET", "/v1/reports/maturing"): OVERSEE,
     ("GET", "/v1/reports/overdue"): OVERSEE,
+    # every organization keeps its own four-eyes policy and decides its own commands
+    ("GET", "/v1/approval-policy"): ALL,
+    ("PUT", "/v1/approval-policy"): ALL,
+    ("GET", "/v1/approvals"): ALL,
+    # a command is its organization's: the supplier's waiting split (others: 404)
+    ("POST", "/v1/approvals/{command_id}/approve"): {"supplier"},
+    ("POST", "/v1/approvals/{command_id}/reject"): {"supplier"},
 }
 
 
@@ -132,6 +139,18 @@ def test_authorization_matrix(matrix_world: World) -> None:
     offer_id = w.client.get("/v1/offers", headers=w.tier1.headers).json()[0]["id"]
     doc = issued["document"]
     spare_doc = upload_invoice(w, w.core)
+    # a split waiting for a checker of the supplier's, to be decided (by its own maker's key:
+    # refused by the four-eyes rule, not by role)
+    w.client.put(
+        "/v1/approval-policy", json={"rules": [{"action": "split"}]}, headers=w.tier1.headers
+    )
+    waiting = w.client.post(
+        f"/v1/fragments/{root}/split",
+        json={"to_org_id": w.tier2.org_id, "amount": "1"},
+        headers=w.tier1.headers,
+    )
+    assert waiting.status_code == 202, waiting.text
+    w.client.put("/v1/approval-policy", json={"rules": []}, headers=w.tier1.headers)
     key = w.client.post(
         f"/v1/organizations/{w.tier2.org_id}/api-keys", json={}, headers=w.operator.headers
     ).json()
@@ -144,6 +163,7 @@ def test_authorization_matrix(matrix_world: World) -> None:
             "certificate_id": issued["certificate_id"],
             "fragment_id": root,
             "offer_id": offer_id,
+            "command_id": waiting.json()["command_id"],
         },
         "bodies": {
             ("POST", "/v1/organizations"): {"name": "x", "uscc": "bad", "role": "supplier"},
@@ -175,6 +195,8 @@ def test_authorization_matrix(matrix_world: World) -> None:
                 "expires_at": 1,
             },
             ("POST", "/v1/quotes"): {"fragment_id": root, "amount": "100", "rate_bps": 300},
+            ("PUT", "/v1/approval-policy"): {"rules": []},
+            ("POST", "/v1/approvals/{command_id}/reject"): {"reason": "m"},
         },
     }
     failures = []
