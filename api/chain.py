@@ -50,13 +50,13 @@ from api.timeutil import utcnow
 from chain_client import KeyStore, TransactionSender, connect
 from chain_client.deployment import deploy_ledger
 from chain_client.encoding import to_hex
-from chain_client.errors import KeyAlreadyExists, ManifestMismatch
+from chain_client.errors import KeyAlreadyExists, ManifestMismatch, SignerRefused
 from chain_client.fees import AutoFees
 from chain_client.ledger import Ledger, LedgerCall
 from chain_client.ledger_types import TxOutcome
 from chain_client.manifest import DeploymentManifest, load_manifest
 from chain_client.nonces import NonceManager
-from chain_client.signers import OwnSigner, Signer
+from chain_client.signers import OwnSigner, RemoteSigner, Signer
 from chain_client.transactions import PendingTransaction, SignedTransaction
 
 log = logging.getLogger(__name__)
@@ -209,16 +209,37 @@ class ChainGateway:
             ).scalar()
         return str(custody or "platform")
 
+    def signer_url_of(self, address: str) -> str | None:
+        """The signer service of an organization with custody ``remote`` (its URL may
+        carry credentials: never logged in full, see :class:`RemoteSigner`)."""
+        if self.db is None:
+            return None
+        with self.db.connect() as conn:
+            url = conn.execute(
+                select(col(Organization.signer_url)).where(
+                    col(Organization.address) == to_checksum_address(address)
+                )
+            ).scalar()
+        return str(url) if url else None
+
     def account(self, address: str) -> Signer:
-        """What signs for ``address``: its key from the key store, or a signer that
+        """What signs for ``address``: its key from the key store, a signer that
         refuses (:class:`~chain_client.signers.SignatureRequired`) for an organization
-        that signs its own transactions."""
+        that signs its own transactions, or its signer service
+        (:class:`~chain_client.signers.RemoteSigner`) for custody ``remote``."""
         address = to_checksum_address(address)
         with self._lock:
             account = self._accounts.get(address)
         if account is None:
-            if address != self.operator.address and self.custody_of(address) == "self":
+            custody = "platform" if address == self.operator.address else self.custody_of(address)
+            if custody == "self":
                 account = OwnSigner(address)
+            elif custody == "remote":
+                url = self.signer_url_of(address)
+                if url is None:
+                    raise SignerRefused(f"{address} is signed for remotely but has no signer URL")
+                account = RemoteSigner(url, address)
+                log.info("%s signs through %s", address, account.shown_url)
             else:
                 passphrase = self.settings.master_passphrase.get_secret_value()
                 account = self.keystore.load(address, passphrase)

@@ -5,7 +5,9 @@ Why a stable ``code``: clients branch on it (``insufficient_value``, ``duplicate
 errors are mapped here, once, by their Solidity name, so a refusal reads the same whether
 it came from gas estimation, a mined revert, or a check the API made first. What an
 unreachable node raises is mapped here too, once (:data:`NODE_DOWN`, :func:`node_down`):
-503 ``node_unavailable`` with Retry-After from every route, never a 500.
+503 ``node_unavailable`` with Retry-After from every route, never a 500. So is what an
+organization's signer service raises (:func:`signer_problem`): 503 ``signer_unavailable``
+with Retry-After, 502 ``signer_refused`` or ``signer_mismatch``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ from web3.exceptions import (
 
 from api.headers import allowed_methods
 from chain_client.encoding import jsonable
-from chain_client.errors import ChainClientError, ContractRevert, NodeError
+from chain_client.errors import (
+    ChainClientError,
+    ContractRevert,
+    NodeError,
+    SignerError,
+    SignerMismatch,
+    SignerUnavailable,
+)
 from chain_client.retry import is_transient
 
 log = logging.getLogger(__name__)
@@ -231,6 +240,8 @@ def node_down(exc: BaseException | None) -> bool:
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
+        if isinstance(exc, SignerError):  # the signer's, not the node's: signer_problem
+            return False
         if isinstance(exc, NODE_DOWN) or is_transient(exc):
             return True
         exc = exc.__cause__
@@ -253,6 +264,46 @@ def node_unavailable(
         or f"The blockchain node did not answer{cause}. Retry after Retry-After: a command "
         "retried with the same Idempotency-Key is carried out at most once.",
         **extra,
+    )
+
+
+def signer_problem(exc: SignerError) -> Problem:
+    """What an organization's signer service (custody ``remote``) did, as a problem. Each
+    comes before anything is journaled or broadcast, so a retry with the same
+    Idempotency-Key runs the command anew:
+
+    * :class:`~chain_client.errors.SignerUnavailable` (unreachable, timed out, HTTP 5xx):
+      503 ``signer_unavailable`` with Retry-After, like a node down: the same request
+      later may succeed;
+    * :class:`~chain_client.errors.SignerMismatch` (bytes that are not the transaction
+      asked for, or another key's): 502 ``signer_mismatch`` with the ``field``;
+    * any other refusal (a JSON-RPC error: a person declined in clef, a rule of the
+      signer; the signer's credentials or URL are wrong): 502 ``signer_refused``. 502 and
+      not a 4xx: the request was fine, the service the API depends on said no; retrying
+      it unchanged helps only once the signer's operator acts.
+
+    Details name the signer by ``scheme://host:port`` only (chain_client's messages)."""
+    if isinstance(exc, SignerUnavailable):
+        return Problem(
+            503,
+            "signer_unavailable",
+            "The organization's signer is unreachable",
+            f"{exc}. Nothing was signed or sent: retry after Retry-After with the same "
+            "Idempotency-Key.",
+        )
+    if isinstance(exc, SignerMismatch):
+        return Problem(
+            502,
+            "signer_mismatch",
+            "The signer returned another transaction than the one asked for",
+            str(exc),
+            field=exc.field,
+        )
+    return Problem(
+        502,
+        "signer_refused",
+        "The organization's signer refused to sign",
+        f"{exc}. Nothing was sent.",
     )
 
 
@@ -326,6 +377,11 @@ def install_handlers(app: FastAPI) -> None:
 
     for kind in (OSError, Web3Exception, ChainClientError):  # OSError: requests' and the OS's
         app.add_exception_handler(kind, _node_down)
+
+    @app.exception_handler(SignerError)
+    async def _signer(request: Request, exc: SignerError) -> JSONResponse:
+        log.warning("signer failed on %s %s: %s", request.method, request.url.path, exc)
+        return signer_problem(exc).response(request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
