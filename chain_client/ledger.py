@@ -138,6 +138,49 @@ class Calls:
     def pause(self) -> LedgerCall:
         return LedgerCall("pause", ())
 
+    # key rotation (operator): rotate, then move what names the old key, in batches
+    def rotate_member(self, old_account: str, new_account: str) -> LedgerCall:
+        """Operator: move a member's record to ``new_account`` (a fresh address) and retire
+        ``old_account`` for good (contracts/ledger/Membership.sol, rotateMember)."""
+        return LedgerCall("rotateMember", (checksum(old_account), checksum(new_account)))
+
+    def move_certificates(self, old_account: str, certificate_ids: Sequence[int]) -> LedgerCall:
+        """Operator, after a rotation: the retired key's place as issuer, beneficiary or
+        credit provider goes to its successor (before :meth:`move_credit_lines`: the debts
+        move with the certificates); ``value`` is the number of certificates moved."""
+        return LedgerCall(
+            "moveCertificates",
+            (checksum(old_account), [int(c) for c in certificate_ids]),
+            extract=_count_of("CertificatePartyMoved"),
+        )
+
+    def move_credit_lines(self, old_account: str, counterparties: Sequence[str]) -> LedgerCall:
+        """Operator, after a rotation: the limits of the retired key's lines with each
+        counterparty (both directions); ``value`` is the number of lines moved."""
+        return LedgerCall(
+            "moveCreditLines",
+            (checksum(old_account), [checksum(c) for c in counterparties]),
+            extract=_count_of("CreditLineMoved"),
+        )
+
+    def move_offers(self, old_account: str, offer_ids: Sequence[int]) -> LedgerCall:
+        """Operator, after a rotation: open offers of (or to) the retired key; ``value`` is
+        the number of offers moved."""
+        return LedgerCall(
+            "moveOffers",
+            (checksum(old_account), [int(o) for o in offer_ids]),
+            extract=_count_of("OfferPartyMoved"),
+        )
+
+    def move_holdings(self, old_account: str, fragment_ids: Sequence[int]) -> LedgerCall:
+        """Operator, after a rotation: the retired key's fragments go to its successor
+        (those already there are skipped); ``value`` is the number of fragments moved."""
+        return LedgerCall(
+            "moveHoldings",
+            (checksum(old_account), [int(f) for f in fragment_ids]),
+            extract=_count_of("HoldingMoved"),
+        )
+
     def unpause(self) -> LedgerCall:
         return LedgerCall("unpause", ())
 
@@ -445,6 +488,11 @@ class Ledger:
     suspend_member = sends(Calls.suspend_member)
     reinstate_member = sends(Calls.reinstate_member)
     pause = sends(Calls.pause)
+    rotate_member = sends(Calls.rotate_member)
+    move_certificates = sends(Calls.move_certificates)
+    move_credit_lines = sends(Calls.move_credit_lines)
+    move_offers = sends(Calls.move_offers)
+    move_holdings = sends(Calls.move_holdings)
     unpause = sends(Calls.unpause)
     set_grace_period = sends(Calls.set_grace_period)
     set_credit_line = sends(Calls.set_credit_line)
@@ -487,6 +535,18 @@ class Ledger:
     def account_of_organization(self, org_id_hash: bytes) -> str | None:
         account = str(self.ledger.call("accountOfOrganization", bytes(org_id_hash)))
         return None if int(account, 16) == 0 else checksum(account)
+
+    def successor_of(self, address: str) -> str | None:
+        """The key a retired address was rotated to, or None if it is not retired."""
+        successor = str(self.ledger.call("successorOf", checksum(address)))
+        return None if int(successor, 16) == 0 else checksum(successor)
+
+    def current_account(self, address: str) -> str:
+        """``address``, or the end of its chain of successors if it was rotated away."""
+        current: str = checksum(address)
+        while (successor := self.successor_of(current)) is not None:
+            current = successor
+        return current
 
     def credit_line(self, financier: str, core_enterprise: str) -> CreditLine:
         limit, used = self.ledger.call("creditLine", checksum(financier), checksum(core_enterprise))
@@ -589,7 +649,8 @@ class Ledger:
         """Fragments ``address`` holds now.
 
         Candidates come from the events that can give a member a fragment (accepting a
-        certificate, receiving a split, a transfer, or a financing); each is then read
+        certificate, receiving a split, a transfer, a financing, or a rotation's move to
+        it); each is then read
         from state and kept only if the member still holds it, so a fragment passed on
         later is not listed. The API keeps an indexed read model for large ledgers; this
         is the source of truth it can be checked against.
@@ -600,6 +661,8 @@ class Ledger:
         for record in self._logs("CertificateAccepted", [None, topic]):
             candidates.add(int(record["args"]["rootFragmentId"]))
         for record in self._logs("FragmentTransferred", [None, None, topic]):
+            candidates.add(int(record["args"]["fragmentId"]))
+        for record in self._logs("HoldingMoved", [None, None, topic]):
             candidates.add(int(record["args"]["fragmentId"]))
         for financing in self.event_records(FinancingAccepted, [None, None, topic]):
             candidates.add(financing.financed_fragment_id)
@@ -771,6 +834,15 @@ def _financed_fragment(ledger: Ledger, receipt: TxReceipt) -> int | None:
     """accept_offer's value: the fragment the financier now holds."""
     found = ledger.receipt_records(receipt, FinancingAccepted)
     return found[0].financed_fragment_id if found else None
+
+
+def _count_of(event: str) -> Extractor:
+    """How many ``event``s the ledger emitted in the receipt (what a batch moved)."""
+
+    def extract(ledger: Ledger, receipt: TxReceipt) -> int | None:
+        return len(ledger.receipt_events(receipt, event))
+
+    return extract
 
 
 def _sum_of(event: str, arg: str) -> Extractor:
