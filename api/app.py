@@ -40,6 +40,7 @@ from api.routes import (
     admin,
     approvals,
     certificates,
+    commands,
     documents,
     financing,
     fragments,
@@ -75,6 +76,7 @@ def build_runtime(settings: Settings) -> Runtime:
         # another process's command is only taken over once it cannot be running any more
         resume_after=settings.tx_timeout + 30 if shared else None,
         approval_window=settings.approval_window,
+        signature_window=settings.signature_window,
     )
     maturity = MaturityJob(engine, gateway, indexer, page_size=settings.payout_page_size)
     runtime = Runtime(
@@ -232,6 +234,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         financing,
         reports,
         approvals,
+        commands,
     ):
         app.include_router(module.router)
     # last: it wraps the document whatever else post-processes it

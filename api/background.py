@@ -313,4 +313,8 @@ class BackgroundWork:
                 self.runtime.runner.approvals.expire()
             except Exception:
                 log.exception("expiring waiting commands failed")
+            try:  # prepared transactions never signed release their nonces
+                self.runtime.runner.signatures.expire()
+            except Exception:
+                log.exception("expiring prepared transactions failed")
             done.wait(interval)

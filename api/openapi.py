@@ -178,6 +178,8 @@ EXTRA_STATUSES: dict[tuple[str, str], set[int]] = {
     # a decision on a command no longer waiting; an approved command's own refusals
     ("post", "/v1/approvals/{command_id}/approve"): {409, 410, 422},
     ("post", "/v1/approvals/{command_id}/reject"): {409, 410},
+    # a signature refused (422), out of order or too late (409, 410), its command's refusals
+    ("post", "/v1/commands/{command_id}/signature"): {409, 410, 422},
 }
 
 

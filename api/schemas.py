@@ -38,6 +38,20 @@ class OnboardRequest(Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
     uscc: Annotated[str, StringConstraints(min_length=1, max_length=40)]
     role: OnboardRole
+    #: who signs its transactions: ``platform`` (a key the service makes and keeps), ``self``
+    #: (the organization, with its own tool: ``address``, ``challenge`` and ``signature``
+    #: prove it controls the address) or ``remote`` (a signer service at ``signer_url``)
+    custody: Literal["platform", "self", "remote"] = "platform"
+    address: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")] | None = None
+    challenge: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
+        default=None, description="self: the text POST /v1/organizations/address-challenge gave"
+    )
+    signature: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")] | None = Field(
+        default=None, description="self: the address's EIP-191 signature of the challenge"
+    )
+    signer_url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=500)] | None = (
+        None
+    )
 
 
 #: an API key's duties inside its organization (api.auth.DUTIES)
@@ -139,6 +153,7 @@ class OrganizationView(BaseModel):
     address: str | None
     status: str
     created_at: str | None
+    custody: Literal["platform", "self", "remote"] = "platform"
 
 
 def org_view(org: Organization) -> OrganizationView:
@@ -151,6 +166,7 @@ def org_view(org: Organization) -> OrganizationView:
         address=org.address,
         status=org.status,
         created_at=org.created_at.isoformat() if org.created_at else None,
+        custody=org.custody,  # type: ignore[arg-type]
     )
 
 
@@ -754,6 +770,23 @@ class LedgerAnswer(CommandAnswer):
     action: Literal["pause", "unpause"]
 
 
+class UnsignedTransaction(BaseModel):
+    """A transaction prepared for an organization's own signer
+    (:func:`chain_client.unsigned.to_json`): wei amounts as decimal strings, gas, nonce and
+    chain id as numbers, as JSON-RPC signers take them."""
+
+    chainId: int  # noqa: N815 - the transaction field's own name
+    nonce: int
+    to: str
+    value: str
+    data: str
+    gas: int
+    type: int | None = None
+    maxFeePerGas: str | None = None  # noqa: N815
+    maxPriorityFeePerGas: str | None = None  # noqa: N815
+    gasPrice: str | None = None  # noqa: N815
+
+
 class WaitingCommand(BaseModel):
     """A command that waits: for a checker of its organization (``pending_approval``,
     four-eyes) or for the organization's own signature (``awaiting_signature``). The
@@ -770,6 +803,16 @@ class WaitingCommand(BaseModel):
     maker_key_id: int | None
     created_at: str
     expires_at: str | None
+    transaction: UnsignedTransaction | None = Field(
+        default=None,
+        description="awaiting_signature: the transaction to sign, every field settled",
+    )
+    signing_hash: str | None = Field(
+        default=None, description="awaiting_signature: the hash the signer signs (0x hex)"
+    )
+    signer: str | None = Field(
+        default=None, description="awaiting_signature: the address that must sign"
+    )
 
 
 class ApprovalDecision(BaseModel):
@@ -797,3 +840,63 @@ class NewApiKey(BaseModel):
     duties: list[Duty]
     api_key: str
     note: str
+
+
+# -- self-custody (api/commands/signatures.py) --------------------------------------------------
+
+
+class SignatureRequest(Strict):
+    """The organization's signed transaction: the raw bytes, 0x hex (what
+    ``eth_signTransaction`` returns)."""
+
+    raw: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{2,65536}$")]
+
+
+class CommandView(BaseModel):
+    """One of your organization's commands: what it does, where it stands and, while it
+    awaits your signature, the transaction to sign; once finished, its stored answer."""
+
+    command_id: str
+    status: str = Field(
+        description="pending, pending_approval, awaiting_signature, signed, succeeded, "
+        "refused or aborted"
+    )
+    action: str
+    target: str
+    summary: str | None
+    stake: FenText | None
+    request: dict[str, Any]
+    maker_key_id: int | None
+    created_at: str
+    expires_at: str | None
+    transaction: UnsignedTransaction | None = None
+    signing_hash: str | None = None
+    signer: str | None = None
+    tx_hash: str | None = Field(default=None, description="its journaled transaction")
+    response_status: int | None = Field(default=None, description="a finished command's")
+    response: dict[str, Any] | None = Field(
+        default=None, description="a finished command's stored answer (or problem)"
+    )
+
+
+class AddressChallengeRequest(Strict):
+    uscc: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    address: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
+
+
+class AddressChallenge(BaseModel):
+    """The text the organization signs (EIP-191 ``personal_sign``) to prove it controls
+    the address; valid until ``expires_at`` (unix seconds)."""
+
+    challenge: str
+    address: str
+    expires_at: int
+
+
+class SettlementAllowanceRequest(Strict):
+    amount: FenOrZero
+
+
+class SettlementAllowanceAnswer(CommandAnswer):
+    action: Literal["approve_settlement"]
+    amount: FenText

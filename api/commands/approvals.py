@@ -41,10 +41,13 @@ from api.commands.replay import CommandResult, audit_fields, replay
 from api.models import ApprovalRule, AuditEntry, Command, Organization
 from api.problems import Problem
 from api.timeutil import utcnow
+from chain_client import unsigned
 
 log = logging.getLogger(__name__)
 
 PENDING_APPROVAL = "pending_approval"
+#: a command prepared for its organization's own signer (:mod:`api.commands.signatures`)
+AWAITING_SIGNATURE = "awaiting_signature"
 #: the commands a policy may name (those that move money or commit the organization)
 APPROVABLE = (
     "issue",
@@ -68,7 +71,11 @@ def waiting(row: Command, *, replayed: bool = False) -> CommandResult:
 
 
 def waiting_view(row: Command) -> dict[str, Any]:
+    """A waiting command; one prepared for its organization's signer also carries the
+    unsigned ``transaction`` (:func:`chain_client.unsigned.to_json`), the
+    ``signing_hash`` its signer signs and the ``signer`` address (null otherwise)."""
     params = json.loads(row.params or "{}")
+    transaction = json.loads(row.unsigned_tx) if row.unsigned_tx else None
     return {
         "command_id": str(row.id),
         "status": row.status,
@@ -80,6 +87,11 @@ def waiting_view(row: Command) -> dict[str, Any]:
         "maker_key_id": row.api_key_id,
         "created_at": row.created_at.isoformat(),
         "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "transaction": transaction,
+        "signing_hash": (
+            unsigned.signing_hash(unsigned.from_json(transaction)) if transaction else None
+        ),
+        "signer": row.sender if transaction else None,
     }
 
 

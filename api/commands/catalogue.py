@@ -239,6 +239,13 @@ REINSTATE = ChainCommand(
     text("reinstate {org}", org=0),
     effect=member_status("active"),
 )
+APPROVE_SETTLEMENT = ChainCommand(
+    "approve_settlement",
+    Calls.approve_settlement,
+    responders.echo("amount"),
+    text("allow the ledger to draw up to {amount} of settlement cash", amount=0),
+    arg(0),
+)
 PAUSE = ChainCommand("pause", Calls.pause, responders.echo(), text("pause the ledger"))
 UNPAUSE = ChainCommand("unpause", Calls.unpause, responders.echo(), text("unpause the ledger"))
 
@@ -261,6 +268,7 @@ CATALOGUE: dict[str, ChainCommand[...]] = {
         MINT,
         SUSPEND,
         REINSTATE,
+        APPROVE_SETTLEMENT,
         PAUSE,
         UNPAUSE,
     )

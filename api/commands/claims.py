@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.auth import Principal
-from api.commands.approvals import PENDING_APPROVAL, waiting
+from api.commands.approvals import AWAITING_SIGNATURE, PENDING_APPROVAL, waiting
 from api.commands.journal import CommandRef, Journal
 from api.commands.recovery import Recovery
 from api.commands.replay import CommandResult, replay
@@ -89,7 +89,7 @@ class Claims:
             )
         if existing.status in ("succeeded", "refused"):
             return replay(existing)
-        if existing.status == PENDING_APPROVAL:
+        if existing.status in (PENDING_APPROVAL, AWAITING_SIGNATURE):
             return waiting(existing, replayed=True)
         if (
             existing.status == "signed"

@@ -20,10 +20,12 @@ from api.commands.completion import Completion
 from api.commands.journal import CommandRef, Journal, KeyTaken, Running
 from api.commands.recovery import Recovery
 from api.commands.replay import CommandResult
+from api.commands.signatures import Signatures
 from api.commands.writer import CommandWriter
 from api.indexer import Indexer
 from api.problems import Problem, node_down, node_unavailable, problem_from_revert
 from chain_client.errors import ContractRevert, TransactionError
+from chain_client.signers import OwnSigner
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +53,11 @@ class CommandRunner:
         read_model_timeout: float = 10.0,
         read_engine: Engine | None = None,
         approval_window: float = 24 * 3600.0,
+        signature_window: float = 15 * 60.0,
     ) -> None:
         """``resume_after``: see :class:`~api.commands.recovery.Recovery`;
-        ``approval_window``: see :class:`~api.commands.approvals.Approvals`."""
+        ``approval_window``: see :class:`~api.commands.approvals.Approvals`;
+        ``signature_window``: see :class:`~api.commands.signatures.Signatures`."""
         self.gateway = gateway
         self.journal = Journal(engine, read_engine or engine, Running())
         self.writer = CommandWriter(engine, self.journal.running)
@@ -66,6 +70,17 @@ class CommandRunner:
             engine, read_engine or engine, gateway, self.journal.running, approval_window
         )
         self.approvals.send = self.send
+        self.signatures = Signatures(
+            engine,
+            read_engine or engine,
+            gateway,
+            self.journal.running,
+            self.writer,
+            self.completion,
+            self.recovery,
+            self.approvals.facts,
+            signature_window,
+        )
 
     @property
     def resume_after(self) -> float | None:
@@ -143,11 +158,18 @@ class CommandRunner:
         """Journal and broadcast the planned command's transaction, then wait and finish
         (:meth:`run_chain`'s second half; also where a checker's approval resumes a
         command). ``ref``: the fields of a row not stored yet, or the id of a ``pending``
-        row this process runs."""
+        row this process runs.
+
+        A sender that signs its own transactions (custody ``self``) gets the transaction
+        prepared instead, its row left ``awaiting_signature`` (202): its signed bytes come
+        back through :meth:`Signatures.submit <api.commands.signatures.Signatures.submit>`,
+        which journals and finishes it as below."""
         command = chosen.command
         journaled: list[int] = []  # the row id, once the journal commit stored it
         sent: list[SignedTx] = []  # what it stored (again if the nonce was taken)
         try:
+            if isinstance(self.gateway.account(chosen.sender), OwnSigner):
+                return self.signatures.prepare(ref, chosen)
             call = chosen.ledger_call(self.gateway.ledger.calls)
             spec = chosen.spec()
 

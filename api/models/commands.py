@@ -34,7 +34,7 @@ class Command(SQLModel, table=True):
     action: str = Field(max_length=64)
     target: str = Field(default="", max_length=100)
     params: str = Field(default="{}", sa_column=Column(Text, nullable=False))
-    status: str = Field(default="pending", max_length=16, index=True)
+    status: str = Field(default="pending", max_length=32, index=True)
     sender: str | None = Field(default=None, max_length=42)
     nonce: int | None = None
     tx_hash: str | None = Field(default=None, max_length=66)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from eth_utils import to_checksum_address
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 from sqlmodel import Session, select
 
 from api.auth import (
     ADMIN,
+    CORE_ENTERPRISE,
+    FINANCIER,
     OPERATOR,
     OVERSEERS,
     Principal,
@@ -29,6 +32,8 @@ from api.models import ApiKey, Organization
 from api.problems import Problem
 from api.runtime import Runtime
 from api.schemas import (
+    AddressChallenge,
+    AddressChallengeRequest,
     ApiKeyRequest,
     ApiKeyView,
     BalanceView,
@@ -39,9 +44,12 @@ from api.schemas import (
     OnboardRequest,
     OrganizationView,
     RevokedApiKey,
+    SettlementAllowanceAnswer,
+    SettlementAllowanceRequest,
     fen,
     org_view,
 )
+from api.services import custody
 from api.services import organizations as org_service
 from api.services.access import MAX_DB_INT, not_found
 from api.timeutil import utcnow
@@ -82,15 +90,80 @@ def onboard(
     ctx: CommandContext = Depends(command_context),  # noqa: B008
     _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
 ) -> JSONResponse:
-    """Operator: onboard an organization (registers it on chain, creates its signing key)."""
+    """Operator: onboard an organization (registers it on chain; creates its signing key,
+    or with ``custody`` ``self`` takes the address it proved it controls: see
+    ``POST /v1/organizations/address-challenge``)."""
+    address = _proven_address(body, rt) if body.custody != "platform" else None
 
     def work() -> tuple[int, dict[str, Any]]:
-        org = org_service.onboard(session, rt.gateway, body.name, body.uscc, body.role)
+        org = org_service.onboard(
+            session,
+            rt.gateway,
+            body.name,
+            body.uscc,
+            body.role,
+            custody=body.custody,
+            address=address,
+            signer_url=body.signer_url,
+        )
         return 201, org_view(org).model_dump()
 
     org_service.validated_uscc(body.uscc)
     return command_response(
         rt.runner.run_local(ctx, "onboard", "organizations", body.model_dump(), work)
+    )
+
+
+def _proven_address(body: OnboardRequest, rt: Runtime) -> str:
+    """The address a self-custody organization signs with, proven (422 otherwise)."""
+    if body.custody == "remote":
+        raise Problem(
+            422,
+            "custody_unsupported",
+            "Remote signers cannot be onboarded yet",
+            "Onboard with custody 'platform' or 'self'.",
+        )
+    if body.role == "auditor":
+        raise Problem(
+            422,
+            "custody_unsupported",
+            "An auditor signs nothing",
+            "Onboard it with custody 'platform'.",
+        )
+    if not (body.address and body.challenge and body.signature):
+        raise custody.invalid_proof(
+            "custody 'self' needs address, challenge (POST /v1/organizations/address-challenge) "
+            "and the address's signature of it."
+        )
+    code = org_service.validated_uscc(body.uscc)
+    manifest = rt.gateway.manifest
+    return custody.verify_proof(
+        rt.settings,
+        code,
+        body.address,
+        manifest.chain_id,
+        manifest.ledger_address,
+        body.challenge,
+        body.signature,
+    )
+
+
+@router.post("/organizations/address-challenge", response_model=AddressChallenge)
+def address_challenge(
+    body: AddressChallengeRequest,
+    rt: RuntimeDep,
+    _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
+) -> AddressChallenge:
+    """Operator: the text an organization that keeps its own key signs (EIP-191
+    ``personal_sign``) to prove it controls ``address``; onboard it with the text and the
+    signature within 15 minutes. Nothing is stored."""
+    code = org_service.validated_uscc(body.uscc)
+    manifest = rt.gateway.manifest
+    text, expires = custody.challenge(
+        rt.settings, code, body.address, manifest.chain_id, manifest.ledger_address
+    )
+    return AddressChallenge(
+        challenge=text, address=to_checksum_address(body.address), expires_at=expires
     )
 
 
@@ -286,6 +359,33 @@ def mint_settlement(
             catalogue.MINT,
             f"organization:{org_id}",
             {"org_id": org_id, "amount": body.amount},
+            plan,
+        )
+    )
+
+
+@router.post("/organizations/me/settlement-allowance", response_model=SettlementAllowanceAnswer)
+def settlement_allowance(
+    body: SettlementAllowanceRequest,
+    rt: RuntimeDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    _: Principal = Depends(require_roles(CORE_ENTERPRISE, FINANCIER)),  # noqa: B008
+) -> JSONResponse:
+    """Core enterprise or financier: allow the ledger to draw up to ``amount`` fen of your
+    settlement cash (what repaying and buying offers pull). A key the service keeps is
+    allowed at onboarding; an organization that signs its own transactions sets it here
+    (prepared for its signature like any command)."""
+    p = ctx.principal
+
+    def plan() -> ChainPlan:
+        return catalogue.APPROVE_SETTLEMENT.plan(p.address or "", fen(body.amount))
+
+    return command_response(
+        rt.runner.run_chain(
+            ctx,
+            catalogue.APPROVE_SETTLEMENT,
+            f"organization:{p.org_id}",
+            {"amount": body.amount},
             plan,
         )
     )

@@ -29,8 +29,19 @@ def validated_uscc(uscc: str) -> str:
 
 
 def onboard(
-    engine_session: Session, gateway: ChainGateway, name: str, uscc: str, role: str
+    engine_session: Session,
+    gateway: ChainGateway,
+    name: str,
+    uscc: str,
+    role: str,
+    *,
+    custody: str = "platform",
+    address: str | None = None,
+    signer_url: str | None = None,
 ) -> Organization:
+    """``custody`` ``self`` or ``remote``: the organization signs for ``address`` (proven
+    by the caller, :mod:`api.services.custody`); no key is made, and the settlement
+    allowance is left to the organization (``approve_settlement``, a command it signs)."""
     code = validated_uscc(uscc)
     session = engine_session
     org = session.exec(select(Organization).where(Organization.uscc == code)).first()
@@ -41,10 +52,29 @@ def onboard(
             "Already a member",
             f"An organization with code {code} is already onboarded (id {org.id}).",
         )
+    if address is not None:
+        taken = session.exec(select(Organization).where(Organization.address == address)).first()
+        if taken is not None and taken.uscc != code:
+            raise Problem(
+                409,
+                "address_in_use",
+                "The address belongs to another organization",
+                f"{address} is the signing address of organization {taken.id}.",
+            )
     if org is None:
-        org = Organization(name=name, uscc=code, role=role, status="onboarding")
+        org = Organization(
+            name=name,
+            uscc=code,
+            role=role,
+            status="onboarding",
+            custody=custody,
+            address=address,
+            signer_url=signer_url,
+        )
         session.add(org)
         session.commit()
+        if address is not None:
+            gateway.forget(address)  # its custody is known now
     if role == AUDITOR:  # reads only: no key, nothing on chain
         org.status = "active"
         session.add(org)
@@ -69,7 +99,7 @@ def onboard(
                 f"Organization {code} is already registered on chain as {existing}.",
             )
         operator.register_member(org.address, identity.org_id_hash(code), CHAIN_ROLES[role])
-    if role in (CORE_ENTERPRISE, FINANCIER):
+    if role in (CORE_ENTERPRISE, FINANCIER) and org.custody == "platform":
         member_ledger = gateway.ledger_as(org.address)
         if member_ledger.allowance() < MAX_UINT256 // 2:
             member_ledger.approve_settlement(MAX_UINT256)  # repay / accept offers without a
