@@ -115,14 +115,9 @@ def onboard(
 
 
 def _proven_address(body: OnboardRequest, rt: Runtime) -> str:
-    """The address a self-custody organization signs with, proven (422 otherwise)."""
-    if body.custody == "remote":
-        raise Problem(
-            422,
-            "custody_unsupported",
-            "Remote signers cannot be onboarded yet",
-            "Onboard with custody 'platform' or 'self'.",
-        )
+    """The address an organization that keeps its own key signs with, proven (422
+    otherwise): ``self`` by its signature of a challenge, ``remote`` by its signer service
+    signing a throwaway transaction for it."""
     if body.role == "auditor":
         raise Problem(
             422,
@@ -130,6 +125,10 @@ def _proven_address(body: OnboardRequest, rt: Runtime) -> str:
             "An auditor signs nothing",
             "Onboard it with custody 'platform'.",
         )
+    if body.custody == "remote":
+        if not (body.address and body.signer_url):
+            raise custody.invalid_proof("custody 'remote' needs address and signer_url.")
+        return custody.verify_remote(body.signer_url, body.address, rt.gateway.manifest.chain_id)
     if not (body.address and body.challenge and body.signature):
         raise custody.invalid_proof(
             "custody 'self' needs address, challenge (POST /v1/organizations/address-challenge) "

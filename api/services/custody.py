@@ -111,3 +111,36 @@ def verify_proof(
             f"{to_checksum_address(address)}."
         )
     return to_checksum_address(address)
+
+
+def verify_remote(url: str, address: str, chain_id: int) -> str:
+    """The checksummed ``address``, if the signer service at ``url`` signs for it: it is
+    asked (``eth_signTransaction``) to sign a throwaway transaction of the address (to
+    itself, no value, no fee, the highest nonce an account can have: it can never be
+    mined), and the signer recovered from the bytes must be the address (else 422
+    ``invalid_proof``). The signer down or refusing: its own problem
+    (``signer_unavailable`` 503, ``signer_refused`` 502), nothing stored."""
+    from chain_client.errors import SignerMismatch
+    from chain_client.signers import RemoteSigner
+    from chain_client.unsigned import SignedMismatch, read_signed
+
+    claimed = to_checksum_address(address)
+    throwaway = {
+        "to": claimed,
+        "value": 0,
+        "data": b"",
+        "gas": 21_000,
+        "nonce": 2**64 - 2,
+        "chainId": chain_id,
+        "maxFeePerGas": 0,
+        "maxPriorityFeePerGas": 0,
+        "type": 2,
+    }
+    try:
+        signed = RemoteSigner(url, claimed).sign_transaction(throwaway)
+        facts = read_signed(bytes(signed.raw_transaction))
+    except (SignerMismatch, SignedMismatch) as exc:
+        raise invalid_proof(f"The signer did not sign for {claimed}: {exc}") from None
+    if facts.sender != claimed:
+        raise invalid_proof(f"The signer signs as {facts.sender}, not as {claimed}.")
+    return claimed

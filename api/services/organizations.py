@@ -40,8 +40,9 @@ def onboard(
     signer_url: str | None = None,
 ) -> Organization:
     """``custody`` ``self`` or ``remote``: the organization signs for ``address`` (proven
-    by the caller, :mod:`api.services.custody`); no key is made, and the settlement
-    allowance is left to the organization (``approve_settlement``, a command it signs)."""
+    by the caller, :mod:`api.services.custody`) with its own tool or its signer service at
+    ``signer_url``; no key is made. A ``self`` organization's settlement allowance is left
+    to it (``approve_settlement``, a command it signs); a remote signer signs it here."""
     code = validated_uscc(uscc)
     session = engine_session
     org = session.exec(select(Organization).where(Organization.uscc == code)).first()
@@ -99,7 +100,7 @@ def onboard(
                 f"Organization {code} is already registered on chain as {existing}.",
             )
         operator.register_member(org.address, identity.org_id_hash(code), CHAIN_ROLES[role])
-    if role in (CORE_ENTERPRISE, FINANCIER) and org.custody == "platform":
+    if role in (CORE_ENTERPRISE, FINANCIER) and org.custody != "self":
         member_ledger = gateway.ledger_as(org.address)
         if member_ledger.allowance() < MAX_UINT256 // 2:
             member_ledger.approve_settlement(MAX_UINT256)  # repay / accept offers without a

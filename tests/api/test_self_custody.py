@@ -563,3 +563,44 @@ def test_crash_between_prepare_and_submit_and_before_the_receipt(
             assert int(w.rt.gateway.ledger.certificate(cert).fragment_count) == 2
             outcomes = audit_outcomes(w, waiting["command_id"])
             assert outcomes == ["prepared", "submitted", "succeeded"], outcomes
+
+
+# -- a remote signer -------------------------------------------------------------------------
+
+
+def test_a_remote_signer_is_onboarded_by_what_it_signs(
+    selfworld: World, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from tests.signer_server import running_signer
+
+    w = selfworld
+    held, not_held = Account.create(), Account.create()
+    with running_signer([held.key.hex()], tmp_path_factory.mktemp("signer")) as signer:
+        url = signer.url + "/rpc?token=signer-secret"
+
+        def onboard(account: LocalAccount) -> Any:
+            return w.client.post(
+                "/v1/organizations",
+                json={
+                    "name": "remote bank " + account.address[-4:],
+                    "uscc": valid_uscc(secrets.randbelow(10**8) * 10 + 8),
+                    "role": "financier",
+                    "custody": "remote",
+                    "address": account.address,
+                    "signer_url": url,
+                },
+                headers=w.operator.headers,
+            )
+
+        # an address the signer holds no key for: refused, nothing stored
+        r = onboard(not_held)
+        assert r.status_code in (422, 502), r.text
+        assert r.json()["code"] in ("invalid_proof", "signer_refused")
+        orgs = w.client.get("/v1/organizations", headers=w.operator.headers).json()
+        assert not_held.address not in [o["address"] for o in orgs]
+        r = onboard(held)
+        assert r.status_code == 201, r.text
+        assert r.json()["custody"] == "remote" and r.json()["address"] == held.address
+        assert not any(i.address == held.address for i in w.rt.gateway.keystore.list())
+        # its allowance was set at onboarding, signed by its signer
+        assert w.rt.gateway.ledger.allowance(held.address) > 0
