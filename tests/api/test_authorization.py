@@ -87,6 +87,11 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     # a command is its organization's: the supplier's waiting split (others: 404)
     ("POST", "/v1/approvals/{command_id}/approve"): {"supplier"},
     ("POST", "/v1/approvals/{command_id}/reject"): {"supplier"},
+    # self-custody: the command is the supplier's (others: 404); the challenge the operator's
+    ("GET", "/v1/commands/{command_id}"): {"supplier"},
+    ("POST", "/v1/commands/{command_id}/signature"): {"supplier"},
+    ("POST", "/v1/organizations/address-challenge"): {"operator"},
+    ("POST", "/v1/organizations/me/settlement-allowance"): {"core_enterprise", "financier"},
 }
 
 
@@ -197,6 +202,13 @@ def test_authorization_matrix(matrix_world: World) -> None:
             ("POST", "/v1/quotes"): {"fragment_id": root, "amount": "100", "rate_bps": 300},
             ("PUT", "/v1/approval-policy"): {"rules": []},
             ("POST", "/v1/approvals/{command_id}/reject"): {"reason": "m"},
+            ("POST", "/v1/commands/{command_id}/signature"): {"raw": "0x00"},
+            ("POST", "/v1/organizations/address-challenge"): {
+                "uscc": "bad",
+                "address": "0x" + "11" * 20,
+            },
+            # as large as onboarding set it: later tests still repay and buy
+            ("POST", "/v1/organizations/me/settlement-allowance"): {"amount": "9" * 38},
         },
     }
     failures = []
