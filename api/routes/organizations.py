@@ -93,9 +93,13 @@ def onboard(
     """Operator: onboard an organization (registers it on chain; creates its signing key,
     or with ``custody`` ``self`` takes the address it proved it controls: see
     ``POST /v1/organizations/address-challenge``)."""
-    address = _proven_address(body, rt) if body.custody != "platform" else None
+    # a remote signer is asked first (it may be down: 503, nothing recorded); a signed
+    # challenge is checked inside the command, so its key replays the answer even after
+    # the challenge expired
+    remote = _proven_address(body, rt) if body.custody == "remote" else None
 
     def work() -> tuple[int, dict[str, Any]]:
+        address = remote or (_proven_address(body, rt) if body.custody == "self" else None)
         org = org_service.onboard(
             session,
             rt.gateway,
@@ -125,6 +129,7 @@ def _proven_address(body: OnboardRequest, rt: Runtime) -> str:
             "An auditor signs nothing",
             "Onboard it with custody 'platform'.",
         )
+    code = org_service.validated_uscc(body.uscc)
     if body.custody == "remote":
         if not (body.address and body.signer_url):
             raise custody.invalid_proof("custody 'remote' needs address and signer_url.")
@@ -134,7 +139,6 @@ def _proven_address(body: OnboardRequest, rt: Runtime) -> str:
             "custody 'self' needs address, challenge (POST /v1/organizations/address-challenge) "
             "and the address's signature of it."
         )
-    code = org_service.validated_uscc(body.uscc)
     manifest = rt.gateway.manifest
     return custody.verify_proof(
         rt.settings,

@@ -117,10 +117,10 @@ def verify_remote(url: str, address: str, chain_id: int) -> str:
     """The checksummed ``address``, if the signer service at ``url`` signs for it: it is
     asked (``eth_signTransaction``) to sign a throwaway transaction of the address (to
     itself, no value, no fee, the highest nonce an account can have: it can never be
-    mined), and the signer recovered from the bytes must be the address (else 422
-    ``invalid_proof``). The signer down or refusing: its own problem
-    (``signer_unavailable`` 503, ``signer_refused`` 502), nothing stored."""
-    from chain_client.errors import SignerMismatch
+    mined), and the signer recovered from the bytes must be the address; a signer that
+    declines or signs as another key proves nothing (422 ``invalid_proof``). A signer
+    that cannot be reached: 503 ``signer_unavailable``. Nothing is stored either way."""
+    from chain_client.errors import SignerMismatch, SignerRefused
     from chain_client.signers import RemoteSigner
     from chain_client.unsigned import SignedMismatch, read_signed
 
@@ -139,7 +139,7 @@ def verify_remote(url: str, address: str, chain_id: int) -> str:
     try:
         signed = RemoteSigner(url, claimed).sign_transaction(throwaway)
         facts = read_signed(bytes(signed.raw_transaction))
-    except (SignerMismatch, SignedMismatch) as exc:
+    except (SignerMismatch, SignerRefused, SignedMismatch) as exc:  # declined: no proof
         raise invalid_proof(f"The signer did not sign for {claimed}: {exc}") from None
     if facts.sender != claimed:
         raise invalid_proof(f"The signer signs as {facts.sender}, not as {claimed}.")
