@@ -17,6 +17,7 @@ import json
 import threading
 import urllib.parse
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,10 @@ class ApiClient:
         self._prefix = parts.path.rstrip("/")
         self._connection: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()  # one request at a time on the one connection
+        #: called with every command's answer, returning what the caller gets: `scf`
+        #: turns a 202 that waits (for a checker, for the organization's signature) into
+        #: its outcome there (api.cli.commands_base.waiting_answer)
+        self.after_command: Callable[[Any], Any] | None = None
 
     def as_key(self, api_key: str) -> ApiClient:
         """The same API, called with another organization's key."""
@@ -99,7 +104,8 @@ class ApiClient:
     ) -> Any:
         """A state-changing call, always with an Idempotency-Key (fresh unless given)."""
         headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
-        return self._request(method, path, json_body=body, files=files, headers=headers)
+        answer = self._request(method, path, json_body=body, files=files, headers=headers)
+        return self.after_command(answer) if self.after_command is not None else answer
 
     def post(self, path: str, body: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         return self.command("POST", path, body, **kwargs)

@@ -20,7 +20,12 @@ with --keys-file/SCF_KEYS_FILE, and --json):
   scf repay CERTIFICATE [AMOUNT] [--wait [--timeout S]]
   scf claim [FRAGMENT ...]
   scf verify FRAGMENT               (exit 4 if a check failed)
+  scf sign PREPARED.json | --command ID [--sign-with KEY] [--submit]   (self-custody)
   scf report exposure|financed-volume|maturing|overdue [--within-days N]
+
+The ledger commands also take --sign-with KEY (SCF_SIGNING_KEY), --keystore DIR,
+--passphrase-file FILE and --yes: for an organization that keeps its own key, what the API
+prepares is shown, confirmed, signed with that key and submitted in the same call.
 
 Amounts are yuan as people write them (1,000,000.00; at most two decimals; ASCII digits
 only), sent to the API as whole fen. Fragments are given by id or as certificate/seq
@@ -31,11 +36,12 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import commands_ledger, commands_views
+from api.cli import commands_ledger, commands_sign, commands_views
 
 
 def register(app: typer.Typer) -> None:
     """Adds the role commands to the `scf` app."""
     app.registered_commands.extend(commands_views.app.registered_commands)
     app.registered_commands.extend(commands_ledger.app.registered_commands)
+    app.registered_commands.extend(commands_sign.app.registered_commands)
     app.add_typer(commands_ledger.finance_app, name="finance")

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -39,6 +39,9 @@ EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_VERIFICATION_FAILED = 4
+#: the command was not carried out yet: it waits for a checker's approval (four-eyes) or
+#: for your organization's signature (self-custody, no key given to sign it with)
+EXIT_WAITING = 5
 
 ApiUrlOpt = Annotated[
     str | None,
@@ -85,6 +88,96 @@ JsonOpt = Annotated[
 ]
 
 _COMMON = ("api_url", "key", "as_", "keys_file", "json_")
+
+# -- signing (self-custody): the options of the commands that may have to sign ----------
+
+SignWithOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sign-with",
+        envvar="SCF_SIGNING_KEY",
+        help="Sign what the API prepares for your organization with this key: a key file "
+        "of the key store, or a key id or address in --keystore. Default: the profile's.",
+        show_default=False,
+    ),
+]
+KeystoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keystore",
+        envvar="SCF_KEYSTORE",
+        help="The key store's folder, when --sign-with names a key id or address.",
+        show_default=False,
+    ),
+]
+PassphraseFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--passphrase-file",
+        help="File holding the key's passphrase; default: SCF_KEY_PASSPHRASE, else a "
+        "prompt that does not echo.",
+        show_default=False,
+    ),
+]
+YesOpt = Annotated[
+    bool,
+    typer.Option("--yes", "-y", help="Sign without asking for confirmation."),
+]
+
+_SIGNING = ("sign_with", "keystore", "passphrase_file", "yes")
+
+
+@dataclass(frozen=True)
+class SignOptions:
+    """How a command signs what the API prepared for a self-custody organization."""
+
+    sign_with: str | None = None
+    keystore: Path | None = None
+    passphrase_file: Path | None = None
+    yes: bool = False
+
+
+class CommandWaitingError(Exception):
+    """The API accepted the command but it waits (202): for a checker's approval, or for
+    the organization's signature. Printed, exit code 5 (EXIT_WAITING)."""
+
+    def __init__(self, message: str, body: dict[str, Any], hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.body = body
+        self.hint = hint
+
+
+def waiting_answer(cli: Cli, answer: Any) -> Any:
+    """Every command's answer passes here: a 202 that waits for a checker raises
+    :class:`CommandWaitingError`; one that waits for the organization's signature is
+    signed and submitted (api.cli.signing, imported only then), giving the command's own
+    answer; any other answer is returned as it is."""
+    if not isinstance(answer, dict) or "command_id" not in answer:
+        return answer
+    status = answer.get("status")
+    if status == "pending_approval":
+        raise CommandWaitingError(
+            f"waiting for a checker's approval: command {answer['command_id']}",
+            answer,
+            "a checker of your organization approves it with its own key",
+        )
+    if status == "awaiting_signature":
+        from api.cli.signing import sign_and_submit
+
+        return sign_and_submit(cli, answer)
+    return answer
+
+
+class _NoApi:
+    """The API of a command run without an API key (an offline `scf sign`): any use of it
+    says what is missing."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise UsageProblemError(
+            "no API key: pass --key (or set SCF_API_KEY), or --as NAME to use the keys "
+            "file written by `scf up`"
+        )
 
 
 class UsageProblemError(Exception):
@@ -138,6 +231,10 @@ class Cli:
 
     api: ApiClient
     json: bool
+    #: how to sign a command the API prepares for the organization (its ledger commands)
+    signing: SignOptions | None = None
+    #: False for a command run without an API key (an offline `scf sign`)
+    has_api: bool = True
     _orgs: list[dict[str, Any]] | None = field(default=None, repr=False)
     _me: dict[str, Any] | None = field(default=None, repr=False)
 
@@ -331,10 +428,17 @@ def _report_refusal(
 
 
 def role_command(
-    group: typer.Typer, name: str | None = None, **kwargs: Any
+    group: typer.Typer,
+    name: str | None = None,
+    *,
+    signs: bool = False,
+    api_optional: bool = False,
+    **kwargs: Any,
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Register ``func(cli, ...)`` as a command with the connection and output options,
-    and map failures to the exit codes of `scf` (see api.cli.main)."""
+    and map failures to the exit codes of `scf` (see api.cli.main). ``signs``: it may have
+    to sign what the API prepares for a self-custody organization (the signing options);
+    ``api_optional``: it runs without an API key too (`scf sign` of a file)."""
 
     def decorate(func: Callable[..., None]) -> Callable[..., None]:
         sig = inspect.signature(func, eval_str=True)
@@ -347,12 +451,22 @@ def role_command(
             inspect.Parameter("keys_file", kw, default=None, annotation=KeysFileOpt),
             inspect.Parameter("json_", kw, default=False, annotation=JsonOpt),
         ]
+        if signs:
+            common += [
+                inspect.Parameter("sign_with", kw, default=None, annotation=SignWithOpt),
+                inspect.Parameter("keystore", kw, default=None, annotation=KeystoreOpt),
+                inspect.Parameter(
+                    "passphrase_file", kw, default=None, annotation=PassphraseFileOpt
+                ),
+                inspect.Parameter("yes", kw, default=False, annotation=YesOpt),
+            ]
         own = [p.replace(kind=kw) for p in own]
 
         @functools.wraps(func)
         def wrapper(**values: Any) -> None:
             opts = {k: values.pop(k) for k in _COMMON}
-            run(func, opts, values)
+            signing = SignOptions(**{k: values.pop(k) for k in _SIGNING}) if signs else None
+            run(func, opts, values, signing=signing, api_optional=api_optional)
 
         wrapper.__signature__ = sig.replace(parameters=own + common)  # type: ignore[attr-defined]
         wrapper.__annotations__ = {}
@@ -377,7 +491,14 @@ def connection(api_url: str | None, keys_file: Path | None, needs_keys: bool) ->
     )
 
 
-def run(func: Callable[..., None], opts: dict[str, Any], values: dict[str, Any]) -> None:
+def run(
+    func: Callable[..., None],
+    opts: dict[str, Any],
+    values: dict[str, Any],
+    *,
+    signing: SignOptions | None = None,
+    api_optional: bool = False,
+) -> None:
     """Build the client, call the command, translate what went wrong into an exit code."""
     json_mode = bool(opts["json_"])
     api: ApiClient | None = None
@@ -386,6 +507,12 @@ def run(func: Callable[..., None], opts: dict[str, Any], values: dict[str, Any])
         key = opts["key"]
         if opts["as_"]:
             key = load_key(keys_file, opts["as_"])
+        if not key and api_optional:
+            func(
+                Cli(api=cast(ApiClient, _NoApi()), json=json_mode, signing=signing, has_api=False),
+                **values,
+            )
+            return
         if not key:
             raise UsageProblemError(
                 "no API key: pass --key (or set SCF_API_KEY), or --as NAME to use the keys "
@@ -393,7 +520,17 @@ def run(func: Callable[..., None], opts: dict[str, Any], values: dict[str, Any])
             )
         # a URL copied from the docs page may end in /v1: the client adds it itself
         api = ApiClient(api_url.rstrip("/").removesuffix("/v1"), key)
-        func(Cli(api=api, json=json_mode), **values)
+        cli = Cli(api=api, json=json_mode, signing=signing)
+        api.after_command = functools.partial(waiting_answer, cli)
+        func(cli, **values)
+    except CommandWaitingError as exc:
+        if json_mode:
+            output.emit_json(exc.body)
+        else:
+            output.stdout().print(exc.message, markup=False)
+        if exc.hint and not json_mode:
+            output.stderr().print(exc.hint, markup=False)
+        raise typer.Exit(EXIT_WAITING) from None
     except ApiRefusedError as exc:
         _report_refusal(json_mode, exc.code, exc.title, exc.detail, exc.body)
         raise typer.Exit(EXIT_REFUSED) from None

@@ -2,8 +2,14 @@
 issue / accept / reject / revoke (certificates), split / transfer / claim (fragments),
 finance offer / accept / withdraw and quote (discounting at a bank), repay (at maturity).
 
-Every one goes through the API (never to the chain directly): the API holds the signing
-keys, checks roles, and gives each command an Idempotency-Key so a retry never acts twice.
+Every one goes through the API (never to the chain directly): the API checks roles, and
+each command carries an Idempotency-Key so a retry never acts twice. Who signs is the
+organization's custody: the API's key store, a signer service, or, for an organization
+that keeps its own key, `scf` itself: the API answers 202 with the transaction prepared,
+and with --sign-with KEY (SCF_SIGNING_KEY) the command shows it, asks, signs it with the
+local key store's key and submits it (api.cli.signing), then prints its answer as usual;
+without a key it prints the command's id and how to sign it with `scf sign` (exit 5). A
+command that waits for a checker's approval (four-eyes) prints that, exit 5 too.
 """
 
 from __future__ import annotations
@@ -93,7 +99,7 @@ def _credit_provider(cli: Cli, bank: str | None, fen: int) -> int:
     raise UsageProblemError(f"choose the bank whose credit line backs this with --bank: {options}")
 
 
-@role_command(app, "issue")
+@role_command(app, "issue", signs=True)
 def issue(
     cli: Cli,
     beneficiary: Annotated[str, typer.Argument(help="Tier-1 supplier: name or id.")],
@@ -238,7 +244,7 @@ def _certificate_action(action: str, done: str, doc: str) -> None:
 
     command.__doc__ = doc
     command.__name__ = action
-    role_command(app, action)(command)
+    role_command(app, action, signs=True)(command)
 
 
 _certificate_action(
@@ -250,7 +256,7 @@ _certificate_action("reject", "rejected", "Supplier: reject a certificate issued
 _certificate_action("revoke", "revoked", "Core enterprise: revoke a certificate not yet accepted.")
 
 
-@role_command(app, "repay")
+@role_command(app, "repay", signs=True)
 def repay(
     cli: Cli,
     certificate: Annotated[int, typer.Argument(min=1, help="Certificate id.")],
@@ -328,7 +334,7 @@ def _wait_for_payout(cli: Cli, certificate: int, timeout: float) -> dict[str, An
 # -- fragments ---------------------------------------------------------------------------
 
 
-@role_command(app, "split")
+@role_command(app, "split", signs=True)
 def split(
     cli: Cli,
     fragment: Annotated[str, typer.Argument(help="Fragment: id or certificate/seq.")],
@@ -355,7 +361,7 @@ def split(
     )
 
 
-@role_command(app, "transfer")
+@role_command(app, "transfer", signs=True)
 def transfer(
     cli: Cli,
     fragment: Annotated[str, typer.Argument(help="Fragment: id or certificate/seq.")],
@@ -378,7 +384,7 @@ def transfer(
     )
 
 
-@role_command(app, "claim")
+@role_command(app, "claim", signs=True)
 def claim(
     cli: Cli,
     fragments: Annotated[
@@ -465,7 +471,7 @@ def _quote_rows(quote: dict[str, Any]) -> list[Any]:
     return rows
 
 
-@role_command(finance_app, "offer")
+@role_command(finance_app, "offer", signs=True)
 def finance_offer(
     cli: Cli,
     fragment: Annotated[str, typer.Argument(help="Fragment: id or certificate/seq.")],
@@ -529,7 +535,7 @@ def finance_offer(
     )
 
 
-@role_command(finance_app, "accept")
+@role_command(finance_app, "accept", signs=True)
 def finance_accept(
     cli: Cli,
     offer: Annotated[int, typer.Argument(min=1, help="Offer id.")],
@@ -552,7 +558,7 @@ def finance_accept(
     )
 
 
-@role_command(finance_app, "withdraw")
+@role_command(finance_app, "withdraw", signs=True)
 def finance_withdraw(
     cli: Cli,
     offer: Annotated[int, typer.Argument(min=1, help="Offer id.")],

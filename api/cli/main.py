@@ -2,7 +2,8 @@
 
 Exit codes scripts can rely on:
   0 done; 1 the API refused (the problem's code is printed); 2 bad usage or input;
-  3 the API could not be reached; 4 a verification found a failed check.
+  3 the API could not be reached; 4 a verification found a failed check; 5 the command
+  waits (for a checker's approval, or for your organization's signature: `scf sign`).
 """
 
 from __future__ import annotations

@@ -33,6 +33,9 @@ class Profile:
     rpc_url: str
     keys_file: Path
     data_dir: Path
+    #: the key `scf` signs a self-custody organization's commands with (a key file, or an
+    #: id or address in SCF_KEYSTORE); set by hand, `scf up` writes none
+    signing_key: str | None = None
 
 
 def profile_path() -> Path:
@@ -68,6 +71,7 @@ def read_profile() -> Profile | None:
             rpc_url=str(data["rpc_url"]),
             keys_file=Path(data["keys_file"]),
             data_dir=Path(data["data_dir"]),
+            signing_key=str(data["signing_key"]) if data.get("signing_key") else None,
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise ProfileError(
