@@ -4,10 +4,11 @@ Hypothesis drives random sequences of issue (with valid and invalid credit provi
 invoices and documents) / accept / reject / revoke / split / transfer / offer, accept and
 withdraw financing / time passing (by days, by seconds, or to the second around a maturity
 or an overdue moment) / pauses / suspensions / credit-line changes / grace-period changes /
-repay / claim / pay a page / mark overdue / declare default. A plain-Python model follows
-what *should* happen, including which attempts must be refused and with which custom error;
-after every step the whole chain state is read and compared with the model, and these
-invariants are checked on the chain's numbers:
+repay / claim / pay a page / mark overdue / declare default / key rotation of any member
+(the core enterprise, a bank, a supplier) followed by the operator's moves. A plain-Python
+model follows what *should* happen, including which attempts must be refused and with which
+custom error; after every step the whole chain state is read and compared with the model,
+and these invariants are checked on the chain's numbers:
 
 - the live fragments of a certificate sum exactly to its face value, none is zero;
 - every fragment names its certificate and a parent created before it;
@@ -20,7 +21,11 @@ invariants are checked on the chain's numbers:
 - the credit line in use equals what is still owed under it;
 - nothing moves after maturity (the model moves nothing then, so any move shows up as a
   difference, and moves after maturity are attempted and must be refused);
-- the grace period counts only unpaused time after maturity (overdueAt equals the model's).
+- the grace period counts only unpaused time after maturity (overdueAt equals the model's);
+- across key rotations: a retired key is no member, its balance never changes again (no
+  cash to it), no fragment, certificate or open offer names it once its moves are done,
+  and every line of every (financier, core enterprise) pair ever seen, old keys included,
+  is used by exactly what is owed under it.
 
 Why it talks raw JSON-RPC: brownie's transaction objects take a chain snapshot and several
 round trips per transaction (~50 ms), and reading every fragment through a contract call
@@ -43,12 +48,12 @@ import http.client
 import itertools
 import json
 import time
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import function_signature_to_4byte_selector
+from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -88,6 +93,7 @@ REQUIRED_STEPS = 10_000
 
 OWING = (STATUS_ISSUED, STATUS_ACTIVE, STATUS_OVERDUE, STATUS_DEFAULTED)
 GAS = 3_000_000
+_fresh_keys = itertools.count(1)  # rotation targets, unique across runs
 BANK2_LIMIT = CREDIT_LIMIT // 1_000  # small enough that CreditLineExceeded happens
 
 choice = st.integers(min_value=0, max_value=2**32)
@@ -142,12 +148,13 @@ class Node:
 
     def send(self, sender: str, function: str, *args: Any) -> dict:
         """Sends a ledger transaction; raises if it reverted."""
-        tx = {
-            "from": sender,
-            "to": self.ledger,
-            "data": self.calldata(function, *args),
-            "gas": hex(GAS),
-        }
+        return self.send_data(sender, self.ledger, self.calldata(function, *args), function, args)
+
+    def send_data(
+        self, sender: str, to: str, data: str, function: str = "", args: tuple = ()
+    ) -> dict:
+        """Sends a transaction with ready calldata to any contract; raises if it reverted."""
+        tx = {"from": sender, "to": to, "data": data, "gas": hex(GAS)}
         tx_hash = self.request("eth_sendTransaction", tx)
         receipt = self.request("eth_getTransactionReceipt", tx_hash)
         for _ in range(1000):  # automine: normally there at once
@@ -216,9 +223,11 @@ class LedgerStateMachine(RuleBasedStateMachine):
     node: Node
     snapshot_id: str = ""
     probe = None
+    token = ""
     operator = core = bank = bank2 = outsider = ""
     suppliers: tuple = ()
     steps_run = checks_run = runs = 0
+    moved: ClassVar[dict[str, int]] = {}  # what the rotations moved, over all runs (reported)
 
     def __init__(self):
         # every run starts from the deployed state (anvil drops a snapshot on reverting to it)
@@ -235,6 +244,10 @@ class LedgerStateMachine(RuleBasedStateMachine):
         self.members.update({s: [ROLE_SUPPLIER, False] for s in self.suppliers})
         self.members.update({f: [ROLE_FINANCIER, False] for f in self.financiers})
         self.lines = {(self.bank, self.core): CREDIT_LIMIT, (self.bank2, self.core): BANK2_LIMIT}
+        # every key that ever held a role (retired ones stay: their lines and cash are checked)
+        self.all_financiers = list(self.financiers)
+        self.all_cores = [self.core]
+        self.retired: dict[str, str] = {}
         self.balances = dict.fromkeys(self.accounts, 0)
         for payer in (self.core, *self.financiers):
             self.balances[payer] = 10 * CREDIT_LIMIT
@@ -308,11 +321,12 @@ class LedgerStateMachine(RuleBasedStateMachine):
             or at >= self.certs[rec["cert"]]["maturity"]
         ]
 
-    def _used(self, financier: str) -> int:
+    def _used(self, financier: str, core: str | None = None) -> int:
+        core = self.core if core is None else core
         return sum(
             c["face"] - c["repaid"]
             for c in self.certs.values()
-            if c["provider"] == financier and c["status"] in OWING
+            if c["provider"] == financier and c["issuer"] == core and c["status"] in OWING
         )
 
     def _owed(self, fragment: int) -> int:
@@ -620,7 +634,7 @@ class LedgerStateMachine(RuleBasedStateMachine):
     @step(choice=choice, face=face)
     def rule_set_credit_line(self, choice, face):
         financier = self.financiers[choice % 2]
-        current = self.lines[(financier, self.core)]
+        current = self.lines.get((financier, self.core), 0)
         used = self._used(financier)
         limit = (0, used, max(0, current - face), current, current + face, used + face)[
             (choice >> 1) % 6
@@ -642,6 +656,126 @@ class LedgerStateMachine(RuleBasedStateMachine):
         grace = (days % 8) * DAY
         self._send(self.operator, "setGracePeriod", grace)
         self.grace = grace
+
+    # -- key rotation ----------------------------------------------------------------------
+    def _fresh_account(self) -> str:
+        key = keccak(text=f"rotated key {next(_fresh_keys)}")[-20:]
+        account = to_checksum_address(key)
+        self.node.request("anvil_impersonateAccount", account)
+        self.node.request("anvil_setBalance", account, hex(10**21))
+        return account
+
+    def _token_send(self, sender: str, signature: str, types: list, args: list) -> None:
+        data = (
+            "0x" + (function_signature_to_4byte_selector(signature) + abi_encode(types, args)).hex()
+        )
+        self.node.send_data(sender, self.token, data, signature, tuple(args))
+        self.now += 1
+
+    def _replace(self, old: str, new: str) -> None:
+        """Every place the model names the organization's key."""
+        if self.core == old:
+            self.core = new
+            self.all_cores.append(new)
+        if self.bank == old:
+            self.bank = new
+        if self.bank2 == old:
+            self.bank2 = new
+        self.suppliers = tuple(new if s == old else s for s in self.suppliers)
+        self.financiers = (self.bank, self.bank2)
+        if new in self.financiers:
+            self.all_financiers.append(new)
+        self.holders = (*self.suppliers, *self.financiers)
+        self.accounts = (*self.accounts, new)
+
+    @step(choice=choice)
+    def rule_rotate_and_move(self, choice):
+        """The operator rotates a member to a fresh key, then moves what names the old one
+        (certificates, then credit lines, offers, holdings), in batches; in between, the old
+        key is refused and a payout due to it goes to the new key."""
+        old = (self.core, self.bank, self.bank2, *self.suppliers)[choice % 6]
+        new = self._fresh_account()
+        self._send(self.operator, "rotateMember", old, new)
+        self.members[new] = list(self.members[old])
+        self.members[old] = [ROLE_NONE, False]
+        self.balances[new] = 0
+        self.retired[old] = new
+        self._replace(old, new)
+        self._probe_data = self._probe_calldata()
+        if new in (self.core, *self.financiers):  # a payer needs cash and an allowance
+            self._token_send(
+                self.operator, "mint(address,uint256)", ["address", "uint256"], [new, CREDIT_LIMIT]
+            )
+            self._token_send(
+                new, "approve(address,uint256)", ["address", "uint256"], [self.node.ledger, 2**255]
+            )
+            self.balances[new] = CREDIT_LIMIT
+        held = sorted(f for f, rec in self.fragments.items() if rec["holder"] == old)
+        at = self._next()
+        movable = [f for f in held if f in self._movable(at)]
+        if movable:
+            self.node.expect_refusal(
+                old, "transferFragment", (movable[0], self.suppliers[0]), "NotAMember", old
+            )
+        owed = [f for f in held if self._owed(f) > 0]
+        if owed:
+            self.node.expect_refusal(old, "claim", (owed[0],), "NotAMember", old)
+            if (choice >> 3) % 2:  # a keeper's payout before the moves pays the new key
+                fragment = owed[-1]
+                self._send(self.outsider, "payFragments", fragment >> 32, fragment & 0xFFFFFFFF, 1)
+                self.fragments[fragment]["holder"] = new
+                self._pay(fragment)
+        size = 1 + (choice >> 4) % 3
+        certs = sorted(
+            c
+            for c, rec in self.certs.items()
+            if old in (rec["issuer"], rec["beneficiary"], rec["provider"])
+        )
+        for start in range(0, len(certs), size):
+            batch = certs[start : start + size]
+            self._send(self.operator, "moveCertificates", old, batch)
+            for cert_id in batch:
+                rec = self.certs[cert_id]
+                for part in ("issuer", "beneficiary", "provider"):
+                    if rec[part] == old:
+                        rec[part] = new
+        counterparties = []
+        for (financier, core), limit in list(self.lines.items()):
+            if old in (financier, core) and limit > 0:
+                counterparties.append(core if financier == old else financier)
+                moved = (new if financier == old else financier, new if core == old else core)
+                if self.lines.get(moved, 0) == 0:
+                    self.lines[moved] = limit
+                self.lines[(financier, core)] = 0
+        if counterparties:
+            self._send(self.operator, "moveCreditLines", old, counterparties)
+        offers = sorted(
+            o for o, rec in self.offers.items() if old in (rec["seller"], rec["financier"])
+        )
+        if offers:
+            self._send(self.operator, "moveOffers", old, offers)
+            for offer_id in offers:
+                rec = self.offers[offer_id]
+                for part in ("seller", "financier"):
+                    if rec[part] == old:
+                        rec[part] = new
+        held = sorted(f for f, rec in self.fragments.items() if rec["holder"] == old)
+        for start in range(0, len(held), size):
+            self._send(self.operator, "moveHoldings", old, held[start : start + size])
+        for fragment in held:
+            self.fragments[fragment]["holder"] = new
+        if held and (choice >> 6) % 2:  # sent again: what is at the new key is skipped
+            self._send(self.operator, "moveHoldings", old, held)
+        self.node.expect_refusal(self.operator, "moveHoldings", (new, []), "NotRetired", new)
+        for kind, count in (
+            ("rotations", 1),
+            ("certificates", len(certs)),
+            ("lines", len(counterparties)),
+            ("offers", len(offers)),
+            ("fragments", len(held)),
+            ("payouts to the new key before the moves", len(owed) and (choice >> 3) % 2),
+        ):
+            type(self).moved[kind] = type(self).moved.get(kind, 0) + count
 
     # -- repayment -------------------------------------------------------------------------
     def _due(self, at: int) -> list[int]:
@@ -749,7 +883,7 @@ class LedgerStateMachine(RuleBasedStateMachine):
         selector = function_signature_to_4byte_selector(
             "snapshot(address,address[],address[],address[])"
         )
-        args = (self.node.ledger, list(self.accounts), list(self.financiers), [self.core])
+        args = (self.node.ledger, list(self.accounts), self.all_financiers, self.all_cores)
         types = ["address", "address[]", "address[]", "address[]"]
         return "0x" + (selector + abi_encode(types, args)).hex()
 
@@ -771,9 +905,10 @@ class LedgerStateMachine(RuleBasedStateMachine):
         for account in self.accounts:
             snap["accounts"][account] = tuple(words[at : at + 3])
             at += 3
-        for financier in self.financiers:
-            snap["lines"][financier] = tuple(words[at : at + 2])
-            at += 2
+        for financier in self.all_financiers:
+            for core in self.all_cores:
+                snap["lines"][(financier, core)] = tuple(words[at : at + 2])
+                at += 2
         for cert_id in range(1, snap["count"] + 1):
             cert = words[at : at + 15]
             at += 15
@@ -796,6 +931,16 @@ class LedgerStateMachine(RuleBasedStateMachine):
         self._check_registries(snap)
         self._check_credit_lines(snap)
         self._check_overdue_moments(snap)
+        self._check_no_retired_key_is_named(snap)
+
+    def _check_no_retired_key_is_named(self, snap: dict) -> None:
+        retired = {a.lower() for a in self.retired}
+        for fragment_id, (holder, *_rest) in snap["fragments"].items():
+            assert _address(holder) not in retired, fragment_id
+        for cert_id, words in snap["certs"].items():
+            assert not {_address(w) for w in words[1:4]} & retired, cert_id
+        for offer_id, offer in self.offers.items():
+            assert not {offer["seller"], offer["financier"]} & set(self.retired), offer_id
 
     def _check_members_and_money(self, snap: dict) -> None:
         for account, (role, suspended, balance) in snap["accounts"].items():
@@ -866,9 +1011,9 @@ class LedgerStateMachine(RuleBasedStateMachine):
             assert cert[11] == int.from_bytes(model["document"], "big")
 
     def _check_credit_lines(self, snap: dict) -> None:
-        for financier, (limit, used) in snap["lines"].items():
-            assert limit == self.lines[(financier, self.core)]
-            assert used == self._used(financier)
+        for (financier, core), (limit, used) in snap["lines"].items():
+            assert limit == self.lines.get((financier, core), 0), (financier, core)
+            assert used == self._used(financier, core), (financier, core)
 
     def _check_overdue_moments(self, snap: dict) -> None:
         for cert_id, cert in snap["certs"].items():
@@ -884,10 +1029,11 @@ def test_ledger_invariants(
     probe = LedgerProbe.deploy({"from": operator})
 
     class Machine(LedgerStateMachine):
-        pass
+        moved: ClassVar[dict[str, int]] = {}
 
     Machine.node = Node(web3.provider.endpoint_uri, ledger)
     Machine.probe = probe
+    Machine.token = str(ledger.settlementToken())
     Machine.operator, Machine.core, Machine.outsider = (
         str(a.address) for a in (operator, core, outsider)
     )
@@ -919,7 +1065,7 @@ def test_ledger_invariants(
     elapsed = time.perf_counter() - started
     print(
         f"\n{Machine.steps_run} steps in {Machine.runs} runs, invariants checked "
-        f"{Machine.checks_run} times, {elapsed:.0f} s"
+        f"{Machine.checks_run} times, {elapsed:.0f} s; rotations moved {Machine.moved}"
     )
     assert Machine.steps_run >= REQUIRED_STEPS
     # once before each run's first step and after every step
