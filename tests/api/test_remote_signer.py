@@ -7,14 +7,17 @@ that declines is 502 ``signer_refused``, one that returns other bytes 502
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from sqlalchemy import text
 
-from tests.api.helpers import World, issue_certificate
+from tests.api.helpers import World, issue_certificate, upload_invoice
+from tests.helpers import valid_uscc
 from tests.signer_server import SignerProcess, running_signer
 
 
@@ -36,11 +39,16 @@ def _signs_through(world: World, url: str | None) -> None:
     world.rt.gateway.forget(world.tier1.address)
 
 
+#: a key only the signer process holds: an organization onboarded with custody remote
+OWN_KEY = Account.create()
+
+
 @pytest.fixture(scope="module")
 def signer(
     world: World, tier1_key: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SignerProcess]:
-    with running_signer([tier1_key], tmp_path_factory.mktemp("signer")) as process:
+    keys = [tier1_key, OWN_KEY.key.hex()]
+    with running_signer(keys, tmp_path_factory.mktemp("signer")) as process:
         _signs_through(world, process.url + "/rpc?token=signer-secret")
         yield process
 
@@ -117,3 +125,55 @@ def test_a_signer_that_refuses_or_alters_is_a_502_and_nothing_is_journaled(
     assert "signer-secret" not in r.text and "/rpc" not in r.text
     assert all(status != "signed" and raw is None for status, raw in _rows(world, key))
     assert world.rt.gateway.w3.eth.get_transaction_count(world.tier1.address, "pending") == nonce
+
+
+def test_an_organization_onboarded_with_custody_remote_signs_through_its_signer(
+    world: World, signer: SignerProcess
+) -> None:
+    """Onboarded through the route (its signer proves the address), it accepts a
+    certificate and splits it, each transaction signed by the signer process."""
+    c, op = world.client, world.operator.headers
+    r = c.post(
+        "/v1/organizations",
+        json={
+            "name": "Remote Tier1",
+            "uscc": valid_uscc(secrets.randbelow(10**8) * 10 + 9),
+            "role": "supplier",
+            "custody": "remote",
+            "address": OWN_KEY.address,
+            "signer_url": signer.url,
+        },
+        headers=op,
+    )
+    assert r.status_code == 201, r.text
+    org = r.json()
+    assert org["custody"] == "remote" and org["address"] == OWN_KEY.address
+    key = c.post(f"/v1/organizations/{org['id']}/api-keys", json={"label": "t"}, headers=op)
+    assert key.status_code == 201, key.text
+    remote = {"Authorization": f"Bearer {key.json()['api_key']}"}
+    doc = upload_invoice(world, world.core)
+    issued = c.post(
+        "/v1/certificates",
+        json={
+            "beneficiary_id": org["id"],
+            "credit_provider_id": world.bank.org_id,
+            "face_value": "500000",
+            "maturity": world.block_time() + 60 * 86_400,
+            "document_id": doc["id"],
+            "invoice_number": "INV-" + uuid.uuid4().hex[:12],
+        },
+        headers=world.core.headers,
+    )
+    assert issued.status_code == 201, issued.text
+    before = signer.signed()
+    accepted = c.post(f"/v1/certificates/{issued.json()['certificate_id']}/accept", headers=remote)
+    assert accepted.status_code == 200, accepted.text
+    split = c.post(
+        f"/v1/fragments/{accepted.json()['root_fragment_id']}/split",
+        json={"to_org_id": world.tier2.org_id, "amount": "100000"},
+        headers=remote,
+    )
+    assert split.status_code == 201, split.text
+    assert signer.signed() >= before + 2
+    tx = world.rt.gateway.w3.eth.get_transaction(split.json()["tx_hash"])
+    assert tx["from"] == OWN_KEY.address
