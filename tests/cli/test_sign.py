@@ -16,6 +16,7 @@ prints the command id and `scf sign`'s line (exit 5); a 202 pending_approval pri
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -422,3 +423,59 @@ def test_sign_help_and_a_ledger_command_load_no_signing_library() -> None:
         loaded = _modules_after(*args)
         assert not {m for m in loaded if m.split(".")[0] in HEAVY}
         assert "api.cli.signing" not in loaded and "chain_client.keystore" not in loaded
+
+
+# -- end to end against the API: a self-custody organization --------------------------
+
+
+def test_a_self_custody_organization_accepts_and_splits_end_to_end(
+    net: Any, keys: tuple[KeyStore, Any, Any]
+) -> None:
+    """Onboarded with custody self (its key in the local key store, the challenge signed
+    with it), it accepts a certificate and splits it with `scf ... --sign-with`: the API
+    prepares, scf shows, signs and submits, and prints the command's answer."""
+    from eth_account.messages import encode_defunct
+
+    from tests.cli.helpers import as_json
+    from tests.helpers import valid_uscc
+
+    store, ours, _other = keys
+    account = store.load(ours.id, PASSPHRASE)
+    uscc = valid_uscc(secrets.randbelow(10**8) * 10 + 3)
+    challenge = net.operator.post(
+        "/organizations/address-challenge", {"uscc": uscc, "address": ours.address}
+    )["challenge"]
+    signature = account.sign_message(encode_defunct(text=challenge)).signature
+    org = net.operator.post(
+        "/organizations",
+        {
+            "name": "Own Key Supplier",
+            "uscc": uscc,
+            "role": "supplier",
+            "custody": "self",
+            "address": ours.address,
+            "challenge": challenge,
+            "signature": "0x" + bytes(signature).hex(),
+        },
+    )
+    api_key = net.operator.post(f"/organizations/{org['id']}/api-keys", {"label": "cli"})["api_key"]
+    issued = as_json(
+        net.scf("issue", "Own Key", "1,000.00", "--days", "30", "--as", "Core Motors", "--json")
+    )
+    certificate = issued["certificate"]["certificate_id"]
+    key_file = store.directory / f"{ours.id}.json"  # type: ignore[operator]
+    signing = ("--key", api_key, "--sign-with", key_file, "--yes")
+    accepted = as_json(
+        net.scf("accept", certificate, *signing, "--json", SCF_KEY_PASSPHRASE=PASSPHRASE)
+    )
+    root = accepted["root_fragment_id"]
+    split = net.scf("split", root, "Tier2", "250.00", *signing, SCF_KEY_PASSPHRASE=PASSPHRASE)
+    assert "new fragment" in split.stdout and "250.00 CNY" in split.stdout
+    assert "awaits" not in split.stdout and PASSPHRASE not in _all_output(split)
+    assert "split 250.00 CNY" in split.stderr  # the summary shown before signing
+    tier2 = net.operator.as_key(json.loads(net.keys_file.read_text())["Tier2 Castings"]["api_key"])
+    assert [f["value"] for f in tier2.get("/fragments")] == ["25000"]
+    # without a key the command waits, saying how to sign it
+    waiting = net.scf("split", root, "Tier2", "1.00", "--key", api_key, code=5)
+    assert "awaits your organization's signature" in waiting.stdout
+    assert "scf sign --command" in waiting.stderr
