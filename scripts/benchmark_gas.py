@@ -16,6 +16,7 @@ DAY = 86_400
 FACE = 100_000_000  # 1,000,000.00 CNY
 MANY_FRAGMENTS = 1_000
 PAGE = 100
+BATCH = 10
 
 
 def _key(label: str) -> bytes:
@@ -165,6 +166,28 @@ def main() -> None:
     chain.sleep(14 * DAY)
     chain.mine()
     bench.add("markOverdue", ledger.markOverdue(late, {"from": tier2}).gas_used)
+
+    # key rotation (issue 13): the operator's rotation of a supplier and of the core
+    # enterprise, and the moves that follow (a batch of BATCH fragments of `many` that tier3
+    # holds; the core's certificates with what they owe, then its credit line)
+    new_tier3, new_core = accounts.add(), accounts.add()
+    bench.add("rotateMember", ledger.rotateMember(tier3, new_tier3, {"from": operator}).gas_used)
+    held = [ledger.fragmentIdOf(many, 3 + 6 * k) for k in range(BATCH)]
+    assert all(ledger.getFragment(f)[2] == tier3 for f in held)
+    moved = ledger.moveHoldings(tier3, held, {"from": operator}).gas_used
+    bench.add(f"moveHoldings, batch of {BATCH}", moved)
+    bench.add("moveHoldings, per fragment", moved // BATCH)
+    ledger.rotateMember(core, new_core, {"from": operator})
+    bench.add(
+        "moveCertificates, 1 owing (its debt moves lines)",
+        ledger.moveCertificates(core, [late], {"from": operator}).gas_used,
+    )
+    # every certificate still owed under the line moves before it (cert - 1: the warm-up
+    # issue, never accepted); the rejected and revoked ones owe nothing
+    ledger.moveCertificates(core, [cert - 1, cert, warm, one, many], {"from": operator})
+    bench.add(
+        "moveCreditLines, 1 line", ledger.moveCreditLines(core, [bank], {"from": operator}).gas_used
+    )
     bench.print_table()
 
     checks = {
