@@ -13,10 +13,11 @@ restarts and must never keep events from blocks the chain abandoned. So:
   ``reorg.rollback_to``, and read again from there.
 
 The ledger's events that the API, the read model and the verifier read field by field have
-typed records here (:class:`FinancingOffered`, :class:`FinancingAccepted`, subclasses of
-:class:`LedgerEventRecord`): one ``from_args`` maps the Solidity argument names to fields,
-whether the arguments come from a receipt, from ``eth_getLogs`` or from the read model's
-stored JSON.
+typed records here (:class:`FinancingOffered`, :class:`FinancingAccepted`, the key
+rotation's :class:`HoldingMoved`, :class:`CertificatePartyMoved`, :class:`OfferPartyMoved`
+and :class:`CreditLineMoved`, subclasses of :class:`LedgerEventRecord`): one ``from_args``
+maps the Solidity argument names to fields, whether the arguments come from a receipt,
+from ``eth_getLogs`` or from the read model's stored JSON.
 """
 
 from __future__ import annotations
@@ -176,6 +177,68 @@ class FinancingAccepted(LedgerEventRecord):
     discount: int
     days: int
     payment: int
+
+
+@dataclass(frozen=True)
+class HoldingMoved(LedgerEventRecord):
+    """After a key rotation, a fragment held by the retired ``from_account`` moved to its
+    organization's current key ``to_account`` (not a transfer: the holder is the same
+    organization)."""
+
+    EVENT: ClassVar[str] = "HoldingMoved"
+    ARGUMENT_NAMES: ClassVar[Mapping[str, str]] = {"from_account": "from", "to_account": "to"}
+
+    fragment_id: int
+    from_account: str
+    to_account: str
+
+
+@dataclass(frozen=True)
+class CertificatePartyMoved(LedgerEventRecord):
+    """After a key rotation, the retired ``from_account`` was replaced by ``to_account``
+    wherever it was the certificate's issuer, beneficiary or credit provider."""
+
+    EVENT: ClassVar[str] = "CertificatePartyMoved"
+    ARGUMENT_NAMES: ClassVar[Mapping[str, str]] = {"from_account": "from", "to_account": "to"}
+
+    certificate_id: int
+    from_account: str
+    to_account: str
+
+    def applied(self, parties: Mapping[str, str]) -> dict[str, str]:
+        """``parties`` (role -> address) with ``from_account`` replaced, as the ledger's
+        moveCertificates does."""
+        return {
+            role: self.to_account if address == self.from_account else address
+            for role, address in parties.items()
+        }
+
+
+@dataclass(frozen=True)
+class OfferPartyMoved(LedgerEventRecord):
+    """After a key rotation, the retired ``from_account`` was replaced by ``to_account`` as
+    an open offer's seller or financier."""
+
+    EVENT: ClassVar[str] = "OfferPartyMoved"
+    ARGUMENT_NAMES: ClassVar[Mapping[str, str]] = {"from_account": "from", "to_account": "to"}
+
+    offer_id: int
+    from_account: str
+    to_account: str
+
+
+@dataclass(frozen=True)
+class CreditLineMoved(LedgerEventRecord):
+    """After a key rotation, the line of (financier, core enterprise) moved to (new
+    financier, new core enterprise); ``limit`` is the new line's."""
+
+    EVENT: ClassVar[str] = "CreditLineMoved"
+
+    financier: str
+    core_enterprise: str
+    new_financier: str
+    new_core_enterprise: str
+    limit: int
 
 
 #: a ledger event with a typed record (Ledger.receipt_records, Ledger.event_records)

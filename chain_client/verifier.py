@@ -25,6 +25,13 @@ re-derives every claim:
 ``issuance``        one CertificateIssued event, from the issuer, who was a registered
                     CoreEnterprise at that block, with the certificate's terms.
 ``acceptance``      one CertificateAccepted event from the beneficiary, creating the root.
+
+A key rotation (docs/design.md, Key rotation) moves a certificate's parties to their
+organizations' new keys (CertificatePartyMoved) and fragments to their holders' new keys
+(HoldingMoved, which changes only the holder the state shows). The issuance and acceptance
+checks apply the certificate's moves, in chain order, to the parties their events name,
+and each move must go from a retired key along its chain of successors (``successorOf``),
+so a move that is not a rotation's fails.
 ``invoice``         the invoice key is set, maps back to this certificate, used once.
 ``financing``       every FinancingAccepted touching the lineage, re-priced by the
                     discount rule with the offer's own rate.
@@ -53,7 +60,7 @@ from chain_client.batch import word_address, words
 from chain_client.discount import discount as discount_rule
 from chain_client.encoding import jsonable, to_hex
 from chain_client.errors import ContractRevert, ManifestError
-from chain_client.events import FinancingAccepted
+from chain_client.events import CertificatePartyMoved, FinancingAccepted
 from chain_client.freshness import DEFAULT_MAX_LAG_BLOCKS, Freshness, assess
 from chain_client.ledger import Ledger
 from chain_client.ledger_types import (
@@ -352,18 +359,67 @@ def check_value_invariant(certificate: Certificate, fragments: Sequence[Fragment
     )
 
 
+def apply_moves(
+    parties: Mapping[str, str],
+    moves: Sequence[CertificatePartyMoved],
+    successors: Mapping[str, Sequence[str]],
+    after: tuple[int, int] = (-1, -1),
+    *,
+    every_party: bool = False,
+) -> tuple[dict[str, str], list[str]]:
+    """``parties`` (what -> address, as an event named them at position ``after``) once the
+    certificate's key-rotation moves that came later are applied in chain order, and what
+    is wrong with those moves: each must go from a retired key to one on its chain of
+    successors (``successors``: address -> the keys it was rotated to, in order, as
+    ``successorOf`` says), and, if ``parties`` are ``every_party`` of the certificate,
+    from one of them (the ledger refuses any other: NotCertificateParty)."""
+    current = dict(parties)
+    problems: list[str] = []
+    for move in sorted(moves, key=lambda m: (m.block_number, m.log_index)):
+        if (move.block_number, move.log_index) <= after:
+            continue
+        if every_party and move.from_account not in current.values():
+            problems.append(
+                f"the CertificatePartyMoved at block {move.block_number} moves "
+                f"{move.from_account}, not a party of the certificate then"
+            )
+        elif move.to_account not in successors.get(move.from_account, ()):
+            problems.append(
+                f"the CertificatePartyMoved at block {move.block_number} moves "
+                f"{move.from_account} to {move.to_account}, which is not a key it was rotated to"
+            )
+        current = move.applied(current)
+    return current, problems
+
+
 def check_issuance(
-    certificate: Certificate, issued: Sequence[IssuedEvent], issuer_role: Role | None
+    certificate: Certificate,
+    issued: Sequence[IssuedEvent],
+    issuer_role: Role | None,
+    moves: Sequence[CertificatePartyMoved] = (),
+    successors: Mapping[str, Sequence[str]] | None = None,
 ) -> Check:
+    """``moves``: the certificate's CertificatePartyMoved events (key rotations), applied
+    to the parties the CertificateIssued event names (:func:`apply_moves`)."""
     if len(issued) != 1:
         return Check("issuance", False, f"{len(issued)} CertificateIssued event(s), expected 1")
     event = issued[0]
+    named = {
+        "issuer": event.issuer,
+        "beneficiary": event.beneficiary,
+        "credit provider": event.credit_provider,
+    }
+    parties, problems = apply_moves(
+        named, moves, successors or {}, (event.block_number, event.log_index), every_party=True
+    )
+    if problems:
+        return Check("issuance", False, "; ".join(problems))
     differences = [
         name
         for name, on_chain, logged in (
-            ("issuer", certificate.issuer, event.issuer),
-            ("beneficiary", certificate.beneficiary, event.beneficiary),
-            ("credit provider", certificate.credit_provider, event.credit_provider),
+            ("issuer", certificate.issuer, parties["issuer"]),
+            ("beneficiary", certificate.beneficiary, parties["beneficiary"]),
+            ("credit provider", certificate.credit_provider, parties["credit provider"]),
             ("face value", certificate.face_value, event.face_value),
             ("maturity", certificate.maturity, event.maturity),
             ("invoice key", certificate.invoice_key, event.invoice_key),
@@ -372,10 +428,11 @@ def check_issuance(
         if on_chain != logged
     ]
     if differences:
+        moved = " (after its key-rotation moves)" if moves else ""
         return Check(
             "issuance",
             False,
-            "the certificate's state differs from its CertificateIssued event in: "
+            f"the certificate's state differs from its CertificateIssued event{moved} in: "
             + ", ".join(differences),
         )
     if issuer_role != Role.CORE_ENTERPRISE:
@@ -386,25 +443,46 @@ def check_issuance(
             f"issuer {event.issuer} was not a registered CoreEnterprise at block "
             f"{event.block_number} (role {role})",
         )
+    rotated = (
+        f"; {len(moves)} key-rotation move(s) of its parties, each to a retired key's successor"
+        if moves
+        else ""
+    )
     return Check(
         "issuance",
         True,
         f"issued at block {event.block_number} by core enterprise {event.issuer} for "
-        f"{event.face_value} fen, maturity {event.maturity}",
+        f"{event.face_value} fen, maturity {event.maturity}{rotated}",
     )
 
 
-def check_acceptance(certificate: Certificate, accepted: Sequence[AcceptedEvent]) -> Check:
+def check_acceptance(
+    certificate: Certificate,
+    accepted: Sequence[AcceptedEvent],
+    moves: Sequence[CertificatePartyMoved] = (),
+    successors: Mapping[str, Sequence[str]] | None = None,
+) -> Check:
+    """The beneficiary that accepted is the certificate's, once the key-rotation moves
+    after the acceptance are applied (:func:`apply_moves`)."""
     if len(accepted) != 1:
         return Check(
             "acceptance", False, f"{len(accepted)} CertificateAccepted event(s), expected 1"
         )
     event = accepted[0]
-    if event.beneficiary != certificate.beneficiary:
+    parties, problems = apply_moves(
+        {"beneficiary": event.beneficiary},
+        moves,
+        successors or {},
+        (event.block_number, event.log_index),
+    )
+    if problems:
+        return Check("acceptance", False, "; ".join(problems))
+    by = event.beneficiary
+    if parties["beneficiary"] != by:
+        by += f" (its key now {parties['beneficiary']})"
+    if parties["beneficiary"] != certificate.beneficiary:
         return Check(
-            "acceptance",
-            False,
-            f"accepted by {event.beneficiary}, the beneficiary is {certificate.beneficiary}",
+            "acceptance", False, f"accepted by {by}, the beneficiary is {certificate.beneficiary}"
         )
     root = fragment_id_of(certificate.id, 0)
     if event.root_fragment_id != root:
@@ -414,7 +492,7 @@ def check_acceptance(certificate: Certificate, accepted: Sequence[AcceptedEvent]
     return Check(
         "acceptance",
         True,
-        f"accepted by beneficiary {event.beneficiary} at block {event.block_number}",
+        f"accepted by beneficiary {by} at block {event.block_number}",
     )
 
 
@@ -674,9 +752,19 @@ class Verifier:
         report.checks.append(lineage)
 
         issued = self._issued_events(block, certificate_id=certificate.id)
-        issuer_role = self._role_at(certificate.issuer, issued[0].block_number if issued else block)
-        report.checks.append(check_issuance(certificate, issued, issuer_role))
-        report.checks.append(check_acceptance(certificate, accepted))
+        moves = [  # filtered here too: a node may answer more than its filter (log_matches)
+            m
+            for m in self.ledger.event_records(
+                CertificatePartyMoved, [_word_topic(certificate.id)], to_block=block
+            )
+            if m.certificate_id == certificate.id
+        ]
+        successors = self._successors({m.from_account for m in moves}, block)
+        # the role of the key that issued, at issuance (it may be retired since)
+        issuer = issued[0].issuer if issued else certificate.issuer
+        issuer_role = self._role_at(issuer, issued[0].block_number if issued else block)
+        report.checks.append(check_issuance(certificate, issued, issuer_role, moves, successors))
+        report.checks.append(check_acceptance(certificate, accepted, moves, successors))
 
         registered = int(
             ledger.ledger.call("certificateOfInvoice", certificate.invoice_key, block=block)
@@ -839,11 +927,31 @@ class Verifier:
         try:
             role, _suspended, _org = self.ledger.ledger.call("memberOf", account, block=block)
         except Exception:
-            try:  # a node without archive state: fall back to the current role
-                role, _suspended, _org = self.ledger.ledger.call("memberOf", account)
+            try:  # a node without archive state: fall back to the current role (of the
+                # organization's current key, if a rotation retired this one)
+                current = self.ledger.current_account(account)
+                role, _suspended, _org = self.ledger.ledger.call("memberOf", current)
             except Exception:
                 return None
         return Role(int(role))
+
+    def _successors(self, accounts: Iterable[str], block: int) -> dict[str, list[str]]:
+        """Each account's chain of successors at ``block`` (the keys it was rotated to, in
+        order; empty if it is not retired), as ``successorOf`` says."""
+        chains: dict[str, list[str]] = {}
+        for account in accounts:
+            chain: list[str] = []
+            current = account
+            while len(chain) < _MAX_ROTATIONS:
+                successor = to_checksum_address(
+                    self.ledger.ledger.call("successorOf", current, block=block)
+                )
+                if int(successor, 16) == 0 or successor in chain:
+                    break
+                chain.append(successor)
+                current = successor
+            chains[account] = chain
+        return chains
 
 
 def verify_fragment(
@@ -917,6 +1025,10 @@ def _int(topic: Any) -> int:
     return int.from_bytes(bytes(topic), "big")
 
 
+#: the longest chain of successors followed (an organization rotated this often is a
+#: question for its operator, not for a verification)
+_MAX_ROTATIONS = 64
+
 #: Checks whose failure stops the run: what follows them reads what they vouch for.
 _GATES = ("manifest", "fragment_exists")
 
@@ -929,6 +1041,7 @@ __all__ = [
     "Check",
     "VerificationReport",
     "Verifier",
+    "apply_moves",
     "check_acceptance",
     "check_financing",
     "check_invoice",
