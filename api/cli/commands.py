@@ -22,6 +22,9 @@ with --keys-file/SCF_KEYS_FILE, and --json):
   scf verify FRAGMENT               (exit 4 if a check failed)
   scf sign PREPARED.json | --command ID [--sign-with KEY] [--submit]   (self-custody)
   scf report exposure|financed-volume|maturing|overdue [--within-days N]
+  scf keys create [--duties maker,checker,admin | --viewer] [--label L] | keys list | keys revoke ID
+  scf policy show | scf policy set 'split>=500000.00' accept_offer ... | --none
+  scf approvals list | approve COMMAND [--sign-with KEY] | reject COMMAND --reason TEXT
 
 The ledger commands also take --sign-with KEY (SCF_SIGNING_KEY), --keystore DIR,
 --passphrase-file FILE and --yes: for an organization that keeps its own key, what the API
@@ -36,7 +39,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import commands_ledger, commands_sign, commands_views
+from api.cli import commands_approvals, commands_ledger, commands_sign, commands_views
 
 
 def register(app: typer.Typer) -> None:
@@ -45,3 +48,6 @@ def register(app: typer.Typer) -> None:
     app.registered_commands.extend(commands_ledger.app.registered_commands)
     app.registered_commands.extend(commands_sign.app.registered_commands)
     app.add_typer(commands_ledger.finance_app, name="finance")
+    app.add_typer(commands_approvals.keys_app, name="keys")
+    app.add_typer(commands_approvals.policy_app, name="policy")
+    app.add_typer(commands_approvals.approvals_app, name="approvals")

@@ -69,6 +69,19 @@ def when(ts: int | str | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M CST")
 
 
+def moment(iso: str | None) -> str:
+    """An ISO date-time of the API (an expiry, a decision) as `when` shows a Unix time."""
+    if not iso:
+        return "-"
+    try:
+        value = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if value.tzinfo is None:  # the API's times are UTC
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(CST).strftime("%Y-%m-%d %H:%M CST")
+
+
 def fragment_label(fragment_id: int | str | None) -> str:
     """'4294967298 (1/2)': the decimal id the API takes, and certificate/seq for people."""
     if fragment_id is None or fragment_id == "":

@@ -68,7 +68,9 @@ class Prepared:
             )
         text = {k: (str(v) if v is not None else None) for k, v in document.items()}
         return cls(
-            transaction=transaction,
+            # GET /v1/commands/ID shows the fields a transaction's type does not have as
+            # null (gasPrice of an EIP-1559 one): they are not part of it
+            transaction={k: v for k, v in transaction.items() if v is not None},
             signing_hash=given_hash,
             command_id=text.get("command_id"),
             action=text.get("action"),
