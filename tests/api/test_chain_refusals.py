@@ -22,7 +22,7 @@ def _issue(w: World, document_id: int) -> Any:
             "face_value": "100000",
             "maturity": w.block_time() + 90 * 86_400,
             "document_id": document_id,
-            "invoice_number": uuid.uuid4().hex[:12],
+            "invoice_number": "INV-" + uuid.uuid4().hex[:12],  # never all digits
         },
         headers=w.core.headers,
     )
