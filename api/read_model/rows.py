@@ -13,7 +13,7 @@ from typing import Any
 
 from api.models import CertificateRow, ChainEvent, FragmentRow, OfferRow
 from chain_client.encoding import jsonable, to_hex
-from chain_client.events import EventRecord, FinancingAccepted, FinancingOffered
+from chain_client.events import EventRecord, FinancingAccepted, FinancingOffered, OfferPartyMoved
 from chain_client.ledger_types import Certificate, Fragment, certificate_id_of
 
 #: event arguments that name a fragment whose row the event changes
@@ -69,7 +69,8 @@ def event_row(event: EventRecord) -> dict[str, Any]:
 
 
 def certificate_row(row: CertificateRow | None, cert: Certificate, block: int) -> CertificateRow:
-    """``row`` (or a new one) holding ``cert`` as read at ``block``."""
+    """``row`` (or a new one) holding ``cert`` as read at ``block``. Its parties are copied
+    each time: a key rotation moves them (CertificatePartyMoved)."""
     row = row or CertificateRow(
         id=cert.id,
         issuer=cert.issuer,
@@ -82,6 +83,8 @@ def certificate_row(row: CertificateRow | None, cert: Certificate, block: int) -
         invoice_key=to_hex(cert.invoice_key),
         document_hash=to_hex(cert.document_hash),
     )
+    row.issuer, row.beneficiary = cert.issuer, cert.beneficiary
+    row.credit_provider = cert.credit_provider
     row.status = cert.status.label
     row.fragment_count = cert.fragment_count
     row.repaid = str(cert.repaid)
@@ -91,7 +94,8 @@ def certificate_row(row: CertificateRow | None, cert: Certificate, block: int) -
 
 
 def fragment_row(row: FragmentRow | None, fragment: Fragment, block: int) -> FragmentRow:
-    """``row`` (or a new one) holding ``fragment`` as read at ``block``."""
+    """``row`` (or a new one) holding ``fragment`` as read at ``block`` (its holder changes
+    by a transfer, a financing or a key rotation's HoldingMoved)."""
     row = row or FragmentRow(
         id=fragment.id,
         certificate_id=fragment.certificate_id,
@@ -111,7 +115,8 @@ def fold_offer(row: OfferRow | None, events: list[ChainEvent]) -> OfferRow | Non
     """The offer as its stored events say, in chain order (None without its
     FinancingOffered event). Why a fold and not the chain's offer record: an offer's
     events carry every field, so no chain read is needed, and undoing an event of an
-    abandoned block undoes its effect."""
+    abandoned block undoes its effect. A key rotation's OfferPartyMoved replaces the
+    retired key as seller or financier."""
     created = next((e for e in events if e.event == FinancingOffered.EVENT), None)
     if created is None:
         return None
@@ -130,6 +135,7 @@ def fold_offer(row: OfferRow | None, events: list[ChainEvent]) -> OfferRow | Non
         block_number=created.block_number,
     )
     row.status = "open"
+    row.seller, row.financier = offered.seller, offered.financier
     row.financed_fragment_id = row.discount = row.payment = None
     row.days = row.accepted_block = None
     row.block_number = created.block_number
@@ -144,4 +150,12 @@ def fold_offer(row: OfferRow | None, events: list[ChainEvent]) -> OfferRow | Non
             row.financed_fragment_id = accepted.financed_fragment_id
             row.discount, row.payment = str(accepted.discount), str(accepted.payment)
             row.days, row.accepted_block = accepted.days, e.block_number
+        elif e.event == OfferPartyMoved.EVENT:
+            moved = OfferPartyMoved.from_args(
+                json.loads(e.args), block_number=e.block_number, log_index=e.log_index
+            )
+            if row.seller == moved.from_account:
+                row.seller = moved.to_account
+            if row.financier == moved.from_account:
+                row.financier = moved.to_account
     return row
