@@ -192,6 +192,17 @@ REVERT_MAP: dict[str, tuple[int, str, str]] = {
         "The ledger may not take that much settlement token",
     ),
     "ReentrancyGuardReentrantCall": (409, "conflict", "The ledger refused a reentrant call"),
+    # key rotation (POST /v1/organizations/{org_id}/key-rotation)
+    "AccountRetired": (
+        409,
+        "account_retired",
+        "The address was retired by a key rotation and can never be used again",
+    ),
+    "CreditLineInUse": (
+        409,
+        "credit_line_in_use",
+        "The credit line is in use by certificates that have not moved yet",
+    ),
 }
 
 

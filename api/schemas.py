@@ -54,6 +54,24 @@ class OnboardRequest(Strict):
     )
 
 
+class KeyRotationRequest(Strict):
+    """The new key of an organization (``POST /v1/organizations/{org_id}/key-rotation``),
+    by its custody: ``platform``, nothing (the API makes the key); ``self``, ``address``
+    with ``challenge`` and ``signature`` as at onboarding; ``remote``, ``address`` (and a
+    new ``signer_url``, else the current one) that its signer service signs for."""
+
+    address: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")] | None = None
+    challenge: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
+        default=None, description="self: the text POST /v1/organizations/address-challenge gave"
+    )
+    signature: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")] | None = Field(
+        default=None, description="self: the new address's EIP-191 signature of the challenge"
+    )
+    signer_url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=500)] | None = (
+        None
+    )
+
+
 #: an API key's duties inside its organization (api.auth.DUTIES)
 Duty = Literal["maker", "checker", "admin"]
 
@@ -762,6 +780,30 @@ class MemberAnswer(CommandAnswer):
 
     action: Literal["suspend", "reinstate"]
     org_id: int
+
+
+class MovedItems(BaseModel):
+    """What moved from a retired key: how many distinct items, by which transactions."""
+
+    count: int
+    tx_hashes: list[str]
+
+
+class KeyRotationAnswer(BaseModel):
+    """A key rotation: the organization's new address and what moved to it on chain (the
+    operator's moves, and fragments a payout moved on the way), read from the ledger's
+    events of the old address."""
+
+    action: Literal["rotate_key"]
+    org_id: int
+    custody: Literal["platform", "self", "remote"]
+    old_address: str
+    new_address: str
+    rotation_tx_hash: str | None
+    certificates: MovedItems
+    credit_lines: MovedItems
+    offers: MovedItems
+    holdings: MovedItems
 
 
 class LedgerAnswer(CommandAnswer):

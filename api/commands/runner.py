@@ -217,11 +217,16 @@ class CommandRunner:
         params: dict[str, Any],
         work: Callable[[], tuple[int, dict[str, Any]]],
         redact: tuple[str, ...] = (),
+        *,
+        rerun_on_failure: bool = False,
     ) -> CommandResult:
         """Run a command whose effects are in the database (or state-checked chain steps):
         ``work`` returns (status, body) and must be safe to re-run after a crash.
         ``redact``: fields answered once but never stored (a new API key): a replay shows
-        them as withheld."""
+        them as withheld. ``rerun_on_failure``: ``work`` failing half way (the node down, a
+        5xx problem) aborts the row instead of leaving it ``pending`` until a restart, so
+        a retry with the same Idempotency-Key runs ``work`` again at once (it finishes
+        what was started: a command of many chain steps, the key rotation)."""
         claimed = self.claims.claim(ctx, action, target, params)
         if isinstance(claimed, CommandResult):
             return claimed
@@ -231,9 +236,16 @@ class CommandRunner:
             try:
                 status, body = work()
             except Problem as problem:
+                if rerun_on_failure and problem.status >= 500:
+                    self.journal.set_status(command_id, "aborted")
+                    raise
                 return self.writer.refuse(command_id, problem)
             except ContractRevert as exc:
                 return self.writer.refuse(command_id, problem_from_revert(exc))
+            except Exception:
+                if rerun_on_failure:
+                    self.journal.set_status(command_id, "aborted")
+                raise
             stored = {
                 k: ("(withheld: shown only once)" if k in redact else v) for k, v in body.items()
             }

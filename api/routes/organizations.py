@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from eth_utils import to_checksum_address
@@ -37,6 +38,8 @@ from api.schemas import (
     ApiKeyRequest,
     ApiKeyView,
     BalanceView,
+    KeyRotationAnswer,
+    KeyRotationRequest,
     MemberAnswer,
     MintAnswer,
     MintRequest,
@@ -49,7 +52,7 @@ from api.schemas import (
     fen,
     org_view,
 )
-from api.services import custody
+from api.services import custody, rotation
 from api.services import organizations as org_service
 from api.services.access import MAX_DB_INT, not_found
 from api.timeutil import utcnow
@@ -96,10 +99,18 @@ def onboard(
     # a remote signer is asked first (it may be down: 503, nothing recorded); a signed
     # challenge is checked inside the command, so its key replays the answer even after
     # the challenge expired
-    remote = _proven_address(body, rt) if body.custody == "remote" else None
+    remote = (
+        _proven_address(body, body.custody, body.role, body.uscc, rt, body.signer_url)
+        if body.custody == "remote"
+        else None
+    )
 
     def work() -> tuple[int, dict[str, Any]]:
-        address = remote or (_proven_address(body, rt) if body.custody == "self" else None)
+        address = remote or (
+            _proven_address(body, body.custody, body.role, body.uscc, rt, body.signer_url)
+            if body.custody == "self"
+            else None
+        )
         org = org_service.onboard(
             session,
             rt.gateway,
@@ -118,22 +129,30 @@ def onboard(
     )
 
 
-def _proven_address(body: OnboardRequest, rt: Runtime) -> str:
+def _proven_address(
+    body: OnboardRequest | KeyRotationRequest,
+    kind: str,
+    role: str,
+    uscc: str,
+    rt: Runtime,
+    signer_url: str | None,
+) -> str:
     """The address an organization that keeps its own key signs with, proven (422
     otherwise): ``self`` by its signature of a challenge, ``remote`` by its signer service
-    signing a throwaway transaction for it."""
-    if body.role == "auditor":
+    signing a throwaway transaction for it (at onboarding, and for a key rotation's new
+    address)."""
+    if role == "auditor":
         raise Problem(
             422,
             "custody_unsupported",
             "An auditor signs nothing",
             "Onboard it with custody 'platform'.",
         )
-    code = org_service.validated_uscc(body.uscc)
-    if body.custody == "remote":
-        if not (body.address and body.signer_url):
+    code = org_service.validated_uscc(uscc)
+    if kind == "remote":
+        if not (body.address and signer_url):
             raise custody.invalid_proof("custody 'remote' needs address and signer_url.")
-        return custody.verify_remote(body.signer_url, body.address, rt.gateway.manifest.chain_id)
+        return custody.verify_remote(signer_url, body.address, rt.gateway.manifest.chain_id)
     if not (body.address and body.challenge and body.signature):
         raise custody.invalid_proof(
             "custody 'self' needs address, challenge (POST /v1/organizations/address-challenge) "
@@ -183,9 +202,7 @@ def list_organizations(
     return [org_view(o) for o in session.exec(query).all()]
 
 
-# ``:int``: the id is digits, so POST /v1/organizations/address-challenge is not also a
-# GET of an organization named "address-challenge" (it answered 422, not 405 with Allow)
-@router.get("/organizations/{org_id:int}", response_model=OrganizationView)
+@router.get("/organizations/{org_id}", response_model=OrganizationView)
 def get_organization(
     org_id: OrgId,
     session: SessionDep,
@@ -334,6 +351,105 @@ def reinstate_member(
 ) -> JSONResponse:
     """Operator: reinstate a member (on chain and in the API)."""
     return _run_on_member(catalogue.REINSTATE, org_id, rt, session, ctx)
+
+
+@router.post("/organizations/{org_id}/key-rotation", response_model=KeyRotationAnswer)
+def rotate_key(
+    org_id: OrgId,
+    body: KeyRotationRequest,
+    rt: RuntimeDep,
+    session: SessionDep,
+    ctx: CommandContext = Depends(command_context),  # noqa: B008
+    _: Principal = Depends(require_roles(OPERATOR)),  # noqa: B008
+) -> JSONResponse:
+    """Operator: key rotation and recovery. The organization (its key lost or compromised)
+    moves to a new address: ``rotateMember`` on chain, then its certificates, credit lines,
+    open offers and fragments move there in batches, its row takes the new address (and
+    key or signer URL), and the old address can do nothing any more. By its custody:
+    ``platform``, the API makes the new key (the old one stays in the key store, unused);
+    ``self``, the new ``address`` proven with ``challenge`` and ``signature`` as at
+    onboarding; ``remote``, the new ``address`` (and ``signer_url``, else the current
+    one), proven by its signer. Each step checks the chain first: a rotation that died
+    half way is finished by sending it again with the same Idempotency-Key."""
+    org = _org(session, org_id)
+    if org.address is None or org.role in OVERSEERS or org.uscc is None:
+        raise Problem(
+            422,
+            "unknown_member",
+            "Not a ledger member",
+            f"Organization {org_id} has no account on the ledger to rotate.",
+        )
+    uscc, address = org.uscc, org.address
+    signer_url = (body.signer_url or org.signer_url) if org.custody == "remote" else None
+    # a remote signer is asked first, as at onboarding (it may be down: 503, nothing
+    # recorded); a signed challenge is checked inside the command, before the rotation only
+    remote = (
+        _proven_address(body, "remote", org.role, uscc, rt, signer_url)
+        if org.custody == "remote"
+        else None
+    )
+
+    def work() -> tuple[int, dict[str, Any]]:
+        gateway = rt.gateway
+        key_id: str | None = None
+        prove: Callable[[], object] | None = None
+        if org.custody == "platform":
+            retired = gateway.ledger.successor_of(address) is not None
+            if retired:  # rotated by an earlier command that failed after: its key
+                new = gateway.ledger.current_account(address)
+                key_id = next(
+                    (
+                        i.id
+                        for i in gateway.keystore.list()
+                        if to_checksum_address(i.address) == new
+                    ),
+                    None,
+                )
+                if key_id is None:
+                    raise Problem(
+                        409,
+                        "rotation_conflict",
+                        "The organization was rotated to a key the service does not hold",
+                        f"{address} was rotated to {new}, which is not in the key store.",
+                    )
+            else:
+                label = rotation.key_label(uscc, org_id, ctx.idempotency_key)
+                key_id, new = rotation.platform_key(gateway, label)
+        elif org.custody == "self":
+            if not body.address:
+                raise custody.invalid_proof("custody 'self' needs the new address.")
+            new = to_checksum_address(body.address)
+
+            def proof() -> str:
+                return _proven_address(body, "self", org.role, uscc, rt, None)
+
+            prove = proof
+        else:
+            assert remote is not None
+            new = remote
+        run = rotation.Rotation(
+            rt.engine,
+            gateway,
+            rt.indexer,
+            org,
+            new,
+            key_id=key_id,
+            signer_url=signer_url,
+            timeout=rt.runner.completion.read_model_timeout,
+        )
+        # a ledger refusal half way is stored as the answer; a new command continues
+        return 200, run.run(session, prove)
+
+    return command_response(
+        rt.runner.run_local(
+            ctx,
+            "rotate_key",
+            f"organization:{org_id}",
+            {"org_id": org_id, **body.model_dump()},
+            work,
+            rerun_on_failure=True,
+        )
+    )
 
 
 @router.post("/organizations/{org_id}/settlement-funds", response_model=MintAnswer)

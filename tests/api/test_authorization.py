@@ -45,6 +45,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/v1/organizations/{org_id}/api-keys/{key_id}"): {"operator"},
     ("POST", "/v1/organizations/{org_id}/suspend"): {"operator"},
     ("POST", "/v1/organizations/{org_id}/reinstate"): {"operator"},
+    ("POST", "/v1/organizations/{org_id}/key-rotation"): {"operator"},
     ("POST", "/v1/organizations/{org_id}/settlement-funds"): {"operator"},
     ("GET", "/v1/organizations/{org_id}/balance"): OVERSEE,
     ("POST", "/v1/documents"): ALL - {"auditor"},
@@ -174,6 +175,8 @@ def test_authorization_matrix(matrix_world: World) -> None:
             ("POST", "/v1/organizations"): {"name": "x", "uscc": "bad", "role": "supplier"},
             ("POST", "/v1/organizations/{org_id}/api-keys"): {"label": "m"},
             ("POST", "/v1/organizations/{org_id}/settlement-funds"): {"amount": "1"},
+            # the auditor's organization: no ledger account, 422 unknown_member
+            ("POST", "/v1/organizations/{org_id}/key-rotation"): {},
             ("POST", "/v1/certificates"): {
                 "beneficiary_id": w.tier1.org_id,
                 "credit_provider_id": w.bank.org_id,
