@@ -38,6 +38,7 @@ OWN_ENTRIES = (
     "nonces",
     "chain",
     "operator",
+    "bank-signer",  # the demo bank's own key and passphrase (api.cli.own_signer)
 )
 
 

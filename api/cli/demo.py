@@ -7,6 +7,16 @@ chain clock moves to maturity; the core enterprise repays once and every holder,
 included, is paid automatically; the bank verifies a fragment from the chain alone. It ends
 with who held and was paid what, and checks that the totals balance.
 
+The bank keeps four eyes on its money and, in the network `scf up` seeds, its own key
+(custody ``self``: api.cli.own_signer, in ``<data>/bank-signer``). Its policy makes
+accepting an offer wait for a checker; the demo makes the bank a maker key and a checker
+key for the run (revoked at its end). The maker accepts the offer (202 pending_approval),
+the checker finds it in its list and approves it (202 awaiting_signature: the API prepared
+the transaction), and the bank signs it with its own key (api.cli.signing, the CLI's own
+code) and submits it. Had its settlement allowance run short, it raises it the same way
+first. A bank whose key the API keeps (a network seeded otherwise) is approved and signed in
+one step. The result lists what the bank signed, for the checks of the tests.
+
 Moving the clock needs a development node (anvil's evm_increaseTime). On a real chain (the
 consortium network of `scf up --consortium`) nothing moves the clock: the certificate is
 issued for a maturity two minutes ahead instead, and the demo waits for the chain to reach
@@ -23,13 +33,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from web3 import Web3
 from web3.types import RPCEndpoint
 
-from api.cli.client import ApiClient
+from api.cli.client import ApiClient, ApiRefusedError
 from api.cli.money import format_cny
+from api.cli.own_signer import SIGNER_DIR, OwnSigner, OwnSignerError, SignedCommand
 from api.cli.seed import BANK_A, CORE, OPERATOR, TIER1, TIER2, TIER3, KeyEntry
 from chain_client import connect
 from chain_client.ledger import Ledger
@@ -66,6 +77,14 @@ class DemoResult:
     rows: list[SettlementRow] = field(default_factory=list)
     verification_ok: bool = False
     balanced: bool = False
+    #: the bank's custody (``self``: it signed its own transactions) and address
+    bank_custody: str = "platform"
+    bank_address: str = ""
+    #: the bank's commands this run signed with the bank's own key, in order
+    bank_signed: list[SignedCommand] = field(default_factory=list)
+    #: the accepted offer's command, which waited for the bank's checker
+    approved_command: str = ""
+    financed_fragment_id: int = 0
 
 
 def load_keys(path: Path) -> dict[str, KeyEntry]:
@@ -82,9 +101,36 @@ def run_demo(
     say: Callable[[str, str], None],
     *,
     verify_rpc_url: str | None = None,
+    signer_dir: Path | None = None,
 ) -> DemoResult:
     """Plays the story; `say(step, text)` narrates. Raises DemoError if anything is off.
-    ``verify_rpc_url``: the bank's own node, where it verifies (default: ``rpc_url``)."""
+    ``verify_rpc_url``: the bank's own node, where it verifies (default: ``rpc_url``);
+    ``signer_dir``: the bank's own signer (default: ``bank-signer`` beside the keys file)."""
+    try:
+        return _play(
+            api_url,
+            rpc_url,
+            keys_file,
+            manifest_path,
+            say,
+            verify_rpc_url,
+            signer_dir or keys_file.parent / SIGNER_DIR,
+        )
+    except OwnSignerError as exc:
+        raise DemoError(f"the bank could not sign: {exc}") from exc
+    except ApiRefusedError as exc:
+        raise DemoError(f"the API refused a step of the story: {exc}") from exc
+
+
+def _play(
+    api_url: str,
+    rpc_url: str,
+    keys_file: Path,
+    manifest_path: Path,
+    say: Callable[[str, str], None],
+    verify_rpc_url: str | None,
+    signer_dir: Path,
+) -> DemoResult:
     keys = load_keys(keys_file)
     base = ApiClient(api_url)
     as_ = {name: base.as_key(str(entry["api_key"])) for name, entry in keys.items()}
@@ -169,7 +215,12 @@ def run_demo(
         f"= {format_cny(TO_TIER3)} x 3.65% x {quote['days']}/360, rounded down; "
         f"cash {format_cny(quote['payment_fen'])}",
     )
-    financed = as_[BANK_A].post(f"/offers/{offer_id}/accept")
+    manifest = DeploymentManifest.read(manifest_path)
+    bank = _Bank.at(base, as_[BANK_A], org[BANK_A], signer_dir)
+    try:
+        financed = bank.accept(offer_id, TO_TIER3, Ledger(w3, manifest), say)
+    finally:
+        bank.close()
     say(
         "finance",
         f"{BANK_A} accepts: {format_cny(financed['payment'])} CNY reach {TIER3} and "
@@ -194,16 +245,28 @@ def run_demo(
         f"{format_cny(paid['fen_paid'])} CNY paid out",
     )
 
-    manifest = DeploymentManifest.read(manifest_path)
     report = _verify_from(verify_rpc_url or rpc_url, rpc_url, manifest, financed, w3)
     where = "its own node" if verify_rpc_url and verify_rpc_url != rpc_url else "the chain"
+    bought = int(financed["financed_fragment_id"])
+    holder = next((f.holder for f in Ledger(w3, manifest).fragments_of(cert) if f.id == bought), "")
+    if holder.lower() != bank.address.lower():
+        raise DemoError(f"fragment {bought} is held by {holder}, not by {BANK_A}")
     say(
         "verify",
-        f"{BANK_A} verifies its fragment from {where} alone: "
+        f"{BANK_A} verifies the fragment it financed ({bought}, held by its own address "
+        f"{bank.address}) from {where} alone: "
         f"{len(report.checks)} checks, {'all passed' if report.ok else 'FAILED'}",
     )
 
-    result = DemoResult(certificate_id=cert, verification_ok=report.ok)
+    result = DemoResult(
+        certificate_id=cert,
+        verification_ok=report.ok,
+        bank_custody=bank.custody,
+        bank_address=bank.address,
+        bank_signed=bank.signed,
+        approved_command=bank.approved_command,
+        financed_fragment_id=bought,
+    )
     # who holds what is read from the chain itself, the source of truth
     name_of = {
         str(o["address"]).lower(): o["name"]
@@ -229,6 +292,140 @@ def run_demo(
     if not report.ok:
         raise DemoError("the verifier found a failed check:\n" + report.summary())
     return result
+
+
+@dataclass
+class _Bank:
+    """The demo's bank: its admin key (the keys file's), and for this run a maker key and
+    a checker key; its own signer when it keeps its own key."""
+
+    admin: ApiClient
+    org_id: int
+    custody: str
+    address: str
+    signer: OwnSigner | None
+    maker: ApiClient | None = None
+    checker: ApiClient | None = None
+    key_ids: list[int] = field(default_factory=list)
+    signed: list[SignedCommand] = field(default_factory=list)
+    approved_command: str = ""
+
+    @classmethod
+    def at(cls, base: ApiClient, admin: ApiClient, org_id: int, signer_dir: Path) -> _Bank:
+        me = admin.get("/me")
+        custody, address = str(me.get("custody") or "platform"), str(me["address"])
+        signer = None
+        if custody == "self":
+            signer = OwnSigner.open(signer_dir)
+            if signer is None:
+                raise DemoError(f"{BANK_A} keeps its own key, and {signer_dir} has no signer")
+            if signer.address.lower() != address.lower():
+                raise DemoError(
+                    f"the signer in {signer_dir} is {signer.address}'s, {BANK_A} is {address}"
+                )
+        bank = cls(admin, org_id, custody, address, signer)
+        bank.maker = base.as_key(bank._new_key("maker"))
+        bank.checker = base.as_key(bank._new_key("checker"))
+        return bank
+
+    def _new_key(self, duty: str) -> str:
+        made = self.admin.post(
+            f"/organizations/{self.org_id}/api-keys",
+            {"label": f"demo {duty}", "duties": [duty]},
+        )
+        self.key_ids.append(int(made["id"]))
+        return str(made["api_key"])
+
+    def close(self) -> None:
+        """Revokes the run's maker and checker keys (never shown to anyone)."""
+        for key_id in self.key_ids:
+            self.admin.command("DELETE", f"/organizations/{self.org_id}/api-keys/{key_id}")
+        for client in (self.maker, self.checker):
+            if client is not None:
+                client.close()
+
+    def _signed(self, answer: Any, what: str) -> Any:
+        """``answer``, signed with the bank's own key and submitted by the maker when it
+        awaits the bank's signature."""
+        if self.signer is None or self.maker is None:
+            if isinstance(answer, dict) and answer.get("status") == "awaiting_signature":
+                raise DemoError(f"{what} awaits {BANK_A}'s signature, and it has no signer")
+            return answer
+        done, step = self.signer.submit(self.maker, answer)
+        if step is not None:
+            self.signed.append(step)
+        return done
+
+    def accept(
+        self, offer_id: int, amount: int, ledger: Ledger, say: Callable[[str, str], None]
+    ) -> dict[str, Any]:
+        """The offer accepted under four eyes, signed by the bank's own key if it keeps it."""
+        assert self.maker is not None and self.checker is not None
+        rules = [
+            r for r in self.admin.get("/approval-policy")["rules"] if r["action"] != "accept_offer"
+        ]
+        rules.append({"action": "accept_offer", "min_amount": None})
+        self.admin.put("/approval-policy", {"rules": rules})
+        own = (
+            f"its own key ({self.address}), kept in its own key store, not the platform's"
+            if self.signer is not None
+            else "a key the platform keeps for it"
+        )
+        say(
+            "four-eyes",
+            f"{BANK_A} signs with {own}, and keeps four eyes on its money: its policy "
+            "makes accepting an offer wait for a checker; it has a maker key "
+            f"(#{self.key_ids[0]}) and a checker key (#{self.key_ids[1]}) for this run",
+        )
+        if self.signer is not None and ledger.allowance(self.address) < amount:
+            balance = int(self.admin.get(f"/organizations/{self.org_id}/balance")["balance"])
+            answer = self.maker.post(
+                "/organizations/me/settlement-allowance", {"amount": str(balance)}
+            )
+            self._signed(answer, "the settlement allowance")
+            say(
+                "allowance",
+                f"{BANK_A} allows the ledger to draw up to {format_cny(balance)} CNY of its "
+                "cash (what buying an offer pulls): prepared by the API, signed by its own "
+                f"key, submitted (transaction {self.signed[-1].tx_hash[:18]}...)",
+            )
+        pending = self.maker.post(f"/offers/{offer_id}/accept")
+        if not isinstance(pending, dict) or pending.get("status") != "pending_approval":
+            raise DemoError(f"accepting offer {offer_id} did not wait for a checker: {pending}")
+        command = str(pending["command_id"])
+        say(
+            "maker",
+            f"{BANK_A}'s maker accepts offer {offer_id}: the API checks it and holds it for a "
+            f"checker (command {command}: {pending.get('summary')})",
+        )
+        listed = [w for w in self.checker.get("/approvals") if w["command_id"] == command]
+        if not listed:
+            raise DemoError(f"command {command} is not in {BANK_A}'s checker's list")
+        answer = self.checker.post(f"/approvals/{command}/approve")
+        self.approved_command = command
+        if self.signer is None:
+            say(
+                "approve",
+                f"{BANK_A}'s checker finds command {command} in its list and approves it; "
+                "the API signs it with the bank's key and sends it",
+            )
+            return dict(answer)
+        if not isinstance(answer, dict) or answer.get("status") != "awaiting_signature":
+            raise DemoError(f"the approval of command {command} did not await a signature")
+        transaction = answer.get("transaction") or {}
+        say(
+            "approve",
+            f"{BANK_A}'s checker finds command {command} in its list and approves it; the "
+            f"API prepares its transaction for the bank to sign (nonce "
+            f"{transaction.get('nonce')}, signer {answer.get('signer')})",
+        )
+        financed = self._signed(answer, f"command {command}")
+        say(
+            "sign",
+            f"{BANK_A} signs it with its own key and its maker submits it: transaction "
+            f"{self.signed[-1].tx_hash[:18]}... from {self.address}",
+        )
+        return dict(financed)
 
 
 def _verify_from(

@@ -34,7 +34,8 @@ class Profile:
     keys_file: Path
     data_dir: Path
     #: the key `scf` signs a self-custody organization's commands with (a key file, or an
-    #: id or address in SCF_KEYSTORE); set by hand, `scf up` writes none
+    #: id or address in SCF_KEYSTORE); `scf up` writes its bank's own key file here
+    #: (api.cli.own_signer), or set it by hand
     signing_key: str | None = None
 
 

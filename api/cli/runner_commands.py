@@ -142,11 +142,15 @@ def _save_profile(network: LocalNetwork) -> Path | None:
     """Tell later `scf` calls where this network is (api.cli.profile); a profile that
     cannot be written costs only that, so the network still starts."""
     data = network.options.data_dir
+    signer = network.bank_signer
     where = Profile(
         api_url=network.api_url,
         rpc_url=network.rpc_url,
         keys_file=network.keys_file or data / "api-keys.json",
         data_dir=data,
+        # the bank that keeps its own key signs with it (its passphrase is asked, or
+        # --passphrase-file); no other seeded organization is ever asked to sign
+        signing_key=str(signer.key_file.resolve()) if signer is not None else None,
     )
     try:
         return write_profile(where)
@@ -211,6 +215,13 @@ def _print_where(network: LocalNetwork, profile: Path | None) -> None:
     table.add_row("manifest", str(data / "manifest.json"))
     table.add_row("data folder", str(data.resolve()))
     table.add_row("API keys (0600)", str(network.keys_file))
+    if network.bank_signer is not None:
+        from api.cli.seed import BANK_A
+
+        table.add_row(
+            f"{BANK_A}'s own key (0600)",
+            f"{network.bank_signer.key_file} (passphrase: {network.bank_signer.passphrase_file})",
+        )
     table.add_row("master passphrase", network.passphrase_source)
     accounts = "consortium/accounts.json" if network.consortium else "chain/dev-accounts.json"
     table.add_row("dev accounts (0600)", str(data / accounts))

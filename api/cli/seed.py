@@ -3,18 +3,28 @@
 One core enterprise (an automaker), two banks that grant it credit lines, suppliers on three
 tiers, an auditor, and the platform operator; settlement money for the payers. Each
 organization gets an API key, shown once and saved to a file only the user can read.
+
+`scf up` seeds the first bank (the financier of the demo) as an organization that keeps its
+own key (custody ``self``, api.cli.own_signer): onboarded with the address of its own
+signer and that key's signature of the API's challenge, and each of its transactions here
+(its credit line, the settlement allowance the ledger draws on when it buys an offer) is
+prepared by the API, signed by that key and submitted. The others' keys are the API's.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from api.cli.client import ApiClient
 from chain_client.files import atomic_write_text
 from chain_client.identity import USCC_CHARSET, uscc_check_digit
+
+if TYPE_CHECKING:
+    from api.cli.own_signer import OwnSigner
 
 
 @dataclass(frozen=True)
@@ -53,24 +63,31 @@ class KeyEntry(TypedDict):
     role: str
 
 
-def seed_network(operator: ApiClient) -> dict[str, KeyEntry]:
+def seed_network(
+    operator: ApiClient, *, own_signers: Mapping[str, OwnSigner] | None = None
+) -> dict[str, KeyEntry]:
     """Onboards the seed network through the API; returns {name: {api_key, org_id, role}}.
+    ``own_signers``: the organizations (by name) that keep their own key, and their signer.
 
     Idempotency keys are derived from the org names, so a seed interrupted half-way and run
     again finishes the job without onboarding anyone twice.
     """
     if not operator.api_key:
         raise ValueError("seeding onboards through the operator's API key: the client has none")
+    own = dict(own_signers or {})
     keys: dict[str, KeyEntry] = {}
     me = operator.get("/me")
     keys[OPERATOR] = {"api_key": operator.api_key, "org_id": me["id"], "role": "operator"}
     ids: dict[str, int] = {}
     for org in SEED_NETWORK:
-        created = operator.post(
-            "/organizations",
-            {"name": org.name, "uscc": full_uscc(org.uscc_body), "role": org.role},
-            idempotency_key=f"seed-onboard-{org.uscc_body}",
-        )
+        if org.name in own:
+            created = _onboard_self_custody(operator, org, own[org.name])
+        else:
+            created = operator.post(
+                "/organizations",
+                {"name": org.name, "uscc": full_uscc(org.uscc_body), "role": org.role},
+                idempotency_key=f"seed-onboard-{org.uscc_body}",
+            )
         ids[org.name] = int(created["id"])
         issued = operator.post(
             f"/organizations/{ids[org.name]}/api-keys",
@@ -85,18 +102,58 @@ def seed_network(operator: ApiClient) -> dict[str, KeyEntry]:
             )
         keys[org.name] = {"api_key": issued["api_key"], "org_id": ids[org.name], "role": org.role}
     for bank, limit in CREDIT_LINE_FEN.items():
-        operator.as_key(keys[bank]["api_key"]).put(
+        as_bank = operator.as_key(keys[bank]["api_key"])
+        answer = as_bank.put(
             "/credit-lines",
             {"core_enterprise_id": ids[CORE], "limit": str(limit)},
             idempotency_key=f"seed-credit-line-{bank}",
         )
+        if bank in own:  # prepared by the API: the bank signs it
+            own[bank].submit(as_bank, answer)
     for name, amount in SETTLEMENT_FUNDS_FEN.items():
         operator.post(
             f"/organizations/{ids[name]}/settlement-funds",
             {"amount": str(amount)},
             idempotency_key=f"seed-funds-{name}",
         )
+    for name, signer in own.items():
+        # the API sets a custodial payer's settlement allowance at onboarding; it cannot
+        # sign that for an organization that keeps its key: it allows its funds itself
+        if name in SETTLEMENT_FUNDS_FEN:
+            as_payer = operator.as_key(keys[name]["api_key"])
+            answer = as_payer.post(
+                "/organizations/me/settlement-allowance",
+                {"amount": str(SETTLEMENT_FUNDS_FEN[name])},
+                idempotency_key=f"seed-allowance-{name}",
+            )
+            signer.submit(as_payer, answer)
     return keys
+
+
+def _onboard_self_custody(operator: ApiClient, org: SeedOrg, signer: OwnSigner) -> Any:
+    """Onboards ``org`` with custody self: the API's challenge for the signer's address,
+    signed by its key. Once onboarded (a seed run again) it is found by its USCC: a new
+    challenge would make the onboarding's request another one."""
+    uscc = full_uscc(org.uscc_body)
+    for found in operator.get("/organizations"):
+        if found.get("uscc") == uscc:
+            return found
+    challenge = operator.post(
+        "/organizations/address-challenge", {"uscc": uscc, "address": signer.address}
+    )["challenge"]
+    return operator.post(
+        "/organizations",
+        {
+            "name": org.name,
+            "uscc": uscc,
+            "role": org.role,
+            "custody": "self",
+            "address": signer.address,
+            "challenge": challenge,
+            "signature": signer.prove(challenge),
+        },
+        idempotency_key=f"seed-onboard-{org.uscc_body}-self",
+    )
 
 
 def write_keys_file(path: Path, keys: dict[str, KeyEntry]) -> None:

@@ -248,9 +248,10 @@ def _key_store(reference: str, keystore: Path | None) -> tuple[Any, str]:
 
 
 def _passphrase(options: SignOptions, address: str) -> str:
-    """SCF_KEY_PASSPHRASE, else --passphrase-file, else a prompt that does not echo."""
+    """--passphrase-file, else SCF_KEY_PASSPHRASE, else a prompt that does not echo (an
+    option given wins over the environment, as everywhere in `scf`)."""
     given = os.environ.get(PASSPHRASE_ENV)
-    if given:
+    if given and options.passphrase_file is None:
         return given
     if options.passphrase_file is not None:
         try:

@@ -17,6 +17,9 @@ left open is tightened on start):
     <data>/scf-api.sqlite3    the API's database (document key and invoice secret are derived
                               from the master passphrase)
     <data>/api-keys.json      the seeded organizations' API keys
+    <data>/bank-signer/       the demo bank's own key (it keeps its key: custody self) in a
+                              key store of its own, and its generated passphrase
+                              (api.cli.own_signer says why there); never in keys/
 
 The master passphrase comes from SCF_MASTER_PASSPHRASE_FILE (a file the operator names, 0600)
 or SCF_MASTER_PASSPHRASE. Without either, `scf up` is in demo mode: it generates one and
@@ -53,7 +56,8 @@ from pydantic import SecretStr
 from api.app import create_app
 from api.cli.client import ApiClient
 from api.cli.health import wait_until_serving
-from api.cli.seed import seed_network, write_keys_file
+from api.cli.own_signer import SIGNER_DIR, OwnSigner
+from api.cli.seed import BANK_A, seed_network, write_keys_file
 from api.private_files import read_secret_file, restrict_new_files, secure_folder
 from api.server import KEEP_ALIVE
 from api.settings import Settings
@@ -110,6 +114,8 @@ class LocalNetwork:
     #: files of the folder that hold the master passphrase (demo mode: at least one)
     passphrase_copies: list[Path] = field(default_factory=list)
     tightened: list[Path] = field(default_factory=list)
+    #: the signer of the bank that keeps its own key (seeded on first start)
+    bank_signer: OwnSigner | None = None
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
     _secrets: dict[str, str] = field(default_factory=dict)
@@ -178,11 +184,17 @@ class LocalNetwork:
         self.keys_file = data / "api-keys.json"
         if self.options.seed and not self.keys_file.exists():
             self.first_start = True
+            self.bank_signer = OwnSigner.create(
+                data / SIGNER_DIR, scrypt_n=self.options.keystore_scrypt_n
+            )
             operator = ApiClient(self.api_url, self._secrets["operator_api_key"])
             try:
-                write_keys_file(self.keys_file, seed_network(operator))
+                keys = seed_network(operator, own_signers={BANK_A: self.bank_signer})
+                write_keys_file(self.keys_file, keys)
             finally:
                 operator.close()
+        else:
+            self.bank_signer = OwnSigner.open(data / SIGNER_DIR)
 
     def stop(self) -> None:
         if self._server is not None:

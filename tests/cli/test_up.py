@@ -22,8 +22,10 @@ import pytest
 from pydantic import SecretStr
 from sqlmodel import Session, create_engine, select
 
-from api.cli.demo import run_demo
+from api.cli.client import ApiClient
+from api.cli.demo import DemoResult, run_demo
 from api.cli.health import interrupt, wait_until_serving
+from api.cli.own_signer import OwnSigner
 from api.cli.seed import BANK_A, CORE, OPERATOR, SEED_NETWORK
 from api.cli.up import LocalNetwork, UpError, UpOptions
 from api.models.documents import Document
@@ -80,21 +82,79 @@ def first_start(data_dir: Path) -> Iterator[LocalNetwork]:
 
 
 def play(network: LocalNetwork) -> list[str]:
-    said: list[str] = []
+    said: list[tuple[str, str]] = []
     assert network.keys_file is not None
     result = run_demo(
         network.api_url,
         network.rpc_url,
         network.keys_file,
         network.options.data_dir / "manifest.json",
-        lambda step, text: said.append(step),
+        lambda step, text: said.append((step, text)),
     )
     assert result.balanced and result.verification_ok
     rows = {r["member"]: r for r in result.rows}
     assert rows[CORE]["cash_change"] == -100_000_000
     # the bank bought 120,000.00 at 3.65% and was repaid the face value: it earned the discount
     assert 0 < int(rows[BANK_A]["cash_change"]) < 12_000_000 * 365 * 180 // 3_600_000 + 1
-    return said
+    assert_the_bank_signed_itself(network, result, said)
+    return [step for step, _ in said]
+
+
+def sent_by(w3: Any, address: str) -> list[dict[str, Any]]:
+    """Every transaction on the chain from ``address`` (a development chain: few blocks)."""
+    found = []
+    for number in range(w3.eth.block_number + 1):
+        for tx in w3.eth.get_block(number, full_transactions=True)["transactions"]:
+            if str(tx["from"]).lower() == address.lower():
+                found.append(dict(tx))
+    return found
+
+
+def assert_the_bank_signed_itself(
+    network: LocalNetwork, result: DemoResult, said: list[tuple[str, str]]
+) -> None:
+    """The bank keeps its own key: onboarded with custody self, its key in its own signer's
+    folder and not in the API's key store, every transaction from its address one the demo
+    or the seed signed with that key (the API could sign none), the offer accepted under
+    four eyes (approved by the checker, then signed), and the demo's keys revoked."""
+    data = network.options.data_dir
+    keys = json.loads((data / "api-keys.json").read_text())
+    operator = ApiClient(network.api_url, keys[OPERATOR]["api_key"])
+    bank_admin = operator.as_key(keys[BANK_A]["api_key"])
+    bank = bank_admin.get("/me")
+    assert result.bank_custody == bank["custody"] == "self"
+    address = bank["address"]
+    assert result.bank_address == address
+    signer = OwnSigner.open(data / "bank-signer")
+    assert signer is not None and signer.address == address
+    assert address.lower() not in {k.address.lower() for k in KeyStore(data / "keys").list()}
+    # the run's bank transaction (accepting the offer) was signed by the bank's own key
+    assert [s.action for s in result.bank_signed] == ["accept_offer"]
+    w3 = connect(network.rpc_url)
+    for step in result.bank_signed:
+        assert w3.eth.get_transaction(step.tx_hash)["from"] == address
+    # and so was every transaction ever sent from its address: the seed's credit line and
+    # settlement allowance, each run's acceptance (nothing else can sign for it)
+    sent = sent_by(w3, address)
+    assert len(sent) == w3.eth.get_transaction_count(address) >= 3
+    assert {s.tx_hash for s in result.bank_signed} <= {"0x" + bytes(t["hash"]).hex() for t in sent}
+    # four eyes: the accepting command waited for the checker, then for the signature
+    command = bank_admin.get(f"/commands/{result.approved_command}")
+    assert command["action"] == "accept_offer" and command["status"] == "succeeded"
+    assert command["tx_hash"] == result.bank_signed[-1].tx_hash
+    assert command["response"]["financed_fragment_id"] == str(result.financed_fragment_id)
+    demo_keys = [k for k in bank_admin.get(f"/organizations/{bank['id']}/api-keys")]
+    assert {k["label"] for k in demo_keys} >= {"demo maker", "demo checker"}
+    assert all(k["revoked_at"] for k in demo_keys if k["label"].startswith("demo "))
+    # the story says each step plainly, and no secret
+    text = dict(said)
+    assert "wait for a checker" in text["four-eyes"] and address in text["four-eyes"]
+    assert f"command {result.approved_command}" in text["maker"]
+    assert "prepares its transaction" in text["approve"] and address in text["sign"]
+    assert f"held by its own address {address}" in text["verify"]
+    passphrase = signer.passphrase_file.read_text().strip()
+    assert not any(passphrase in line for _, line in said)
+    operator.close()
 
 
 def test_first_start_seeds_the_network(first_start: LocalNetwork) -> None:
@@ -153,6 +213,10 @@ def test_demo_plays_the_whole_story(first_start: LocalNetwork) -> None:
         "split",
         "split",
         "quote",
+        "four-eyes",
+        "maker",
+        "approve",
+        "sign",
         "finance",
         "maturity",
         "repay",
@@ -389,7 +453,11 @@ def test_scf_up_command_leaves_a_profile_and_stops_cleanly_on_ctrl_c(tmp_path: P
         assert status.returncode == 0, status.stderr
         assert json.loads(status.stdout)["me"]["name"] == "Yangtze Precision Parts"
         profile = Path(os.environ["XDG_CONFIG_HOME"]) / "scf" / "profile.json"
-        assert json.loads(profile.read_text())["api_url"] == f"http://127.0.0.1:{api_port}"
+        saved = json.loads(profile.read_text())
+        assert saved["api_url"] == f"http://127.0.0.1:{api_port}"
+        # the bank that keeps its own key: `scf` signs its commands with it
+        own = OwnSigner.open(tmp_path / "bank-signer")
+        assert own is not None and saved["signing_key"] == str(own.key_file.resolve())
         assert stat.S_IMODE(profile.stat().st_mode) == 0o600
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)

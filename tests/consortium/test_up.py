@@ -1,7 +1,9 @@
-"""`scf up --consortium` itself: a network of its own in a new data folder, the API on the
-operator's node, seeded; everything owner-only; a second start resumes the same network
-(same nodes, same chain, same ledger) without seeding again. Played in full by
-test_lifecycle.py through the shared network, so here only the start and the restart."""
+"""`scf up --consortium --demo` itself: a network of its own in a new data folder, the API
+on the operator's node, seeded, its first bank keeping its own key; the demo played on it
+(the bank accepts the offer under four eyes and signs it with its own key, and verifies
+from its own node); everything owner-only; a second start resumes the same network (same
+nodes, same chain, same ledger) without seeding again. test_lifecycle.py plays the story
+on the shared network, whose bank's key the API keeps."""
 
 from __future__ import annotations
 
@@ -10,8 +12,11 @@ import os
 import stat
 from pathlib import Path
 
+from api.cli.demo import run_demo
+from api.cli.own_signer import OwnSigner
 from api.cli.up import LocalNetwork, UpOptions
 from chain_client.connection import connect
+from chain_client.keystore import KeyStore
 from chain_client.manifest import DeploymentManifest, mismatches
 from chain_client.node import free_port, port_is_free
 
@@ -47,6 +52,32 @@ def test_scf_up_consortium_starts_seeds_and_resumes(tmp_path: Path) -> None:
         for node in first.consortium:
             assert mismatches(manifest, connect(node.rpc_url)) == [], node.name
         enodes = [n.config.enode for n in first.consortium]
+        said: list[tuple[str, str]] = []
+        assert first.keys_file is not None
+        result = run_demo(
+            first.api_url,
+            first.rpc_url,
+            first.keys_file,
+            data / "manifest.json",
+            lambda step, text: said.append((step, text)),
+            verify_rpc_url=first.consortium.node("bank-a").rpc_url,
+        )
+        assert result.balanced and result.verification_ok
+        assert [step for step, _ in said][5:10] == [
+            "four-eyes", "maker", "approve", "sign", "finance",
+        ]  # fmt: skip
+        assert "its own node" in said[-1][1]
+        signer = OwnSigner.open(data / "bank-signer")
+        assert signer is not None
+        assert result.bank_custody == "self" and result.bank_address == signer.address
+        assert [s.action for s in result.bank_signed] == ["accept_offer"]
+        w3 = connect(first.rpc_url)
+        for step in result.bank_signed:
+            assert w3.eth.get_transaction(step.tx_hash)["from"] == signer.address
+        # the seed's credit line and allowance, the acceptance: all from its own key
+        assert w3.eth.get_transaction_count(signer.address) == 3
+        api_keys = KeyStore(data / "keys").list()
+        assert signer.address not in {k.address for k in api_keys}
     for root, dirs, files in os.walk(data):
         for name in dirs + files:
             path = Path(root, name)
