@@ -202,7 +202,9 @@ def list_organizations(
     return [org_view(o) for o in session.exec(query).all()]
 
 
-@router.get("/organizations/{org_id}", response_model=OrganizationView)
+# ``:int``: the id is digits, so POST /v1/organizations/address-challenge is not also a
+# GET of an organization named "address-challenge" (it answered 422, not 405 with Allow)
+@router.get("/organizations/{org_id:int}", response_model=OrganizationView)
 def get_organization(
     org_id: OrgId,
     session: SessionDep,
