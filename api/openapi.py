@@ -16,7 +16,8 @@ endpoint gets them without anyone remembering to:
 * any parameter or body, or a command: 422;
 * a body: 400 (unparseable framing); any method but GET: 413 (:mod:`api.body_limits`);
 * a command (:func:`api.deps.command_context`): 409 (the ledger's state, a request still
-  running), 410 (it waited for a checker or a signature too long and expired), 429
+  running), 410 (it waited for a checker or a signature too long and expired), 502 (the
+  organization's signer service refused or answered other bytes), 429
   (:mod:`api.ratelimit`, with Retry-After), and 202 with a :class:`~api.schemas.WaitingCommand`
   (it waits for a checker, or for its organization's own signature);
 * :data:`EXTRA_STATUSES` for what a route does beyond those.
@@ -87,6 +88,10 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         },
         "limit_bytes": {"type": "integer", "description": "413: the endpoint's body limit"},
         "retry_after": {"type": "integer", "description": "429: seconds to wait"},
+        "field": {
+            "type": "string",
+            "description": "signature_mismatch, signer_mismatch: the first field that differs",
+        },
         "tx_hash": {
             "type": "string",
             "description": "503 of a command whose transaction is stored: the one a retry "
@@ -161,8 +166,15 @@ RESPONSES: dict[int, tuple[str, dict[str, Any]]] = {
         "nothing was recorded: retry after Retry-After with the same Idempotency-Key.",
         _RETRY_AFTER,
     ),
+    502: (
+        "The organization's signer service refused to sign (`signer_refused`) or answered "
+        "bytes that are not the prepared transaction signed by the organization's address "
+        "(`signer_mismatch`, with `field`); nothing was recorded or sent.",
+        {},
+    ),
     503: (
-        "The blockchain node is unreachable (`node_unavailable`), the transaction is not "
+        "The blockchain node is unreachable (`node_unavailable`), or the organization's "
+        "signer service (`signer_unavailable`), the transaction is not "
         "mined yet (`transaction_pending`), or the node refused it and holds nothing of "
         "it (`transaction_rejected`); retry after Retry-After (a command with the same "
         "Idempotency-Key: it is carried out at most once, and a transaction already "
@@ -208,7 +220,7 @@ def statuses(method: str, path: str, operation: dict[str, Any], dependant: Depen
     if method != "get":
         out.add(413)
     if command:
-        out |= {409, 410, 429}
+        out |= {409, 410, 429, 502}
     return out | EXTRA_STATUSES.get((method, path), set())
 
 
