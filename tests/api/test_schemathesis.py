@@ -166,6 +166,13 @@ REFUSALS: dict[str, dict[str, str]] = {
         }
         for action in ("suspend", "reinstate", "settlement-funds")
     },
+    "POST /v1/organizations/{org_id}/key-rotation": {
+        "unknown_member": "the organization in the path exists but has no ledger account "
+        "(the operator's own, an auditor's): no key to rotate",
+        "invalid_proof": "an organization that keeps its own key proves the new address with "
+        "a signature of a challenge the service made, or through its signer: values no "
+        "schema can state",
+    },
 }
 #: what positive_data_acceptance takes from the operations of REFUSALS: its defaults and 422
 ACCEPTED_WITH_REFUSALS = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
