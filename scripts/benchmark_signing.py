@@ -31,8 +31,14 @@ stretch of the shared machine hits every way alike, and measures the floors besi
 ``GET /v1/me`` (one HTTP round trip to the API with authentication: what an extra request
 costs at least) and ``eth_signTransaction`` asked of the signer from here through
 ``chain_client.signers.RemoteSigner`` (what the remote step costs at least). ``--in-flight
-K`` runs K lanes at once, each with organizations of its own; ``1,4`` measures both.
-Warm-up rounds first (each worker decrypts each member's key once), not counted.
+K`` runs K lanes at once, each with organizations of its own; ``1,4`` measures both, one
+after the other on the same chain. Warm-up rounds first (each worker decrypts each
+member's key once), not counted. A phase's table is printed as soon as it ends.
+
+Why not both phases in one long run: anvil slows as its chain grows (docs/benchmarks.md,
+"Splitting one certificate as it grows"), and K lanes mine K times the blocks of one (12 a
+round: 8 commands and 4 offers); the in-flight phase is best run on a chain of its own
+with fewer rounds (``--rounds 50 --in-flight 4``).
 
 Prints a markdown table per in-flight setting: p50 / p99 / mean per way and command, the
 added latency over custodial (difference and ratio of the p50s, difference of the means),
@@ -391,7 +397,9 @@ def floors(bench: Bench, lane: Lane, remote: RemoteSigner) -> dict[str, float]:
 
 def run_rounds(bench: Bench, lanes: list[Lane], rounds: int, phase: Phase | None) -> float:
     """``rounds`` rounds on every lane at once; latencies into ``phase`` (None: warm-up).
-    Returns the wall time."""
+    Returns the wall time. Interrupted (Ctrl-C, a failed lane), every lane stops after
+    its current command."""
+    stop = threading.Event()
 
     def lane_loop(i: int) -> None:
         lane = lanes[i]
@@ -401,6 +409,8 @@ def run_rounds(bench: Bench, lanes: list[Lane], rounds: int, phase: Phase | None
                 shift = (k + i) % len(MODES)
                 for mode in MODES[shift:] + MODES[:shift]:
                     for command in COMMANDS if k % 2 == 0 else COMMANDS[::-1]:
+                        if stop.is_set():
+                            return
                         total, steps = run_command(bench, lane, mode, command)
                         if phase is not None:
                             phase.add(f"{command}|{mode}", total)
@@ -414,8 +424,12 @@ def run_rounds(bench: Bench, lanes: list[Lane], rounds: int, phase: Phase | None
 
     start = time.perf_counter()
     with ThreadPoolExecutor(len(lanes)) as pool:
-        for outcome in [pool.submit(lane_loop, i) for i in range(len(lanes))]:
-            outcome.result()
+        try:
+            for outcome in [pool.submit(lane_loop, i) for i in range(len(lanes))]:
+                outcome.result()
+        except BaseException:
+            stop.set()
+            raise
     return time.perf_counter() - start
 
 
@@ -492,29 +506,29 @@ def main() -> int:
             keys = [Account.create() for _ in range(2 * max(settings))]
             with running_signer([k.key.hex() for k in keys], Path(tmp)) as signer:
                 bench = set_up(node, server, signer, keys, max(settings))
-                automine = node.rpc("anvil_getAutomine")
-                first_block = int(node.rpc("eth_blockNumber"), 16)
-                note(f"set up: {len(bench.lanes)} lanes, block {first_block}, automine {automine}")
-                reports = []
+                block = int(node.rpc("eth_blockNumber"), 16)
+                note(f"set up: {len(bench.lanes)} lanes, block {block}")
+                print(
+                    f"anvil automine: {node.rpc('anvil_getAutomine')} (a block per "
+                    f"transaction, mined as it arrives); API workers {args.workers}, SQLite; "
+                    f"{args.warm_up} warm-up rounds per lane first\n",
+                    flush=True,
+                )
                 for k in settings:
                     lanes = bench.lanes[:k]
                     run_rounds(bench, lanes, args.warm_up, None)
+                    first = int(node.rpc("eth_blockNumber"), 16)
                     phase = Phase()
                     phase.wall = run_rounds(bench, lanes, args.rounds, phase)
-                    reports.append(table(phase, k))
+                    last = int(node.rpc("eth_blockNumber"), 16)
+                    print(table(phase, k) + f"\n\nBlocks {first} to {last}.\n", flush=True)
                     note(f"{k} in flight: done")
-                last_block = int(node.rpc("eth_blockNumber"), 16)
         except BaseException:
             print(server.log_path.read_text()[-4000:], file=sys.stderr)
             raise
         finally:
             server.stop()
-    print(
-        f"anvil automine: {automine} (a block per transaction, mined as it arrives); "
-        f"blocks {first_block} to {last_block}; API workers {args.workers}, SQLite; "
-        f"{time.perf_counter() - started:,.0f} s in all\n"
-    )
-    print("\n\n".join(reports))
+    note("finished")
     return 0
 
 
