@@ -367,7 +367,8 @@ class _Bank:
         rules.append({"action": "accept_offer", "min_amount": None})
         self.admin.put("/approval-policy", {"rules": rules})
         own = (
-            f"its own key ({self.address}), kept in its own key store, not the platform's"
+            f"its own key ({self.address}), kept in its own key store, not the platform's "
+            "(it signed its credit line to the core enterprise so too)"
             if self.signer is not None
             else "a key the platform keeps for it"
         )
