@@ -10,13 +10,13 @@ amount at stake. Both are read from the plan's arguments (the typed
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from api.cli.money import format_cny
 from api.cli.output import when
 from chain_client.ledger import Ledger
-from chain_client.ledger_types import certificate_id_of, seq_of
+from chain_client.ledger_types import Offer, Quote, certificate_id_of, seq_of
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,20 @@ class Facts:
 
     name_of: Callable[[str], str]
     ledger: Ledger
+    #: chain reads made for this explanation, by what was read (an offer's summary and its
+    #: stake both want the offer's quote: read once)
+    _read: dict[tuple[str, int], Any] = field(default_factory=dict, compare=False)
+
+    def offer(self, offer_id: int) -> Offer:
+        return self._once(("offer", offer_id), lambda: self.ledger.offer(offer_id))
+
+    def quote(self, offer_id: int) -> Quote:
+        return self._once(("quote", offer_id), lambda: self.ledger.quote(offer_id))
+
+    def _once(self, key: tuple[str, int], read: Callable[[], Any]) -> Any:
+        if key not in self._read:
+            self._read[key] = read()
+        return self._read[key]
 
 
 #: (ledger-call arguments, facts) -> one sentence
@@ -80,14 +94,14 @@ def text(template: str, **roles: int) -> Explainer:
 
 def offer_payment(args: Sequence[Any], facts: Facts) -> int | None:
     """Buying an offer (its only argument) commits the payment the contract quotes now."""
-    return facts.ledger.quote(int(args[0])).payment
+    return facts.quote(int(args[0])).payment
 
 
 def accept_offer(args: Sequence[Any], facts: Facts) -> str:
     """Buying an offer: its terms and today's price, read from the chain."""
     offer_id = int(args[0])
-    offer = facts.ledger.offer(offer_id)
-    quote = facts.ledger.quote(offer_id)
+    offer = facts.offer(offer_id)
+    quote = facts.quote(offer_id)
     return (
         f"buy offer {offer_id}: {cny(offer.amount)} of {fragment(offer.fragment_id)} from "
         f"{facts.name_of(offer.seller)} at {offer.rate_bps} bps a year, {quote.days} days "
