@@ -25,29 +25,32 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, select, update
 from sqlmodel import Session, col
 
 from api.auth import Principal
 from api.chain import ChainGateway
 from api.commands.catalogue import ChainPlan
 from api.commands.explain import Facts
-from api.commands.journal import CommandRef, KeyTaken, Running
-from api.commands.replay import CommandResult, audit_fields, replay
-from api.models import ApprovalRule, AuditEntry, Command, Organization
+from api.commands.journal import CommandRef, Running
+from api.commands.replay import CommandResult, replay
+from api.commands.waits import (
+    PENDING_APPROVAL,
+    audit_step,
+    aware,
+    own_command,
+    park,
+    waiting,
+)
+from api.models import ApprovalRule, Command, Organization
 from api.problems import Problem
 from api.timeutil import utcnow
-from chain_client import unsigned
 
 log = logging.getLogger(__name__)
 
-PENDING_APPROVAL = "pending_approval"
-#: a command prepared for its organization's own signer (:mod:`api.commands.signatures`)
-AWAITING_SIGNATURE = "awaiting_signature"
 #: the commands a policy may name (those that move money or commit the organization)
 APPROVABLE = (
     "issue",
@@ -62,37 +65,6 @@ APPROVABLE = (
 
 #: runs an approved command's transaction (CommandRunner.send)
 Send = Callable[[CommandRef, ChainPlan, dict[str, Any]], CommandResult]
-
-
-def waiting(row: Command, *, replayed: bool = False) -> CommandResult:
-    """The answer for a command that waits (for a checker, or for its organization's
-    signature): 202 and what it is waiting for; the same for the maker's replays."""
-    return CommandResult(202, waiting_view(row), replayed=replayed)
-
-
-def waiting_view(row: Command) -> dict[str, Any]:
-    """A waiting command; one prepared for its organization's signer also carries the
-    unsigned ``transaction`` (:func:`chain_client.unsigned.to_json`), the
-    ``signing_hash`` its signer signs and the ``signer`` address (null otherwise)."""
-    params = json.loads(row.params or "{}")
-    transaction = json.loads(row.unsigned_tx) if row.unsigned_tx else None
-    return {
-        "command_id": str(row.id),
-        "status": row.status,
-        "action": row.action,
-        "target": row.target,
-        "summary": row.summary,
-        "stake": row.stake,
-        "request": params.get("request", {}),
-        "maker_key_id": row.api_key_id,
-        "created_at": row.created_at.isoformat(),
-        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
-        "transaction": transaction,
-        "signing_hash": (
-            unsigned.signing_hash(unsigned.from_json(transaction)) if transaction else None
-        ),
-        "signer": row.sender if transaction else None,
-    }
 
 
 def not_waiting(row: Command) -> Problem:
@@ -167,33 +139,7 @@ class Approvals:
             expires_at=now + self.window,
             updated_at=now,
         )
-        with Session(self.engine, expire_on_commit=False) as session:
-            if isinstance(ref, int):
-                row = session.get(Command, ref)
-                assert row is not None
-                params = json.loads(row.params)
-                params["call"] = chosen.spec()
-                moved = session.exec(
-                    update(Command)
-                    .where(col(Command.id) == ref)
-                    .where(col(Command.status) == "pending")
-                    .values(params=json.dumps(params, sort_keys=True), **values)
-                )
-                if moved.rowcount != 1:
-                    raise KeyTaken()
-            else:
-                params = json.loads(ref["params"])
-                params["call"] = chosen.spec()
-                row = Command(**{**ref, "params": json.dumps(params, sort_keys=True)}, **values)
-                session.add(row)
-                session.flush()
-            _audit(session, row, "pending_approval", None, now)
-            try:
-                session.commit()
-            except IntegrityError:
-                raise KeyTaken() from None
-            session.refresh(row)
-        return waiting(row)
+        return waiting(park(self.engine, ref, chosen, values, "pending_approval"))
 
     # -- the checker's side -----------------------------------------------------------------
 
@@ -214,13 +160,7 @@ class Approvals:
 
     def get(self, principal: Principal, command_id: int) -> Command:
         """One of the caller's organization's commands (404 for another's)."""
-        with Session(self.read_engine) as session:
-            row = session.get(Command, command_id)
-        if row is None or row.org_id != principal.org_id:
-            raise Problem(
-                404, "unknown_command", "No such command", f"No command {command_id} of yours."
-            )
-        return row
+        return own_command(self.read_engine, principal, command_id)
 
     def approve(self, checker: Principal, command_id: int) -> CommandResult:
         """The checker's approval: the command is planned again against the chain, signed
@@ -242,7 +182,7 @@ class Approvals:
             if moved.rowcount != 1:
                 session.rollback()
                 raise not_waiting(self.get(checker, command_id))
-            _audit(session, row, "approved", None, now, checker)
+            audit_step(session, row, "approved", None, now, checker)
             session.commit()
         self.running.add(command_id)
         params = json.loads(row.params)
@@ -294,7 +234,7 @@ class Approvals:
 
     def _decidable(self, checker: Principal, command_id: int) -> Command:
         row = self.get(checker, command_id)
-        if row.status == PENDING_APPROVAL and row.expires_at and _aware(row.expires_at) <= utcnow():
+        if row.status == PENDING_APPROVAL and row.expires_at and aware(row.expires_at) <= utcnow():
             self.expire(checker.org_id)
             row = self.get(checker, command_id)
         if row.status != PENDING_APPROVAL:
@@ -338,30 +278,7 @@ class Approvals:
             if moved.rowcount != 1:
                 session.rollback()
                 raise not_waiting(row)
-            _audit(session, row, outcome, problem.code, now, checker)
+            audit_step(session, row, outcome, problem.code, now, checker)
             session.commit()
             session.refresh(row)
         return replay(row)
-
-
-def _audit(
-    session: Session,
-    row: Command,
-    outcome: str,
-    code: str | None,
-    at: datetime,
-    checker: Principal | None = None,
-) -> None:
-    """One step of a waiting command in the audit log: the maker's submission under its
-    key, a checker's decision under the checker's."""
-    fields = audit_fields(row)
-    if checker is not None:
-        fields["api_key_id"] = checker.api_key_id
-    session.execute(insert(AuditEntry).values(**fields, outcome=outcome, code=code, at=at))
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes of what was stored in UTC."""
-    from datetime import UTC
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.auth import Principal
-from api.commands.approvals import AWAITING_SIGNATURE, PENDING_APPROVAL, waiting
 from api.commands.journal import CommandRef, Journal
 from api.commands.recovery import Recovery
 from api.commands.replay import CommandResult, replay
+from api.commands.waits import AWAITING_SIGNATURE, PENDING_APPROVAL, waiting
 from api.models import Command
 from api.problems import Problem
 

@@ -8,7 +8,7 @@ command is claimed, planned and, if its policy says so, approved as any other; t
 priced as the organization's address, a nonce is reserved for it, and the row is stored
 ``awaiting_signature`` with the unsigned transaction (:mod:`chain_client.unsigned`'s JSON),
 what it does in words and the fen at stake, expiring ``SCF_SIGNATURE_WINDOW`` seconds
-later. The maker gets ``202`` (:func:`api.commands.approvals.waiting`, with the
+later. The maker gets ``202`` (:func:`api.commands.waits.waiting`, with the
 transaction and the hash to sign); its Idempotency-Key replays that until the command is
 finished, then the command's own answer.
 
@@ -59,27 +59,33 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
-from sqlalchemy import Engine, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, func, select, update
 from sqlmodel import Session, col
 
 from api.auth import Principal
 from api.chain import ChainGateway, SignedTx
-from api.commands.approvals import AWAITING_SIGNATURE, waiting
 from api.commands.catalogue import ChainPlan
 from api.commands.claims import in_progress
 from api.commands.completion import Completion
 from api.commands.explain import Facts, cny
-from api.commands.journal import CommandRef, KeyTaken, Running
+from api.commands.journal import CommandRef, Running
 from api.commands.recovery import Recovery
 from api.commands.replay import CommandResult, audit_fields, replay
+from api.commands.waits import (
+    AWAITING_SIGNATURE,
+    audit_step,
+    aware,
+    own_command,
+    park,
+    waiting,
+)
 from api.commands.writer import CommandWriter
-from api.models import AuditEntry, Command
+from api.models import Command
 from api.problems import Problem, node_down, node_unavailable, problem_from_revert
 from api.timeutil import utcnow
 from chain_client import retry, unsigned
@@ -112,15 +118,6 @@ def allowance_too_low(needed: int, have: int) -> Problem:
         needed=str(needed),
         allowance=str(have),
     )
-
-
-def unknown_command(command_id: int) -> Problem:
-    return Problem(404, "unknown_command", "No such command", f"No command {command_id} of yours.")
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes of what was stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Signatures:
@@ -228,43 +225,13 @@ class Signatures:
             expires_at=now + self.window,
             updated_at=now,
         )
-        with Session(self.engine, expire_on_commit=False) as session:
-            if isinstance(ref, int):
-                row = session.get(Command, ref)
-                assert row is not None
-                params = json.loads(row.params)
-                params["call"] = chosen.spec()
-                moved = session.execute(
-                    update(Command)
-                    .where(col(Command.id) == ref)
-                    .where(col(Command.status) == "pending")
-                    .values(params=json.dumps(params, sort_keys=True), **values)
-                )
-                if moved.rowcount != 1:  # type: ignore[attr-defined]
-                    raise KeyTaken()
-            else:
-                params = json.loads(ref["params"])
-                params["call"] = chosen.spec()
-                row = Command(**{**ref, "params": json.dumps(params, sort_keys=True)}, **values)
-                session.add(row)
-                session.flush()
-            _audit(session, row, "prepared", None, now)
-            try:
-                session.commit()
-            except IntegrityError:
-                raise KeyTaken() from None
-            session.refresh(row)
-        return row
+        return park(self.engine, ref, chosen, values, "prepared")
 
     # -- the organization's signature ---------------------------------------------------------
 
     def get(self, principal: Principal, command_id: int) -> Command:
         """One of the caller's organization's commands (404 for another's)."""
-        with Session(self.read_engine) as session:
-            row = session.get(Command, command_id)
-        if row is None or row.org_id != principal.org_id:
-            raise unknown_command(command_id)
-        return row
+        return own_command(self.read_engine, principal, command_id)
 
     def submit(self, principal: Principal, command_id: int, raw_text: str) -> CommandResult:
         """The organization's signed bytes for a prepared command: checked, journaled,
@@ -275,7 +242,7 @@ class Signatures:
         except ValueError:
             raw = b""
         raw_hex = to_hex(raw)
-        if row.status == AWAITING and row.expires_at and _aware(row.expires_at) <= utcnow():
+        if row.status == AWAITING and row.expires_at and aware(row.expires_at) <= utcnow():
             self.expire(sender=row.sender)
             row = self.get(principal, command_id)
         if row.status != AWAITING:
@@ -291,7 +258,7 @@ class Signatures:
                 "signature_mismatch",
                 "The signed transaction is not the prepared one",
                 f"{mismatch} Nothing was sent; command {row.id} still awaits its signature "
-                f"until {_aware(row.expires_at or utcnow()).isoformat()}.",
+                f"until {aware(row.expires_at or utcnow()).isoformat()}.",
                 field=mismatch.field,
             ) from None
         earlier = self._earlier_unsigned(row)
@@ -329,7 +296,7 @@ class Signatures:
             if moved.rowcount != 1:  # type: ignore[attr-defined]
                 session.rollback()
                 return False
-            _audit(session, row, "submitted", None, now, principal, signed.tx_hash)
+            audit_step(session, row, "submitted", None, now, principal, signed.tx_hash)
             # before the commit: a same-key retry must see it running
             self.running.add(row.id, audit_fields(row))
             self.running.stamp(row.id, now)
@@ -401,7 +368,7 @@ class Signatures:
                 .where(col(Command.status) == "signed")
                 .values(status="aborted", updated_at=now)
             )
-            _audit(session, row, "aborted", code, now)
+            audit_step(session, row, "aborted", code, now)
             session.commit()
 
     def _earlier_unsigned(self, row: Command) -> Command | None:
@@ -516,7 +483,7 @@ class Signatures:
                     )
                 )
                 if moved.rowcount == 1:  # type: ignore[attr-defined]
-                    _audit(session, row, "expired", "signature_expired", now)
+                    audit_step(session, row, "expired", "signature_expired", now)
                     closed += 1
             session.commit()
         return closed
@@ -527,25 +494,5 @@ class Signatures:
         self, row: Command, outcome: str, code: str | None, principal: Principal | None
     ) -> None:
         with Session(self.engine) as session:
-            _audit(session, row, outcome, code, utcnow(), principal)
+            audit_step(session, row, outcome, code, utcnow(), principal)
             session.commit()
-
-
-def _audit(
-    session: Session,
-    row: Command,
-    outcome: str,
-    code: str | None,
-    at: datetime,
-    principal: Principal | None = None,
-    tx_hash: str | None = None,
-) -> None:
-    """One step of a command prepared for its organization's signer in the audit log
-    (``prepared``, ``sig_refused``, ``submitted``, ``expired``, ``aborted``): the maker's
-    under its key, a submission under the submitter's."""
-    fields = audit_fields(row)
-    if principal is not None:
-        fields["api_key_id"] = principal.api_key_id
-    session.execute(
-        insert(AuditEntry).values(**fields, outcome=outcome, code=code, at=at, tx_hash=tx_hash)
-    )

@@ -11,9 +11,9 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 
 from api.auth import ADMIN, CHECKER, Principal, authenticate, require_duty
-from api.commands.approvals import waiting_view
 from api.commands.claims import CommandContext
 from api.commands.http import command_response
+from api.commands.waits import waiting_view
 from api.deps import RuntimeDep, SessionDep, command_context
 from api.models import ApprovalRule
 from api.schemas import ApprovalDecision, ApprovalPolicy, RejectRequest, WaitingCommand

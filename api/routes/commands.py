@@ -16,8 +16,8 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 
 from api.auth import MAKER, Principal, authenticate, require_duty
-from api.commands.approvals import waiting_view
 from api.commands.http import command_response
+from api.commands.waits import waiting_view
 from api.deps import RuntimeDep
 from api.schemas import CommandView, SignatureRequest
 

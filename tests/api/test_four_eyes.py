@@ -285,3 +285,14 @@ def _key_id(w: World, party: Party) -> int:
     keys = w.client.get(f"/v1/organizations/{party.org_id}/api-keys", headers=w.operator.headers)
     prefix = party.key[:10]
     return int(next(k["id"] for k in keys.json() if k["prefix"] == prefix))
+
+
+def test_the_policy_schema_names_the_commands_a_policy_may_name() -> None:
+    """The request schema's literal is written out for mypy and the OpenAPI document; it
+    must stay the list the server weighs (api.commands.approvals.APPROVABLE)."""
+    from typing import get_args
+
+    from api.commands.approvals import APPROVABLE
+    from api.schemas import ApprovalRuleItem
+
+    assert get_args(ApprovalRuleItem.model_fields["action"].annotation) == APPROVABLE
