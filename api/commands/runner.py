@@ -219,6 +219,7 @@ class CommandRunner:
         redact: tuple[str, ...] = (),
         *,
         rerun_on_failure: bool = False,
+        duty: str = MAKER,
     ) -> CommandResult:
         """Run a command whose effects are in the database (or state-checked chain steps):
         ``work`` returns (status, body) and must be safe to re-run after a crash.
@@ -226,7 +227,10 @@ class CommandRunner:
         them as withheld. ``rerun_on_failure``: ``work`` failing half way (the node down, a
         5xx problem) aborts the row instead of leaving it ``pending`` until a restart, so
         a retry with the same Idempotency-Key runs ``work`` again at once (it finishes
-        what was started: a command of many chain steps, the key rotation)."""
+        what was started: a command of many chain steps, the key rotation). ``duty``: what
+        the caller's key must carry (403 ``wrong_duty``, nothing recorded): a maker's by
+        default, an admin's for keys and the approval policy."""
+        require_duty(duty, ctx.principal)
         claimed = self.claims.claim(ctx, action, target, params)
         if isinstance(claimed, CommandResult):
             return claimed

@@ -84,7 +84,12 @@ def set_policy(
 
     return command_response(
         rt.runner.run_local(
-            ctx, "set_approval_policy", f"organization:{p.org_id}", body.model_dump(), work
+            ctx,
+            "set_approval_policy",
+            f"organization:{p.org_id}",
+            body.model_dump(),
+            work,
+            duty=ADMIN,
         )
     )
 

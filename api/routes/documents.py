@@ -12,7 +12,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from api import documents as crypto
 from api.audit import record
-from api.auth import AUDITOR, Principal, authenticate
+from api.auth import AUDITOR, MAKER, Principal, authenticate, require_duty
 from api.deps import RuntimeDep, SessionDep
 from api.headers import clean_filename, content_disposition, media_type
 from api.models import CertificateRow, Document
@@ -130,6 +130,7 @@ async def upload(
             "An auditor may read documents but not upload them.",
             required_roles=["operator", "core_enterprise", "supplier", "financier"],
         )
+    require_duty(MAKER, p)  # an upload starts an issuance: a viewer or a checker only reads
     rt.limits.check(p)  # an upload counts as a command (api.ratelimit)
     async with request.form(max_files=1, max_fields=8, max_part_size=1024) as form:
         file, kind = _form_fields(form)

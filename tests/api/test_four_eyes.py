@@ -296,3 +296,55 @@ def test_the_policy_schema_names_the_commands_a_policy_may_name() -> None:
     from api.schemas import ApprovalRuleItem
 
     assert get_args(ApprovalRuleItem.model_fields["action"].annotation) == APPROVABLE
+
+
+def test_a_transfer_is_weighed_by_the_fragments_value(w: World) -> None:
+    """A rule with an amount on a command that names no amount of its own (a transfer
+    moves a whole fragment) weighs the fragment's value: it used to let every transfer
+    through, whatever its size."""
+    checker = key(w, w.tier1, ["checker"])
+    policy(w, w.tier1, [{"action": "transfer", "min_amount": "500000"}])
+    try:
+        small, large = issue_certificate(w, "400000"), issue_certificate(w, "600000")
+        for cert, status in ((small, 200), (large, 202)):
+            r = w.client.post(
+                f"/v1/fragments/{cert['root_fragment_id']}/transfer",
+                json={"to_org_id": w.tier2.org_id},
+                headers=w.tier1.headers,
+            )
+            assert r.status_code == status, r.text
+        assert r.json()["stake"] == "600000"
+        r = w.client.post(
+            f"/v1/approvals/{r.json()['command_id']}/approve", headers=checker.headers
+        )
+        assert r.status_code == 200, r.text
+    finally:
+        policy(w, w.tier1, [])
+
+
+def test_keys_without_the_maker_duty_change_nothing(w: World) -> None:
+    """A viewer or a checker-only key uploads nothing, and an operator's viewer key
+    onboards and rotates nothing (only chain commands checked the duty before)."""
+    viewer, checker = key(w, w.tier1, []), key(w, w.tier1, ["checker"])
+    for party in (viewer, checker):
+        r = w.client.post(
+            "/v1/documents",
+            files={"file": ("inv.pdf", b"x", "application/pdf")},
+            data={"kind": "invoice"},
+            headers=party.headers,
+        )
+        assert r.status_code == 403 and r.json()["code"] == "wrong_duty", r.text
+    operator_viewer = key(w, w.operator, [])
+    r = w.client.post(
+        "/v1/organizations",
+        json={"name": "x", "uscc": "91350100M000100Y43", "role": "supplier"},
+        headers=operator_viewer.headers,
+    )
+    assert r.status_code == 403 and r.json()["code"] == "wrong_duty", r.text
+    r = w.client.post(
+        f"/v1/organizations/{w.tier2.org_id}/key-rotation",
+        json={},
+        headers=operator_viewer.headers,
+    )
+    assert r.status_code == 403 and r.json()["code"] == "wrong_duty", r.text
+    assert w.client.get("/v1/me", headers=w.tier2.headers).json()["address"] == w.tier2.address
