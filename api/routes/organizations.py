@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -56,6 +57,7 @@ from api.services import custody, rotation
 from api.services import organizations as org_service
 from api.services.access import MAX_DB_INT, not_found
 from api.timeutil import utcnow
+from chain_client.freshness import display_url
 
 router = APIRouter(prefix="/v1", tags=["organizations"])
 OrgId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
@@ -77,6 +79,18 @@ def _self_or_operator(p: Principal, org_id: int) -> None:
             "Not your organization",
             "Only the organization itself or the operator may do this.",
         )
+
+
+def recorded(request: dict[str, Any]) -> dict[str, Any]:
+    """A request as the journal and the audit log keep it: a signer URL may carry
+    credentials (a user part, a token in its path or query), so only its
+    ``scheme://host:port`` and a digest of the whole (two different URLs are two different
+    requests to the Idempotency-Key) are kept."""
+    url = request.get("signer_url")
+    if not url:
+        return request
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    return {**request, "signer_url": f"{display_url(url)} (sha256 {digest})"}
 
 
 @router.get("/me", response_model=OrganizationView)
@@ -125,7 +139,7 @@ def onboard(
 
     org_service.validated_uscc(body.uscc)
     return command_response(
-        rt.runner.run_local(ctx, "onboard", "organizations", body.model_dump(), work)
+        rt.runner.run_local(ctx, "onboard", "organizations", recorded(body.model_dump()), work)
     )
 
 
@@ -249,6 +263,7 @@ def create_api_key(
             body.model_dump(),
             work,
             redact=("api_key",),
+            duty=ADMIN,
         )
     )
 
@@ -447,7 +462,7 @@ def rotate_key(
             ctx,
             "rotate_key",
             f"organization:{org_id}",
-            {"org_id": org_id, **body.model_dump()},
+            {"org_id": org_id, **recorded(body.model_dump())},
             work,
             rerun_on_failure=True,
         )

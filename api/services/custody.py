@@ -119,8 +119,11 @@ def verify_remote(url: str, address: str, chain_id: int) -> str:
     itself, no value, no fee, the highest nonce an account can have: it can never be
     mined), and the signer recovered from the bytes must be the address; a signer that
     declines or signs as another key proves nothing (422 ``invalid_proof``). A signer
-    that cannot be reached: 503 ``signer_unavailable``. Nothing is stored either way."""
-    from chain_client.errors import SignerMismatch, SignerRefused
+    that cannot be reached proves nothing either (422 ``invalid_proof`` naming its host):
+    the URL is the request's own, and a mistyped one must not read as a service outage
+    (503 is for a signer on record that is down, when a command needs it). Nothing is
+    stored either way."""
+    from chain_client.errors import SignerMismatch, SignerRefused, SignerUnavailable
     from chain_client.signers import RemoteSigner
     from chain_client.unsigned import SignedMismatch, read_signed
 
@@ -141,6 +144,11 @@ def verify_remote(url: str, address: str, chain_id: int) -> str:
         facts = read_signed(bytes(signed.raw_transaction))
     except (SignerMismatch, SignerRefused, SignedMismatch) as exc:  # declined: no proof
         raise invalid_proof(f"The signer did not sign for {claimed}: {exc}") from None
+    except SignerUnavailable as exc:  # its message shows scheme://host:port only
+        raise invalid_proof(
+            f"The signer could not be reached ({exc}): check signer_url, or try again once it "
+            "answers."
+        ) from None
     if facts.sender != claimed:
         raise invalid_proof(f"The signer signs as {facts.sender}, not as {claimed}.")
     return claimed

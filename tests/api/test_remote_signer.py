@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 from sqlalchemy import text
+from sqlmodel import Session, select
 
+from api.models import Command
 from tests.api.helpers import World, issue_certificate, upload_invoice
 from tests.helpers import valid_uscc
 from tests.signer_server import SignerProcess, running_signer
@@ -141,13 +143,20 @@ def test_an_organization_onboarded_with_custody_remote_signs_through_its_signer(
             "role": "supplier",
             "custody": "remote",
             "address": OWN_KEY.address,
-            "signer_url": signer.url,
+            "signer_url": signer.url + "/rpc?token=onboard-secret",
         },
         headers=op,
     )
     assert r.status_code == 201, r.text
     org = r.json()
     assert org["custody"] == "remote" and org["address"] == OWN_KEY.address
+    # the signer URL's credentials are kept out of the journal and the audit log
+    log = c.get("/v1/audit-log?action=onboard&limit=5", headers=op)
+    assert log.status_code == 200 and "onboard" in log.text, log.text
+    assert "onboard-secret" not in log.text and "/rpc" not in log.text
+    with Session(world.rt.engine) as session:
+        stored = [row.params for row in session.exec(select(Command)).all()]
+    assert not any("onboard-secret" in params for params in stored)
     key = c.post(f"/v1/organizations/{org['id']}/api-keys", json={"label": "t"}, headers=op)
     assert key.status_code == 201, key.text
     remote = {"Authorization": f"Bearer {key.json()['api_key']}"}
