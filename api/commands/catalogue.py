@@ -146,7 +146,11 @@ ISSUE = ChainCommand(
     link_document,
 )
 ACCEPT = ChainCommand(
-    "accept", Calls.accept, responders.accept, text("accept certificate {id}", id=0)
+    "accept",
+    Calls.accept,
+    responders.accept,
+    text("accept certificate {id}", id=0),
+    explain.face_value,
 )
 REJECT = ChainCommand(
     "reject",
@@ -180,6 +184,7 @@ TRANSFER = ChainCommand(
     Calls.transfer_fragment,
     responders.echo("fragment_id", "to_org_id"),
     text("transfer {fragment} to {org_to}", fragment=0, org_to=1),
+    explain.fragment_value,
 )
 CLAIM = ChainCommand(
     "claim", Calls.claim, responders.paid, text("collect what {fragment} is owed", fragment=0)

@@ -107,3 +107,13 @@ def accept_offer(args: Sequence[Any], facts: Facts) -> str:
         f"{facts.name_of(offer.seller)} at {offer.rate_bps} bps a year, {quote.days} days "
         f"to maturity: pay {cny(quote.payment)} now (discount {cny(quote.discount)})"
     )
+
+
+def fragment_value(args: Sequence[Any], facts: Facts) -> int | None:
+    """Moving a whole fragment (its only argument first) commits its value."""
+    return facts.ledger.fragment(int(args[0])).value
+
+
+def face_value(args: Sequence[Any], facts: Facts) -> int | None:
+    """Accepting a certificate (its id first) takes on its face value."""
+    return facts.ledger.certificate(int(args[0])).face_value
