@@ -112,6 +112,13 @@ def check_signed(raw: bytes, prepared: Mapping[str, Any], signer: str) -> Signed
         raise SignedMismatch(
             "sender", f"signed by {facts.sender}, not by the organization's {signer}"
         )
+    if facts.fields.get("accessList"):
+        raise SignedMismatch("accessList", "the signed transaction carries an access list")
+    want_type, got_type = int(prepared.get("type", 0)), int(facts.fields.get("type", 0))
+    if want_type != got_type:
+        raise SignedMismatch(
+            "type", f"type is {got_type}; the prepared transaction has {want_type}"
+        )
     for name in COMPARED:
         want, got = _comparable(name, prepared.get(name)), _comparable(name, facts.fields.get(name))
         if want != got:
@@ -139,7 +146,7 @@ def _decoded_fields(raw: bytes) -> dict[str, Any]:
         v = int(decoded["v"])
         if v >= 35:  # EIP-155: the chain id is in v
             decoded["chainId"] = (v - 35) // 2
-    fields = {k: v for k, v in decoded.items() if k not in ("v", "r", "s", "accessList")}
+    fields = {k: v for k, v in decoded.items() if k not in ("v", "r", "s")}
     if "to" in fields and not fields["to"]:
         fields.pop("to")
     return fields
