@@ -191,16 +191,33 @@ class Signatures:
         return replace(call, before_signing=None)
 
     def _next_nonce(self, sender: str) -> int:
-        """Under the account's lock: past the node's pending transactions and past every
-        nonce this service prepared or journaled for the address and not yet finished."""
-        pending = int(self.gateway.w3.eth.get_transaction_count(sender, "pending"))  # type: ignore[arg-type]
+        """Under the account's lock: the lowest nonce at or past the node's pending count
+        that no prepared or journaled, unfinished transaction of the address holds (a
+        nonce freed by an aborted or expired command is used again, so no hole is left
+        for the node to wait on)."""
+        pending = self._pending_count(sender)
+        held = self._held_nonces(sender, pending)
+        nonce = pending
+        while nonce in held:
+            nonce += 1
+        return nonce
+
+    def _pending_count(self, sender: str) -> int:
+        return int(self.gateway.w3.eth.get_transaction_count(sender, "pending"))  # type: ignore[arg-type]
+
+    def _held_nonces(self, sender: str, since: int, *, signed_only: bool = False) -> set[int]:
+        statuses = ("signed",) if signed_only else (AWAITING, "signed")
         with Session(self.engine) as session:
-            highest = session.execute(
-                select(func.max(col(Command.nonce)))
-                .where(col(Command.sender) == sender)
-                .where(col(Command.status).in_((AWAITING, "signed")))
-            ).scalar()
-        return max(pending, -1 if highest is None else int(highest) + 1)
+            return {
+                int(n)
+                for n in session.execute(
+                    select(col(Command.nonce))
+                    .where(col(Command.sender) == sender)
+                    .where(col(Command.status).in_(statuses))
+                    .where(col(Command.nonce) >= since)
+                ).scalars()
+                if n is not None
+            }
 
     def _store(
         self,
@@ -261,9 +278,20 @@ class Signatures:
                 f"until {aware(row.expires_at or utcnow()).isoformat()}.",
                 field=mismatch.field,
             ) from None
-        earlier = self._earlier_unsigned(row)
-        if earlier is not None:
+        gap = self._first_gap(row)
+        if gap is not None:
+            earlier = self._earlier_unsigned(row)
             self._audit_step(row, "sig_refused", "nonce_gap", principal)
+            if earlier is None:  # a freed nonce nobody holds: the next command takes it
+                raise Problem(
+                    409,
+                    "nonce_gap",
+                    "An earlier nonce is not taken yet",
+                    f"Nonce {gap} of {row.sender} is free (its command was aborted or "
+                    f"expired); a node mines nonce {row.nonce} only after it. Send another "
+                    "command (it takes that nonce) or let this one expire and send it "
+                    "again; nothing was sent.",
+                )
             raise Problem(
                 409,
                 "nonce_gap",
@@ -371,6 +399,15 @@ class Signatures:
             audit_step(session, row, "aborted", code, now)
             session.commit()
 
+    def _first_gap(self, row: Command) -> int | None:
+        """The first nonce below ``row``'s that neither the node has (mined or pending)
+        nor a journaled transaction of the address holds: broadcasting ``row`` above it
+        would leave it queued behind a hole (None: no such nonce)."""
+        assert row.sender is not None and row.nonce is not None
+        pending = self._pending_count(row.sender)
+        signed = self._held_nonces(row.sender, pending, signed_only=True)
+        return next((n for n in range(pending, int(row.nonce)) if n not in signed), None)
+
     def _earlier_unsigned(self, row: Command) -> Command | None:
         with Session(self.read_engine) as session:
             return session.execute(
@@ -452,6 +489,10 @@ class Signatures:
                     .order_by(col(Command.nonce))
                 ).scalars()
             )
+            # the first row must still be the expired one the caller saw: submitted (and
+            # journaled) meanwhile, it is no hole, and nothing after it may expire for it
+            if not rows or rows[0].nonce != first or aware(rows[0].expires_at or now) > now:
+                return 0
             for row in rows:
                 head = rows[0]
                 if row is head:

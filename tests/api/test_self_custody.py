@@ -479,6 +479,37 @@ def test_a_nonce_taken_outside_aborts_and_the_key_prepares_again(quick: World) -
     assert sign_through(w, bank, bank_key, again)["limit"] == "5000"
 
 
+def test_a_nonce_freed_by_an_aborted_command_is_prepared_again_not_skipped(quick: World) -> None:
+    """A command whose signed bytes the node refused is aborted and frees its nonce; the
+    next command must take that nonce (not one past the highest), and a later signed
+    transaction must not be broadcast above the hole, where it would wait for ever."""
+    w = quick
+    bank, bank_key = w.sbank, w.keys["sbank"]  # type: ignore[attr-defined]
+    start = pending_nonce(w, bank.address or "")
+    first = _credit_line(w, "1100", "hole-1").json()
+    second = _credit_line(w, "1200", "hole-2").json()
+    assert [first["transaction"]["nonce"], second["transaction"]["nonce"]] == [start, start + 1]
+    # the first's broadcast refused by the node: aborted, nothing of it on chain
+    w.rt.runner.journal.set_status(int(first["command_id"]), "aborted")
+    r = submit(w, bank, second["command_id"], signed_raw(bank_key, second))
+    assert r.status_code == 409 and r.json()["code"] == "nonce_gap", r.text
+    assert pending_nonce(w, bank.address or "") == start  # not broadcast above the hole
+    third = _credit_line(w, "1300", "hole-3")
+    assert third.json()["transaction"]["nonce"] == start  # the hole is filled
+    assert sign_through(w, bank, bank_key, third)["limit"] == "1300"
+    assert sign_through(w, bank, bank_key, _replayed(w, second, "1200", "hole-2"))["limit"] == (
+        "1200"
+    )
+    assert pending_nonce(w, bank.address or "") == start + 2
+
+
+def _replayed(w: World, waiting: dict[str, Any], limit: str, key: str) -> Any:
+    """The 202 of a command still waiting, as its Idempotency-Key replays it."""
+    again = _credit_line(w, limit, key)
+    assert again.json()["command_id"] == waiting["command_id"]
+    return again
+
+
 # -- crashes ---------------------------------------------------------------------------------
 
 
