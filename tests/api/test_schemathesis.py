@@ -60,8 +60,10 @@ MAX_EXAMPLES = int(os.environ.get("SCF_FUZZ_MAX_EXAMPLES", "15"))
 #: scenarios (call sequences along the links) of the stateful phase
 SCENARIOS = int(os.environ.get("SCF_FUZZ_SCENARIOS", "80"))
 TIER1_USCC_BODY = next(org.uscc_body for org in SEED_NETWORK if org.name == TIER1)
-#: fixed by default so that `make test` is repeatable; set another to explore
-SEED = int(os.environ.get("SCF_FUZZ_SEED", "10"))
+#: fixed by default so that `make test` is repeatable; set another to explore. (It was 10
+#: until issue 13's operations reshuffled what that seed's stateful phase draws: 4 distinct
+#: links followed, all from GET /v1/me; seeds 3 and 7 follow 8 and 7 on the supplier run.)
+SEED = int(os.environ.get("SCF_FUZZ_SEED", "3"))
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,11 @@ NO_MORE_THAN_THE_FRAGMENT = (
     "the amount is more than the fragment holds (or, for a split, "
     "all of it): a bound held by the ledger, not by the schema"
 )
+#: why an organization's proof of its own address may be refused
+PROOF = (
+    "the address must be proven: a challenge this service made, not expired, signed by "
+    "that address (or a signer service signing for it): a signature no schema can check"
+)
 #: Refusals of schema-valid requests that are no defects, per operation: rules about the
 #: ledger's state and about other records that a request's schema cannot state. For these
 #: operations schemathesis' positive_data_acceptance takes a 422 (set in each run's
@@ -157,6 +164,17 @@ REFUSALS: dict[str, dict[str, str]] = {
     "POST /v1/organizations": {
         "invalid_uscc": "a unified social credit code ends in a check character computed "
         "from the other 17 (GB 32100-2015), which a pattern cannot state",
+        "invalid_proof": PROOF,
+        "custody_unsupported": "an auditor signs nothing, so it keeps no key of its own: a "
+        "rule across two fields (role, custody) that the schema leaves open",
+    },
+    "POST /v1/organizations/address-challenge": {
+        "invalid_uscc": "a unified social credit code ends in a check character computed "
+        "from the other 17 (GB 32100-2015), which a pattern cannot state",
+    },
+    "PUT /v1/approval-policy": {
+        "duplicate_rule": "a policy names each command once: its rules are objects that "
+        "differ in min_amount, so JSON Schema's uniqueItems cannot state it",
     },
     **{
         f"POST /v1/organizations/{{org_id}}/{action}": {
@@ -169,9 +187,7 @@ REFUSALS: dict[str, dict[str, str]] = {
     "POST /v1/organizations/{org_id}/key-rotation": {
         "unknown_member": "the organization in the path exists but has no ledger account "
         "(the operator's own, an auditor's): no key to rotate",
-        "invalid_proof": "an organization that keeps its own key proves the new address with "
-        "a signature of a challenge the service made, or through its signer: values no "
-        "schema can state",
+        "invalid_proof": PROOF,
     },
 }
 #: what positive_data_acceptance takes from the operations of REFUSALS: its defaults and 422
