@@ -50,7 +50,7 @@ from api.timeutil import utcnow
 from chain_client import KeyStore, TransactionSender, connect
 from chain_client.deployment import deploy_ledger
 from chain_client.encoding import to_hex
-from chain_client.errors import KeyAlreadyExists, ManifestMismatch, SignerRefused
+from chain_client.errors import KeyAlreadyExists, KeyNotFound, ManifestMismatch, SignerRefused
 from chain_client.fees import AutoFees
 from chain_client.ledger import Ledger, LedgerCall
 from chain_client.ledger_types import TxOutcome
@@ -241,11 +241,31 @@ class ChainGateway:
                 account = RemoteSigner(url, address)
                 log.info("%s signs through %s", address, account.shown_url)
             else:
-                passphrase = self.settings.master_passphrase.get_secret_value()
-                account = self.keystore.load(address, passphrase)
+                account = self._stored_key(address)
             with self._lock:
                 self._accounts[address] = account
         return account
+
+    def _stored_key(self, address: str) -> Signer:
+        """The key store's key for ``address``. An address no organization has any more
+        (rotated away from a key the service never held: custody ``self`` or ``remote``)
+        has none; its commands still journaled are tracked by hash and never signed again,
+        so it gets a signer that refuses."""
+        passphrase = self.settings.master_passphrase.get_secret_value()
+        try:
+            return self.keystore.load(address, passphrase)
+        except KeyNotFound:
+            if self.db is None or self._has_organization(address):
+                raise
+            return OwnSigner(address)
+
+    def _has_organization(self, address: str) -> bool:
+        assert self.db is not None
+        with self.db.connect() as conn:
+            found = conn.execute(
+                select(col(Organization.id)).where(col(Organization.address) == address)
+            ).first()
+        return found is not None
 
     def forget(self, address: str) -> None:
         """Drop what is cached for ``address`` (its custody changed)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from api.auth import Principal
 from api.commands.catalogue import ChainPlan
@@ -138,3 +138,40 @@ def own_command(read_engine: Engine, principal: Principal, command_id: int) -> C
 def aware(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes of what was stored in UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def close_waiting(engine: Engine, org_id: int, problem: Problem, outcome: str) -> int:
+    """Close every waiting command of an organization with ``problem`` as its stored
+    answer (what its Idempotency-Key then replays) and an audit entry ``outcome``;
+    returns how many. Each is a compare-and-set: one approved or submitted meanwhile is
+    left to finish as it is."""
+    from api.timeutil import utcnow
+
+    now = utcnow()
+    body = json.dumps(problem.body(), sort_keys=True)
+    closed = 0
+    with Session(engine, expire_on_commit=False) as session:
+        rows = list(
+            session.exec(
+                select(Command)
+                .where(col(Command.org_id) == org_id)
+                .where(col(Command.status).in_((PENDING_APPROVAL, AWAITING_SIGNATURE)))
+            ).all()
+        )
+        for row in rows:
+            moved = session.exec(
+                update(Command)
+                .where(col(Command.id) == row.id)
+                .where(col(Command.status) == row.status)
+                .values(
+                    status="refused",
+                    response_status=problem.status,
+                    response_body=body,
+                    updated_at=now,
+                )
+            )
+            if moved.rowcount == 1:
+                audit_step(session, row, outcome, problem.code, now)
+                closed += 1
+        session.commit()
+    return closed

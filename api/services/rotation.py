@@ -37,6 +37,7 @@ from sqlmodel import Session, col, select
 
 from api.auth import CORE_ENTERPRISE, FINANCIER
 from api.chain import MAX_UINT256, ChainGateway
+from api.commands.waits import close_waiting
 from api.indexer import Indexer
 from api.models import CertificateRow, ChainEvent, FragmentRow, OfferRow, Organization
 from api.problems import Problem
@@ -129,6 +130,22 @@ class Rotation:
             session.commit()
         self.gateway.forget(old)
         self.gateway.forget(self.new)
+        # commands waiting for a checker or a signature were planned as the old key,
+        # which can do nothing any more: closed, their makers send them again
+        assert org.id is not None and self.gateway.db is not None
+        close_waiting(
+            self.gateway.db,
+            org.id,
+            Problem(
+                409,
+                "key_rotated",
+                "The organization's key was rotated",
+                f"This command was planned for {old}, which the organization no longer "
+                f"signs with (its key is now {self.new}). Nothing was sent; send it again "
+                "with a new Idempotency-Key.",
+            ),
+            "key_rotated",
+        )
         if org.role in (CORE_ENTERPRISE, FINANCIER) and org.custody != "self":
             member = self.gateway.ledger_as(self.new)
             if member.allowance() < MAX_UINT256 // 2:

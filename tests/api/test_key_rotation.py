@@ -25,6 +25,7 @@ from chain_client import TransactionSender, unsigned
 from chain_client.encoding import to_hex
 from chain_client.errors import ContractRevert
 from chain_client.node import AnvilNode
+from chain_client.signers import SignatureRequired
 from tests.api.helpers import (
     Party,
     World,
@@ -293,8 +294,35 @@ def test_a_self_custody_supplier_rotates_to_an_address_it_proves(rw: World) -> N
     assert r.status_code == 422 and r.json()["code"] == "invalid_proof", r.text
     assert w.rt.gateway.ledger.successor_of(first.address) is None
 
+    # a command prepared for the old key, still unsigned when the key is rotated
+    stale = c.post(
+        f"/v1/fragments/{piece}/transfer",
+        json={"to_org_id": w.tier2.org_id},
+        headers={**me.headers, "Idempotency-Key": "before-rotation"},
+    )
+    assert stale.status_code == 202 and stale.json()["signer"] == first.address, stale.text
+
     answer = rotate(w, me, _proof(w, uscc, second))
     assert answer["new_address"] == second.address and answer["holdings"]["count"] == 1
+    # it is closed: its key replays the refusal, and the old key's bytes are not taken
+    replay = c.post(
+        f"/v1/fragments/{piece}/transfer",
+        json={"to_org_id": w.tier2.org_id},
+        headers={**me.headers, "Idempotency-Key": "before-rotation"},
+    )
+    assert replay.status_code == 409 and replay.json()["code"] == "key_rotated", replay.text
+    old_raw = to_hex(
+        first.sign_transaction(unsigned.from_json(stale.json()["transaction"])).raw_transaction
+    )
+    r = c.post(
+        f"/v1/commands/{stale.json()['command_id']}/signature",
+        json={"raw": old_raw},
+        headers=me.headers,
+    )
+    assert r.status_code == 409, r.text
+    # the service holds no key for the old address and never signs for it again
+    with pytest.raises(SignatureRequired):
+        w.rt.gateway.account(first.address).sign_transaction({})
     # its next command is prepared for the new key, which signs it
     r = c.post(
         f"/v1/fragments/{piece}/transfer", json={"to_org_id": w.tier2.org_id}, headers=me.headers
