@@ -116,15 +116,31 @@ def run_indexer(
     return IndexerRun(caught_up=caught_up, indexed_block=rt.indexer.indexed_block)
 
 
+#: every outcome an audit entry may have: a command's end, a refusal, and the steps of a
+#: command that waits for a checker (api.commands.approvals) or a signature
+#: (api.commands.signatures)
+AuditOutcome = Literal[
+    "succeeded",
+    "refused",
+    "failed",
+    "pending_approval",
+    "approved",
+    "rejected",
+    "expired",
+    "prepared",
+    "sig_refused",
+    "submitted",
+    "aborted",
+    "key_rotated",
+]
+
+
 @router.get("/audit-log", response_model=list[AuditEntryView])
 def audit_log(
     rt: RuntimeDep,
     session: ReadSessionDep,
     action: Annotated[str | None, Query(max_length=64)] = None,
-    outcome: Literal[
-        "succeeded", "refused", "failed", "pending_approval", "approved", "rejected", "expired"
-    ]
-    | None = None,
+    outcome: AuditOutcome | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> list[AuditEntryView]:
