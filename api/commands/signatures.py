@@ -41,8 +41,10 @@ the node's pending count for the address and one past the highest nonce of its
   refused, 410 ``signature_expired``, which its Idempotency-Key replays.
 * the organization may also send a transaction of its own outside the service, taking a
   reserved nonce: the submission's broadcast then finds the nonce used by another
-  transaction, and the command is aborted (409 ``nonce_taken``): a retry with the same
-  Idempotency-Key prepares it again with a fresh nonce.
+  transaction, and the command's answer is 409 ``nonce_taken``, stored: that transaction
+  may be this very command signed twice (a signer gives other bytes each time) and sent by
+  the organization, so only a new Idempotency-Key, the organization's decision, runs it
+  again.
 
 Allowances. ``accept_offer`` and ``repay`` raise the settlement-token allowance first,
 with a transaction the sender signs (:meth:`chain_client.ledger.Ledger._ensure_allowance`);
@@ -339,16 +341,22 @@ class Signatures:
         try:
             self._broadcast(signed)
         except _NonceTaken:
-            self._abort(row, "nonce_taken")
-            raise Problem(
-                409,
-                "nonce_taken",
-                "The nonce was used by another transaction",
-                f"Another transaction of {signed.sender} was mined with nonce {signed.nonce} "
-                "(sent outside this service?): this one can never be mined, and nothing of it "
-                "was recorded. Retry the command with the same Idempotency-Key: it is "
-                "prepared again with a free nonce.",
-            ) from None
+            # Stored, not aborted: the other transaction may be this very command signed a
+            # second time (a signer that signs again gives other bytes) and sent by the
+            # organization itself; a same-key retry preparing it anew could run it twice.
+            assert row.id is not None
+            return self.writer.refuse(
+                row.id,
+                Problem(
+                    409,
+                    "nonce_taken",
+                    "The nonce was used by another transaction",
+                    f"Another transaction of {signed.sender} was mined with nonce "
+                    f"{signed.nonce}: these bytes can never be mined. If that transaction was "
+                    "this command signed a second time and sent by your organization, the "
+                    "command is done; otherwise send it again with a new Idempotency-Key.",
+                ),
+            )
         except _Refused as exc:
             self._abort(row, "transaction_rejected")
             raise Problem(

@@ -452,7 +452,7 @@ def test_an_expired_transaction_releases_its_nonce(quick: World) -> None:
     assert pending_nonce(w, bank.address or "") == start + 1
 
 
-def test_a_nonce_taken_outside_aborts_and_the_key_prepares_again(quick: World) -> None:
+def test_a_nonce_taken_outside_is_the_commands_stored_answer(quick: World) -> None:
     w = quick
     bank, bank_key = w.sbank, w.keys["sbank"]  # type: ignore[attr-defined]
     waiting = _credit_line(w, "5000", "outside").json()
@@ -472,8 +472,12 @@ def test_a_nonce_taken_outside_aborts_and_the_key_prepares_again(quick: World) -
     gw.w3.eth.wait_for_transaction_receipt(gw.w3.eth.send_raw_transaction(own.raw_transaction))
     r = submit(w, bank, waiting["command_id"], signed_raw(bank_key, waiting))
     assert r.status_code == 409 and r.json()["code"] == "nonce_taken", r.text
-    # the same key prepares it again with a free nonce
-    again = _credit_line(w, "5000", "outside")
+    # stored: that transaction may have been this command signed twice, so the same key
+    # does not run it again by itself
+    replay = _credit_line(w, "5000", "outside")
+    assert replay.status_code == 409 and replay.json() == r.json(), replay.text
+    # the organization decides: a new key prepares it again with a free nonce
+    again = _credit_line(w, "5000", "outside-again")
     assert again.status_code == 202, again.text
     assert again.json()["transaction"]["nonce"] == waiting["transaction"]["nonce"] + 1
     assert sign_through(w, bank, bank_key, again)["limit"] == "5000"
