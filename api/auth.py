@@ -74,7 +74,11 @@ def hash_token(token: str) -> str:
 
 
 def issue_key(
-    session: Session, org_id: int, label: str = "", duties: Iterable[str] = DUTIES
+    session: Session,
+    org_id: int,
+    label: str = "",
+    duties: Iterable[str] = DUTIES,
+    created_by: int | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key with ``duties``; returns the row and the token (the only time it
     exists in clear)."""
@@ -85,6 +89,7 @@ def issue_key(
         token_hash=hash_token(token),
         label=label,
         duties=",".join(d for d in DUTIES if d in set(duties)),
+        created_by_key_id=created_by,
     )
     session.add(row)
     session.flush()

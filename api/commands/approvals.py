@@ -45,7 +45,7 @@ from api.commands.waits import (
     park,
     waiting,
 )
-from api.models import ApprovalRule, Command, Organization
+from api.models import ApiKey, ApprovalRule, Command, Organization
 from api.problems import Problem
 from api.timeutil import utcnow
 
@@ -239,14 +239,28 @@ class Approvals:
             row = self.get(checker, command_id)
         if row.status != PENDING_APPROVAL:
             raise not_waiting(row)
-        if row.api_key_id is not None and row.api_key_id == checker.api_key_id:
+        if row.api_key_id is not None and row.api_key_id in self._makers_of(checker):
             raise Problem(
                 403,
                 "own_command",
                 "You may not approve your own command",
-                "Four eyes: a checker other than the command's maker must decide it.",
+                "Four eyes: a checker other than the command's maker must decide it, with a "
+                "key the maker's key did not make.",
             )
         return row
+
+    def _makers_of(self, checker: Principal) -> set[int]:
+        """The checker's key and every key that made it, up its line: a maker who made
+        itself a checker key (an admin maker can) is still one person."""
+        line: set[int] = set()
+        key_id = checker.api_key_id
+        with Session(self.read_engine) as session:
+            while key_id is not None and key_id not in line:
+                line.add(key_id)
+                key_id = session.execute(
+                    select(col(ApiKey.created_by_key_id)).where(col(ApiKey.id) == key_id)
+                ).scalar()
+        return line
 
     def _close(
         self,

@@ -48,6 +48,10 @@ class ApiKey(SQLModel, table=True):
     #: and the approval policy); ``viewer`` alone reads. Keys made before duties existed
     #: have all three, as they could do everything.
     duties: str = Field(default="maker,checker,admin", max_length=64)
+    #: the key that made this one (null: the operator's bootstrap, or made before this
+    #: was kept); a key made by a command's maker, or by a key it made, is the maker's
+    #: own second pair of eyes and may not approve its commands
+    created_by_key_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None
 

@@ -241,7 +241,9 @@ def create_api_key(
     _org(session, org_id)
 
     def work() -> tuple[int, dict[str, Any]]:
-        row, token = issue_key(session, org_id, body.label, body.duties)
+        row, token = issue_key(
+            session, org_id, body.label, body.duties, created_by=ctx.principal.api_key_id
+        )
         session.commit()
         return 201, {
             "id": row.id,

@@ -170,14 +170,14 @@ def test_a_split_above_the_threshold_waits_for_another_keys_approval(w: World) -
 
 
 def test_a_rejected_command_answers_its_reason_and_sends_nothing(w: World) -> None:
-    checker = key(w, w.tier1, ["checker"])
+    maker, checker = key(w, w.tier1, ["maker"]), key(w, w.tier1, ["checker"])
     policy(w, w.tier1, [{"action": "transfer"}])  # every transfer
     try:
         cert = issue_certificate(w)
         idem = uuid.uuid4().hex
         body = {"to_org_id": w.tier2.org_id}
         url = f"/v1/fragments/{cert['root_fragment_id']}/transfer"
-        headers = {**w.tier1.headers, "Idempotency-Key": idem}
+        headers = {**maker.headers, "Idempotency-Key": idem}
         r = w.client.post(url, json=body, headers=headers)
         assert r.status_code == 202 and r.json()["summary"].startswith("transfer fragment")
         command_id = r.json()["command_id"]
@@ -202,7 +202,7 @@ def test_a_rejected_command_answers_its_reason_and_sends_nothing(w: World) -> No
 def test_accepting_an_offer_is_weighed_by_the_payment_and_explained_with_the_quote(
     w: World,
 ) -> None:
-    checker = key(w, w.bank, ["checker"])
+    maker, checker = key(w, w.bank, ["maker"]), key(w, w.bank, ["checker"])
     cert = issue_certificate(w, face_value="90000000")
     r = w.client.post(
         "/v1/offers",
@@ -219,7 +219,7 @@ def test_accepting_an_offer_is_weighed_by_the_payment_and_explained_with_the_quo
     offer_id = r.json()["offer_id"]
     policy(w, w.bank, [{"action": "accept_offer", "min_amount": "50000000"}])
     try:
-        r = w.client.post(f"/v1/offers/{offer_id}/accept", headers=w.bank.headers)
+        r = w.client.post(f"/v1/offers/{offer_id}/accept", headers=maker.headers)
         assert r.status_code == 202, r.text
         waiting = r.json()
         quote = w.rt.gateway.ledger.quote(offer_id)
@@ -233,11 +233,12 @@ def test_accepting_an_offer_is_weighed_by_the_payment_and_explained_with_the_quo
 
 
 def test_concurrent_approvals_send_one_transaction(w: World) -> None:
+    maker = key(w, w.tier1, ["maker"])
     checkers = [key(w, w.tier1, ["checker"], f"checker-{i}") for i in range(4)]
     policy(w, w.tier1, [{"action": "split"}])
     try:
         cert = issue_certificate(w)
-        r = split(w, w.tier1, cert["root_fragment_id"], "1000")
+        r = split(w, maker, cert["root_fragment_id"], "1000")
         assert r.status_code == 202, r.text
         command_id = r.json()["command_id"]
         results: list[int] = []
@@ -302,7 +303,7 @@ def test_a_transfer_is_weighed_by_the_fragments_value(w: World) -> None:
     """A rule with an amount on a command that names no amount of its own (a transfer
     moves a whole fragment) weighs the fragment's value: it used to let every transfer
     through, whatever its size."""
-    checker = key(w, w.tier1, ["checker"])
+    maker, checker = key(w, w.tier1, ["maker"]), key(w, w.tier1, ["checker"])
     policy(w, w.tier1, [{"action": "transfer", "min_amount": "500000"}])
     try:
         small, large = issue_certificate(w, "400000"), issue_certificate(w, "600000")
@@ -310,7 +311,7 @@ def test_a_transfer_is_weighed_by_the_fragments_value(w: World) -> None:
             r = w.client.post(
                 f"/v1/fragments/{cert['root_fragment_id']}/transfer",
                 json={"to_org_id": w.tier2.org_id},
-                headers=w.tier1.headers,
+                headers=maker.headers,
             )
             assert r.status_code == status, r.text
         assert r.json()["stake"] == "600000"
@@ -348,3 +349,26 @@ def test_keys_without_the_maker_duty_change_nothing(w: World) -> None:
     )
     assert r.status_code == 403 and r.json()["code"] == "wrong_duty", r.text
     assert w.client.get("/v1/me", headers=w.tier2.headers).json()["address"] == w.tier2.address
+
+
+def test_a_checker_key_made_by_the_makers_key_is_not_a_second_person(w: World) -> None:
+    """An admin maker could make itself a checker key and approve its own commands: a key
+    made by the maker's key, or by a key that key made, decides none of its commands."""
+    maker = key(w, w.tier1, ["maker", "admin"])
+    own_checker = key(w, maker, ["checker"])
+    grandchild = key(w, maker, ["admin"])
+    grand_checker = key(w, grandchild, ["checker"])
+    other_checker = key(w, w.tier1, ["checker"])
+    policy(w, w.tier1, [{"action": "split"}])
+    try:
+        cert = issue_certificate(w)
+        r = split(w, maker, cert["root_fragment_id"], "1000")
+        assert r.status_code == 202, r.text
+        command_id = r.json()["command_id"]
+        for checker in (own_checker, grand_checker):
+            r = w.client.post(f"/v1/approvals/{command_id}/approve", headers=checker.headers)
+            assert r.status_code == 403 and r.json()["code"] == "own_command", r.text
+        r = w.client.post(f"/v1/approvals/{command_id}/approve", headers=other_checker.headers)
+        assert r.status_code == 201, r.text
+    finally:
+        policy(w, w.tier1, [])
