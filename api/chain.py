@@ -271,9 +271,11 @@ class ChainGateway:
         """Drop what is cached for ``address`` (its custody changed)."""
         address = to_checksum_address(address)
         with self._lock:
-            self._accounts.pop(address, None)
+            account = self._accounts.pop(address, None)
             self._senders.pop(address, None)
             self._ledgers.pop(address, None)
+        if isinstance(account, RemoteSigner):
+            account.close()  # its HTTP connections
 
     def sender_for(self, address: str) -> TransactionSender:
         address = to_checksum_address(address)
