@@ -41,11 +41,20 @@ def test_the_demo_runs_to_settlement_and_the_bank_verifies_from_its_own_node(
     operator_w3 = connect(network.node("operator").rpc_url)
     head = network.wait_until_in_sync(past=operator_w3.eth.block_number)[0]
     for node in (bank_node, network.node("bank-b"), network.node("core")):
-        report = verify_fragment(
-            connect(node.rpc_url),
-            manifest,
-            (result.certificate_id << 32) + 2,
-            reference_rpc_urls=[network.node("operator").rpc_url],
-        )
+        # A follower can fall a few blocks behind again while the sealers go on (seen: 3
+        # blocks behind on the loaded CI machine); the verifier then says so, as it
+        # should, and every other check must still pass. Such a node is given the time
+        # to catch up and verified again: what this test asks is that they agree.
+        for _attempt in range(3):
+            report = verify_fragment(
+                connect(node.rpc_url),
+                manifest,
+                (result.certificate_id << 32) + 2,
+                reference_rpc_urls=[network.node("operator").rpc_url],
+            )
+            assert [c.name for c in report.failed] in ([], ["node_freshness"]), report.summary()
+            if report.ok:
+                break
+            network.wait_until_in_sync(past=operator_w3.eth.block_number)
         assert report.ok, report.summary()
         assert report.block_number is None or report.block_number >= head - 2
