@@ -96,7 +96,7 @@ class ChainGateway:
         self.settings = settings
         self.w3: Web3 = connect(settings.rpc_url)
         self.engine = engine if engine is not None and is_postgres(engine) else None
-        #: the service's database, whichever it is: whose key is where (custody_of)
+        #: the service's database, whichever it is: whose key is where (_signing_of)
         self.db = engine
         folder_keys = KeyStore(settings.keystore_dir, scrypt_n=settings.keystore_scrypt_n)
         if self.engine is not None:
@@ -196,31 +196,20 @@ class ChainGateway:
         info = self.keystore.create(self.settings.master_passphrase.get_secret_value(), label=label)
         return info.id, info.address
 
-    def custody_of(self, address: str) -> str:
-        """Who signs for ``address``: ``platform`` (the key store), ``self`` (its
-        organization, outside the service) or ``remote`` (a signer service)."""
+    def _signing_of(self, address: str) -> tuple[str, str | None] | None:
+        """(custody, signer URL) of the organization whose address it is, None when no
+        organization has it: ``platform`` (the key store), ``self`` (its organization,
+        outside the service) or ``remote`` (a signer service; its URL may carry
+        credentials: never logged in full, see :class:`RemoteSigner`)."""
         if self.db is None:
-            return "platform"
+            return ("platform", None)
         with self.db.connect() as conn:
-            custody = conn.execute(
-                select(col(Organization.custody)).where(
-                    col(Organization.address) == to_checksum_address(address)
+            found = conn.execute(
+                select(col(Organization.custody), col(Organization.signer_url)).where(
+                    col(Organization.address) == address
                 )
-            ).scalar()
-        return str(custody or "platform")
-
-    def signer_url_of(self, address: str) -> str | None:
-        """The signer service of an organization with custody ``remote`` (its URL may
-        carry credentials: never logged in full, see :class:`RemoteSigner`)."""
-        if self.db is None:
-            return None
-        with self.db.connect() as conn:
-            url = conn.execute(
-                select(col(Organization.signer_url)).where(
-                    col(Organization.address) == to_checksum_address(address)
-                )
-            ).scalar()
-        return str(url) if url else None
+            ).first()
+        return None if found is None else (str(found[0] or "platform"), found[1] or None)
 
     def account(self, address: str) -> Signer:
         """What signs for ``address``: its key from the key store, a signer that
@@ -231,41 +220,37 @@ class ChainGateway:
         with self._lock:
             account = self._accounts.get(address)
         if account is None:
-            custody = "platform" if address == self.operator.address else self.custody_of(address)
+            signing = (
+                ("platform", None)
+                if address == self.operator.address
+                else self._signing_of(address)
+            )
+            custody, url = signing or ("platform", None)
             if custody == "self":
                 account = OwnSigner(address)
             elif custody == "remote":
-                url = self.signer_url_of(address)
                 if url is None:
                     raise SignerRefused(f"{address} is signed for remotely but has no signer URL")
                 account = RemoteSigner(url, address)
                 log.info("%s signs through %s", address, account.shown_url)
             else:
-                account = self._stored_key(address)
+                account = self._stored_key(address, known=signing is not None)
             with self._lock:
                 self._accounts[address] = account
         return account
 
-    def _stored_key(self, address: str) -> Signer:
+    def _stored_key(self, address: str, *, known: bool) -> Signer:
         """The key store's key for ``address``. An address no organization has any more
-        (rotated away from a key the service never held: custody ``self`` or ``remote``)
-        has none; its commands still journaled are tracked by hash and never signed again,
-        so it gets a signer that refuses."""
+        (``known`` false: rotated away from a key the service never held, custody ``self``
+        or ``remote``) has none; its commands still journaled are tracked by hash and never
+        signed again, so it gets a signer that refuses."""
         passphrase = self.settings.master_passphrase.get_secret_value()
         try:
             return self.keystore.load(address, passphrase)
         except KeyNotFound:
-            if self.db is None or self._has_organization(address):
+            if self.db is None or known:
                 raise
             return OwnSigner(address)
-
-    def _has_organization(self, address: str) -> bool:
-        assert self.db is not None
-        with self.db.connect() as conn:
-            found = conn.execute(
-                select(col(Organization.id)).where(col(Organization.address) == address)
-            ).first()
-        return found is not None
 
     def forget(self, address: str) -> None:
         """Drop what is cached for ``address`` (its custody changed)."""

@@ -26,18 +26,19 @@ The same bytes submitted again (a retry after a timeout) answer like a replay.
 
 Nonces. The service reserves the nonce when it prepares, under the account's nonce lock
 (:class:`chain_client.nonces.NonceManager`: a locked row on PostgreSQL, an ``flock``-ed
-file on SQLite, so two instances never prepare one nonce): the next nonce is the larger of
-the node's pending count for the address and one past the highest nonce of its
-``awaiting_signature`` and ``signed`` rows. A node mines only contiguous nonces, so:
+file on SQLite, so two instances never prepare one nonce): the next nonce is the lowest
+at or past the node's pending count for the address that none of its
+``awaiting_signature`` and ``signed`` rows holds. A node mines only contiguous nonces, so:
 
-* a submission whose nonce is above one still unsigned is refused (409 ``nonce_gap``,
-  naming the earlier command; nothing is stored, the command still waits): sign them in
-  order. Holding it unbroadcast until the gap fills would leave a signed row that a
-  restart cannot tell from one that was sent, for no gain: the signer can submit it again
-  a moment later.
+* a submission is refused while a lower nonce is neither on the node nor journaled (409
+  ``nonce_gap``, naming the earlier command when one still unsigned holds it; nothing is
+  stored, the command still waits): sign them in order. Holding it unbroadcast until the
+  gap fills would leave a signed row that a restart cannot tell from one that was sent,
+  for no gain: the signer can submit it again a moment later.
 * a prepared transaction that expires unsigned releases its nonce, and every later
   still-unsigned transaction of the same address expires with it (they could never be
-  mined); the account's counter is put back (:meth:`Signatures.expire`). Each is stored
+  mined), and the next prepared command takes the lowest free nonce again
+  (:meth:`Signatures.expire`, :meth:`Signatures._next_nonce`). Each is stored
   refused, 410 ``signature_expired``, which its Idempotency-Key replays.
 * the organization may also send a transaction of its own outside the service, taking a
   reserved nonce: the submission's broadcast then finds the nonce used by another
@@ -84,6 +85,7 @@ from api.commands.waits import (
     aware,
     own_command,
     park,
+    refuse_waiting,
     waiting,
 )
 from api.commands.writer import CommandWriter
@@ -96,8 +98,6 @@ from chain_client.errors import ContractRevert
 from chain_client.ledger import Ledger, LedgerCall
 
 log = logging.getLogger(__name__)
-
-AWAITING = AWAITING_SIGNATURE
 
 
 class _NonceTaken(Exception):  # noqa: N818 - control flow
@@ -208,7 +208,7 @@ class Signatures:
         return int(self.gateway.w3.eth.get_transaction_count(sender, "pending"))  # type: ignore[arg-type]
 
     def _held_nonces(self, sender: str, since: int, *, signed_only: bool = False) -> set[int]:
-        statuses = ("signed",) if signed_only else (AWAITING, "signed")
+        statuses = ("signed",) if signed_only else (AWAITING_SIGNATURE, "signed")
         with Session(self.engine) as session:
             return {
                 int(n)
@@ -233,7 +233,7 @@ class Signatures:
     ) -> Command:
         now = utcnow()
         values: dict[str, Any] = dict(
-            status=AWAITING,
+            status=AWAITING_SIGNATURE,
             sender=sender,
             nonce=nonce,
             tx_hash=None,  # a row prepared again (its earlier transaction aborted)
@@ -261,10 +261,14 @@ class Signatures:
         except ValueError:
             raw = b""
         raw_hex = to_hex(raw)
-        if row.status == AWAITING and row.expires_at and aware(row.expires_at) <= utcnow():
+        if (
+            row.status == AWAITING_SIGNATURE
+            and row.expires_at
+            and aware(row.expires_at) <= utcnow()
+        ):
             self.expire(sender=row.sender)
             row = self.get(principal, command_id)
-        if row.status != AWAITING:
+        if row.status != AWAITING_SIGNATURE:
             return self._not_awaiting(row, raw_hex)
         assert row.id is not None and row.sender and row.unsigned_tx and row.nonce is not None
         prepared = unsigned.from_json(json.loads(row.unsigned_tx))
@@ -320,7 +324,7 @@ class Signatures:
             moved = session.execute(
                 update(Command)
                 .where(col(Command.id) == row.id)
-                .where(col(Command.status) == AWAITING)
+                .where(col(Command.status) == AWAITING_SIGNATURE)
                 .values(status="signed", tx_hash=signed.tx_hash, raw_tx=signed.raw, updated_at=now)
             )
             if moved.rowcount != 1:  # type: ignore[attr-defined]
@@ -421,7 +425,7 @@ class Signatures:
             return session.execute(
                 select(Command)
                 .where(col(Command.sender) == row.sender)
-                .where(col(Command.status) == AWAITING)
+                .where(col(Command.status) == AWAITING_SIGNATURE)
                 .where(col(Command.nonce) < row.nonce)
                 .order_by(col(Command.nonce))
                 .limit(1)
@@ -459,13 +463,13 @@ class Signatures:
     def expire(self, org_id: int | None = None, sender: str | None = None) -> int:
         """Close every prepared transaction past its expiry, and with each every later
         still-unsigned one of the same address (410 ``signature_expired`` for their
-        replays); the account's nonce counter is put back to the first released nonce.
-        Returns how many were closed. Runs with the server's periodic pass, and before a
-        submission to an expired command."""
+        replays); their nonces are free again (:meth:`_next_nonce` takes the lowest free
+        one). Returns how many were closed. Runs with the server's periodic pass, and
+        before a submission to an expired command."""
         now = utcnow()
         query = (
             select(col(Command.sender), func.min(col(Command.nonce)))
-            .where(col(Command.status) == AWAITING)
+            .where(col(Command.status) == AWAITING_SIGNATURE)
             .where(col(Command.expires_at) <= now)
             .group_by(col(Command.sender))
         )
@@ -477,9 +481,8 @@ class Signatures:
             firsts = [(str(s), int(n)) for s, n in session.execute(query).all() if s]
         closed = 0
         for address, first in firsts:
-            with self.gateway.nonces.reserve(address) as slot:
+            with self.gateway.nonces.reserve(address):  # not while one is prepared
                 closed += self._expire_from(address, first, now)
-                slot.nonce, slot.resynced = first, True  # the counter put back
         if closed:
             log.info("expired %d prepared transaction(s) never signed", closed)
         return closed
@@ -492,7 +495,7 @@ class Signatures:
                 session.execute(
                     select(Command)
                     .where(col(Command.sender) == sender)
-                    .where(col(Command.status) == AWAITING)
+                    .where(col(Command.status) == AWAITING_SIGNATURE)
                     .where(col(Command.nonce) >= first)
                     .order_by(col(Command.nonce))
                 ).scalars()
@@ -519,21 +522,7 @@ class Signatures:
                 problem = Problem(
                     410, "signature_expired", "The prepared transaction expired unsigned", detail
                 )
-                moved = session.execute(
-                    update(Command)
-                    .where(col(Command.id) == row.id)
-                    .where(col(Command.status) == AWAITING)
-                    .values(
-                        status="refused",
-                        response_status=410,
-                        response_body=json.dumps(problem.body(), sort_keys=True),
-                        decided_at=now,
-                        updated_at=now,
-                    )
-                )
-                if moved.rowcount == 1:  # type: ignore[attr-defined]
-                    audit_step(session, row, "expired", "signature_expired", now)
-                    closed += 1
+                closed += refuse_waiting(session, row, problem, "expired", now, decided_at=now)
             session.commit()
         return closed
 
