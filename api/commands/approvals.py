@@ -43,6 +43,7 @@ from api.commands.waits import (
     aware,
     own_command,
     park,
+    refuse_waiting,
     waiting,
 )
 from api.models import ApiKey, ApprovalRule, Command, Organization
@@ -271,28 +272,22 @@ class Approvals:
         reason: str | None,
     ) -> CommandResult:
         now = utcnow()
-        body = json.dumps(problem.body(), sort_keys=True)
         with Session(self.engine, expire_on_commit=False) as session:
             row = session.get(Command, command_id)
             assert row is not None
-            moved = session.exec(
-                update(Command)
-                .where(col(Command.id) == command_id)
-                .where(col(Command.status) == PENDING_APPROVAL)
-                .values(
-                    status="refused",
-                    response_status=problem.status,
-                    response_body=body,
-                    checker_key_id=checker.api_key_id if checker else None,
-                    decided_at=now,
-                    decision_reason=reason,
-                    updated_at=now,
-                )
-            )
-            if moved.rowcount != 1:
+            if row.status != PENDING_APPROVAL or not refuse_waiting(
+                session,
+                row,
+                problem,
+                outcome,
+                now,
+                checker,
+                checker_key_id=checker.api_key_id if checker else None,
+                decided_at=now,
+                decision_reason=reason,
+            ):
                 session.rollback()
                 raise not_waiting(row)
-            audit_step(session, row, outcome, problem.code, now, checker)
             session.commit()
             session.refresh(row)
         return replay(row)

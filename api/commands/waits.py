@@ -140,16 +140,44 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def refuse_waiting(
+    session: Session,
+    row: Command,
+    problem: Problem,
+    outcome: str,
+    at: datetime,
+    principal: Principal | None = None,
+    **values: Any,
+) -> bool:
+    """A waiting row closed with ``problem`` as its stored answer (what its
+    Idempotency-Key then replays) and its audit entry ``outcome`` (under ``principal``'s
+    key when given), in ``session``; ``values``: more columns (who decided, why). A
+    compare-and-set on the status the row was read with: False, and nothing written, when
+    it moved meanwhile (approved, submitted, closed by another)."""
+    moved = session.exec(
+        update(Command)
+        .where(col(Command.id) == row.id)
+        .where(col(Command.status) == row.status)
+        .values(
+            status="refused",
+            response_status=problem.status,
+            response_body=json.dumps(problem.body(), sort_keys=True),
+            updated_at=at,
+            **values,
+        )
+    )
+    if moved.rowcount != 1:
+        return False
+    audit_step(session, row, outcome, problem.code, at, principal)
+    return True
+
+
 def close_waiting(engine: Engine, org_id: int, problem: Problem, outcome: str) -> int:
-    """Close every waiting command of an organization with ``problem`` as its stored
-    answer (what its Idempotency-Key then replays) and an audit entry ``outcome``;
-    returns how many. Each is a compare-and-set: one approved or submitted meanwhile is
-    left to finish as it is."""
+    """Close every waiting command of an organization (:func:`refuse_waiting`); returns
+    how many. One approved or submitted meanwhile is left to finish as it is."""
     from api.timeutil import utcnow
 
     now = utcnow()
-    body = json.dumps(problem.body(), sort_keys=True)
-    closed = 0
     with Session(engine, expire_on_commit=False) as session:
         rows = list(
             session.exec(
@@ -158,20 +186,6 @@ def close_waiting(engine: Engine, org_id: int, problem: Problem, outcome: str) -
                 .where(col(Command.status).in_((PENDING_APPROVAL, AWAITING_SIGNATURE)))
             ).all()
         )
-        for row in rows:
-            moved = session.exec(
-                update(Command)
-                .where(col(Command.id) == row.id)
-                .where(col(Command.status) == row.status)
-                .values(
-                    status="refused",
-                    response_status=problem.status,
-                    response_body=body,
-                    updated_at=now,
-                )
-            )
-            if moved.rowcount == 1:
-                audit_step(session, row, outcome, problem.code, now)
-                closed += 1
+        closed = sum(refuse_waiting(session, row, problem, outcome, now) for row in rows)
         session.commit()
     return closed
