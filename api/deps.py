@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 from sqlmodel import Session
 
 from api.auth import Principal, authenticate
@@ -35,6 +35,9 @@ async def read_db(request: Request) -> AsyncIterator[Session]:
     with Session(request.app.state.runtime.read_engine, expire_on_commit=False) as session:
         yield session
 
+
+#: a command's id in a path (its row: a waiting command's, or any of the caller's)
+CommandId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the command's id")]
 
 IdempotencyKey = Annotated[
     str | None,

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from api.auth import Duty
 from api.models import CertificateRow, FragmentRow, OfferRow, Organization
 
 #: A positive amount of fen, at most uint128.
@@ -22,6 +23,8 @@ FragmentIdStr = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,19}$")]
 DbId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 UnixTime = Annotated[int, Field(ge=0, le=2**40 - 1)]
 OnboardRole = Literal["core_enterprise", "supplier", "financier", "auditor"]
+#: who signs an organization's transactions (api.models.Organization.custody)
+Custody = Literal["platform", "self", "remote"]
 
 UINT128_MAX = 2**128 - 1
 #: Money in answers: a decimal string of whole fen (never a JSON number).
@@ -41,7 +44,7 @@ class OnboardRequest(Strict):
     #: who signs its transactions: ``platform`` (a key the service makes and keeps), ``self``
     #: (the organization, with its own tool: ``address``, ``challenge`` and ``signature``
     #: prove it controls the address) or ``remote`` (a signer service at ``signer_url``)
-    custody: Literal["platform", "self", "remote"] = "platform"
+    custody: Custody = "platform"
     address: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")] | None = None
     challenge: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
         default=None, description="self: the text POST /v1/organizations/address-challenge gave"
@@ -70,10 +73,6 @@ class KeyRotationRequest(Strict):
     signer_url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=500)] | None = (
         None
     )
-
-
-#: an API key's duties inside its organization (api.auth.DUTIES)
-Duty = Literal["maker", "checker", "admin"]
 
 
 class ApiKeyRequest(Strict):
@@ -171,7 +170,7 @@ class OrganizationView(BaseModel):
     address: str | None
     status: str
     created_at: str | None
-    custody: Literal["platform", "self", "remote"] = "platform"
+    custody: Custody = "platform"
 
 
 def org_view(org: Organization) -> OrganizationView:
@@ -796,7 +795,7 @@ class KeyRotationAnswer(BaseModel):
 
     action: Literal["rotate_key"]
     org_id: int
-    custody: Literal["platform", "self", "remote"]
+    custody: Custody
     old_address: str
     new_address: str
     rotation_tx_hash: str | None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy import delete
 from sqlmodel import col, select
@@ -14,12 +14,11 @@ from api.auth import ADMIN, CHECKER, Principal, authenticate, require_duty
 from api.commands.claims import CommandContext
 from api.commands.http import command_response
 from api.commands.waits import waiting_view
-from api.deps import RuntimeDep, SessionDep, command_context
+from api.deps import CommandId, RuntimeDep, SessionDep, command_context
 from api.models import ApprovalRule
 from api.schemas import ApprovalDecision, ApprovalPolicy, RejectRequest, WaitingCommand
 
 router = APIRouter(prefix="/v1", tags=["approvals"])
-CommandId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the command's id")]
 
 #: what a checker's approval answers: the command's own answer (its status and shape are
 #: the command's: 200 or 201 with the mined transaction), or 202 when it then waits for

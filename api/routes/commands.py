@@ -10,19 +10,18 @@ split, 200 for a transfer, ...) once mined."""
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from api.auth import MAKER, Principal, authenticate, require_duty
 from api.commands.http import command_response
 from api.commands.waits import waiting_view
-from api.deps import RuntimeDep
+from api.deps import CommandId, RuntimeDep
 from api.schemas import CommandView, SignatureRequest
 
 router = APIRouter(prefix="/v1", tags=["commands"])
-CommandId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the command's id")]
 
 #: a submission answers with the command's own answer (its status and shape are the
 #: command's: 200 or 201 with the mined transaction)
