@@ -23,3 +23,7 @@ def checksum(address: Any) -> ChecksumAddress:
     if isinstance(address, str):
         return _checksum_str(address)
     return to_checksum_address(address)
+
+
+#: "no address": what a contract reads as "not given" (e.g. sellToBid's payee: the seller)
+ZERO_ADDRESS: ChecksumAddress = checksum("0x" + "00" * 20)

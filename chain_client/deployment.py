@@ -43,6 +43,7 @@ from chain_client.errors import (
     TransactionReplaced,
 )
 from chain_client.manifest import (
+    BID_BOOK,
     EMPTY_CODE_HASH,
     LEDGER,
     TOKEN,
@@ -114,22 +115,35 @@ def deploy_ledger(
     ledger = run.contract(LEDGER, ledger_artifact, operator, token.address, grace_period)
     if ledger.call("settlementToken") != token.address:  # belt and braces
         raise ManifestError("the deployed ledger is not bound to the deployed token")
+    # the ledger's constructor made its bid book: read where, and pin its code like the rest
+    bid_book_address = checksum(ledger.call("bidBook"))
+    bid_book_code = code_hash(w3, bid_book_address)
+    if bid_book_code == EMPTY_CODE_HASH:
+        raise ManifestError(f"the ledger's bid book at {bid_book_address} has no code")
 
     steps = run.progress.steps
     manifest = DeploymentManifest(
         chain_id=run.progress.chain_id,
         ledger_address=ledger.address,
         token_address=token.address,
+        bid_book_address=bid_book_address,
         deployment_block=_block_of(steps[LEDGER]),
         token_deployment_block=_block_of(steps[TOKEN]),
         compiler_version=compiler.compiler_version(),
         source_hash=result.cache_key,
-        code_hashes={name: str(steps[name].code_hash) for name in (LEDGER, TOKEN)},
+        code_hashes={
+            **{name: str(steps[name].code_hash) for name in (LEDGER, TOKEN)},
+            BID_BOOK: bid_book_code,
+        },
         deployer=operator,
         grace_period=grace_period,
         token_name=token_name,
         token_symbol=token_symbol,
-        abis={LEDGER: ledger_artifact.abi, TOKEN: token_artifact.abi},
+        abis={
+            LEDGER: ledger_artifact.abi,
+            TOKEN: token_artifact.abi,
+            BID_BOOK: result[BID_BOOK].abi,
+        },
     )
     manifest.write(path)
     # A crash here leaves both files: the next run finds every step landed, sends nothing

@@ -3,9 +3,10 @@
 Why static: the reverts module creates one class per error *per ABI*, on first use. Code
 that catches ledger errors (the API maps them to HTTP answers) needs the classes before
 any ABI is loaded, and needs the same class whichever handle decoded the revert. So every
-error of CreditLedger and SettlementToken is declared here, once, from its signature, and
-registered with :func:`chain_client.reverts.declare_error_bases`: the per-ABI classes are
-subclasses of these, so ``except ledger_errors.InvalidSplitAmount`` always works.
+error of CreditLedger, its BidBook and SettlementToken is declared here, once, from its
+signature, and registered with :func:`chain_client.reverts.declare_error_bases`: the
+per-ABI classes are subclasses of these, so ``except ledger_errors.InvalidSplitAmount``
+always works.
 
 These mirror contracts/interfaces/ILedgerErrors.sol plus the OpenZeppelin
 errors the contracts inherit; tests/client/test_ledger.py checks the list against the
@@ -23,7 +24,8 @@ from chain_client.reverts import declare_error_bases
 
 
 class LedgerError(ContractRevert):
-    """Any refusal by CreditLedger or SettlementToken: a business rejection, not a fault."""
+    """Any refusal by CreditLedger, its BidBook or SettlementToken: a business rejection, not a
+    fault."""
 
 
 #: signature -> argument names, as in the compiled ABIs.
@@ -31,6 +33,15 @@ LEDGER_ERROR_SIGNATURES: dict[str, tuple[str, ...]] = {
     "AccessControlBadConfirmation()": (),
     "AccessControlUnauthorizedAccount(address,bytes32)": ("account", "neededRole"),
     "AccountRetired(address,address)": ("account", "successor"),
+    "AmountOutsideBidLimits(uint256,uint256,uint256,uint256)": (
+        "bidId",
+        "amount",
+        "minAmount",
+        "maxAmount",
+    ),
+    "BidBudgetExhausted(uint256,uint256,uint256)": ("bidId", "payment", "remaining"),
+    "BidExpired(uint256,uint256)": ("bidId", "expiresAt"),
+    "BidNotOpen(uint256)": ("bidId",),
     "CertificateMatured(uint256,uint256)": ("certificateId", "maturity"),
     "CreditLineExceeded(address,address,uint256,uint256)": (
         "financier",
@@ -52,19 +63,25 @@ LEDGER_ERROR_SIGNATURES: dict[str, tuple[str, ...]] = {
     "FaceValueTooLarge(uint256)": ("faceValue",),
     "FragmentNotHeld(uint256,address,address)": ("fragmentId", "account", "holder"),
     "InsufficientFragmentValue(uint256,uint256,uint256)": ("fragmentId", "amount", "fragmentValue"),
+    "InvalidBidExpiry(uint256)": ("expiresAt",),
+    "InvalidBidLimits(uint256,uint256)": ("minAmount", "maxAmount"),
     "InvalidGracePeriod(uint256)": ("gracePeriod",),
     "InvalidMaturity(uint256,uint256,uint256)": ("maturity", "earliest", "latest"),
     "InvalidOfferExpiry(uint256)": ("expiresAt",),
     "InvalidPage(uint256,uint256,uint256)": ("certificateId", "fromSeq", "fragmentCount"),
     "InvalidRate(uint256)": ("rateBps",),
+    "InvalidRateBands()": (),
     "InvalidRole(uint8)": ("role",),
     "InvalidSplitAmount(uint256,uint256)": ("amount", "fragmentValue"),
     "InvoiceAlreadyUsed(bytes32,uint256)": ("invoiceKey", "certificateId"),
+    "IssuerNotCovered(uint256,address)": ("bidId", "issuer"),
     "MemberAlreadyRegistered(address)": ("account",),
     "MemberIsSuspended(address)": ("account",),
     "NoCreditLine(address,address)": ("account", "counterparty"),
     "NotAMember(address)": ("account",),
     "NotBeneficiary(uint256,address)": ("certificateId", "caller"),
+    "NotBidBook(address)": ("caller",),
+    "NotBidFunder(uint256,address)": ("bidId", "account"),
     "NotCertificateParty(uint256,address)": ("certificateId", "account"),
     "NotHolder(uint256,address)": ("fragmentId", "caller"),
     "NotIssuer(uint256,address)": ("certificateId", "caller"),
@@ -72,12 +89,14 @@ LEDGER_ERROR_SIGNATURES: dict[str, tuple[str, ...]] = {
     "NotOfferFinancier(uint256,address)": ("offerId", "caller"),
     "NotOfferParty(uint256,address)": ("offerId", "account"),
     "NotOfferSeller(uint256,address)": ("offerId", "caller"),
+    "NotOwnCertificates(uint256,address)": ("bidId", "issuer"),
     "NotRetired(address)": ("account",),
     "NotYetOverdue(uint256,uint256)": ("certificateId", "overdueAt"),
     "NothingOwed(uint256)": ("fragmentId",),
     "OfferExpired(uint256,uint256)": ("offerId", "expiresAt"),
     "OfferNotOpen(uint256,uint8)": ("offerId", "status"),
     "OrganizationAlreadyRegistered(bytes32)": ("orgIdHash",),
+    "PaymentBelowMinimum(uint256,uint256,uint256)": ("bidId", "payment", "minPayment"),
     "ReentrancyGuardReentrantCall()": (),
     "RepaymentExceedsOutstanding(uint256,uint256,uint256)": (
         "certificateId",
@@ -85,6 +104,9 @@ LEDGER_ERROR_SIGNATURES: dict[str, tuple[str, ...]] = {
         "outstanding",
     ),
     "SafeERC20FailedOperation(address)": ("token",),
+    "SellerLimitReached(uint256,address,uint256,uint256)": ("bidId", "seller", "total", "limit"),
+    "TenorOutOfRange(uint256,uint256,uint256,uint256)": ("bidId", "days_", "minDays", "maxDays"),
+    "UnknownBid(uint256)": ("bidId",),
     "UnknownCertificate(uint256)": ("certificateId",),
     "UnknownFragment(uint256)": ("fragmentId",),
     "UnknownOffer(uint256)": ("offerId",),

@@ -35,19 +35,26 @@ from chain_client.encoding import to_hex
 from chain_client.errors import ManifestError, ManifestMismatch
 from chain_client.files import atomic_write_text
 
-MANIFEST_FORMAT = "scf-ledger-manifest/1"
+#: /2: the ledger's BidBook (issue 14) is part of the deployment
+MANIFEST_FORMAT = "scf-ledger-manifest/2"
 PROGRESS_FORMAT = "scf-ledger-deployment-progress/1"
 LEDGER = "CreditLedger"
 TOKEN = "SettlementToken"
+#: made by the ledger's constructor: its address is read from the ledger, never chosen
+BID_BOOK = "BidBook"
+#: every contract of a deployment, each with an address, an ABI and a code hash
+CONTRACTS = (LEDGER, TOKEN, BID_BOOK)
 
 
 @dataclass(frozen=True)
 class DeploymentManifest:
-    """One deployment of CreditLedger + SettlementToken on one chain."""
+    """One deployment of CreditLedger (with the BidBook it made) + SettlementToken on one
+    chain."""
 
     chain_id: int
     ledger_address: str
     token_address: str
+    bid_book_address: str
     deployment_block: int  # the block that created CreditLedger (events start here)
     token_deployment_block: int
     compiler_version: str
@@ -68,8 +75,16 @@ class DeploymentManifest:
     def token_abi(self) -> list[dict[str, Any]]:
         return self.abis[TOKEN]
 
+    @property
+    def bid_book_abi(self) -> list[dict[str, Any]]:
+        return self.abis[BID_BOOK]
+
     def address_of(self, name: str) -> str:
-        return {LEDGER: self.ledger_address, TOKEN: self.token_address}[name]
+        return {
+            LEDGER: self.ledger_address,
+            TOKEN: self.token_address,
+            BID_BOOK: self.bid_book_address,
+        }[name]
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -83,13 +98,14 @@ class DeploymentManifest:
                     f"expected {MANIFEST_FORMAT!r}"
                 )
             abis = {str(k): list(v) for k, v in dict(data["abis"]).items()}
-            for name in (LEDGER, TOKEN):
+            for name in CONTRACTS:
                 if name not in abis:
                     raise ManifestError(f"manifest has no ABI for {name}")
             return cls(
                 chain_id=int(data["chain_id"]),
                 ledger_address=to_checksum_address(data["ledger_address"]),
                 token_address=to_checksum_address(data["token_address"]),
+                bid_book_address=to_checksum_address(data["bid_book_address"]),
                 deployment_block=int(data["deployment_block"]),
                 token_deployment_block=int(data["token_deployment_block"]),
                 compiler_version=str(data["compiler_version"]),
@@ -270,7 +286,7 @@ def mismatches(manifest: DeploymentManifest, w3: Web3) -> list[str]:
     if chain_id != manifest.chain_id:
         # Nothing else is meaningful on another chain.
         return [f"chain id is {chain_id}, the manifest was written for {manifest.chain_id}"]
-    for name in (LEDGER, TOKEN):
+    for name in CONTRACTS:
         expected = manifest.code_hashes.get(name)
         actual = code_hash(w3, manifest.address_of(name))
         if actual == EMPTY_CODE_HASH:

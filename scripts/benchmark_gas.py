@@ -10,7 +10,10 @@ Run: make bench-gas   (brownie run scripts/benchmark_gas.py --network scf-test)
 
 from __future__ import annotations
 
-from brownie import CreditLedger, ERC3525Peer, SettlementToken, accounts, chain, web3
+from brownie import BidBook, CreditLedger, ERC3525Peer, SettlementToken, accounts, chain, web3
+
+from chain_client.addresses import ZERO_ADDRESS
+from chain_client.bids import RateBand, pack_rate_bands
 
 DAY = 86_400
 FACE = 100_000_000  # 1,000,000.00 CNY
@@ -123,19 +126,57 @@ def main() -> None:
     expires = chain.time() + 10 * DAY
     offer = ledger.offerFinancing(root, bank, 2_000_000, 365, expires, {"from": tier1})
     bench.add("offerFinancing", offer.gas_used)
-    bench.add(
-        "acceptOffer (part of a fragment, DvP)",
-        ledger.acceptOffer(offer.return_value, {"from": bank}).gas_used,
-    )
+    accept_part_gas = ledger.acceptOffer(offer.return_value, {"from": bank}).gas_used
+    bench.add("acceptOffer (part of a fragment, DvP)", accept_part_gas)
     whole = ledger.split(root, tier3, 3_000_000, {"from": tier1}).return_value
-    offer2 = ledger.offerFinancing(
-        whole, bank, 3_000_000, 365, expires, {"from": tier3}
-    ).return_value
-    bench.add(
-        "acceptOffer (whole fragment, DvP)", ledger.acceptOffer(offer2, {"from": bank}).gas_used
-    )
+    offered = ledger.offerFinancing(whole, bank, 3_000_000, 365, expires, {"from": tier3})
+    offer2, offer2_gas = offered.return_value, offered.gas_used
+    accept_whole_gas = ledger.acceptOffer(offer2, {"from": bank}).gas_used
+    bench.add("acceptOffer (whole fragment, DvP)", accept_whole_gas)
     offer3 = ledger.offerFinancing(root, bank, 1, 365, expires, {"from": tier1}).return_value
     bench.add("withdrawOffer", ledger.withdrawOffer(offer3, {"from": tier1}).gas_used)
+
+    # standing bids: the supplier's one transaction, nobody at the bank acting, against the
+    # negotiated offer + acceptance (two transactions, two parties) and against the parts a
+    # DvP is made of elsewhere: an ERC-3525 value transfer plus an ERC-20 payment
+    book = BidBook.at(ledger.bidBook())
+    token.approve(book, 2**256 - 1, {"from": bank})
+    terms = (pack_rate_bands([RateBand(366, 365)]), 0, 1, FACE, 0, expires)
+    posted = book.postBid(terms, [core], 100 * FACE, {"from": bank})
+    bench.add("postBid (one issuer, escrow pulled)", posted.gas_used)
+    bid = posted.return_value
+    book.sellToBid(bid, root, 1_000, 0, ZERO_ADDRESS, {"from": tier1})  # warm-up
+    part = book.sellToBid(bid, root, 2_000_000, 0, ZERO_ADDRESS, {"from": tier1})
+    bench.add(
+        "sellToBid (part of a fragment, DvP)",
+        part.gas_used,
+        "offerFinancing + acceptOffer (part)",
+        offer.gas_used + accept_part_gas,
+    )
+    bench.add(
+        "sellToBid (part of a fragment, DvP)",
+        part.gas_used,
+        "ERC-3525 transferFrom(id, to, value) + ERC-20 transfer",
+        peer_split.gas_used + erc20.gas_used,
+    )
+    whole_sale = ledger.split(root, tier3, 3_000_000, {"from": tier1}).return_value
+    whole_gas = book.sellToBid(
+        bid, whole_sale, 3_000_000, 0, ZERO_ADDRESS, {"from": tier3}
+    ).gas_used
+    bench.add(
+        "sellToBid (whole fragment, DvP)",
+        whole_gas,
+        "offerFinancing + acceptOffer (whole)",
+        offer2_gas + accept_whole_gas,
+    )
+    named = book.sellToBid(bid, root, 1_000_000, 0, tier2, {"from": tier1})
+    bench.add("sellToBid (part, proceeds to a named payee)", named.gas_used)
+    limited_terms = (*terms[:4], 10 * FACE, expires)
+    limited = book.postBid(limited_terms, [core], 10 * FACE, {"from": bank}).return_value
+    first = book.sellToBid(limited, root, 1_000_000, 0, ZERO_ADDRESS, {"from": tier1})
+    bench.add("sellToBid (part, a seller's first sale under a per-seller limit)", first.gas_used)
+    again = book.sellToBid(limited, root, 1_000_000, 0, ZERO_ADDRESS, {"from": tier1})
+    bench.add("sellToBid (part, a seller's next sale under a per-seller limit)", again.gas_used)
 
     # repayment: the issuer's cost with 1 fragment and with 1,000
     warm = issue(30).return_value

@@ -288,7 +288,7 @@ interface ICreditLedger is IAccessControl, ILedgerErrors {
         uint256 payment
     );
 
-    /// @notice Highest discount rate an offer may carry, in basis points a year.
+    /// @notice Highest discount rate an offer or a bid's band may carry, in basis points a year.
     function MAX_RATE_BPS() external view returns (uint256);
 
     /// @notice Offers `amount` fen of one of the caller's fragments to `financier` at
@@ -323,6 +323,29 @@ interface ICreditLedger is IAccessControl, ILedgerErrors {
     /// @notice An offer's full record.
     function getOffer(uint256 offerId) external view returns (Offer memory);
 
+    // -- standing bids' delivery (contracts/ledger/BidDelivery.sol) -----------------------
+
+    /// @notice The ledger's bid book (contracts/BidBook.sol, interfaces/IBidBook.sol), made by
+    /// the ledger's constructor: standing bids, their escrow, and the sales to them.
+    function bidBook() external view returns (address);
+
+    /// @notice The fragment side of a sale to a standing bid, for the bid book only: moves
+    /// `amount` fen of `seller`'s fragment (all of it, or a split) to `funder`, after the
+    /// checks of any move (both parties active in their roles, the fragment the seller's and
+    /// movable, the amount there). A core enterprise funds only its own certificates.
+    /// @return financedFragmentId the fragment the funder now holds.
+    /// @return issuer the certificate's issuer, whose coverage the bid book checks.
+    /// @return maturity the certificate's maturity, which prices the sale.
+    function deliverToBid(address seller, uint256 fragmentId, uint128 amount, address funder)
+        external
+        returns (uint256 financedFragmentId, address issuer, uint256 maturity);
+
+    /// @notice What deliverToBid would check and answer, without moving anything (for quotes).
+    function checkDelivery(address seller, uint256 fragmentId, uint128 amount, address funder)
+        external
+        view
+        returns (address issuer, uint256 maturity);
+
     // -- repayment (contracts/ledger/Repayment.sol) ---------------------------------------
 
     /// @notice The operator changed the grace period.
@@ -345,7 +368,8 @@ interface ICreditLedger is IAccessControl, ILedgerErrors {
     function gracePeriod() external view returns (uint256);
 
     /// @notice The issuer pays `amount` fen towards a matured certificate (pulled from its
-    /// settlement-token balance; approve the ledger first). Late payment of an overdue or
+    /// settlement-token balance; approve the ledger first), or all it owes before maturity
+    /// (early repayment: the certificate is settled at once). Late payment of an overdue or
     /// defaulted certificate is accepted too. The issuer's credit line is restored by as much.
     function repay(uint256 certificateId, uint128 amount) external;
 

@@ -171,7 +171,9 @@ interface ILedgerErrors {
     /// @param maturity its maturity, in block time.
     error CertificateMatured(uint256 certificateId, uint256 maturity);
 
-    /// @notice The certificate has not matured yet, so it cannot be repaid.
+    /// @notice The certificate has not matured yet, so it can only be repaid in full (an
+    /// early repayment settles it at once; a part of it would change fragments' shares
+    /// while they still move).
     /// @param certificateId the certificate.
     /// @param maturity its maturity, in block time.
     error NotMatured(uint256 certificateId, uint256 maturity);
@@ -227,6 +229,87 @@ interface ILedgerErrors {
     /// @param amount the amount financed, in fen.
     /// @param discount the discount by DiscountMath's rule, in fen.
     error DiscountExceedsAmount(uint256 amount, uint256 discount);
+
+    // -- standing bids (contracts/BidBook.sol, and the ledger's side of a sale) ------------
+
+    /// @notice Only the ledger's bid book may deliver a fragment to a bid.
+    /// @param caller who asked.
+    error NotBidBook(address caller);
+
+    /// @notice No bid has this id.
+    /// @param bidId the id asked for.
+    error UnknownBid(uint256 bidId);
+
+    /// @notice The bid was cancelled.
+    /// @param bidId the bid.
+    error BidNotOpen(uint256 bidId);
+
+    /// @notice The bid's time to buy has passed.
+    /// @param bidId the bid.
+    /// @param expiresAt its last moment of sale, in block time.
+    error BidExpired(uint256 bidId, uint256 expiresAt);
+
+    /// @notice Only the bid's funder may change or cancel it (or, for moveBids, the retired
+    /// account was not its funder).
+    /// @param bidId the bid.
+    /// @param account who asked.
+    error NotBidFunder(uint256 bidId, address account);
+
+    /// @notice A bid's bands must be 1 to RATE_BAND_LIMIT, with as many rates as days, days
+    /// strictly increasing from above zero, and minDays no more than the last band's days.
+    error InvalidRateBands();
+
+    /// @notice A bid's largest amount per sale must be positive and at least its smallest.
+    /// @param minAmount the smallest amount asked for, in fen.
+    /// @param maxAmount the largest amount asked for, in fen.
+    error InvalidBidLimits(uint256 minAmount, uint256 maxAmount);
+
+    /// @notice A bid must expire after now.
+    /// @param expiresAt the expiry asked for.
+    error InvalidBidExpiry(uint256 expiresAt);
+
+    /// @notice A core enterprise's bid buys only its own certificates.
+    /// @param bidId the bid.
+    /// @param issuer the other issuer asked for.
+    error NotOwnCertificates(uint256 bidId, address issuer);
+
+    /// @notice The bid does not buy certificates of the fragment's issuer.
+    /// @param bidId the bid.
+    /// @param issuer the fragment's issuer.
+    error IssuerNotCovered(uint256 bidId, address issuer);
+
+    /// @notice The fragment's whole days to maturity are outside the bid's tenors.
+    /// @param bidId the bid.
+    /// @param days_ the fragment's whole days to maturity.
+    /// @param minDays the bid's shortest tenor.
+    /// @param maxDays the bid's longest tenor (its last band).
+    error TenorOutOfRange(uint256 bidId, uint256 days_, uint256 minDays, uint256 maxDays);
+
+    /// @notice The amount is outside the bid's smallest and largest amount per sale.
+    /// @param bidId the bid.
+    /// @param amount the amount asked for, in fen.
+    /// @param minAmount the bid's smallest, in fen.
+    /// @param maxAmount the bid's largest, in fen.
+    error AmountOutsideBidLimits(uint256 bidId, uint256 amount, uint256 minAmount, uint256 maxAmount);
+
+    /// @notice The bid's escrow left cannot pay this sale.
+    /// @param bidId the bid.
+    /// @param payment what the sale would pay, in fen.
+    /// @param remaining the bid's escrow left, in fen.
+    error BidBudgetExhausted(uint256 bidId, uint256 payment, uint256 remaining);
+
+    /// @notice The sale would take the seller past the bid's per-seller limit.
+    /// @param bidId the bid.
+    /// @param seller the seller.
+    /// @param total what the bid would have bought from it with this sale, in fen.
+    /// @param limit the bid's per-seller limit, in fen.
+    error SellerLimitReached(uint256 bidId, address seller, uint256 total, uint256 limit);
+
+    /// @notice The sale would pay less than the seller's minimum (the bid changed under it).
+    /// @param bidId the bid.
+    /// @param payment what the sale would pay, in fen.
+    /// @param minPayment the seller's minimum, in fen.
+    error PaymentBelowMinimum(uint256 bidId, uint256 payment, uint256 minPayment);
 
     // -- repayment ------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ library DiscountMath {
     uint256 internal constant SECONDS_PER_DAY = 86_400;
     uint256 internal constant BPS_DENOMINATOR = 10_000;
     uint256 internal constant DAY_COUNT_BASIS = 360;
+    /// @dev The highest rate an offer or a bid may carry: 100% a year.
+    uint256 internal constant MAX_RATE_BPS = 10_000;
 
     /// @notice Whole days from `valueDate` to `maturity` (0 if already matured).
     function daysToMaturity(uint256 valueDate, uint256 maturity) internal pure returns (uint256) {

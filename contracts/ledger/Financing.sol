@@ -16,8 +16,7 @@ abstract contract Financing is Settlement {
     using SafeERC20 for IERC20;
 
     /// @inheritdoc ICreditLedger
-    /// @dev 100% a year.
-    uint256 public constant MAX_RATE_BPS = 10_000;
+    uint256 public constant MAX_RATE_BPS = DiscountMath.MAX_RATE_BPS;
 
     uint256 private _offerCount;
     mapping(uint256 offerId => Offer) private _offers;

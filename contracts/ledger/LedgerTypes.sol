@@ -67,3 +67,48 @@ struct Offer {
     address financier;
     uint128 amount;
 }
+
+enum BidStatus {
+    None,
+    Open,
+    Cancelled
+}
+
+/// @notice A funder's standing bid (contracts/ledger/Bidding.sol): it buys fragments of the
+/// certificates of the issuers it covers, at the rate of the tenor band the fragment's days
+/// to maturity fall in, from any holder, within its limits, out of its escrowed budget.
+/// @dev Four slots; a sale reads all of them and writes the second. Amounts fit in 96 bits
+/// because face values are capped at type(uint96).max fen. `rateBands` as in BidTerms.
+struct Bid {
+    address funder;
+    uint40 expiresAt;
+    uint16 minDays;
+    BidStatus status;
+    uint96 remaining;
+    uint96 perSellerLimit;
+    uint96 minAmount;
+    uint96 maxAmount;
+    uint256 rateBands;
+}
+
+/// @notice What a funder sets and may change on a standing bid (its budget and the issuers it
+/// covers are set apart).
+/// @param rateBands the rate by tenor band, packed in 32-bit lanes, lowest first: lane i is
+/// (upToDays << 16) | rateBps; a fragment with d whole days to maturity is priced at the
+/// rate of the first lane with d <= upToDays. Lanes strictly increasing in upToDays, at most
+/// RATE_BAND_LIMIT, the first empty lane ends them; one lane is a flat rate. Packed so that
+/// a sale reads one slot for them (chain_client.bids packs and unpacks them).
+/// @param minDays shortest tenor bought, in whole days (the last band is the longest).
+/// @param minAmount smallest amount per sale, in fen.
+/// @param maxAmount largest amount per sale, in fen.
+/// @param perSellerLimit most fen bought from one seller in all, 0 for no such limit (then
+/// a sale writes no per-seller record).
+/// @param expiresAt last moment of sale, in block time.
+struct BidTerms {
+    uint256 rateBands;
+    uint16 minDays;
+    uint96 minAmount;
+    uint96 maxAmount;
+    uint96 perSellerLimit;
+    uint40 expiresAt;
+}

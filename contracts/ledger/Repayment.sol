@@ -15,8 +15,11 @@ import {Certificate, CertificateStatus, Fragment} from "./LedgerTypes.sol";
 /// @dev The issuer's cost is O(1) whatever the number of fragments: repaying only raises
 /// the certificate's `repaid` total. Payouts are pulled per fragment, by the holder
 /// (`claim`) or by anyone for a page of fragments (`payFragments`), which is what a keeper
-/// runs to make repayment automatic. Repayment is accepted only from maturity on, when no
-/// fragment can move or split any more, so a fragment's share never changes under it.
+/// runs to make repayment automatic. A part payment is accepted only from maturity on, when
+/// no fragment can move or split any more, so a fragment's share never changes under it;
+/// before maturity the issuer may repay in full (early repayment), which settles the
+/// certificate at once and so stops its fragments moving too (docs/design.md, Early
+/// repayment, for what a discounting funder earns then).
 /// No payout ever goes to a retired key (docs/design.md, Key rotation): `claim` refuses
 /// it, and `payFragments` pays its organization's current key, moving the fragment there.
 /// A retired issuer may still repay a certificate not yet moved to its successor: that only
@@ -44,10 +47,11 @@ abstract contract Repayment is Settlement {
             && status != CertificateStatus.Defaulted) {
             revert WrongCertificateStatus(certificateId, status);
         }
-        if (block.timestamp < cert.maturity) revert NotMatured(certificateId, cert.maturity);
         if (amount == 0) revert ZeroAmount();
         uint128 outstanding = cert.faceValue - cert.repaid;
         if (amount > outstanding) revert RepaymentExceedsOutstanding(certificateId, amount, outstanding);
+        // early repayment only in full: it settles the certificate, so nothing moves after it
+        if (amount != outstanding && block.timestamp < cert.maturity) revert NotMatured(certificateId, cert.maturity);
 
         uint128 totalRepaid = cert.repaid + amount;
         cert.repaid = totalRepaid;

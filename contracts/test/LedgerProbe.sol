@@ -2,7 +2,8 @@
 pragma solidity ^0.8.24;
 
 import {CreditLedger} from "../CreditLedger.sol";
-import {Certificate, Role} from "../ledger/LedgerTypes.sol";
+import {IBidBook} from "../interfaces/IBidBook.sol";
+import {Bid, Certificate, Role} from "../ledger/LedgerTypes.sol";
 
 // `words[at++] = ...` appends a word: the post-increment is the meaning, and the probe is a
 // test-only view that is never sent in a transaction, so gas hints do not apply.
@@ -68,6 +69,34 @@ contract LedgerProbe {
         }
         for (uint256 i = 0; i < count; ++i) {
             at = _writeCertificate(ledger, i + 1, certs[i], words, at);
+        }
+    }
+
+    /// @notice The bid book's state the property test checks, as one flat array: the book's
+    /// token balance, then per bid 1..count: funder, expiresAt, minDays, status, remaining,
+    /// perSellerLimit, minAmount, maxAmount, rateBands, then soldToBid of each seller.
+    function bidSnapshot(IBidBook book, uint256 count, address[] calldata sellers)
+        external
+        view
+        returns (uint256[] memory words)
+    {
+        words = new uint256[](1 + count * (9 + sellers.length));
+        uint256 at = 0;
+        words[at++] = book.settlementToken().balanceOf(address(book));
+        for (uint256 id = 1; id <= count; ++id) {
+            Bid memory bid = book.getBid(id);
+            words[at++] = uint256(uint160(bid.funder));
+            words[at++] = bid.expiresAt;
+            words[at++] = bid.minDays;
+            words[at++] = uint256(bid.status);
+            words[at++] = bid.remaining;
+            words[at++] = bid.perSellerLimit;
+            words[at++] = bid.minAmount;
+            words[at++] = bid.maxAmount;
+            words[at++] = bid.rateBands;
+            for (uint256 i = 0; i < sellers.length; ++i) {
+                words[at++] = book.soldToBid(id, sellers[i]);
+            }
         }
     }
 

@@ -13,7 +13,7 @@ from chain_client.compiler import Compiler
 from chain_client.deployment import deploy_ledger
 from chain_client.discount import discount
 from chain_client.errors import ContractRevert, ManifestMismatch
-from chain_client.events import FinancingAccepted, FinancingOffered
+from chain_client.events import FinancingAccepted, FinancingOffered, SoldToBid
 from chain_client.ledger import Ledger
 from chain_client.ledger_errors import LEDGER_ERROR_SIGNATURES, LedgerError, ledger_errors
 from chain_client.ledger_types import (
@@ -37,7 +37,8 @@ def test_deploy_is_idempotent_and_manifest_is_complete(world: LedgerWorld):
     assert data["chain_id"] == 31337
     assert data["compiler_version"].startswith("0.8.")
     assert data["source_hash"] == Compiler("contracts").compile().cache_key
-    assert set(data["code_hashes"]) == {"CreditLedger", "SettlementToken"}
+    assert set(data["code_hashes"]) == {"CreditLedger", "SettlementToken", "BidBook"}
+    assert data["bid_book_address"] == world.operator.ledger.call("bidBook")
     assert data["deployer"] == world.senders[0].address
     assert data["grace_period"] == 3 * DAY == world.operator.grace_period()
     assert data["deployment_block"] >= data["token_deployment_block"] > 0
@@ -59,6 +60,10 @@ def test_manifest_mismatch_is_loud(world: LedgerWorld, tmp_path):
     no_code.write_text(json.dumps({**data, "ledger_address": "0x" + "12" * 20}))
     with pytest.raises(ManifestMismatch, match="no contract code"):
         load_manifest(no_code, world.w3)
+    other_book = tmp_path / "book.json"
+    other_book.write_text(json.dumps({**data, "bid_book_address": data["token_address"]}))
+    with pytest.raises(ManifestMismatch, match=r"BidBook at .* has code hash"):
+        load_manifest(other_book, world.w3)
     # deploy_ledger redeploys when the manifest does not match the chain
     redeployed = deploy_ledger(world.w3, world.senders[0], manifest_path=wrong_chain)
     assert redeployed.ledger_address != world.manifest.ledger_address
@@ -71,7 +76,7 @@ def test_manifest_mismatch_is_loud(world: LedgerWorld, tmp_path):
 def test_error_classes_cover_the_abis(world: LedgerWorld):
     declared = {
         abi_to_signature(e)
-        for name in ("CreditLedger", "SettlementToken")
+        for name in ("CreditLedger", "SettlementToken", "BidBook")
         for e in world.manifest.abis[name]
         if e["type"] == "error"
     }
@@ -344,12 +349,12 @@ def test_repayment_overdue_default(world: LedgerWorld):
     assert certificate_id_of(third) == cid
 
 
-@pytest.mark.parametrize("record", [FinancingOffered, FinancingAccepted])
+@pytest.mark.parametrize("record", [FinancingOffered, FinancingAccepted, SoldToBid])
 def test_event_records_name_every_argument_of_their_event(world: LedgerWorld, record):
     """In the Solidity order, none missed: a renamed or added argument fails here."""
     (event,) = [
         e
-        for e in world.manifest.ledger_abi
+        for e in (*world.manifest.ledger_abi, *world.manifest.bid_book_abi)
         if e.get("type") == "event" and e["name"] == record.EVENT
     ]
     position = {i["name"]: str(index) for index, i in enumerate(event["inputs"])}

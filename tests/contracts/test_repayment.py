@@ -19,10 +19,12 @@ def mature(chain, days=31):
     chain.mine()
 
 
-def test_repay_before_maturity_reverts(ledger, active_certificate, core):
+def test_a_part_payment_before_maturity_reverts(ledger, active_certificate, core):
+    """Before maturity only a repayment in full is taken (tests/contracts/test_bids.py,
+    early repayment): a part of it would change fragments' shares while they still move."""
     certificate_id, _ = active_certificate(tenor_days=30)
     with brownie.reverts(revert_pattern=r"NotMatured: .*"):
-        ledger.repay(certificate_id, FACE_VALUE, {"from": core})
+        ledger.repay(certificate_id, FACE_VALUE - 1, {"from": core})
 
 
 def test_full_repayment_pays_every_holder(

@@ -75,6 +75,12 @@ CASES = [
     ("acceptOffer", lambda s, a: (s["offer"],), "bank2", ("NotOfferFinancier", "offer", "bank2")),
     ("repay", lambda s, a: (s["cert"], 1), "bank", ("NotIssuer", "cert", "bank")),
     ("claim", lambda s, a: (s["root"],), "tier2", ("NotHolder", "root", "tier2")),
+    (
+        "deliverToBid",
+        lambda s, a: (a["tier1"], s["root"], 1, a["bank"]),
+        "bank",
+        ("NotBidBook", "bank"),
+    ),
 ]
 
 
