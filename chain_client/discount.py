@@ -137,3 +137,28 @@ def quote(amount: int, rate_bps: int, value_date: int, maturity: int) -> Discoun
         value_date=value_date,
         maturity=maturity,
     )
+
+
+def annual_cost_bps(discount_fen: int, payment_fen: int, days: int) -> int:
+    """The all-in cost of a financing as a simple yearly rate on the cash received, in basis
+    points, rounded half up: ``discount / payment x 360 / days``.
+
+    Why this form: a discount rate is charged on the face amount, but the supplier gets
+    the payment, so a 3.60% discount costs more than a 3.60% loan. Chinese bank loans
+    quote simple interest a year on ACT/360 on the money lent; this is that rate for the
+    money received, so a supplier can set the two side by side. 0 when nothing is owed
+    or no whole day is left."""
+    _require_int("discount_fen", discount_fen)
+    _require_int("payment_fen", payment_fen, minimum=1)
+    _require_int("days", days)
+    if days == 0 or discount_fen == 0:
+        return 0
+    numerator = discount_fen * DAY_COUNT_BASIS * BPS_DENOMINATOR
+    denominator = payment_fen * days
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+def percent_text(bps: int) -> str:
+    """Basis points as a percentage with two decimals ("3.63"), from integers only."""
+    _require_int("bps", bps)
+    return f"{bps // 100}.{bps % 100:02d}"

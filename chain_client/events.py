@@ -180,6 +180,27 @@ class FinancingAccepted(LedgerEventRecord):
 
 
 @dataclass(frozen=True)
+class SoldToBid(LedgerEventRecord):
+    """A holder sold (part of) a fragment to a standing bid in one transaction: the
+    fragment the funder now holds, the price by the discount rule, and who was paid
+    (BidBook.sol)."""
+
+    EVENT: ClassVar[str] = "SoldToBid"
+    ARGUMENT_NAMES: ClassVar[Mapping[str, str]] = {"days": "days_"}
+
+    bid_id: int
+    fragment_id: int  # the fragment sold from
+    funder: str
+    seller: str
+    payee: str
+    financed_fragment_id: int
+    amount: int
+    discount: int
+    days: int
+    payment: int
+
+
+@dataclass(frozen=True)
 class HoldingMoved(LedgerEventRecord):
     """After a key rotation, a fragment held by the retired ``from_account`` moved to its
     organization's current key ``to_account`` (not a transfer: the holder is the same

@@ -26,13 +26,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, overload
 
+from eth_abi import encode as abi_encode
 from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector
 from web3 import Web3
 from web3.logs import DISCARD
 from web3.types import BlockParams, TxReceipt
 
-from chain_client.addresses import checksum
+from chain_client.addresses import ZERO_ADDRESS, checksum
 from chain_client.batch import BatchCaller, encode_uint_call, word_address, words
+from chain_client.bids import Bid, BidStatus, BidTerms, unpack_rate_bands
 from chain_client.contract import ContractHandle
 from chain_client.discount import days_to_maturity, discount
 from chain_client.encoding import to_hex
@@ -68,6 +70,8 @@ log = logging.getLogger(__name__)
 
 _GET_CERTIFICATE = function_signature_to_4byte_selector("getCertificate(uint256)")
 _GET_FRAGMENT = function_signature_to_4byte_selector("getFragment(uint256)")
+_GET_BID = function_signature_to_4byte_selector("getBid(uint256)")
+_QUOTE_BID = function_signature_to_4byte_selector("quoteBid(uint256,uint256,uint128,address)")
 
 Extractor = Callable[["Ledger", TxReceipt], "int | None"]
 P = ParamSpec("P")
@@ -84,7 +88,7 @@ class LedgerCall:
 
     function: str
     args: tuple[Any, ...]
-    contract: str = "ledger"  # or "token"
+    contract: str = "ledger"  # or "token", or "book" (the ledger's BidBook)
     extract: Extractor | None = None
     before_signing: Callable[[Ledger], None] | None = None
 
@@ -301,6 +305,98 @@ class Calls:
     def declare_default(self, certificate_id: int) -> LedgerCall:
         return LedgerCall("declareDefault", (int(certificate_id),))
 
+    # standing bids (the ledger's BidBook)
+    def post_bid(
+        self, terms: BidTerms, issuers: Sequence[str], budget: int, *, approve: bool = True
+    ) -> LedgerCall:
+        """Financier, or core enterprise for its own certificates: post a standing bid,
+        escrowing ``budget`` fen (the book is approved for it first); ``value`` is the bid
+        id."""
+
+        def prepare(ledger: Ledger) -> None:
+            ledger._ensure_allowance(int(budget), ledger.book.address)
+
+        return LedgerCall(
+            "postBid",
+            (terms.as_tuple(), [checksum(i) for i in issuers], int(budget)),
+            contract="book",
+            extract=_topic_value("BidPosted", 1),
+            before_signing=prepare if approve else None,
+        )
+
+    def change_bid_terms(self, bid_id: int, terms: BidTerms) -> LedgerCall:
+        """Funder: replace an open bid's terms."""
+        return LedgerCall("changeBidTerms", (int(bid_id), terms.as_tuple()), contract="book")
+
+    def set_bid_issuers(self, bid_id: int, issuers: Sequence[str], covered: bool) -> LedgerCall:
+        """Funder: start (``covered``) or stop buying these core enterprises' certificates."""
+        return LedgerCall(
+            "setBidIssuers",
+            (int(bid_id), [checksum(i) for i in issuers], bool(covered)),
+            contract="book",
+        )
+
+    def change_bid_budget(
+        self, bid_id: int, new_remaining: int, *, approve: bool = True
+    ) -> LedgerCall:
+        """Funder: set an open bid's escrow to ``new_remaining`` fen (a top-up is pulled,
+        approving the book as needed; a reduction is paid back)."""
+
+        def prepare(ledger: Ledger) -> None:
+            top_up = int(new_remaining) - ledger.bid(bid_id).remaining
+            if top_up > 0:
+                ledger._ensure_allowance(top_up, ledger.book.address)
+
+        return LedgerCall(
+            "changeBidBudget",
+            (int(bid_id), int(new_remaining)),
+            contract="book",
+            before_signing=prepare if approve else None,
+        )
+
+    def cancel_bid(self, bid_id: int) -> LedgerCall:
+        """Funder: close a bid for good; its remaining escrow is paid back (``value``)."""
+        return LedgerCall(
+            "cancelBid",
+            (int(bid_id),),
+            contract="book",
+            extract=_arg_value("BidCancelled", "refunded"),
+        )
+
+    def sell_to_bid(
+        self,
+        bid_id: int,
+        fragment_id: int,
+        amount: int,
+        min_payment: int,
+        payee: str | None = None,
+    ) -> LedgerCall:
+        """Holder: sell ``amount`` fen of a fragment to a standing bid, in one transaction,
+        for at least ``min_payment`` fen paid to ``payee`` (default: the seller); ``value``
+        is the fragment the funder now holds."""
+        return LedgerCall(
+            "sellToBid",
+            (
+                int(bid_id),
+                int(fragment_id),
+                int(amount),
+                int(min_payment),
+                checksum(payee) if payee else ZERO_ADDRESS,
+            ),
+            contract="book",
+            extract=_arg_value("SoldToBid", "financedFragmentId"),
+        )
+
+    def move_bids(self, old_account: str, bid_ids: Sequence[int]) -> LedgerCall:
+        """Operator, after a rotation: the retired key's bids go to its successor; ``value``
+        is the number of bids moved."""
+        return LedgerCall(
+            "moveBids",
+            (checksum(old_account), [int(b) for b in bid_ids]),
+            contract="book",
+            extract=_count_of("BidFunderMoved"),
+        )
+
     # settlement token
     def mint_settlement(self, to: str, amount: int) -> LedgerCall:
         """Token admin (the operator): create ``amount`` fen for ``to``."""
@@ -369,13 +465,12 @@ class Ledger:
         self.sender = sender
         # The token's errors are merged into the ledger's ABI: a failed token transfer
         # inside acceptOffer/repay bubbles up as e.g. ERC20InsufficientBalance.
-        abi = list(manifest.ledger_abi)
-        known = {e.get("name") for e in abi if e.get("type") == "error"}
-        abi += [
-            e for e in manifest.token_abi if e.get("type") == "error" and e.get("name") not in known
-        ]
+        abi = _with_token_errors(manifest.ledger_abi, manifest.token_abi)
+        book_abi = _with_token_errors(manifest.bid_book_abi, manifest.token_abi)
         self.ledger = ContractHandle(w3, manifest.ledger_address, abi, sender=sender)
         self.token = ContractHandle(w3, manifest.token_address, manifest.token_abi, sender=sender)
+        #: the ledger's bid book (contracts/BidBook.sol): standing bids and sales to them
+        self.book = ContractHandle(w3, manifest.bid_book_address, book_abi, sender=sender)
         self.calls = Calls(self)
         self.batch = BatchCaller(
             w3, batch_size=batch_size, workers=read_workers, decoder=self.ledger.decoder
@@ -384,7 +479,13 @@ class Ledger:
         self._read_workers = read_workers
         self._event_topics = {
             e["name"]: to_hex(event_abi_to_log_topic(e))  # type: ignore[arg-type]
-            for e in abi
+            for e in (*abi, *book_abi)
+            if e.get("type") == "event"
+        }
+        #: which contract emits each event (the book's own events are the bid ones)
+        self._event_handles = {
+            e["name"]: self.book if e in book_abi and e not in abi else self.ledger
+            for e in (*abi, *book_abi)
             if e.get("type") == "event"
         }
 
@@ -417,6 +518,11 @@ class Ledger:
         twin.sender = sender
         twin.ledger = self.ledger.with_sender(sender)
         twin.token = self.token.with_sender(sender)
+        twin.book = self.book.with_sender(sender)
+        twin._event_handles = {
+            name: twin.book if handle is self.book else twin.ledger
+            for name, handle in self._event_handles.items()
+        }
         twin.calls = Calls(twin)
         return twin
 
@@ -510,6 +616,13 @@ class Ledger:
     pay_fragments = sends(Calls.pay_fragments)
     mark_overdue = sends(Calls.mark_overdue)
     declare_default = sends(Calls.declare_default)
+    post_bid = sends(Calls.post_bid)
+    change_bid_terms = sends(Calls.change_bid_terms)
+    set_bid_issuers = sends(Calls.set_bid_issuers)
+    change_bid_budget = sends(Calls.change_bid_budget)
+    cancel_bid = sends(Calls.cancel_bid)
+    sell_to_bid = sends(Calls.sell_to_bid)
+    move_bids = sends(Calls.move_bids)
     mint_settlement = sends(Calls.mint_settlement)
     approve_settlement = sends(Calls.approve_settlement)
     transfer_settlement = sends(Calls.transfer_settlement)
@@ -606,6 +719,70 @@ class Ledger:
         """The contract's own price of an offer now (days, discount, payment)."""
         days, interest, payment = self.ledger.call("quote", int(offer_id))
         return Quote(days=int(days), discount=int(interest), payment=int(payment))
+
+    def bid(self, bid_id: int) -> Bid:
+        """A standing bid as the book stores it (UnknownBid if there is none)."""
+        return bid_from_words(int(bid_id), list(self.book.call("getBid", int(bid_id))))
+
+    def bid_count(self) -> int:
+        """How many bids were ever posted (ids 1..bid_count)."""
+        return int(self.book.call("bidCount"))
+
+    def bids(self, bid_ids: Sequence[int] | None = None) -> list[Bid]:
+        """Bids in batched calls (default: every bid ever posted, open or not)."""
+        ids = list(bid_ids) if bid_ids is not None else list(range(1, self.bid_count() + 1))
+        results = self.batch.call_many(
+            self.bid_book_address, [encode_uint_call(_GET_BID, i) for i in ids]
+        )
+        found = []
+        for bid_id, data in zip(ids, results, strict=True):
+            if isinstance(data, ContractRevert):
+                raise data
+            found.append(bid_from_words(bid_id, words(data)))
+        return found
+
+    def quote_bids(
+        self, bid_ids: Sequence[int], fragment_id: int, amount: int, seller: str
+    ) -> dict[int, Quote | ContractRevert]:
+        """Each bid's own price of ``seller`` selling ``amount`` fen of a fragment to it now,
+        or the error the sale would raise (the book's and the ledger's checks, decoded),
+        in batched calls: what a supplier compares across funders."""
+        types = ["uint256", "uint256", "uint128", "address"]
+        calldatas = [
+            to_hex(
+                _QUOTE_BID
+                + abi_encode(types, [int(b), int(fragment_id), int(amount), checksum(seller)])
+            )
+            for b in bid_ids
+        ]
+        results = self.batch.call_many(self.bid_book_address, calldatas)
+        quotes: dict[int, Quote | ContractRevert] = {}
+        for bid_id, data in zip(bid_ids, results, strict=True):
+            if isinstance(data, ContractRevert):
+                quotes[int(bid_id)] = data
+            else:
+                days, interest, payment = words(data)[:3]
+                quotes[int(bid_id)] = Quote(days=days, discount=interest, payment=payment)
+        return quotes
+
+    def quote_bid(self, bid_id: int, fragment_id: int, amount: int, seller: str) -> Quote:
+        """The book's own price of ``seller`` selling ``amount`` fen of a fragment to a bid
+        now, with every check of the sale: a refusal raises the sale's error."""
+        days, interest, payment = self.book.call(
+            "quoteBid", int(bid_id), int(fragment_id), int(amount), checksum(seller)
+        )
+        return Quote(days=int(days), discount=int(interest), payment=int(payment))
+
+    def bid_covers(self, bid_id: int, issuer: str) -> bool:
+        return bool(self.book.call("bidCovers", int(bid_id), checksum(issuer)))
+
+    def sold_to_bid(self, bid_id: int, seller: str) -> int:
+        """Fen the bid bought from ``seller`` so far (counted while it has a per-seller limit)."""
+        return int(self.book.call("soldToBid", int(bid_id), checksum(seller)))
+
+    @property
+    def bid_book_address(self) -> str:
+        return self.manifest.bid_book_address
 
     def owed(self, fragment_id: int) -> int:
         return int(self.ledger.call("owed", int(fragment_id)))
@@ -740,15 +917,16 @@ class Ledger:
         ]
 
     def _receipt_logs(self, receipt: TxReceipt, name: str) -> list[Any]:
-        event = self.ledger.contract.events[name]()
+        handle = self._event_handles[name]
+        event = handle.contract.events[name]()
         return [
             e
             for e in event.process_receipt(receipt, errors=DISCARD)
-            if checksum(e["address"]) == self.address
+            if checksum(e["address"]) == handle.address
         ]
 
     def _contract_of(self, call: LedgerCall) -> ContractHandle:
-        return self.token if call.contract == "token" else self.ledger
+        return {"token": self.token, "book": self.book}.get(call.contract, self.ledger)
 
     def _payment_bound(self, offer_id: int) -> int:
         """The most the financier can pay for an offer when the tx is mined.
@@ -764,10 +942,11 @@ class Ledger:
         days = max(days_to_maturity(now, cert.maturity) - 1, 0)
         return offer.amount - discount(offer.amount, offer.rate_bps, days)
 
-    def _ensure_allowance(self, needed: int) -> None:
-        """Approve the ledger for ``needed`` fen if the allowance is short (and wait)."""
-        if self.allowance() < needed:
-            self.execute(self.calls.approve_settlement(needed))
+    def _ensure_allowance(self, needed: int, spender: str | None = None) -> None:
+        """Approve ``spender`` (default: the ledger) for ``needed`` fen if the allowance is
+        short (and wait)."""
+        if self.allowance(spender=spender) < needed:
+            self.execute(self.calls.approve_settlement(needed, spender))
 
     def _logs(
         self,
@@ -777,9 +956,10 @@ class Ledger:
         from_block: int | None = None,
         to_block: int | BlockParams = "latest",
     ) -> list[dict[str, Any]]:
-        event = self.ledger.contract.events[name]
+        handle = self._event_handles[name]
+        event = handle.contract.events[name]
         query: dict[str, Any] = {
-            "address": self.address,
+            "address": handle.address,
             "fromBlock": self.manifest.deployment_block if from_block is None else from_block,
             "toBlock": to_block,
             "topics": [self._event_topics[name], *topics],
@@ -801,6 +981,18 @@ class Ledger:
         return decoded
 
 
+def _with_token_errors(
+    abi: Sequence[dict[str, Any]], token_abi: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``abi`` with the token's errors merged in: a failed token transfer inside a call
+    (acceptOffer, repay, postBid, sellToBid) bubbles up as e.g. ERC20InsufficientBalance."""
+    known = {e.get("name") for e in abi if e.get("type") == "error"}
+    return [
+        *abi,
+        *(e for e in token_abi if e.get("type") == "error" and e.get("name") not in known),
+    ]
+
+
 # -- receipt value extractors -----------------------------------------------------------
 
 
@@ -809,13 +1001,10 @@ def _topic_value(event: str, index: int) -> Extractor:
 
     def extract(ledger: Ledger, receipt: TxReceipt) -> int | None:
         topic0 = ledger._event_topics[event]
+        emitter = ledger._event_handles[event].address
         for entry in receipt["logs"]:
             topics = entry["topics"]
-            if (
-                checksum(entry["address"]) == ledger.address
-                and topics
-                and to_hex(topics[0]) == topic0
-            ):
+            if checksum(entry["address"]) == emitter and topics and to_hex(topics[0]) == topic0:
                 return int.from_bytes(bytes(topics[index]), "big")
         return None
 
@@ -853,6 +1042,23 @@ def _sum_of(event: str, arg: str) -> Extractor:
 
 
 # -- decoding -----------------------------------------------------------------------------
+
+
+def bid_from_words(bid_id: int, w: Sequence[Any]) -> Bid:
+    """getBid's nine static words (or values), in the struct's order (LedgerTypes.sol)."""
+    funder, expires_at, min_days, status, remaining, per_seller, min_amount, max_amount, bands = w[
+        :9
+    ]
+    terms = BidTerms(
+        bands=tuple(unpack_rate_bands(int(bands))),
+        min_days=int(min_days),
+        min_amount=int(min_amount),
+        max_amount=int(max_amount),
+        per_seller_limit=int(per_seller),
+        expires_at=int(expires_at),
+    )
+    address = word_address(funder) if isinstance(funder, int) else checksum(funder)
+    return Bid(int(bid_id), address, BidStatus(int(status)), int(remaining), terms)
 
 
 def certificate_from_words(certificate_id: int, w: Sequence[int]) -> Certificate:

@@ -34,7 +34,9 @@ and each move must go from a retired key along its chain of successors (``succes
 so a move that is not a rotation's fails.
 ``invoice``         the invoice key is set, maps back to this certificate, used once.
 ``financing``       every FinancingAccepted touching the lineage, re-priced by the
-                    discount rule with the offer's own rate.
+                    discount rule with the offer's own rate, and every sale to a
+                    standing bid (SoldToBid) re-priced with the rate of the bid's terms
+                    in force at the sale (its last BidTermsSet before it) for its days.
 ``repayment``       repaid <= face value, paid out <= repaid, the fragments' paid amounts
                     add up to paid out, the status agrees.
 ``value_invariant`` the whole certificate: fragment values are all non-zero and sum to
@@ -57,10 +59,11 @@ from web3 import Web3
 
 from chain_client.addresses import checksum
 from chain_client.batch import word_address, words
+from chain_client.bids import BidTerms
 from chain_client.discount import discount as discount_rule
 from chain_client.encoding import jsonable, to_hex
 from chain_client.errors import ContractRevert, ManifestError
-from chain_client.events import CertificatePartyMoved, FinancingAccepted
+from chain_client.events import CertificatePartyMoved, FinancingAccepted, SoldToBid
 from chain_client.freshness import DEFAULT_MAX_LAG_BLOCKS, Freshness, assess
 from chain_client.ledger import Ledger
 from chain_client.ledger_types import (
@@ -521,14 +524,50 @@ def check_financing(
     path: Sequence[int],
     financed: Sequence[FinancingAccepted],
     rates: Mapping[int, int],
+    sales: Sequence[SoldToBid] = (),
+    sale_rates: Mapping[tuple[int, int], int | None] | None = None,
 ) -> tuple[Check, list[dict[str, Any]]]:
-    """FinancingAccepted events touching the lineage, each re-priced with its offer's rate."""
+    """FinancingAccepted events touching the lineage, each re-priced with its offer's rate;
+    SoldToBid events likewise, with the rate ``sale_rates`` gives by (block, log index):
+    the bid's band for the sale's days under the terms in force then (None: outside them,
+    which a sale cannot be)."""
     on_path = set(path)
     relevant = [
         e for e in financed if e.fragment_id in on_path or e.financed_fragment_id in on_path
     ]
     problems: list[str] = []
     rows: list[dict[str, Any]] = []
+    for sale in sales:
+        if sale.fragment_id not in on_path and sale.financed_fragment_id not in on_path:
+            continue
+        rate = (sale_rates or {}).get((sale.block_number, sale.log_index))
+        expected = None if rate is None else discount_rule(sale.amount, rate, sale.days)
+        if expected is None:
+            problems.append(
+                f"sale to bid {sale.bid_id}: no rate of its terms covers {sale.days} days"
+            )
+        elif expected != sale.discount or sale.payment != sale.amount - sale.discount:
+            problems.append(
+                f"sale to bid {sale.bid_id}: discount {sale.discount} / payment {sale.payment} "
+                f"do not follow the rule (expected discount {expected})"
+            )
+        rows.append(
+            {
+                "bid_id": sale.bid_id,
+                "from_fragment": sale.fragment_id,
+                "financed_fragment": sale.financed_fragment_id,
+                "financier": sale.funder,
+                "seller": sale.seller,
+                "payee": sale.payee,
+                "amount_fen": str(sale.amount),
+                "discount_fen": str(sale.discount),
+                "payment_fen": str(sale.payment),
+                "days": sale.days,
+                "rate_bps": rate,
+                "block_number": sale.block_number,
+                "in_lineage": sale.financed_fragment_id in on_path,
+            }
+        )
     for event in relevant:
         rate = rates.get(event.offer_id)
         expected = None if rate is None else discount_rule(event.amount, rate, event.days)
@@ -559,12 +598,14 @@ def check_financing(
         return Check("financing", False, "; ".join(problems)), rows
     in_lineage = [r for r in rows if r["in_lineage"]]
     if not rows:
-        detail = "never financed (no FinancingAccepted touches this lineage)"
+        detail = "never financed (no FinancingAccepted or SoldToBid touches this lineage)"
     elif in_lineage:
+        first = in_lineage[0]
+        source = f"offer {first['offer_id']}" if "offer_id" in first else f"bid {first['bid_id']}"
         detail = (
-            f"{len(in_lineage)} financing(s) of this lineage, e.g. offer "
-            f"{in_lineage[0]['offer_id']} to {in_lineage[0]['financier']} paying "
-            f"{in_lineage[0]['payment_fen']} fen; all priced by the discount rule"
+            f"{len(in_lineage)} financing(s) of this lineage, e.g. {source} to "
+            f"{first['financier']} paying {first['payment_fen']} fen; all priced by the "
+            "discount rule"
         )
     else:
         detail = f"{len(rows)} financing(s) split off ancestors (other branches); priced correctly"
@@ -779,7 +820,10 @@ class Verifier:
             e.offer_id: int(ledger.ledger.call("getOffer", e.offer_id, block=block)[2])
             for e in financed
         }
-        financing_check, report.financing = check_financing(path, financed, rates)
+        sales = self._sold_to_bids(path, block)
+        financing_check, report.financing = check_financing(
+            path, financed, rates, sales, self._sale_rates(sales, block)
+        )
         report.checks.append(financing_check)
 
         owed = int(ledger.ledger.call("owed", fragment_id, block=block))
@@ -922,6 +966,32 @@ class Verifier:
             return []
         topics = [None, [_word_topic(f) for f in path]]
         return self.ledger.event_records(FinancingAccepted, topics, to_block=block)
+
+    def _sold_to_bids(self, path: Sequence[int], block: int) -> list[SoldToBid]:
+        """Sales to standing bids of a fragment of the lineage (indexed by the fragment
+        sold from: a financed split is the child of a lineage fragment, or one itself)."""
+        if not path:
+            return []
+        topics = [None, [_word_topic(f) for f in path]]
+        return self.ledger.event_records(SoldToBid, topics, to_block=block)
+
+    def _sale_rates(
+        self, sales: Sequence[SoldToBid], block: int
+    ) -> dict[tuple[int, int], int | None]:
+        """Each sale's rate from the chain's history, not the bid's state now (its terms may
+        have changed since): the last BidTermsSet of its bid before the sale."""
+        rates: dict[tuple[int, int], int | None] = {}
+        for bid_id in sorted({s.bid_id for s in sales}):
+            history = self.ledger.events("BidTermsSet", [_word_topic(bid_id)], to_block=block)
+            for sale in (s for s in sales if s.bid_id == bid_id):
+                at = (sale.block_number, sale.log_index)
+                before = [e for e in history if (int(e["blockNumber"]), int(e["logIndex"])) < at]
+                if not before:
+                    rates[at] = None
+                    continue
+                terms = BidTerms.from_tuple(before[-1]["args"]["terms"])
+                rates[at] = terms.rate_for(sale.days)
+        return rates
 
     def _role_at(self, account: str, block: int) -> Role | None:
         try:
