@@ -52,6 +52,7 @@ contract BidBook is IBidBook, ReentrancyGuard {
     mapping(uint256 bidId => mapping(address issuer => bool)) private _covers;
     mapping(uint256 bidId => mapping(address seller => uint256 amount)) private _sold;
 
+    /// @notice The book of one ledger, made by that ledger's constructor.
     /// @param ledger_ the ledger that makes this book (it has no code yet: not called here).
     /// @param token the ledger's settlement token.
     constructor(ICreditLedger ledger_, IERC20 token) {

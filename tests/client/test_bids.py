@@ -8,13 +8,14 @@ import pytest
 
 from chain_client.bids import BidStatus, BidTerms, RateBand, pack_rate_bands, unpack_rate_bands
 from chain_client.discount import quote
-from chain_client.ledger_errors import ledger_errors as E
+from chain_client.ledger_errors import ledger_errors as errors
 from tests.client.helpers import DAY, LedgerWorld
 
 BANDS = (RateBand(60, 300), RateBand(120, 450))
 
 
-def terms(world: LedgerWorld, **changes: int) -> BidTerms:
+def terms(world: LedgerWorld, *, dear: bool = False, **changes: int) -> BidTerms:
+    """The test's terms (``dear``: one band at 90% a year instead of BANDS)."""
     values = {
         "min_days": 0,
         "min_amount": 1,
@@ -23,7 +24,7 @@ def terms(world: LedgerWorld, **changes: int) -> BidTerms:
         "expires_at": world.now() + 30 * DAY,
     }
     values.update(changes)
-    return BidTerms(bands=BANDS, **values)
+    return BidTerms(bands=(RateBand(366, 9_000),) if dear else BANDS, **values)
 
 
 def test_bands_pack_and_unpack():
@@ -61,16 +62,16 @@ def test_refusals_are_decoded_and_the_escrow_comes_back(world: LedgerWorld):
     bid_id = world.bank.post_bid(
         terms(world, max_amount=300_000, per_seller_limit=500_000), [world.core.account], 10**6
     ).value
-    with pytest.raises(E.AmountOutsideBidLimits):
+    with pytest.raises(errors.AmountOutsideBidLimits):
         world.supplier.sell_to_bid(bid_id, root, 400_000, 0)
     world.supplier.sell_to_bid(bid_id, root, 300_000, 0)
     assert world.bank.sold_to_bid(bid_id, world.supplier.account) == 300_000
-    with pytest.raises(E.SellerLimitReached):
+    with pytest.raises(errors.SellerLimitReached):
         world.supplier.sell_to_bid(bid_id, root, 300_000, 0)
     payment = world.supplier.quote_bid(bid_id, root, 100_000, world.supplier.account).payment
-    with pytest.raises(E.PaymentBelowMinimum):
+    with pytest.raises(errors.PaymentBelowMinimum):
         world.supplier.sell_to_bid(bid_id, root, 100_000, payment + 1)
-    with pytest.raises(E.NotBidFunder):
+    with pytest.raises(errors.NotBidFunder):
         world.supplier.cancel_bid(bid_id)
     world.bank.change_bid_terms(bid_id, terms(world, max_amount=50_000))
     assert world.bank.bid(bid_id).terms.max_amount == 50_000
@@ -79,7 +80,7 @@ def test_refusals_are_decoded_and_the_escrow_comes_back(world: LedgerWorld):
     before = world.bank.token_balance()
     assert world.bank.cancel_bid(bid_id).value == remaining
     assert world.bank.token_balance() - before == remaining
-    with pytest.raises(E.BidNotOpen):
+    with pytest.raises(errors.BidNotOpen):
         world.supplier.quote_bid(bid_id, root, 10_000, world.supplier.account)
 
 
@@ -97,8 +98,8 @@ def test_every_bid_quotes_or_says_why_not_in_one_batch(world: LedgerWorld):
     assert [b.id for b in world.bank.bids([fits, small])] == [fits, small]
     answers = world.supplier.quote_bids([fits, small, short], root, 500_000, world.supplier.account)
     assert answers[fits] == world.supplier.quote_bid(fits, root, 500_000, world.supplier.account)
-    assert isinstance(answers[small], E.AmountOutsideBidLimits)
-    assert isinstance(answers[short], E.TenorOutOfRange)
+    assert isinstance(answers[small], errors.AmountOutsideBidLimits)
+    assert isinstance(answers[short], errors.TenorOutOfRange)
 
 
 def test_the_verifier_reprices_a_sale_to_a_bid_from_the_chain(world: LedgerWorld):
@@ -108,8 +109,7 @@ def test_the_verifier_reprices_a_sale_to_a_bid_from_the_chain(world: LedgerWorld
     bid_id = world.bank.post_bid(terms(world), [world.core.account], 10**6).value
     financed = world.supplier.sell_to_bid(bid_id, root, 250_000, 0).value
     # the terms change after the sale: the sale is still priced by the terms of its time
-    world.bank.change_bid_terms(bid_id, BidTerms(bands=(RateBand(366, 9_000),), min_days=0,
-        min_amount=1, max_amount=10**9, per_seller_limit=0, expires_at=world.now() + DAY))  # fmt: skip
+    world.bank.change_bid_terms(bid_id, terms(world, expires_at=world.now() + DAY, dear=True))
     report = Verifier(world.w3, world.manifest).verify(financed)
     assert report.ok, report.summary()
     (sale,) = [r for r in report.financing if r.get("bid_id") == bid_id]
