@@ -39,6 +39,7 @@ from api.refusals import RefusalAuditMiddleware, RefusalLog
 from api.routes import (
     admin,
     approvals,
+    bids,
     certificates,
     commands,
     documents,
@@ -232,6 +233,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         certificates,
         fragments,
         financing,
+        bids,
         reports,
         approvals,
         commands,

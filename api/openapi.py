@@ -97,6 +97,13 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             "description": "503 of a command whose transaction is stored: the one a retry "
             "with the same Idempotency-Key finishes",
         },
+        "declined": {
+            "type": "array",
+            "description": "409 `no_bid_fits`: each open bid and why it would not buy "
+            "(`reason`: issuer_not_covered, tenor_out_of_range, amount_above_limit, "
+            "amount_below_limit, budget_exhausted, seller_limit_reached, rate_above_max, ...)",
+            "items": {"type": "object"},
+        },
     },
     "additionalProperties": True,
 }

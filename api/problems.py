@@ -138,7 +138,11 @@ REVERT_MAP: dict[str, tuple[int, str, str]] = {
     "NotIssuer": (403, "not_issuer", "Only the issuer may do this"),
     "NotHolder": (403, "not_holder", "Only the holder of the fragment may do this"),
     "CertificateMatured": (409, "certificate_matured", "The certificate has matured"),
-    "NotMatured": (409, "not_matured", "The certificate has not matured yet"),
+    "NotMatured": (
+        409,
+        "not_matured",
+        "The certificate has not matured yet: before maturity it is repaid in full or not at all",
+    ),
     "InvalidSplitAmount": (
         422,
         "insufficient_value",
@@ -203,6 +207,50 @@ REVERT_MAP: dict[str, tuple[int, str, str]] = {
         "credit_line_in_use",
         "The credit line is in use by certificates that have not moved yet",
     ),
+    # standing bids (the ledger's BidBook; the reasons a quote declines, api/services/bids.py)
+    "UnknownBid": (404, "unknown_bid", "No such bid"),
+    "BidNotOpen": (409, "bid_not_open", "The bid was cancelled"),
+    "BidExpired": (409, "bid_expired", "The bid has expired"),
+    "NotBidFunder": (403, "not_bid_funder", "Only the bid's funder may do this"),
+    "InvalidRateBands": (
+        422,
+        "invalid_rate_bands",
+        "The tenor bands must rise in days, with at most eight, covering the shortest tenor",
+    ),
+    "InvalidBidLimits": (
+        422,
+        "invalid_bid_limits",
+        "The largest amount per sale must be positive and at least the smallest",
+    ),
+    "InvalidBidExpiry": (422, "invalid_expiry", "The bid must expire in the future"),
+    "NotOwnCertificates": (
+        422,
+        "not_own_certificates",
+        "A core enterprise's bid buys only its own certificates",
+    ),
+    "IssuerNotCovered": (
+        409,
+        "issuer_not_covered",
+        "The bid does not buy this core enterprise's certificates",
+    ),
+    "TenorOutOfRange": (409, "tenor_out_of_range", "The fragment's tenor is outside the bid's"),
+    "AmountOutsideBidLimits": (
+        409,
+        "amount_outside_limits",
+        "The amount is outside the bid's limits per sale",
+    ),
+    "BidBudgetExhausted": (409, "budget_exhausted", "The bid's budget cannot pay this sale"),
+    "SellerLimitReached": (
+        409,
+        "seller_limit_reached",
+        "The sale would pass the bid's limit for one seller",
+    ),
+    "PaymentBelowMinimum": (
+        409,
+        "payment_below_minimum",
+        "The bid would pay less than the minimum asked (its terms changed)",
+    ),
+    "NotBidBook": (403, "wrong_role", "Only the ledger's bid book may deliver to a bid"),
 }
 
 

@@ -88,7 +88,17 @@ class ApprovalRuleItem(Strict):
     for a checker."""
 
     action: Literal[
-        "issue", "accept", "split", "transfer", "offer", "accept_offer", "repay", "set_credit_line"
+        "issue",
+        "accept",
+        "split",
+        "transfer",
+        "offer",
+        "accept_offer",
+        "repay",
+        "set_credit_line",
+        "post_bid",
+        "change_bid_budget",
+        "sell_to_bid",
     ]
     min_amount: FenOrZero | None = None
 
@@ -145,6 +155,8 @@ class OfferRequest(Strict):
 
 class RepayRequest(Strict):
     amount: Fen
+    #: before maturity: repay all that is outstanding now (it settles the certificate)
+    early: bool = False
 
 
 class QuotePreviewRequest(Strict):
@@ -478,7 +490,8 @@ class FinancedVolumeRow(BaseModel):
 
 
 class FinancingsCheck(BaseModel):
-    """The accepted offers indexed against the FinancingAccepted events on the chain."""
+    """The financings indexed (accepted offers, sales to standing bids) against the
+    FinancingAccepted and SoldToBid events on the chain."""
 
     indexed_financings: int
     chain_financings: int
@@ -936,8 +949,196 @@ class AddressChallenge(BaseModel):
 
 class SettlementAllowanceRequest(Strict):
     amount: FenOrZero
+    #: who may draw it: the ledger (repaying, buying offers) or its bid book (escrowing a
+    #: standing bid's budget)
+    spender: Literal["ledger", "bid_book"] = "ledger"
 
 
 class SettlementAllowanceAnswer(CommandAnswer):
     action: Literal["approve_settlement"]
     amount: FenText
+
+
+# -- standing bids (issue 14) -----------------------------------------------------------------
+
+
+class RateBandItem(Strict):
+    """Fragments with up to ``up_to_days`` whole days to maturity (and more than the band
+    before) are bought at ``rate_bps`` a year."""
+
+    up_to_days: Annotated[int, Field(ge=1, le=65_535)]
+    rate_bps: Annotated[int, Field(ge=0, le=10_000)]
+
+
+class BidTermsRequest(Strict):
+    """A standing bid's terms (contracts/ledger/LedgerTypes.sol, BidTerms): rates by tenor
+    band (lowest first, at most eight), the shortest tenor, the smallest and largest
+    amount per sale, the most bought from one seller ("0": no such limit), the last
+    moment of sale."""
+
+    bands: Annotated[list[RateBandItem], Field(min_length=1, max_length=8)]
+    min_days: Annotated[int, Field(ge=0, le=65_535)] = 0
+    min_amount: Fen = "1"
+    max_amount: Fen
+    per_seller_limit: FenOrZero = "0"
+    expires_at: UnixTime
+
+
+class BidRequest(BidTermsRequest):
+    """A new standing bid: its terms, whose certificates it buys (core enterprises' ids;
+    a core enterprise's own bid: itself, the default), and the budget escrowed now."""
+
+    issuer_ids: Annotated[list[DbId], Field(min_length=1, max_length=50)] | None = None
+    budget: Fen
+
+
+class BidBudgetRequest(Strict):
+    """The escrow the bid should hold from now on: more is pulled, less paid back."""
+
+    remaining: FenOrZero
+
+
+class FinanceRequest(Strict):
+    """Sell ``amount`` fen of the fragment to a standing bid now: the best one
+    (``"best"``: the highest payment) or one by id, at no more than ``max_rate_bps`` a
+    year if given, the cash to ``payee_id`` (a member; default: yourself)."""
+
+    amount: Fen
+    bid: Literal["best"] | Annotated[int, Field(ge=1, le=2**31 - 1)] = "best"
+    max_rate_bps: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    payee_id: DbId | None = None
+
+
+class RateBandView(BaseModel):
+    up_to_days: int
+    rate_bps: int
+
+
+class BidView(BaseModel):
+    """A standing bid as the chain has it, with its use from the sales the API indexed."""
+
+    id: int
+    funder: str
+    funder_id: int | None
+    funder_name: str | None
+    status: Literal["open", "cancelled"]
+    expired: bool
+    remaining: FenText
+    bought: FenText = Field(description="face value bought so far, whole fen")
+    paid: FenText = Field(description="cash paid out for it so far, whole fen")
+    sales: int
+    bands: list[RateBandView]
+    min_days: int
+    min_amount: FenText
+    max_amount: FenText
+    per_seller_limit: FenText
+    expires_at: int
+    issuer_ids: list[int]
+
+
+class BidQuoteView(BaseModel):
+    """What one bid pays now for the fragment, and the all-in cost as a yearly rate on the
+    cash received (discount / payment x 360 / days; a loan's rate is comparable)."""
+
+    bid_id: int
+    funder_id: int | None
+    funder_name: str | None
+    rate_bps: int
+    days: int
+    discount: FenText
+    payment: FenText
+    annual_cost_bps: int
+    annual_cost_percent: str
+
+
+class DeclinedBidView(BaseModel):
+    """A bid that would not buy, and why: issuer_not_covered, tenor_out_of_range,
+    amount_above_limit, amount_below_limit, budget_exhausted, seller_limit_reached,
+    rate_above_max, bid_expired, or the problem code of the ledger's refusal."""
+
+    bid_id: int
+    funder_id: int | None
+    funder_name: str | None
+    reason: str
+    detail: str
+
+
+class FragmentQuotes(BaseModel):
+    """Every open bid's answer for selling ``amount`` of the fragment now, best first."""
+
+    fragment_id: FragmentIdText
+    amount: FenText
+    quotes: list[BidQuoteView]
+    declined: list[DeclinedBidView]
+
+
+class PostBidAnswer(CommandAnswer):
+    action: Literal["post_bid"]
+    bid_id: int
+    budget: FenText
+    status: Literal["open"]
+
+
+class BidTermsAnswer(CommandAnswer):
+    action: Literal["change_bid_terms"]
+    bid_id: int
+
+
+class BidBudgetAnswer(CommandAnswer):
+    action: Literal["change_bid_budget"]
+    bid_id: int
+    remaining: FenText
+
+
+class CancelBidAnswer(CommandAnswer):
+    action: Literal["cancel_bid"]
+    bid_id: int
+    refunded: FenText
+    status: Literal["cancelled"]
+
+
+class FinanceAnswer(CommandAnswer):
+    """The sale, from the transaction's SoldToBid event: one transaction, the cash paid."""
+
+    action: Literal["sell_to_bid"]
+    bid_id: int
+    fragment_id: FragmentIdText
+    financed_fragment_id: FragmentIdText
+    amount: FenText
+    payee_id: int | None = None
+    payee: str | None = None
+    discount: FenText | None = None
+    payment: FenText | None = None
+    days: int | None = None
+
+
+class PortfolioHolding(BaseModel):
+    """What the funder holds of one core enterprise's certificates maturing on one day
+    (China time): the face value still owed to it and what was paid already."""
+
+    issuer_id: int | None
+    issuer_name: str | None
+    maturity_date: str
+    fragments: int
+    face_value: FenText
+    paid: FenText
+
+
+class PortfolioExposure(BaseModel):
+    """Per core enterprise: what the funder holds of its certificates, unpaid, next to the
+    credit line it extends to it (limit, used by issued certificates, available)."""
+
+    core_enterprise_id: int | None
+    name: str | None
+    held_unpaid: FenText
+    credit_limit: FenText
+    credit_used: FenText
+    credit_available: FenText
+
+
+class Portfolio(BaseModel):
+    """A funder's book: bought fragments by issuer and maturity, exposure per core
+    enterprise next to its credit lines (its standing bids: GET /v1/bids?mine=true)."""
+
+    holdings: list[PortfolioHolding]
+    exposure: list[PortfolioExposure]

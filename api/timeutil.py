@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+
+#: China Standard Time: no daylight saving, so a fixed offset is exact and needs no tz data.
+CST = timezone(timedelta(hours=8), "CST")
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def china_date(ts: int) -> str:
+    """A Unix time (block time) as its date in China ("2027-06-30"): the business's day."""
+    return datetime.fromtimestamp(int(ts), tz=UTC).astimezone(CST).strftime("%Y-%m-%d")

@@ -13,18 +13,16 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from api.cli.money import format_cny
+from api.timeutil import CST
 from chain_client.ledger_types import format_fragment_id
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
-
-#: China Standard Time: no daylight saving, so a fixed offset is exact and needs no tz data.
-CST = timezone(timedelta(hours=8), "CST")
 
 
 def stdout() -> Console:

@@ -62,6 +62,9 @@ APPROVABLE = (
     "accept_offer",
     "repay",
     "set_credit_line",
+    "post_bid",
+    "change_bid_budget",
+    "sell_to_bid",
 )
 
 #: runs an approved command's transaction (CommandRunner.send)

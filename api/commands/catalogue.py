@@ -24,6 +24,7 @@ from api.commands.journal import decode_args, decode_kwargs, encode_args, encode
 from api.models import Document, Organization
 from api.services import responders
 from api.services.responders import Responder
+from chain_client.bids import BidTerms
 from chain_client.ledger import Calls, LedgerCall
 
 P = ParamSpec("P")
@@ -248,8 +249,39 @@ APPROVE_SETTLEMENT = ChainCommand(
     "approve_settlement",
     Calls.approve_settlement,
     responders.echo("amount"),
-    text("allow the ledger to draw up to {amount} of settlement cash", amount=0),
+    explain.approve_settlement,
     arg(0),
+)
+
+
+def _post_bid(calls: Calls, terms: list[int], issuers: list[str], budget: int) -> LedgerCall:
+    """Calls.post_bid with the terms as their ABI tuple (what the journal can store)."""
+    return calls.post_bid(BidTerms.from_tuple(terms), issuers, budget)
+
+
+def _change_bid_terms(calls: Calls, bid_id: int, terms: list[int]) -> LedgerCall:
+    return calls.change_bid_terms(bid_id, BidTerms.from_tuple(terms))
+
+
+POST_BID = ChainCommand("post_bid", _post_bid, responders.post_bid, explain.post_bid, arg(2), 201)
+CHANGE_BID_TERMS = ChainCommand(
+    "change_bid_terms",
+    _change_bid_terms,
+    responders.echo("bid_id"),
+    explain.change_bid_terms,
+)
+CHANGE_BID_BUDGET = ChainCommand(
+    "change_bid_budget",
+    Calls.change_bid_budget,
+    responders.echo("bid_id", "remaining"),
+    text("set the budget left in bid {id} to {amount}", id=0, amount=1),
+    arg(1),
+)
+CANCEL_BID = ChainCommand(
+    "cancel_bid", Calls.cancel_bid, responders.cancel_bid, text("cancel bid {id}", id=0)
+)
+SELL_TO_BID = ChainCommand(
+    "sell_to_bid", Calls.sell_to_bid, responders.sell_to_bid, explain.sell_to_bid, arg(2)
 )
 PAUSE = ChainCommand("pause", Calls.pause, responders.echo(), text("pause the ledger"))
 UNPAUSE = ChainCommand("unpause", Calls.unpause, responders.echo(), text("unpause the ledger"))
@@ -274,6 +306,11 @@ CATALOGUE: dict[str, ChainCommand[...]] = {
         SUSPEND,
         REINSTATE,
         APPROVE_SETTLEMENT,
+        POST_BID,
+        CHANGE_BID_TERMS,
+        CHANGE_BID_BUDGET,
+        CANCEL_BID,
+        SELL_TO_BID,
         PAUSE,
         UNPAUSE,
     )

@@ -15,6 +15,8 @@ from typing import Any
 
 from api.cli.money import format_cny
 from api.cli.output import when
+from chain_client.bids import BidTerms
+from chain_client.discount import percent_text
 from chain_client.ledger import Ledger
 from chain_client.ledger_types import Offer, Quote, certificate_id_of, seq_of
 
@@ -117,3 +119,48 @@ def fragment_value(args: Sequence[Any], facts: Facts) -> int | None:
 def face_value(args: Sequence[Any], facts: Facts) -> int | None:
     """Accepting a certificate (its id first) takes on its face value."""
     return facts.ledger.certificate(int(args[0])).face_value
+
+
+def bands(terms: BidTerms) -> str:
+    """A bid's rates by tenor in words: "3.00% up to 90 days, 3.50% up to 180 days"."""
+    return ", ".join(f"{percent_text(b.rate_bps)}% up to {b.up_to_days} days" for b in terms.bands)
+
+
+def post_bid(args: Sequence[Any], facts: Facts) -> str:
+    """Posting a standing bid: its budget, whose certificates, its rates and limits."""
+    terms = BidTerms.from_tuple(args[0])
+    issuers = ", ".join(facts.name_of(str(a)) for a in args[1])
+    return (
+        f"post a standing bid of {cny(int(args[2]))} for certificates of {issuers}: "
+        f"{bands(terms)}, {cny(terms.min_amount)} to {cny(terms.max_amount)} a sale, "
+        f"open until {when(terms.expires_at)}"
+    )
+
+
+def change_bid_terms(args: Sequence[Any], facts: Facts) -> str:
+    terms = BidTerms.from_tuple(args[1])
+    return (
+        f"change bid {int(args[0])} to {bands(terms)}, {cny(terms.min_amount)} to "
+        f"{cny(terms.max_amount)} a sale, open until {when(terms.expires_at)}"
+    )
+
+
+def sell_to_bid(args: Sequence[Any], facts: Facts) -> str:
+    """Selling to a bid: what, to which bid, the least accepted, and who is paid."""
+    bid_id, fragment_id, amount, min_payment, payee = args
+    paid = f", paid to {facts.name_of(str(payee))}" if int(str(payee), 16) else ""
+    return (
+        f"sell {cny(int(amount))} of {fragment(int(fragment_id))} to bid {int(bid_id)} for "
+        f"at least {cny(int(min_payment))}{paid}"
+    )
+
+
+def approve_settlement(args: Sequence[Any], facts: Facts) -> str:
+    """An allowance: how much, and for whom (the ledger, or its bid book's escrow)."""
+    spender = str(args[1]) if len(args) > 1 and args[1] else facts.ledger.address
+    whom = (
+        "the ledger's bid book (standing bids' escrow)"
+        if spender.lower() == facts.ledger.bid_book_address.lower()
+        else "the ledger"
+    )
+    return f"allow {whom} to draw up to {cny(int(args[0]))} of settlement cash"

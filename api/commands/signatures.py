@@ -108,17 +108,19 @@ class _Refused(Exception):  # noqa: N818 - control flow
     """The node refused the signed bytes and holds nothing of them."""
 
 
-def allowance_too_low(needed: int, have: int) -> Problem:
+def allowance_too_low(needed: int, have: int, spender: str = "ledger") -> Problem:
+    whom = "the ledger" if spender == "ledger" else "the ledger's bid book"
     return Problem(
         409,
         "allowance_too_low",
         "The settlement allowance is too low",
         f"This command draws up to {cny(needed)} of settlement cash, and your organization "
-        f"allows the ledger {cny(have)}. Raise it first with POST "
-        "/v1/organizations/me/settlement-allowance (amount in fen), then send the command "
-        "again with a new Idempotency-Key.",
+        f"allows {whom} {cny(have)}. Raise it first with POST "
+        f'/v1/organizations/me/settlement-allowance (amount in fen, "spender": "{spender}"), '
+        "then send the command again with a new Idempotency-Key.",
         needed=str(needed),
         allowance=str(have),
+        spender=spender,
     )
 
 
@@ -181,15 +183,21 @@ class Signatures:
         ``allowance_too_low`` if what it draws is not allowed already."""
         if call.before_signing is None:
             return call
+        spender = None  # the ledger
         if call.function == "acceptOffer":
             needed = ledger._payment_bound(int(call.args[0]))
         elif call.function == "repay":
             needed = int(call.args[1])
+        elif call.function == "postBid":  # the budget, escrowed by the bid book
+            needed, spender = int(call.args[2]), ledger.bid_book_address
+        elif call.function == "changeBidBudget":  # a top-up of the escrow
+            bid_id, remaining = int(call.args[0]), int(call.args[1])
+            needed, spender = remaining - ledger.bid(bid_id).remaining, ledger.bid_book_address
         else:  # a step this module does not know: refuse rather than sign it unseen
             raise TypeError(f"{call.function} has a step before signing that needs a key")
-        have = ledger.allowance()
+        have = ledger.allowance(spender=spender)
         if have < needed:
-            raise allowance_too_low(needed, have)
+            raise allowance_too_low(needed, have, "bid_book" if spender else "ledger")
         return replace(call, before_signing=None)
 
     def _next_nonce(self, sender: str) -> int:

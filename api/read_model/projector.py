@@ -1,6 +1,6 @@
-"""The projector: ledger events into the read model (events, certificates, fragments,
-offers). It is the read model's only writer (docs/design.md): one per server, driven by the
-indexing process (:meth:`api.indexer.Indexer.follow`).
+"""The projector: ledger events (and its bid book's) into the read model (events,
+certificates, fragments, offers). It is the read model's only writer (docs/design.md): one
+per server, driven by the indexing process (:meth:`api.indexer.Indexer.follow`).
 
 Why rows are re-read from the chain rather than folded from event deltas: an event says
 *which* certificate or fragment changed; its state at the page's last block is read in one
@@ -114,8 +114,9 @@ class Projector:
         self.store = DbCheckpointStore()
         self.reader = EventReader(
             ledger.w3,
-            ledger.address,
-            ledger.ledger.abi,
+            # the bid book's events (bids, sales to them) are part of the history too
+            [ledger.address, ledger.bid_book_address],
+            [*ledger.ledger.abi, *(e for e in ledger.book.abi if e.get("type") == "event")],
             self.store,
             start_block=ledger.manifest.deployment_block,
             page_size=page_size,

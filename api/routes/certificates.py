@@ -167,10 +167,27 @@ def repay(
     ctx: CommandContext = Depends(command_context),  # noqa: B008
     p: Principal = Depends(require_roles(CORE_ENTERPRISE)),  # noqa: B008
 ) -> JSONResponse:
-    """Issuer: pay (part of) a matured certificate; the maturity job pays the holders."""
+    """Issuer: pay (part of) a matured certificate; the maturity job pays the holders.
+
+    Before maturity only all that is outstanding, and only with ``early: true`` (early
+    repayment settles the certificate at once: docs/design.md). Why ask for it: an
+    issuer's script or treasurer that repays "what is outstanding" a day too soon would
+    otherwise pay early without meaning to; without it the answer is 409 ``not_matured``
+    and nothing is sent."""
 
     def plan() -> ChainPlan:
         certificate_for_command(session, rt.gateway.ledger, p, certificate_id)
+        if not body.early:
+            maturity = rt.gateway.ledger.certificate(certificate_id).maturity
+            if rt.gateway.block_time() < maturity:
+                raise Problem(
+                    409,
+                    "not_matured",
+                    "The certificate has not matured yet",
+                    f"Certificate {certificate_id} matures at {maturity} (block time). To "
+                    "repay all that is outstanding now, send early: true; before maturity "
+                    "nothing less is taken.",
+                )
         return catalogue.REPAY.plan(p.address or "", certificate_id, fen(body.amount))
 
     return command_response(
@@ -178,7 +195,7 @@ def repay(
             ctx,
             catalogue.REPAY,
             f"certificate:{certificate_id}",
-            {"certificate_id": certificate_id, "amount": body.amount},
+            {"certificate_id": certificate_id, **body.model_dump()},
             plan,
         )
     )

@@ -512,20 +512,23 @@ def settlement_allowance(
     _: Principal = Depends(require_roles(CORE_ENTERPRISE, FINANCIER)),  # noqa: B008
 ) -> JSONResponse:
     """Core enterprise or financier: allow the ledger to draw up to ``amount`` fen of your
-    settlement cash (what repaying and buying offers pull). A key the service keeps is
-    allowed at onboarding; an organization that signs its own transactions sets it here
-    (prepared for its signature like any command)."""
+    settlement cash (what repaying and buying offers pull), or with ``spender: bid_book``
+    its bid book (what posting or topping up a standing bid escrows). A key the service
+    keeps is allowed as needed; an organization that signs its own transactions sets it
+    here (prepared for its signature like any command)."""
     p = ctx.principal
 
     def plan() -> ChainPlan:
-        return catalogue.APPROVE_SETTLEMENT.plan(p.address or "", fen(body.amount))
+        ledger = rt.gateway.ledger
+        spender = ledger.bid_book_address if body.spender == "bid_book" else ledger.address
+        return catalogue.APPROVE_SETTLEMENT.plan(p.address or "", fen(body.amount), spender)
 
     return command_response(
         rt.runner.run_chain(
             ctx,
             catalogue.APPROVE_SETTLEMENT,
             f"organization:{p.org_id}",
-            {"amount": body.amount},
+            body.model_dump(),
             plan,
         )
     )

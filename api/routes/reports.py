@@ -8,6 +8,7 @@ until the read model covers the chain's head (:func:`_covering_the_head`).
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Annotated
@@ -18,7 +19,7 @@ from sqlmodel import Session, col, select
 from api.auth import OVERSEERS, Principal, require_roles
 from api.deps import ReadSessionDep, RuntimeDep
 from api.indexer import HEAD_WAIT_TIMEOUT
-from api.models import CertificateRow, OfferRow, Organization
+from api.models import CertificateRow, ChainEvent, OfferRow, Organization
 from api.runtime import Runtime
 from api.schemas import (
     CertificatesCheck,
@@ -133,7 +134,8 @@ def financed_volume(
     session: ReadSessionDep,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> FinancedVolumeReport:
-    """Per bank: face amount bought, cash paid and discount earned (accepted offers)."""
+    """Per funder: face amount bought, cash paid and discount earned (accepted offers and
+    sales to standing bids)."""
     _covering_the_head(rt)
     names = _names(session)
     totals: dict[str, _Volume] = {}
@@ -144,7 +146,17 @@ def financed_volume(
         entry.payment += int(o.payment or 0)
         entry.discount += int(o.discount or 0)
         entry.financings += 1
-    chain_count = len(rt.gateway.ledger.events("FinancingAccepted"))
+    sales = session.exec(select(ChainEvent).where(ChainEvent.event == "SoldToBid")).all()
+    for row in sales:
+        sale = json.loads(row.args)
+        entry = totals.setdefault(str(sale["funder"]), _Volume())
+        entry.amount += int(sale["amount"])
+        entry.payment += int(sale["payment"])
+        entry.discount += int(sale["discount"])
+        entry.financings += 1
+    ledger = rt.gateway.ledger
+    chain_count = len(ledger.events("FinancingAccepted")) + len(ledger.events("SoldToBid"))
+    indexed = len(offers) + len(sales)
     return FinancedVolumeReport(
         volume=[
             FinancedVolumeRow(
@@ -158,9 +170,9 @@ def financed_volume(
             for financier, entry in totals.items()
         ],
         check=FinancingsCheck(
-            indexed_financings=len(offers),
+            indexed_financings=indexed,
             chain_financings=chain_count,
-            consistent_with_chain=chain_count == len(offers),
+            consistent_with_chain=chain_count == indexed,
         ),
     )
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.chain import ChainGateway
-from chain_client.events import FinancingAccepted
+from chain_client.events import FinancingAccepted, SoldToBid
 from chain_client.ledger_types import TxOutcome
 
 
@@ -108,3 +108,46 @@ def accept_offer(m: Mined) -> dict[str, Any]:
 def paid(m: Mined) -> dict[str, Any]:
     """The request, and the fen the transaction paid out."""
     return {**m.base(), **m.request, "paid": str(m.outcome.value or 0)}
+
+
+def post_bid(m: Mined) -> dict[str, Any]:
+    return {
+        **m.base(),
+        "bid_id": m.outcome.value,
+        "budget": m.request["budget"],
+        "status": "open",
+    }
+
+
+def cancel_bid(m: Mined) -> dict[str, Any]:
+    """The escrow paid back (``refunded``) from the transaction's BidCancelled event."""
+    return {
+        **m.base(),
+        "bid_id": m.request["bid_id"],
+        "refunded": str(m.outcome.value or 0),
+        "status": "cancelled",
+    }
+
+
+def sell_to_bid(m: Mined) -> dict[str, Any]:
+    """The sale as the transaction's SoldToBid event says it: the fragment the funder
+    now holds, the price, who was paid."""
+    body: dict[str, Any] = {
+        **m.base(),
+        "bid_id": m.request.get("bid"),
+        "fragment_id": m.request["fragment_id"],
+        "financed_fragment_id": str(m.outcome.value),
+        "amount": m.request["amount"],
+        "payee_id": m.request.get("payee_id"),
+    }
+    receipt = m.gateway.receipt(m.outcome.tx_hash, just_mined=True)
+    if receipt is not None:
+        for event in m.gateway.ledger.receipt_records(receipt, SoldToBid):
+            body.update(
+                bid_id=event.bid_id,
+                discount=str(event.discount),
+                payment=str(event.payment),
+                days=event.days,
+                payee=event.payee,
+            )
+    return body

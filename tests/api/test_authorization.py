@@ -93,6 +93,17 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/commands/{command_id}/signature"): {"supplier"},
     ("POST", "/v1/organizations/address-challenge"): {"operator"},
     ("POST", "/v1/organizations/me/settlement-allowance"): {"core_enterprise", "financier"},
+    # standing bids: funders post and manage theirs (another's: 403 not_bid_funder, the
+    # ledger's reason); every member sees them; a holder asks quotes and sells
+    ("POST", "/v1/bids"): {"core_enterprise", "financier"},
+    ("GET", "/v1/bids"): ALL,
+    ("GET", "/v1/bids/{bid_id}"): ALL,
+    ("PUT", "/v1/bids/{bid_id}/terms"): {"core_enterprise", "financier"},
+    ("PUT", "/v1/bids/{bid_id}/budget"): {"core_enterprise", "financier"},
+    ("POST", "/v1/bids/{bid_id}/cancel"): {"core_enterprise", "financier"},
+    ("GET", "/v1/fragments/{fragment_id}/quotes"): HOLDERS,
+    ("POST", "/v1/fragments/{fragment_id}/finance"): HOLDERS,
+    ("GET", "/v1/portfolio"): {"core_enterprise", "financier"},
 }
 
 
@@ -160,6 +171,17 @@ def test_authorization_matrix(matrix_world: World) -> None:
     key = w.client.post(
         f"/v1/organizations/{w.tier2.org_id}/api-keys", json={}, headers=w.operator.headers
     ).json()
+    terms = {
+        "bands": [{"up_to_days": 366, "rate_bps": 100}],
+        "max_amount": "1000",
+        "expires_at": w.block_time() + 86_400,
+    }
+    bid = w.client.post(
+        "/v1/bids",
+        json={**terms, "issuer_ids": [w.core.org_id], "budget": "1000"},
+        headers=w.bank.headers,
+    )
+    assert bid.status_code == 201, bid.text
     fx = {
         "key_org_id": w.tier2.org_id,
         "path": {
@@ -170,6 +192,7 @@ def test_authorization_matrix(matrix_world: World) -> None:
             "fragment_id": root,
             "offer_id": offer_id,
             "command_id": waiting.json()["command_id"],
+            "bid_id": bid.json()["bid_id"],
         },
         "bodies": {
             ("POST", "/v1/organizations"): {"name": "x", "uscc": "bad", "role": "supplier"},
@@ -212,6 +235,12 @@ def test_authorization_matrix(matrix_world: World) -> None:
             },
             # as large as onboarding set it: later tests still repay and buy
             ("POST", "/v1/organizations/me/settlement-allowance"): {"amount": "9" * 38},
+            # a bid of another funder's than the core enterprise's own: refused by the ledger
+            ("POST", "/v1/bids"): {**terms, "issuer_ids": [w.core.org_id], "budget": "1"},
+            ("PUT", "/v1/bids/{bid_id}/terms"): terms,
+            ("PUT", "/v1/bids/{bid_id}/budget"): {"remaining": "1000"},
+            # no bid at a rate of 0: 409 no_bid_fits, nothing sold
+            ("POST", "/v1/fragments/{fragment_id}/finance"): {"amount": "1", "max_rate_bps": 0},
         },
     }
     failures = []

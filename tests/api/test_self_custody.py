@@ -674,3 +674,33 @@ def test_an_approved_command_then_awaits_the_signature(selfworld: World) -> None
         assert outcomes == ["pending_approval", "approved", "prepared", "submitted", "succeeded"]
     finally:
         c.put("/v1/approval-policy", json={"rules": []}, headers=bank.headers)
+
+
+def test_a_self_custody_bank_posts_a_standing_bid_it_signs(selfworld: World) -> None:
+    """Posting a bid escrows its budget in the ledger's bid book: a self-custody bank is
+    told to allow the book first (409 allowance_too_low, spender bid_book, nothing
+    prepared), raises that allowance with a transaction it signs, then signs the bid."""
+    w, c = selfworld, selfworld.client
+    bank, key = w.sbank, w.keys["sbank"]  # type: ignore[attr-defined]
+    body = {
+        "bands": [{"up_to_days": 366, "rate_bps": 350}],
+        "max_amount": "10000000",
+        "expires_at": w.block_time() + 86_400,
+        "issuer_ids": [w.score.org_id],
+        "budget": "20000000",
+    }
+    r = c.post("/v1/bids", json=body, headers=bank.headers)
+    assert r.status_code == 409, r.text
+    assert r.json()["code"] == "allowance_too_low" and r.json()["spender"] == "bid_book"
+    r = c.post(
+        "/v1/organizations/me/settlement-allowance",
+        json={"amount": "20000000", "spender": "bid_book"},
+        headers=bank.headers,
+    )
+    assert "bid book" in r.json()["summary"]
+    sign_through(w, bank, key, r)
+    r = c.post("/v1/bids", json=body, headers=bank.headers)
+    assert "post a standing bid of 200,000.00 CNY" in r.json()["summary"]
+    posted = sign_through(w, bank, key, r, status=201)
+    bid = w.rt.gateway.ledger.bid(posted["bid_id"])
+    assert bid.funder == bank.address and bid.remaining == 20000000
