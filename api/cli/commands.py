@@ -16,8 +16,14 @@ with --keys-file/SCF_KEYS_FILE, and --json):
   scf finance offer FRAGMENT BANK AMOUNT --rate 3.65% [--expires-in-days N | --expires DATE]
   scf finance accept OFFER          (the bank's side)
   scf finance withdraw OFFER
+  scf finance sell FRAGMENT AMOUNT [--bid BID] [--max-rate R] [--payee ORG]   (to a standing bid)
+  scf quotes FRAGMENT [AMOUNT] [--max-rate R]      (every standing bid's price, best first)
+  scf bid post --band DAYS:RATE [--band ...] --budget AMOUNT [--issuer ORG ...] [--min-days N]
+               [--min-amount A] [--max-amount A] [--per-seller-limit A] [--expires-in-days N]
+  scf bid list [--mine] [--status open|cancelled] | bid show BID
+  scf bid budget BID AMOUNT | bid cancel BID
   scf quote OFFER | scf quote --fragment F --amount A --rate R
-  scf repay CERTIFICATE [AMOUNT] [--wait [--timeout S]]
+  scf repay CERTIFICATE [AMOUNT] [--early] [--wait [--timeout S]]
   scf claim [FRAGMENT ...]
   scf verify FRAGMENT               (exit 4 if a check failed)
   scf sign PREPARED.json | --command ID [--sign-with KEY] [--submit]   (self-custody)
@@ -39,7 +45,13 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import commands_approvals, commands_ledger, commands_sign, commands_views
+from api.cli import (
+    commands_approvals,
+    commands_bids,  # also adds `finance sell` to commands_ledger.finance_app
+    commands_ledger,
+    commands_sign,
+    commands_views,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -47,7 +59,9 @@ def register(app: typer.Typer) -> None:
     app.registered_commands.extend(commands_views.app.registered_commands)
     app.registered_commands.extend(commands_ledger.app.registered_commands)
     app.registered_commands.extend(commands_sign.app.registered_commands)
+    app.registered_commands.extend(commands_bids.app.registered_commands)
     app.add_typer(commands_ledger.finance_app, name="finance")
+    app.add_typer(commands_bids.bid_app, name="bid")
     app.add_typer(commands_approvals.keys_app, name="keys")
     app.add_typer(commands_approvals.policy_app, name="policy")
     app.add_typer(commands_approvals.approvals_app, name="approvals")

@@ -50,6 +50,9 @@ APPROVABLE = (
     "accept_offer",
     "repay",
     "set_credit_line",
+    "post_bid",
+    "change_bid_budget",
+    "sell_to_bid",
 )
 
 keys_app = typer.Typer(

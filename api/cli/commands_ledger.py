@@ -278,8 +278,17 @@ def repay(
             "payout_pending, if the payout is not done by then).",
         ),
     ] = 300.0,
+    early: Annotated[
+        bool,
+        typer.Option(
+            "--early",
+            help="Before maturity: repay all that is outstanding now (it settles the "
+            "certificate; without this flag an early repayment is refused).",
+        ),
+    ] = False,
 ) -> None:
-    """Core enterprise: repay a matured certificate; the ledger pays every holder pro rata."""
+    """Core enterprise: repay a matured certificate (or, with --early, one not matured yet,
+    in full); the ledger pays every holder pro rata."""
     cert = cli.api.get(f"/certificates/{certificate}")
     outstanding = int(cert.get("outstanding", "0"))
     fen = parse_cny(amount) if amount is not None else outstanding
@@ -287,7 +296,10 @@ def repay(
         raise LocalRefusalError(
             "nothing_owed", f"Certificate {certificate} has nothing outstanding."
         )
-    result = cli.api.post(f"/certificates/{certificate}/repay", {"amount": str(fen)})
+    body: dict[str, Any] = {"amount": str(fen)}
+    if early:
+        body["early"] = True
+    result = cli.api.post(f"/certificates/{certificate}/repay", body)
     data: dict[str, Any] = {"repayment": result}
     if wait:
         data["certificate"] = _wait_for_payout(cli, certificate, timeout)

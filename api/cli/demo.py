@@ -2,9 +2,12 @@
 
 The story: the core enterprise issues a 1,000,000.00 CNY certificate for a 180-day payable;
 the tier-1 supplier accepts and splits 300,000.00 to tier 2, who splits 120,000.00 to tier 3;
-tier 3 finances its fragment at a bank at 3.65% and gets the discounted cash at once; the
-chain clock moves to maturity; the core enterprise repays once and every holder, the bank
-included, is paid automatically; the bank verifies a fragment from the chain alone. It ends
+tier 3 finances its fragment at a bank at 3.65% and gets the discounted cash at once; then
+both banks post standing bids and tier 3 sells a second piece to the best of them in one
+call and one transaction, nobody at either bank acting (the banks then close their bids
+and take back the escrow left); the chain clock moves to maturity; the core enterprise
+repays once and every holder, the banks included, is paid automatically; the bank
+verifies a fragment from the chain alone. It ends
 with who held and was paid what, and checks that the totals balance.
 
 The bank keeps four eyes on its money and, in the network `scf up` seeds, its own key
@@ -41,7 +44,7 @@ from web3.types import RPCEndpoint
 from api.cli.client import ApiClient, ApiRefusedError
 from api.cli.money import format_cny
 from api.cli.own_signer import SIGNER_DIR, OwnSigner, OwnSignerError, SignedCommand
-from api.cli.seed import BANK_A, CORE, OPERATOR, TIER1, TIER2, TIER3, KeyEntry
+from api.cli.seed import BANK_A, BANK_B, CORE, OPERATOR, TIER1, TIER2, TIER3, KeyEntry
 from chain_client import connect
 from chain_client.ledger import Ledger
 from chain_client.manifest import DeploymentManifest
@@ -52,9 +55,15 @@ FACE = 100_000_000  # 1,000,000.00 CNY
 TO_TIER2 = 30_000_000
 TO_TIER3 = 12_000_000
 RATE_BPS = 365
+#: the standing bids of the story: bank A's and bank B's rates, each one's budget, and what
+#: tier 3 sells to the best of them
+BID_RATES_BPS = {BANK_A: 350, BANK_B: 330}
+BID_BUDGET = 10_000_000  # 100,000.00 CNY each
+TO_BID = 6_000_000  # 60,000.00 CNY
 #: maturity on a chain whose clock cannot be moved: long enough for the issue, the two
-#: splits and the financing to be mined and confirmed first (a few blocks each)
-REAL_CHAIN_TENOR = 120
+#: splits, the offer's financing and the standing bids' (posted, sold to, closed) to be
+#: mined and confirmed first (a few blocks each)
+REAL_CHAIN_TENOR = 180
 #: anvil's chain id: the one chain whose clock the demo moves
 DEV_CHAIN_ID = 31337
 
@@ -136,7 +145,7 @@ def _play(
     as_ = {name: base.as_key(str(entry["api_key"])) for name, entry in keys.items()}
     org = {name: int(entry["org_id"]) for name, entry in keys.items()}
     w3 = connect(rpc_url)
-    players = (CORE, BANK_A, TIER1, TIER2, TIER3)
+    players = (CORE, BANK_A, BANK_B, TIER1, TIER2, TIER3)
 
     def balance(name: str) -> int:
         return int(as_[OPERATOR].get(f"/organizations/{org[name]}/balance")["balance"])
@@ -190,10 +199,14 @@ def _play(
     piece3 = as_[TIER2].post(
         f"/fragments/{piece2}/split", {"to_org_id": org[TIER3], "amount": str(TO_TIER3)}
     )["fragment_id"]
+    # tier 3's second piece, which it will sell to a standing bid
+    piece3b = as_[TIER2].post(
+        f"/fragments/{piece2}/split", {"to_org_id": org[TIER3], "amount": str(TO_BID)}
+    )["fragment_id"]
     say(
         "split",
         f"{TIER2} pays {TIER3} (tier 3) {format_cny(TO_TIER3)} (fragment {piece3}, "
-        f"child of {piece2})",
+        f"child of {piece2}) and {format_cny(TO_BID)} more (fragment {piece3b})",
     )
 
     offer = as_[TIER3].post(
@@ -219,13 +232,14 @@ def _play(
     bank = _Bank.at(base, as_[BANK_A], org[BANK_A], signer_dir)
     try:
         financed = bank.accept(offer_id, TO_TIER3, Ledger(w3, manifest), say)
+        say(
+            "finance",
+            f"{BANK_A} accepts: {format_cny(financed['payment'])} CNY reach {TIER3} and "
+            f"the fragment reaches the bank in one transaction (DvP)",
+        )
+        _sell_to_best_bid(as_, org, bank, str(piece3b), maturity, chain_time(), say)
     finally:
         bank.close()
-    say(
-        "finance",
-        f"{BANK_A} accepts: {format_cny(financed['payment'])} CNY reach {TIER3} and "
-        f"the fragment reaches the bank in one transaction (DvP)",
-    )
 
     if clock_moves:
         w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [maturity - chain_time() + 60])
@@ -356,6 +370,22 @@ class _Bank:
             self.signed.append(step)
         return done
 
+    def post_bid(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A standing bid of the bank's, signed by its own key if it keeps it: first the
+        bid book's allowance for the budget (the escrow it pulls)."""
+        assert self.maker is not None
+        if self.signer is not None:
+            answer = self.maker.post(
+                "/organizations/me/settlement-allowance",
+                {"amount": body["budget"], "spender": "bid_book"},
+            )
+            self._signed(answer, "the bid book's allowance")
+        return dict(self._signed(self.maker.post("/bids", body), "the bid"))
+
+    def cancel_bid(self, bid_id: int) -> dict[str, Any]:
+        assert self.maker is not None
+        return dict(self._signed(self.maker.post(f"/bids/{bid_id}/cancel"), "closing the bid"))
+
     def accept(
         self, offer_id: int, amount: int, ledger: Ledger, say: Callable[[str, str], None]
     ) -> dict[str, Any]:
@@ -427,6 +457,60 @@ class _Bank:
             f"{self.signed[-1].tx_hash[:18]}... from {self.address}",
         )
         return dict(financed)
+
+
+def _sell_to_best_bid(
+    as_: dict[str, ApiClient],
+    org: dict[str, int],
+    bank: _Bank,
+    piece: str,
+    maturity: int,
+    now: int,
+    say: Callable[[str, str], None],
+) -> None:
+    """Financing without people: both banks post standing bids (bank A's signed by its own
+    key), tier 3 asks every bid's price and sells to the best in one call and one
+    transaction, and the banks close their bids (the escrow left goes back to them)."""
+    terms = {"max_amount": str(BID_BUDGET), "expires_at": min(now + DAY, maturity)}
+    bids = {}
+    for name in (BANK_A, BANK_B):
+        body = {
+            **terms,
+            "bands": [{"up_to_days": 366, "rate_bps": BID_RATES_BPS[name]}],
+            "issuer_ids": [org[CORE]],
+            "budget": str(BID_BUDGET),
+        }
+        bids[name] = int(
+            bank.post_bid(body)["bid_id"]
+            if name == BANK_A
+            else as_[name].post("/bids", body)["bid_id"]
+        )
+    say(
+        "bids",
+        f"{BANK_A} and {BANK_B} post standing bids for {CORE}'s certificates, at "
+        f"{BID_RATES_BPS[BANK_A] / 100:.2f}% and {BID_RATES_BPS[BANK_B] / 100:.2f}% a year, "
+        f"{format_cny(BID_BUDGET)} CNY each escrowed in the ledger's bid book "
+        f"({BANK_A}'s signed by its own key); nobody at either bank acts per sale",
+    )
+    quotes = as_[TIER3].get(f"/fragments/{piece}/quotes?amount={TO_BID}")
+    ranked = ", ".join(
+        f"{q['funder_name']} pays {format_cny(q['payment'])} (all-in {q['annual_cost_percent']}%)"
+        for q in quotes["quotes"]
+    )
+    say("quotes", f"{TIER3} asks every bid for {format_cny(TO_BID)} of fragment {piece}: {ranked}")
+    sold = as_[TIER3].post(f"/fragments/{piece}/finance", {"amount": str(TO_BID), "bid": "best"})
+    best = quotes["quotes"][0] if quotes["quotes"] else {}
+    if int(sold["bid_id"]) != bids[BANK_B] or sold["payment"] != best.get("payment"):
+        raise DemoError(f"the sale did not go to the best bid: {sold} (quotes {quotes})")
+    say(
+        "cash",
+        f"{TIER3} sells to the best bid, {BANK_B}'s, in one call: {format_cny(sold['payment'])} "
+        f"CNY on its balance and the fragment at {BANK_B} in one transaction (block "
+        f"{sold['block_number']})",
+    )
+    refunded = int(bank.cancel_bid(bids[BANK_A])["refunded"])
+    refunded += int(as_[BANK_B].post(f"/bids/{bids[BANK_B]}/cancel")["refunded"])
+    say("close", f"both banks close their bids: {format_cny(refunded)} CNY of escrow back")
 
 
 def _verify_from(

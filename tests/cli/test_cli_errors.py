@@ -437,6 +437,10 @@ def test_the_scf_app_carries_every_role_command() -> None:
         "fragments",
         "offers",
         "orgs",
+        "bid",
+        "quotes",
     }
     finance = get_command(app).commands["finance"]  # type: ignore[attr-defined]
-    assert set(finance.commands) == {"offer", "accept", "withdraw"}
+    assert set(finance.commands) == {"offer", "accept", "withdraw", "sell"}
+    bid = get_command(app).commands["bid"]  # type: ignore[attr-defined]
+    assert set(bid.commands) == {"post", "list", "show", "budget", "cancel"}

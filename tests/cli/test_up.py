@@ -26,7 +26,7 @@ from api.cli.client import ApiClient
 from api.cli.demo import DemoResult, run_demo
 from api.cli.health import interrupt, wait_until_serving
 from api.cli.own_signer import OwnSigner
-from api.cli.seed import BANK_A, CORE, OPERATOR, SEED_NETWORK
+from api.cli.seed import BANK_A, BANK_B, CORE, OPERATOR, SEED_NETWORK
 from api.cli.up import LocalNetwork, UpError, UpOptions
 from api.models.documents import Document
 from chain_client.connection import connect
@@ -81,6 +81,10 @@ def first_start(data_dir: Path) -> Iterator[LocalNetwork]:
         yield network
 
 
+#: what the demo has the self-custody bank sign, in order
+BANK_SIGNED = ["accept_offer", "approve_settlement", "post_bid", "cancel_bid"]
+
+
 def play(network: LocalNetwork) -> list[str]:
     said: list[tuple[str, str]] = []
     assert network.keys_file is not None
@@ -96,6 +100,8 @@ def play(network: LocalNetwork) -> list[str]:
     assert rows[CORE]["cash_change"] == -100_000_000
     # the bank bought 120,000.00 at 3.65% and was repaid the face value: it earned the discount
     assert 0 < int(rows[BANK_A]["cash_change"]) < 12_000_000 * 365 * 180 // 3_600_000 + 1
+    # bank B's standing bid was the best: it bought 60,000.00 at 3.30% and earned its discount
+    assert 0 < int(rows[BANK_B]["cash_change"]) < 6_000_000 * 330 * 180 // 3_600_000 + 1
     assert_the_bank_signed_itself(network, result, said)
     return [step for step, _ in said]
 
@@ -128,20 +134,21 @@ def assert_the_bank_signed_itself(
     signer = OwnSigner.open(data / "bank-signer")
     assert signer is not None and signer.address == address
     assert address.lower() not in {k.address.lower() for k in KeyStore(data / "keys").list()}
-    # the run's bank transaction (accepting the offer) was signed by the bank's own key
-    assert [s.action for s in result.bank_signed] == ["accept_offer"]
+    # the run's bank transactions (accepting the offer; the bid book's allowance, its
+    # standing bid and closing it) were signed by the bank's own key
+    assert [s.action for s in result.bank_signed] == BANK_SIGNED
     w3 = connect(network.rpc_url)
     for step in result.bank_signed:
         assert w3.eth.get_transaction(step.tx_hash)["from"] == address
     # and so was every transaction ever sent from its address: the seed's credit line and
     # settlement allowance, each run's acceptance (nothing else can sign for it)
     sent = sent_by(w3, address)
-    assert len(sent) == w3.eth.get_transaction_count(address) >= 3
+    assert len(sent) == w3.eth.get_transaction_count(address) >= 2 + len(BANK_SIGNED)
     assert {s.tx_hash for s in result.bank_signed} <= {"0x" + bytes(t["hash"]).hex() for t in sent}
     # four eyes: the accepting command waited for the checker, then for the signature
     command = bank_admin.get(f"/commands/{result.approved_command}")
     assert command["action"] == "accept_offer" and command["status"] == "succeeded"
-    assert command["tx_hash"] == result.bank_signed[-1].tx_hash
+    assert command["tx_hash"] == result.bank_signed[0].tx_hash
     assert command["response"]["financed_fragment_id"] == str(result.financed_fragment_id)
     demo_keys = [k for k in bank_admin.get(f"/organizations/{bank['id']}/api-keys")]
     assert {k["label"] for k in demo_keys} >= {"demo maker", "demo checker"}
@@ -218,6 +225,10 @@ def test_demo_plays_the_whole_story(first_start: LocalNetwork) -> None:
         "approve",
         "sign",
         "finance",
+        "bids",
+        "quotes",
+        "cash",
+        "close",
         "maturity",
         "repay",
         "payout",

@@ -32,7 +32,7 @@ def test_the_demo_runs_to_settlement_and_the_bank_verifies_from_its_own_node(
     # sends the acceptance at once (the self-custody bank: tests/consortium/test_up.py)
     assert steps == [
         "issue", "accept", "split", "split", "quote", "four-eyes", "maker", "approve",
-        "finance", "maturity", "repay", "payout", "verify",
+        "finance", "bids", "quotes", "cash", "close", "maturity", "repay", "payout", "verify",
     ]  # fmt: skip
     assert result.bank_custody == "platform" and result.bank_signed == []
     assert "its own node" in said[-1][1]

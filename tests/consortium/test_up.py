@@ -70,12 +70,15 @@ def test_scf_up_consortium_starts_seeds_and_resumes(tmp_path: Path) -> None:
         signer = OwnSigner.open(data / "bank-signer")
         assert signer is not None
         assert result.bank_custody == "self" and result.bank_address == signer.address
-        assert [s.action for s in result.bank_signed] == ["accept_offer"]
+        assert [s.action for s in result.bank_signed] == [
+            "accept_offer", "approve_settlement", "post_bid", "cancel_bid",
+        ]  # fmt: skip
         w3 = connect(first.rpc_url)
         for step in result.bank_signed:
             assert w3.eth.get_transaction(step.tx_hash)["from"] == signer.address
-        # the seed's credit line and allowance, the acceptance: all from its own key
-        assert w3.eth.get_transaction_count(signer.address) == 3
+        # the seed's credit line and allowance, the acceptance, the bid book's allowance, the
+        # standing bid and its closing: all from its own key
+        assert w3.eth.get_transaction_count(signer.address) == 6
         api_keys = KeyStore(data / "keys").list()
         assert signer.address not in {k.address for k in api_keys}
     for root, dirs, files in os.walk(data):
