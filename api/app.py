@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from api import body_limits, openapi, openapi_links, wakeup
@@ -100,6 +101,21 @@ def build_runtime(settings: Settings) -> Runtime:
 
 
 def _bootstrap_operator(rt: Runtime) -> None:
+    """The operator's organization and its bootstrap key, made once. Instances started at
+    once on one database (PostgreSQL, several machines) both find neither and both insert:
+    the unique address and key hash let one commit, and the other, refused, reads what the
+    first made (tests/api/test_scale_out.py starts two at once)."""
+    for attempt in range(3):
+        try:
+            _bootstrap_once(rt)
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            log.info("another instance made the operator's rows at the same moment: reading them")
+
+
+def _bootstrap_once(rt: Runtime) -> None:
     with Session(rt.engine) as session:
         operator = session.exec(select(Organization).where(Organization.role == OPERATOR)).first()
         if operator is None:

@@ -299,7 +299,8 @@ def finance(
     def plan() -> ChainPlan:
         value = _held(session, rt, p, fid)
         amount = fen(body.amount)
-        check_split(rt.settings.min_split_fen, amount, value if amount < value else None)
+        if amount < value:  # a part of the fragment is sold as a split (the whole is not)
+            check_split(rt.settings.min_split_fen, amount, value)
         payee = org_or_422(session, body.payee_id, what="payee").address if body.payee_id else None
         only = body.bid if isinstance(body.bid, int) else None
         quoted, declined = bid_service.quote_all(

@@ -131,6 +131,22 @@ PROOF = (
     "the address must be proven: a challenge this service made, not expired, signed by "
     "that address (or a signer service signing for it): a signature no schema can check"
 )
+#: a bid's amounts are below 2**96 fen, as the ledger's (face values are capped there)
+BELOW_2_96 = (
+    "a bid's budget and amounts fit the bid book's 96-bit fields (below 2**96 fen, "
+    "79 trillion CNY): a numeric bound on a decimal string that a pattern states only "
+    "loosely"
+)
+#: why a standing bid's terms may be refused although the schema allows them
+BID_TERMS = {
+    "invalid_rate_bands": "the bands' days rise from one band to the next and cover the "
+    "shortest tenor: an order across array items that JSON Schema cannot state",
+    "invalid_bid_limits": "the smallest amount per sale is at most the largest: a rule "
+    "across two fields",
+    "invalid_expiry": "the expiry must lie after the chain's clock: a window that moves "
+    "with the chain",
+    "invalid_amount": BELOW_2_96,
+}
 #: Refusals of schema-valid requests that are no defects, per operation: rules about the
 #: ledger's state and about other records that a request's schema cannot state. For these
 #: operations schemathesis' positive_data_acceptance takes a 422 (set in each run's
@@ -189,6 +205,15 @@ REFUSALS: dict[str, dict[str, str]] = {
         "(the operator's own, an auditor's): no key to rotate",
         "invalid_proof": PROOF,
     },
+    "POST /v1/bids": {
+        "unknown_member": NOT_A_MEMBER,
+        "missing_issuers": "a financier's bid names the core enterprises it buys from, a "
+        "core enterprise's defaults to itself: a rule on who sends it",
+        **BID_TERMS,
+    },
+    "PUT /v1/bids/{bid_id}/terms": BID_TERMS,
+    "PUT /v1/bids/{bid_id}/budget": {"invalid_amount": BELOW_2_96},
+    "POST /v1/fragments/{fragment_id}/finance": {"unknown_member": NOT_A_MEMBER},
 }
 #: what positive_data_acceptance takes from the operations of REFUSALS: its defaults and 422
 ACCEPTED_WITH_REFUSALS = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
