@@ -240,6 +240,11 @@ REVERT_MAP: dict[str, tuple[int, str, str]] = {
         "The amount is outside the bid's limits per sale",
     ),
     "BidBudgetExhausted": (409, "budget_exhausted", "The bid's budget cannot pay this sale"),
+    "BidBudgetMoved": (
+        409,
+        "bid_budget_moved",
+        "A sale changed the bid's escrow first: read it again and send the change anew",
+    ),
     "SellerLimitReached": (
         409,
         "seller_limit_reached",

@@ -1101,7 +1101,7 @@ class FinanceAnswer(CommandAnswer):
     """The sale, from the transaction's SoldToBid event: one transaction, the cash paid."""
 
     action: Literal["sell_to_bid"]
-    bid_id: int
+    bid_id: int | None
     fragment_id: FragmentIdText
     financed_fragment_id: FragmentIdText
     amount: FenText

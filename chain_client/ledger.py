@@ -337,19 +337,20 @@ class Calls:
         )
 
     def change_bid_budget(
-        self, bid_id: int, new_remaining: int, *, approve: bool = True
+        self, bid_id: int, expected_remaining: int, new_remaining: int, *, approve: bool = True
     ) -> LedgerCall:
-        """Funder: set an open bid's escrow to ``new_remaining`` fen (a top-up is pulled,
-        approving the book as needed; a reduction is paid back)."""
+        """Funder: set an open bid's escrow to ``new_remaining`` fen if it is still
+        ``expected_remaining`` (BidBudgetMoved otherwise: a sale landed first); a top-up is
+        pulled, approving the book as needed, a reduction paid back."""
 
         def prepare(ledger: Ledger) -> None:
-            top_up = int(new_remaining) - ledger.bid(bid_id).remaining
+            top_up = int(new_remaining) - int(expected_remaining)
             if top_up > 0:
                 ledger._ensure_allowance(top_up, ledger.book.address)
 
         return LedgerCall(
             "changeBidBudget",
-            (int(bid_id), int(new_remaining)),
+            (int(bid_id), int(expected_remaining), int(new_remaining)),
             contract="book",
             before_signing=prepare if approve else None,
         )

@@ -40,6 +40,7 @@ LEDGER_ERROR_SIGNATURES: dict[str, tuple[str, ...]] = {
         "maxAmount",
     ),
     "BidBudgetExhausted(uint256,uint256,uint256)": ("bidId", "payment", "remaining"),
+    "BidBudgetMoved(uint256,uint256,uint256)": ("bidId", "expected", "remaining"),
     "BidExpired(uint256,uint256)": ("bidId", "expiresAt"),
     "BidNotOpen(uint256)": ("bidId",),
     "CertificateMatured(uint256,uint256)": ("certificateId", "maturity"),

@@ -109,9 +109,11 @@ contract BidBook is IBidBook, ReentrancyGuard {
     }
 
     /// @inheritdoc IBidBook
-    function changeBidBudget(uint256 bidId, uint96 newRemaining) external nonReentrant {
+    function changeBidBudget(uint256 bidId, uint96 expectedRemaining, uint96 newRemaining) external nonReentrant {
         Bid storage bid = _openBidOfFunder(bidId);
         uint96 previous = bid.remaining;
+        // compare-and-set: a sale landing first must not turn a take-back into a pull
+        if (previous != expectedRemaining) revert BidBudgetMoved(bidId, expectedRemaining, previous);
         if (newRemaining > previous) _requireActiveFunder(msg.sender); // taking back needs no role
         bid.remaining = newRemaining;
         emit BidBudgetChanged(bidId, previous, newRemaining);

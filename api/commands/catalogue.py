@@ -274,8 +274,13 @@ CHANGE_BID_BUDGET = ChainCommand(
     "change_bid_budget",
     Calls.change_bid_budget,
     responders.echo("bid_id", "remaining"),
-    text("set the budget left in bid {id} to {amount}", id=0, amount=1),
-    arg(1),
+    text(
+        "set the budget left in bid {id} from {amount_before} to {amount}",
+        id=0,
+        amount_before=1,
+        amount=2,
+    ),
+    arg(2),
 )
 CANCEL_BID = ChainCommand(
     "cancel_bid", Calls.cancel_bid, responders.cancel_bid, text("cancel bid {id}", id=0)

@@ -148,7 +148,7 @@ def change_bid_terms(args: Sequence[Any], facts: Facts) -> str:
 def sell_to_bid(args: Sequence[Any], facts: Facts) -> str:
     """Selling to a bid: what, to which bid, the least accepted, and who is paid."""
     bid_id, fragment_id, amount, min_payment, payee = args
-    paid = f", paid to {facts.name_of(str(payee))}" if int(str(payee), 16) else ""
+    paid = f", paid to {facts.name_of(str(payee))}" if payee and int(str(payee), 16) else ""
     return (
         f"sell {cny(int(amount))} of {fragment(int(fragment_id))} to bid {int(bid_id)} for "
         f"at least {cny(int(min_payment))}{paid}"

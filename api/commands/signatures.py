@@ -191,8 +191,8 @@ class Signatures:
         elif call.function == "postBid":  # the budget, escrowed by the bid book
             needed, spender = int(call.args[2]), ledger.bid_book_address
         elif call.function == "changeBidBudget":  # a top-up of the escrow
-            bid_id, remaining = int(call.args[0]), int(call.args[1])
-            needed, spender = remaining - ledger.bid(bid_id).remaining, ledger.bid_book_address
+            expected, remaining = int(call.args[1]), int(call.args[2])
+            needed, spender = remaining - expected, ledger.bid_book_address
         else:  # a step this module does not know: refuse rather than sign it unseen
             raise TypeError(f"{call.function} has a step before signing that needs a key")
         have = ledger.allowance(spender=spender)

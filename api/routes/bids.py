@@ -73,7 +73,13 @@ def _terms(body: BidTermsRequest) -> BidTerms:
 
 def _terms_tuple(body: BidTermsRequest) -> list[int]:
     """The terms as the journal stores them (their ABI tuple), checked like the contract
-    checks them, for a clear 422 before anything is signed."""
+    checks them, for a clear 422 before anything is signed (or allowed)."""
+    for amount, what in (
+        (body.min_amount, "min_amount"),
+        (body.max_amount, "max_amount"),
+        (body.per_seller_limit, "per_seller_limit"),
+    ):
+        _too_large(fen(amount), what)
     try:
         return list(_terms(body).as_tuple())
     except ValueError as exc:
@@ -103,11 +109,7 @@ def post_bid(
 
     def plan() -> ChainPlan:
         terms = _terms_tuple(body)
-        for amount, what in (
-            (fen(body.budget), "The budget"),
-            (fen(body.max_amount), "max_amount"),
-        ):
-            _too_large(amount, what)
+        _too_large(fen(body.budget), "The budget")
         ids = body.issuer_ids or ([p.org_id] if p.role == CORE_ENTERPRISE and p.org_id else [])
         if not ids:
             raise Problem(
@@ -186,11 +188,10 @@ def change_bid_terms(
     ctx: CommandContext = Depends(command_context),  # noqa: B008
     p: Principal = Depends(require_roles(*FUNDERS)),  # noqa: B008
 ) -> JSONResponse:
-    """Funder: replace an open bid's terms (sales from the next block on use them)."""
+    """Funder: replace an open bid's terms (every sale after this transaction uses them)."""
 
     def plan() -> ChainPlan:
         terms = _terms_tuple(body)
-        _too_large(fen(body.max_amount), "max_amount")
         _own_open_bid(rt, p, bid_id)
         return catalogue.CHANGE_BID_TERMS.plan(p.address or "", bid_id, terms)
 
@@ -214,8 +215,10 @@ def change_bid_budget(
     def plan() -> ChainPlan:
         remaining = fen(body.remaining)
         _too_large(remaining, "The budget")
-        _own_open_bid(rt, p, bid_id)
-        return catalogue.CHANGE_BID_BUDGET.plan(p.address or "", bid_id, remaining)
+        bid = _own_open_bid(rt, p, bid_id)
+        # the escrow as read now: a sale landing first refuses the change (409
+        # bid_budget_moved) rather than turn a take-back into a pull
+        return catalogue.CHANGE_BID_BUDGET.plan(p.address or "", bid_id, bid.remaining, remaining)
 
     params = {"bid_id": bid_id, **body.model_dump()}
     return command_response(
@@ -299,10 +302,19 @@ def finance(
     def plan() -> ChainPlan:
         value = _held(session, rt, p, fid)
         amount = fen(body.amount)
+        if amount > value:
+            raise Problem(
+                422,
+                "insufficient_value",
+                "The fragment does not hold that much value",
+                f"Fragment {fid} holds {value} fen; {amount} fen asked.",
+            )
         if amount < value:  # a part of the fragment is sold as a split (the whole is not)
             check_split(rt.settings.min_split_fen, amount, value)
         payee = org_or_422(session, body.payee_id, what="payee").address if body.payee_id else None
         only = body.bid if isinstance(body.bid, int) else None
+        if only is not None and not _bid_or_404(rt, only).is_open:
+            raise Problem(409, "bid_not_open", "The bid was cancelled", f"Bid {only} is cancelled.")
         quoted, declined = bid_service.quote_all(
             rt.gateway.ledger,
             fid,
@@ -364,7 +376,8 @@ def portfolio(
         counts[0] += 1
         counts[1] += int(fragment.value)
         counts[2] += int(fragment.paid)
-        if cert.status in ("active", "overdue", "defaulted", "settled"):
+        # owed by the core enterprise still (a settled certificate's payout is in the ledger)
+        if cert.status in ("active", "overdue", "defaulted"):
             unpaid[cert.issuer] = (
                 unpaid.get(cert.issuer, 0) + int(fragment.value) - int(fragment.paid)
             )

@@ -134,7 +134,8 @@ def sell_to_bid(m: Mined) -> dict[str, Any]:
     now holds, the price, who was paid."""
     body: dict[str, Any] = {
         **m.base(),
-        "bid_id": m.request.get("bid"),
+        # the bid sold to, from the receipt below ("best" in the request names none)
+        "bid_id": m.request["bid"] if isinstance(m.request.get("bid"), int) else None,
         "fragment_id": m.request["fragment_id"],
         "financed_fragment_id": str(m.outcome.value),
         "amount": m.request["amount"],

@@ -63,16 +63,18 @@ interface IBidBook is ILedgerErrors {
         external
         returns (uint256 bidId);
 
-    /// @notice The funder replaces the open bid's terms; sales from the next block on use them
-    /// (a seller's minPayment guards against a change under its sale).
+    /// @notice The funder replaces the open bid's terms; every sale after this transaction
+    /// uses them (a seller's minPayment guards against a change under its sale).
     function changeBidTerms(uint256 bidId, BidTerms calldata terms) external;
 
     /// @notice The funder starts (`covered`) or stops buying these issuers' certificates.
     function setBidIssuers(uint256 bidId, address[] calldata issuers, bool covered) external;
 
     /// @notice The funder sets the open bid's escrow to `newRemaining` fen: a top-up is
-    /// pulled from it (approve the bid book first), a reduction paid back to it.
-    function changeBidBudget(uint256 bidId, uint96 newRemaining) external;
+    /// pulled from it (approve the bid book first), a reduction paid back to it. Only if
+    /// the escrow is still `expectedRemaining` (BidBudgetMoved otherwise): sales may land
+    /// first, and a take-back computed before them must not turn into a pull.
+    function changeBidBudget(uint256 bidId, uint96 expectedRemaining, uint96 newRemaining) external;
 
     /// @notice The funder closes the bid for good; its remaining escrow is paid back. An
     /// expired bid's escrow is taken back the same way.

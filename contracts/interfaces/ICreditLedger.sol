@@ -340,7 +340,8 @@ interface ICreditLedger is IAccessControl, ILedgerErrors {
         external
         returns (uint256 financedFragmentId, address issuer, uint256 maturity);
 
-    /// @notice What deliverToBid would check and answer, without moving anything (for quotes).
+    /// @notice What deliverToBid would check and answer, without moving anything (for quotes;
+    /// EnforcedPause while the ledger is paused, as the sale would be refused).
     function checkDelivery(address seller, uint256 fragmentId, uint128 amount, address funder)
         external
         view

@@ -292,6 +292,13 @@ interface ILedgerErrors {
     /// @param maxAmount the bid's largest, in fen.
     error AmountOutsideBidLimits(uint256 bidId, uint256 amount, uint256 minAmount, uint256 maxAmount);
 
+    /// @notice The bid's escrow is no longer what the funder's change expected (a sale
+    /// landed first): read it again and send the change anew.
+    /// @param bidId the bid.
+    /// @param expected the escrow the change was computed from, in fen.
+    /// @param remaining the escrow now, in fen.
+    error BidBudgetMoved(uint256 bidId, uint256 expected, uint256 remaining);
+
     /// @notice The bid's escrow left cannot pay this sale.
     /// @param bidId the bid.
     /// @param payment what the sale would pay, in fen.

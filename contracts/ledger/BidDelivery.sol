@@ -43,6 +43,7 @@ abstract contract BidDelivery is Settlement {
     function checkDelivery(address seller, uint256 fragmentId, uint128 amount, address funder)
         external
         view
+        whenNotPaused
         returns (address issuer, uint256 maturity)
     {
         (, issuer, maturity) = _checkDelivery(seller, fragmentId, amount, funder);

@@ -74,7 +74,7 @@ enum BidStatus {
     Cancelled
 }
 
-/// @notice A funder's standing bid (contracts/ledger/Bidding.sol): it buys fragments of the
+/// @notice A funder's standing bid (contracts/BidBook.sol): it buys fragments of the
 /// certificates of the issuers it covers, at the rate of the tenor band the fragment's days
 /// to maturity fall in, from any holder, within its limits, out of its escrowed budget.
 /// @dev Four slots; a sale reads all of them and writes the second. Amounts fit in 96 bits

@@ -263,3 +263,41 @@ def test_early_repayment_is_asked_for_and_settles(world: World) -> None:
     assert r.status_code == 200, r.text
     assert w.rt.gateway.ledger.certificate(cert).status.label == "settled"
     assert w.rt.gateway.ledger.owed(int(issued["root_fragment_id"])) == 1000000
+
+
+def test_refusals_before_anything_is_sent(world: World) -> None:
+    """What the API refuses itself, clearly, before a transaction (or an allowance) is
+    made: amounts beyond the bid book's 96 bits, more than the fragment holds, a cancelled
+    bid named; and a sale that waits for a checker explains itself without a payee."""
+    w, c = world, world.client
+    root = issue_certificate(w, face_value="1000000", days=90)["root_fragment_id"]
+    body = {
+        "bands": [{"up_to_days": 366, "rate_bps": 300}],
+        "max_amount": "1000000",
+        "per_seller_limit": str(2**96),
+        "expires_at": w.block_time() + DAY,
+        "issuer_ids": [w.core.org_id],
+        "budget": "1000000",
+    }
+    r = c.post("/v1/bids", json=body, headers=w.bank.headers)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_amount", r.text
+    bid = post_bid(w, w.bank, 300)["bid_id"]
+    r = c.post(f"/v1/fragments/{root}/finance", json={"amount": "1000001"}, headers=w.tier1.headers)
+    assert r.status_code == 422 and r.json()["code"] == "insufficient_value", r.text
+    assert c.post(f"/v1/bids/{bid}/cancel", headers=w.bank.headers).status_code == 200
+    r = c.post(
+        f"/v1/fragments/{root}/finance",
+        json={"amount": "1000", "bid": bid},
+        headers=w.tier1.headers,
+    )
+    assert r.status_code == 409 and r.json()["code"] == "bid_not_open", r.text
+    # four eyes on selling: the sale waits for a checker, its summary in words
+    post_bid(w, w.bank2, 300)
+    r = c.put(
+        "/v1/approval-policy", json={"rules": [{"action": "sell_to_bid"}]}, headers=w.tier1.headers
+    )
+    assert r.status_code == 200, r.text
+    r = c.post(f"/v1/fragments/{root}/finance", json={"amount": "1000"}, headers=w.tier1.headers)
+    assert r.status_code == 202 and r.json()["status"] == "pending_approval", r.text
+    assert r.json()["summary"].startswith("sell 10.00 CNY of fragment")
+    assert "paid to" not in r.json()["summary"]

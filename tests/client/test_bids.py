@@ -75,7 +75,10 @@ def test_refusals_are_decoded_and_the_escrow_comes_back(world: LedgerWorld):
         world.supplier.cancel_bid(bid_id)
     world.bank.change_bid_terms(bid_id, terms(world, max_amount=50_000))
     assert world.bank.bid(bid_id).terms.max_amount == 50_000
-    world.bank.change_bid_budget(bid_id, 2 * 10**6)  # a top-up approves the book first
+    before = world.bank.bid(bid_id).remaining
+    with pytest.raises(errors.BidBudgetMoved):  # a sale landed since it was read
+        world.bank.change_bid_budget(bid_id, before + 1, 2 * 10**6)
+    world.bank.change_bid_budget(bid_id, before, 2 * 10**6)  # a top-up approves the book
     remaining = world.bank.bid(bid_id).remaining
     before = world.bank.token_balance()
     assert world.bank.cancel_bid(bid_id).value == remaining

@@ -179,7 +179,9 @@ def test_every_limit_refuses_with_its_reason(
     sell(small, 3_000_000)
     assert book.soldToBid(small, tier1) == 3_000_000
     # the seller's limit counts face amounts across sales: 3,000,000 + 3,500,000 > 6,000,000
-    book.changeBidBudget(small, 10_000_000, {"from": book.getBid(small)["funder"]})
+    book.changeBidBudget(
+        small, book.getBid(small)["remaining"], 10_000_000, {"from": book.getBid(small)["funder"]}
+    )
     with brownie.reverts(custom_error("SellerLimitReached", small, tier1, 6_500_000, 6_000_000)):
         sell(small, 3_500_000)
 
@@ -291,14 +293,16 @@ def test_changing_terms_applies_and_the_minimum_payment_guards_the_seller(
 def test_the_budget_is_topped_up_and_taken_back(book, token, post, bank, tier1):
     bid_id = post()
     before = token.balanceOf(bank)
-    tx = book.changeBidBudget(bid_id, BUDGET + 1_000, {"from": bank})
+    with brownie.reverts(custom_error("BidBudgetMoved", bid_id, BUDGET - 1, BUDGET)):
+        book.changeBidBudget(bid_id, BUDGET - 1, 0, {"from": bank})
+    tx = book.changeBidBudget(bid_id, BUDGET, BUDGET + 1_000, {"from": bank})
     assert dict(tx.events["BidBudgetChanged"]) == {
         "bidId": bid_id, "previousRemaining": BUDGET, "remaining": BUDGET + 1_000,
     }  # fmt: skip
-    book.changeBidBudget(bid_id, 5, {"from": bank})
+    book.changeBidBudget(bid_id, BUDGET + 1_000, 5, {"from": bank})
     assert token.balanceOf(bank) - before == BUDGET - 5 and token.balanceOf(book) == 5
     with brownie.reverts(custom_error("NotBidFunder", bid_id, tier1)):
-        book.changeBidBudget(bid_id, 0, {"from": tier1})
+        book.changeBidBudget(bid_id, 5, 0, {"from": tier1})
 
 
 def test_issuers_can_be_added_and_removed(
@@ -356,6 +360,8 @@ def test_only_the_book_delivers_and_a_pause_stops_sales(
     ledger.pause({"from": operator})
     with brownie.reverts(custom_error("EnforcedPause")):
         book.sellToBid(bid_id, root, 1_000_000, 0, brownie.ZERO_ADDRESS, {"from": tier1})
+    with brownie.reverts(custom_error("EnforcedPause")):  # no quote a sale would not honour
+        book.quoteBid(bid_id, root, 1_000_000, tier1)
     book.cancelBid(bid_id, {"from": bank})  # a funder takes its cash back meanwhile
 
 
@@ -414,7 +420,7 @@ BOOK_CASES = [
         "bank2",
         ("NotBidFunder", "bid", "bank2"),
     ),
-    ("changeBidBudget", lambda b, a, t: (b, 0), "bank2", ("NotBidFunder", "bid", "bank2")),
+    ("changeBidBudget", lambda b, a, t: (b, 0, 0), "bank2", ("NotBidFunder", "bid", "bank2")),
     ("cancelBid", lambda b, a, t: (b,), "tier1", ("NotBidFunder", "bid", "tier1")),
     (
         "sellToBid",

@@ -813,10 +813,23 @@ class LedgerStateMachine(RuleBasedStateMachine):
             new = min(wanted, bid["remaining"] + self.balances[funder])
             if new > bid["remaining"] and self._funder_refusal(funder):
                 self.node.expect_refusal(
-                    funder, "changeBidBudget", (bid_id, new), *self._funder_refusal(funder)
+                    funder,
+                    "changeBidBudget",
+                    (bid_id, bid["remaining"], new),
+                    *self._funder_refusal(funder),
                 )
                 return
-            self._send(funder, "changeBidBudget", bid_id, new)
+            if choice % 5 == 0:  # computed before a sale landed: refused, nothing moves
+                self.node.expect_refusal(
+                    funder,
+                    "changeBidBudget",
+                    (bid_id, bid["remaining"] + 1, new),
+                    "BidBudgetMoved",
+                    bid_id,
+                    bid["remaining"] + 1,
+                    bid["remaining"],
+                )
+            self._send(funder, "changeBidBudget", bid_id, bid["remaining"], new)
             self.balances[funder] -= new - bid["remaining"]
             self.book_balance += new - bid["remaining"]
             bid["remaining"] = new
