@@ -14,6 +14,14 @@ from chain_client.errors import NodeError
 #: a contract whose runtime returns 42 for any call: initcode copies 10 bytes of runtime
 #: (PUSH1 42, PUSH1 0, MSTORE, PUSH1 32, PUSH1 0, RETURN) and returns them
 ANSWER_INITCODE = "0x600a600c600039600a6000f3602a60005260206000f3"
+#: a contract that sets four storage slots at deployment and clears them on any call (each
+#: clearing refunds gas at the transaction's end): initcode stores 1 in slots 0-3, copies
+#: the 21 bytes of runtime (SSTORE 0 into slots 0-3, STOP) from offset 32 and returns them
+CLEARING_INITCODE = (
+    "0x6001600055600160015560016002556001600355"
+    "6015602060003960156000f3"
+    "600060005560006001556000600255600060035500"
+)
 BURN = "0x000000000000000000000000000000000000dEaD"
 
 

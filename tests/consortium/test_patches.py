@@ -13,6 +13,7 @@ from chain_client.consortium import ConsortiumNetwork
 from chain_client.errors import NodeError
 from tests.consortium.helpers import (
     ANSWER_INITCODE,
+    CLEARING_INITCODE,
     nonce_of,
     send_raw,
     signed_transfer,
@@ -30,6 +31,34 @@ def test_estimate_gas(network: ConsortiumNetwork) -> None:
     assert int(estimate, 16) == 21_000
     creation = node.rpc("eth_estimateGas", [{"from": account.address, "data": ANSWER_INITCODE}])
     assert 53_000 < int(creation, 16) < 60_000
+
+
+def test_an_estimate_covers_the_gas_refunded_at_the_end(network: ConsortiumNetwork) -> None:
+    """client 020: eth_estimateGas answered the gas spent after the refund of cleared
+    storage, less than the transaction needs while it runs, so one sent with the estimate
+    ran out of gas (seen: a bank cancelling its standing bid, which clears the escrow, failed
+    in `scf up --consortium --demo`). Sent with exactly the estimate, it now succeeds."""
+    node = network.node("operator")
+    account = network.dev_accounts()[2]
+    fields: dict[str, Any] = {
+        "data": CLEARING_INITCODE,
+        "gas": 300_000,
+        "maxFeePerGas": 10**9,
+        "maxPriorityFeePerGas": 0,
+        "nonce": nonce_of(node, account.address),
+        "chainId": network.chain_id,
+        "type": 2,
+    }
+    receipt = wait_for_receipt(node, send_raw(node, account.sign_transaction(fields)))
+    assert int(receipt["status"], 16) == 1
+    contract = to_checksum_address(receipt["contractAddress"])
+    estimate = int(node.rpc("eth_estimateGas", [{"from": account.address, "to": contract}]), 16)
+    fields = {**fields, "to": contract, "data": "0x", "gas": estimate}
+    fields["nonce"] = nonce_of(node, account.address)
+    receipt = wait_for_receipt(node, send_raw(node, account.sign_transaction(fields)))
+    assert int(receipt["status"], 16) == 1, (estimate, receipt)
+    # four cold slots cleared: 21,000 + 4 x 5,000 while it runs, 8,200 refunded at the end
+    assert estimate >= 41_000 > int(receipt["gasUsed"], 16)
 
 
 def test_contracts_deploy_and_answer_calls(network: ConsortiumNetwork) -> None:
