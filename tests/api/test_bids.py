@@ -82,9 +82,11 @@ def test_a_supplier_gets_the_best_of_two_banks_in_one_call(world: World) -> None
     )
     assert r.status_code == 200, r.text
     sold = r.json()
-    assert sold["bid_id"] == cheap and sold["payment"] == best["payment"]
+    # the quote was priced at the latest block's time; the sale, mined a block later, may
+    # count a whole day less (a day boundary passed): never less than quoted
+    assert sold["bid_id"] == cheap and int(sold["payment"]) >= int(best["payment"])
     assert sold["payee"] == w.tier2.address
-    assert w.rt.gateway.ledger.token_balance(w.tier2.address) - before == int(best["payment"])
+    assert w.rt.gateway.ledger.token_balance(w.tier2.address) - before == int(sold["payment"])
     assert w.rt.gateway.ledger.fragment(int(sold["financed_fragment_id"])).holder == w.bank2.address
     # the same key answers the same sale, nothing sent twice
     again = c.post(
@@ -98,7 +100,7 @@ def test_a_supplier_gets_the_best_of_two_banks_in_one_call(world: World) -> None
     r = c.get("/v1/bids?mine=true", headers=w.bank2.headers)
     views = {b["id"]: b for b in r.json()}
     assert views[cheap]["sales"] == 1 and views[cheap]["bought"] == "500000"
-    assert int(views[cheap]["remaining"]) == 50000000 - int(best["payment"])
+    assert int(views[cheap]["remaining"]) == 50000000 - int(sold["payment"])
     assert views[cheap]["issuer_ids"] == [w.core.org_id]
     # its book: what it bought, by issuer and maturity day, and its exposure to the core
     # enterprise (bank 2 extends no credit line: its exposure is only what it bought)

@@ -213,7 +213,10 @@ REFUSALS: dict[str, dict[str, str]] = {
     },
     "PUT /v1/bids/{bid_id}/terms": BID_TERMS,
     "PUT /v1/bids/{bid_id}/budget": {"invalid_amount": BELOW_2_96},
-    "POST /v1/fragments/{fragment_id}/finance": {"unknown_member": NOT_A_MEMBER},
+    "POST /v1/fragments/{fragment_id}/finance": {
+        "unknown_member": NOT_A_MEMBER,
+        "insufficient_value": NO_MORE_THAN_THE_FRAGMENT,
+    },
 }
 #: what positive_data_acceptance takes from the operations of REFUSALS: its defaults and 422
 ACCEPTED_WITH_REFUSALS = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
