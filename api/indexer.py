@@ -120,6 +120,19 @@ class Indexer:
         see everything mined so far (a report checked against the chain)."""
         return self.wait_indexed(self.projector.reader.safe_head(), timeout)
 
+    def cover_head(self, what: str) -> None:
+        """Wait, at most :data:`HEAD_WAIT_TIMEOUT`, until the read model covers the chain's
+        head, for a read that must count everything mined so far (a report, a bid's use);
+        past the bound ``what`` is answered from what is indexed, and the log says so."""
+        if not self.wait_for_head(HEAD_WAIT_TIMEOUT):
+            log.warning(
+                "%s answered from the read model at block %d: the chain's head was not "
+                "indexed within %.0f s",
+                what,
+                self.indexed_block,
+                HEAD_WAIT_TIMEOUT,
+            )
+
     # -- the background loops -----------------------------------------------------------------
 
     def follow(self, stop: threading.Event, interval: float, retry: float = 0.02) -> None:

@@ -128,10 +128,6 @@ class BidTerms:
         """The rate these terms buy at with ``days`` whole days to maturity, or None."""
         return rate_for(self.bands, self.min_days, days)
 
-    @property
-    def max_days(self) -> int:
-        return self.bands[-1].up_to_days
-
 
 @dataclass(frozen=True)
 class Bid:

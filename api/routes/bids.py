@@ -5,7 +5,6 @@ and sells to the best (or a chosen) bid in one call and one transaction."""
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -19,7 +18,6 @@ from api.commands.catalogue import ChainPlan
 from api.commands.claims import CommandContext
 from api.commands.http import command_response
 from api.deps import ReadSessionDep, RuntimeDep, command_context
-from api.indexer import HEAD_WAIT_TIMEOUT
 from api.models import CertificateRow, ChainEvent, FragmentRow, Organization
 from api.problems import Problem
 from api.quotas import check_split
@@ -57,7 +55,6 @@ from chain_client.bids import Bid, BidTerms, RateBand
 from chain_client.discount import percent_text
 from chain_client.errors import ContractRevert
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["bids"])
 BidId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 FUNDERS = (FINANCIER, CORE_ENTERPRISE)
@@ -139,7 +136,7 @@ def list_bids(
 ) -> list[BidView]:
     """Every standing bid, read from the chain (bids are offers to every holder: each
     member sees them all), with what each bought so far. ``mine``: the caller's own."""
-    _covering_the_head(rt)
+    rt.indexer.cover_head("bids")
     bids = rt.gateway.ledger.bids()
     if mine:
         bids = [b for b in bids if b.funder == p.address]
@@ -155,7 +152,7 @@ def get_bid(
     session: ReadSessionDep,
     _: Principal = Depends(authenticate),  # noqa: B008
 ) -> BidView:
-    _covering_the_head(rt)
+    rt.indexer.cover_head("bids")
     return _views(rt, session, [_bid_or_404(rt, bid_id)])[0]
 
 
@@ -364,7 +361,7 @@ def portfolio(
 ) -> Portfolio:
     """Funder: the fragments it holds by issuer and maturity day (China time), and its
     exposure per core enterprise next to the credit line it extends to each."""
-    _covering_the_head(rt)
+    rt.indexer.cover_head("bids")
     held = session.exec(
         select(FragmentRow, CertificateRow)
         .where(FragmentRow.holder == (p.address or ""))
@@ -421,14 +418,6 @@ def portfolio(
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def _covering_the_head(rt: Any) -> None:
-    """What a bid bought and a funder holds come from the read model: wait (at most
-    HEAD_WAIT_TIMEOUT) until it covers the chain's head, so that a sale answered a moment
-    ago is counted (past the bound, the answer is what is indexed)."""
-    if not rt.indexer.wait_for_head(HEAD_WAIT_TIMEOUT):
-        log.warning("bids answered from the read model at block %d", rt.indexer.indexed_block)
 
 
 def _held(session: Session, rt: Any, p: Principal, fid: int) -> int:

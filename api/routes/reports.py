@@ -3,13 +3,12 @@
 A report reads the read model as the indexer left it and never writes it (the indexing
 process is its only writer, :mod:`api.indexer`). Each report is checked against the chain
 as it is now, so it first waits, for at most :data:`api.indexer.HEAD_WAIT_TIMEOUT` seconds,
-until the read model covers the chain's head (:func:`_covering_the_head`).
+until the read model covers the chain's head (:meth:`api.indexer.Indexer.cover_head`).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -18,7 +17,6 @@ from sqlmodel import Session, col, select
 
 from api.auth import OVERSEERS, Principal, require_roles
 from api.deps import ReadSessionDep, RuntimeDep
-from api.indexer import HEAD_WAIT_TIMEOUT
 from api.models import CertificateRow, ChainEvent, OfferRow, Organization
 from api.runtime import Runtime
 from api.schemas import (
@@ -34,22 +32,8 @@ from api.schemas import (
 )
 from api.services import overdue as overdue_rule
 
-log = logging.getLogger(__name__)
-
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 OPEN = ("issued", "active", "overdue", "defaulted")
-
-
-def _covering_the_head(rt: Runtime) -> None:
-    """Wait until the read model covers the chain's newest block; past the bound the
-    report answers from what is indexed (its ``check`` gives the indexed block)."""
-    if not rt.indexer.wait_for_head(HEAD_WAIT_TIMEOUT):
-        log.warning(
-            "report answered from the read model at block %d: the chain's head was not "
-            "indexed within %.0f s",
-            rt.indexer.indexed_block,
-            HEAD_WAIT_TIMEOUT,
-        )
 
 
 def _names(session: Session) -> dict[str, str]:
@@ -94,7 +78,7 @@ def exposure(
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> ExposureReport:
     """Outstanding (face value minus repaid) per core enterprise, over open certificates."""
-    _covering_the_head(rt)
+    rt.indexer.cover_head("report")
     certs = list(
         session.exec(select(CertificateRow).where(col(CertificateRow.status).in_(OPEN))).all()
     )
@@ -136,7 +120,7 @@ def financed_volume(
 ) -> FinancedVolumeReport:
     """Per funder: face amount bought, cash paid and discount earned (accepted offers and
     sales to standing bids)."""
-    _covering_the_head(rt)
+    rt.indexer.cover_head("report")
     names = _names(session)
     totals: dict[str, _Volume] = {}
     offers = session.exec(select(OfferRow).where(OfferRow.status == "accepted")).all()
@@ -185,7 +169,7 @@ def maturing(
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> MaturingReport:
     """Open certificates maturing within ``within_days`` of the chain's time."""
-    _covering_the_head(rt)
+    rt.indexer.cover_head("report")
     now = rt.gateway.block_time()
     certs = list(
         session.exec(
@@ -212,7 +196,7 @@ def overdue(
     that the maturity job has not marked yet: by the ledger's rule, which does not count
     time the ledger was paused after maturity (the chain is asked for the few candidates
     past maturity + grace, api.services.overdue)."""
-    _covering_the_head(rt)
+    rt.indexer.cover_head("report")
     ledger = rt.gateway.ledger
     at = overdue_rule.latest_moment(ledger)
     grace = ledger.grace_period()
