@@ -63,7 +63,12 @@ from chain_client.bids import BidTerms
 from chain_client.discount import discount as discount_rule
 from chain_client.encoding import jsonable, to_hex
 from chain_client.errors import ContractRevert, ManifestError
-from chain_client.events import CertificatePartyMoved, FinancingAccepted, SoldToBid
+from chain_client.events import (
+    CertificatePartyMoved,
+    FinancingAccepted,
+    LedgerEventT,
+    SoldToBid,
+)
 from chain_client.freshness import DEFAULT_MAX_LAG_BLOCKS, Freshness, assess
 from chain_client.ledger import Ledger
 from chain_client.ledger_types import (
@@ -815,12 +820,12 @@ class Verifier:
         ]
         report.checks.append(check_invoice(certificate, registered, len(same_key)))
 
-        financed = self._financed_events(path, block)
+        financed = self._financings_of(FinancingAccepted, path, block)
         rates = {
             e.offer_id: int(ledger.ledger.call("getOffer", e.offer_id, block=block)[2])
             for e in financed
         }
-        sales = self._sold_to_bids(path, block)
+        sales = self._financings_of(SoldToBid, path, block)
         financing_check, report.financing = check_financing(
             path, financed, rates, sales, self._sale_rates(sales, block)
         )
@@ -961,19 +966,16 @@ class Verifier:
             )
         return events
 
-    def _financed_events(self, path: Sequence[int], block: int) -> list[FinancingAccepted]:
+    def _financings_of(
+        self, kind: type[LedgerEventT], path: Sequence[int], block: int
+    ) -> list[LedgerEventT]:
+        """FinancingAccepted or SoldToBid events of a fragment of the lineage: both index
+        the fragment financed from second (after the offer's or the bid's id), and a
+        financed split is the child of a lineage fragment, or one itself."""
         if not path:
             return []
         topics = [None, [_word_topic(f) for f in path]]
-        return self.ledger.event_records(FinancingAccepted, topics, to_block=block)
-
-    def _sold_to_bids(self, path: Sequence[int], block: int) -> list[SoldToBid]:
-        """Sales to standing bids of a fragment of the lineage (indexed by the fragment
-        sold from: a financed split is the child of a lineage fragment, or one itself)."""
-        if not path:
-            return []
-        topics = [None, [_word_topic(f) for f in path]]
-        return self.ledger.event_records(SoldToBid, topics, to_block=block)
+        return self.ledger.event_records(kind, topics, to_block=block)
 
     def _sale_rates(
         self, sales: Sequence[SoldToBid], block: int
