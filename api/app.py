@@ -47,6 +47,7 @@ from api.routes import (
     financing,
     fragments,
     organizations,
+    people,
     reports,
 )
 from api.runtime import Runtime
@@ -245,6 +246,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         admin,
         organizations,
+        people,
         documents,
         certificates,
         fragments,

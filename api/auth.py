@@ -2,7 +2,8 @@
 
 A key is ``scf_`` + 43 url-safe characters (256 random bits). Only its SHA-256 is stored,
 so a database leak reveals no usable key; it is shown once, at creation. Every request
-carries ``Authorization: Bearer <key>`` and resolves to a :class:`Principal`: the
+carries ``Authorization: Bearer <key>`` (or, from the portal, a person's session cookie:
+:mod:`api.people`) and resolves to a :class:`Principal`: the
 organization, its role, and its chain address. Role checks are declared per endpoint with
 :func:`require_roles`; organization checks (whose fragment is this?) live in the services.
 """
@@ -17,11 +18,15 @@ from typing import Any, Literal, TypeVar, get_args
 
 from fastapi import Depends, Request
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
+from api import people
 from api.models import ApiKey, Organization
+from api.models.people import User, WebSession
 from api.problems import Problem
 from api.refusals import note_caller
+from api.timeutil import aware, utcnow
 
 OPERATOR = "operator"
 CORE_ENTERPRISE = "core_enterprise"
@@ -59,6 +64,10 @@ class Principal:
     suspended: bool = False
     #: the key's duties (``maker``, ``checker``, ``admin``); none: it only reads
     duties: frozenset[str] = frozenset(DUTIES)
+    #: the person signed in to the portal (``api_key_id`` is then the user's own key row)
+    user_id: int | None = None
+    #: the session's token hash, for a person signed in to the portal
+    session_hash: str | None = None
 
     @property
     def sees_everything(self) -> bool:
@@ -160,8 +169,13 @@ def _open_to_suspended(request: Request) -> frozenset[str]:
 
 
 def authenticate(request: Request) -> Principal:
+    """The caller: a machine by its bearer key, else a person by the portal's session
+    cookie (:mod:`api.people`); a bearer key wins when both are sent."""
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
+        cookie = request.cookies.get(people.SESSION_COOKIE)
+        if cookie:
+            return _session_principal(request, cookie)
         raise missing_key()
     runtime = request.app.state.runtime
     # the columns only, not ORM objects: every request pays this lookup
@@ -191,6 +205,67 @@ def authenticate(request: Request) -> Principal:
     if suspended and role not in _open_to_suspended(request):
         raise member_suspended()
     return Principal(org_id, role, address, key_id, name, suspended, parse_duties(duties))
+
+
+def _session_principal(request: Request, token: str) -> Principal:
+    """The person of a portal session, after the checks of :mod:`api.people`: the session
+    is known and not ended, the user's key is not revoked, and a request that changes
+    anything carries the session's CSRF token."""
+    runtime = request.app.state.runtime
+    policy = people.SessionPolicy.of(runtime.settings)
+    digest = people.token_hash(token)
+    columns: list[Any] = [
+        WebSession.expires_at,
+        WebSession.last_seen_at,
+        User.id,
+        ApiKey.id,
+        ApiKey.revoked_at,
+        ApiKey.duties,
+        Organization.id,
+        Organization.role,
+        Organization.address,
+        Organization.name,
+        Organization.status,
+    ]
+    query = (
+        sa_select(*columns)
+        .where(col(WebSession.token_hash) == digest)
+        .where(col(WebSession.user_id) == col(User.id))
+        .where(col(User.api_key_id) == col(ApiKey.id))
+        .where(col(User.org_id) == col(Organization.id))
+    )
+    with runtime.read_engine.connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        raise _unauthenticated("The session is unknown or was ended: sign in again.")
+    expires, seen, user_id, key_id, revoked_at, duties, org_id, role, address, name, status = row
+    note_caller(org_id, key_id)
+    now = utcnow()
+    if revoked_at is not None or policy.ended(expires, seen, now):
+        raise _unauthenticated("The session has ended: sign in again.")
+    if request.method not in people.SAFE_METHODS and not people.csrf_matches(
+        token, request.headers.get(people.CSRF_HEADER)
+    ):
+        raise people.csrf_failed()
+    if now - aware(seen) >= people.TOUCH_EVERY:
+        with runtime.engine.begin() as conn:
+            conn.execute(
+                update(WebSession).where(WebSession.token_hash == digest).values(last_seen_at=now)  # type: ignore[arg-type]
+            )
+    suspended = status == "suspended"
+    if suspended and role not in _open_to_suspended(request):
+        raise member_suspended()
+    return Principal(
+        org_id,
+        role,
+        address,
+        key_id,
+        name,
+        suspended,
+        parse_duties(duties),
+        user_id=user_id,
+        session_hash=digest,
+    )
 
 
 def parse_duties(text: str | None) -> frozenset[str]:

@@ -6,7 +6,8 @@ upload or a 50 MB JSON body used to be taken in full before its 401, and the upl
 was checked on what had already been spooled. :class:`BodyLimits` looks at the headers
 first:
 
-* a body with no ``Authorization: Bearer`` key: 401, nothing of the body read;
+* a body with no ``Authorization: Bearer`` key and no portal session cookie: 401,
+  nothing of the body read (but the sign-in's own, bounded to :data:`SIGN_IN_BYTES`);
 * a declared ``Content-Length`` over the route's limit: 413, nothing of it read;
 * any other body (a chunked one has no length) is counted as the app reads it, and the
   read that crosses the limit fails with 413: the app never holds more than the limit.
@@ -26,9 +27,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import bearer_token, missing_key
+from api.people import SESSION_COOKIE
 from api.problems import Problem
 from api.settings import Settings
 from chain_client.ledger_types import is_ascii_decimal
@@ -38,6 +41,9 @@ from chain_client.ledger_types import is_ascii_decimal
 MULTIPART_OVERHEAD = 64 * 1024
 #: routes whose body is a file upload; every other body is JSON
 UPLOAD_ROUTES = frozenset({("POST", "/v1/documents")})
+#: the one body read from a caller without credentials: a login and a password
+SIGN_IN_ROUTE = ("POST", "/v1/session")
+SIGN_IN_BYTES = 1024
 _CLOSE = {"Connection": "close"}
 
 
@@ -73,7 +79,17 @@ def body_limit(settings: Settings, method: str, path: str) -> int:
     """The most bytes a request body to this route may have."""
     if (method, path) in UPLOAD_ROUTES:
         return settings.max_upload_bytes + MULTIPART_OVERHEAD
+    if (method, path) == SIGN_IN_ROUTE:
+        return SIGN_IN_BYTES
     return settings.max_json_bytes
+
+
+def _has_credentials(headers: Headers) -> bool:
+    """A bearer key or a portal session cookie is presented (checked later, by
+    :func:`api.auth.authenticate`)."""
+    if bearer_token(headers.get("authorization")) is not None:
+        return True
+    return bool(cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE))
 
 
 class BodyLimits:
@@ -93,7 +109,7 @@ class BodyLimits:
         if not chunked and (declared is None or declared.strip() == "0"):
             await self.app(scope, receive, send)  # no body
             return
-        if bearer_token(headers.get("authorization")) is None:
+        if not _has_credentials(headers) and (scope["method"], scope["path"]) != SIGN_IN_ROUTE:
             await self._refuse(scope, receive, send, missing_key(), close=True)
             return
         limit = body_limit(self.settings, scope["method"], scope["path"])

@@ -10,7 +10,7 @@ and its 422 as plain JSON of a shape the API never sends.
 endpoint gets them without anyone remembering to:
 
 * every operation: 503 (node unreachable, transaction not mined yet; with Retry-After);
-* an operation behind :func:`api.auth.authenticate`: the bearer security requirement,
+* an operation behind :func:`api.auth.authenticate`: the bearer (or session) requirement,
   401 (with WWW-Authenticate) and 403;
 * a record named in the path or the body: 404;
 * any parameter or body, or a command: 422;
@@ -114,6 +114,14 @@ BEARER_SCHEME: dict[str, Any] = {
     "bearerFormat": "scf_ API key",
     "description": "An organization's API key: `Authorization: Bearer scf_...`.",
 }
+SESSION = "session"
+SESSION_SCHEME: dict[str, Any] = {
+    "type": "apiKey",
+    "in": "cookie",
+    "name": "scf_session",
+    "description": "A person signed in to the portal (`POST /v1/session`). A request that "
+    "changes anything must also send the session's `X-CSRF-Token` (else 403 `csrf_failed`).",
+}
 
 
 def _header(description: str) -> dict[str, Any]:
@@ -131,12 +139,14 @@ _RETRY_AFTER = {
 RESPONSES: dict[int, tuple[str, dict[str, Any]]] = {
     400: ("The body could not be parsed (malformed multipart or framing).", {}),
     401: (
-        "No API key, or an unknown or revoked one (`unauthenticated`).",
+        "No API key, or an unknown or revoked one, or a portal session unknown or ended "
+        "(`unauthenticated`); a wrong login or password (`sign_in_failed`).",
         {"WWW-Authenticate": _header("`Bearer`: the scheme to authenticate with.")},
     ),
     403: (
         "Your role may never do this (`wrong_role`), your organization is suspended "
-        "(`member_suspended`), or you see the record but the ledger names another party "
+        "(`member_suspended`), a signed-in browser's change came without its CSRF token "
+        "(`csrf_failed`), or you see the record but the ledger names another party "
         "(`not_holder`, `not_issuer`, ...).",
         {},
     ),
@@ -170,7 +180,8 @@ RESPONSES: dict[int, tuple[str, dict[str, Any]]] = {
     ),
     429: (
         "Your organization sent more commands than its rate limit (`rate_limited`); "
-        "nothing was recorded: retry after Retry-After with the same Idempotency-Key.",
+        "nothing was recorded: retry after Retry-After with the same Idempotency-Key. "
+        "A sign-in to an account locked after too many wrong passwords (`account_locked`).",
         _RETRY_AFTER,
     ),
     502: (
@@ -199,6 +210,8 @@ EXTRA_STATUSES: dict[tuple[str, str], set[int]] = {
     ("post", "/v1/approvals/{command_id}/reject"): {409, 410},
     # a signature refused (422), out of order or too late (409, 410), its command's refusals
     ("post", "/v1/commands/{command_id}/signature"): {409, 410, 422},
+    # a wrong login or password, a suspended member, too many wrong passwords
+    ("post", "/v1/session"): {401, 403, 429},
 }
 
 
@@ -265,6 +278,7 @@ def complete(app: FastAPI, doc: dict[str, Any]) -> dict[str, Any]:
     components = doc.setdefault("components", {})
     components.setdefault("schemas", {})[PROBLEM] = PROBLEM_SCHEMA
     components.setdefault("securitySchemes", {})[BEARER] = BEARER_SCHEME
+    components["securitySchemes"][SESSION] = SESSION_SCHEME
     components["schemas"][WAITING] = WaitingCommand.model_json_schema(
         ref_template="#/components/schemas/{model}"
     )
@@ -274,8 +288,8 @@ def complete(app: FastAPI, doc: dict[str, Any]) -> dict[str, Any]:
             responses.setdefault("202", _WAITING_RESPONSE)
         for status in sorted(statuses(method, path, operation, dependant)):
             responses[str(status)] = _problem_response(status)
-        authenticated = "401" in responses
-        operation["security"] = [{BEARER: []}] if authenticated else []
+        authenticated = authenticate in set(_calls(dependant))
+        operation["security"] = [{BEARER: []}, {SESSION: []}] if authenticated else []
     _drop_unreferenced(components["schemas"], ("HTTPValidationError", "ValidationError"), doc)
     return doc
 

@@ -83,6 +83,68 @@ class ApiKeyRequest(Strict):
     duties: Annotated[list[Duty], Field(max_length=3)] = ["maker", "checker", "admin"]
 
 
+#: a person's login: letters, digits and ``._@-``, 3 to 100 characters, kept in lower case
+Login = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{2,99}$", to_lower=True, strip_whitespace=True
+    ),
+]
+#: a password as typed at sign-in
+Password = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+#: a new password: 12 to 128 characters (api.people.check_password_rules also refuses the
+#: login itself and a repetition, 422 weak_password)
+NewPassword = Annotated[str, StringConstraints(min_length=12, max_length=128)]
+Language = Literal["zh", "en"]
+
+
+class SignInRequest(Strict):
+    login: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    password: Password
+
+
+class UserRequest(Strict):
+    """A person of the organization. ``duties`` as an API key's: an empty list makes a
+    viewer, who only reads."""
+
+    login: Login
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+    password: NewPassword
+    duties: Annotated[list[Duty], Field(max_length=3)] = ["maker"]
+    language: Language = "zh"
+
+
+class PasswordChange(Strict):
+    current_password: Password
+    new_password: NewPassword
+
+
+class PasswordReset(Strict):
+    """An admin sets a new password; the user's sessions end and its lock is lifted."""
+
+    password: NewPassword
+
+
+class LanguageChoice(Strict):
+    language: Language
+
+
+class UserView(BaseModel):
+    id: int
+    org_id: int
+    login: str
+    name: str
+    #: empty: a viewer
+    duties: list[Duty]
+    language: Language
+    #: the key row that stands for the user in commands, approvals and the audit log
+    api_key_id: int
+    disabled: bool
+    locked_until: str | None
+    last_sign_in_at: str | None
+    created_at: str
+
+
 class ApprovalRuleItem(Strict):
     """Commands of ``action`` of at least ``min_amount`` fen (every one, when null) wait
     for a checker."""
@@ -197,6 +259,17 @@ def org_view(org: Organization) -> OrganizationView:
         created_at=org.created_at.isoformat() if org.created_at else None,
         custody=org.custody,  # type: ignore[arg-type]
     )
+
+
+class SessionView(BaseModel):
+    """Who is signed in, and the token every request of the page that changes something
+    must send as ``X-CSRF-Token``."""
+
+    user: UserView
+    organization: OrganizationView
+    csrf_token: str
+    expires_at: str
+    idle_timeout_seconds: int
 
 
 class CertificateView(BaseModel):

@@ -76,6 +76,13 @@ class Settings(BaseModel):
     approval_window: float = 24 * 3600.0
     #: seconds a transaction prepared for an organization's own signer keeps its nonce
     signature_window: float = 15 * 60.0
+    # -- people in the portal (api.people) --
+    #: wrong passwords in a row that lock an account, and for how long
+    sign_in_attempts: int = 5
+    lockout_minutes: float = 15.0
+    #: a browser session ends after this long without a request, or this long after sign-in
+    session_idle_minutes: float = 30.0
+    session_hours: float = 12.0
 
     @model_validator(mode="before")
     @classmethod

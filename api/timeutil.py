@@ -12,6 +12,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes of what was stored in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def china_date(ts: int) -> str:
     """A Unix time (block time) as its date in China ("2027-06-30"): the business's day."""
     return datetime.fromtimestamp(int(ts), tz=UTC).astimezone(CST).strftime("%Y-%m-%d")

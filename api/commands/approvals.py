@@ -40,7 +40,6 @@ from api.commands.replay import CommandResult, replay
 from api.commands.waits import (
     PENDING_APPROVAL,
     audit_step,
-    aware,
     own_command,
     park,
     refuse_waiting,
@@ -48,7 +47,7 @@ from api.commands.waits import (
 )
 from api.models import ApiKey, ApprovalRule, Command, Organization
 from api.problems import Problem
-from api.timeutil import utcnow
+from api.timeutil import aware, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -82,7 +82,6 @@ from api.commands.replay import CommandResult, audit_fields, replay
 from api.commands.waits import (
     AWAITING_SIGNATURE,
     audit_step,
-    aware,
     own_command,
     park,
     refuse_waiting,
@@ -91,7 +90,7 @@ from api.commands.waits import (
 from api.commands.writer import CommandWriter
 from api.models import Command
 from api.problems import Problem, node_down, node_unavailable, problem_from_revert
-from api.timeutil import utcnow
+from api.timeutil import aware, utcnow
 from chain_client import retry, unsigned
 from chain_client.encoding import to_hex
 from chain_client.errors import ContractRevert

@@ -10,7 +10,7 @@ organization.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, insert, update
@@ -133,11 +133,6 @@ def own_command(read_engine: Engine, principal: Principal, command_id: int) -> C
     if row is None or row.org_id != principal.org_id:
         raise unknown_command(command_id)
     return row
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes of what was stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def refuse_waiting(

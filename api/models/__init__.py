@@ -12,6 +12,7 @@ from api.models.chain_index import (
 from api.models.commands import AuditEntry, Command
 from api.models.coordination import Deployment, NonceCounter, RateBucket, SigningKey
 from api.models.documents import Document
+from api.models.people import User, WebSession
 
 __all__ = [
     "ApiKey",
@@ -29,4 +30,6 @@ __all__ = [
     "Organization",
     "RateBucket",
     "SigningKey",
+    "User",
+    "WebSession",
 ]

@@ -55,7 +55,7 @@ from api.schemas import (
 )
 from api.services import custody, rotation
 from api.services import organizations as org_service
-from api.services.access import MAX_DB_INT, not_found
+from api.services.access import MAX_DB_INT, not_found, self_or_operator
 from api.timeutil import utcnow
 from chain_client.freshness import display_url
 
@@ -69,16 +69,6 @@ def _org(session: Any, org_id: int) -> Organization:
     if org is None:
         raise not_found("organization", org_id)
     return org
-
-
-def _self_or_operator(p: Principal, org_id: int) -> None:
-    if p.role != OPERATOR and p.org_id != org_id:
-        raise Problem(
-            403,
-            "forbidden",
-            "Not your organization",
-            "Only the organization itself or the operator may do this.",
-        )
 
 
 def recorded(request: dict[str, Any]) -> dict[str, Any]:
@@ -236,7 +226,7 @@ def create_api_key(
     ctx: CommandContext = Depends(command_context),  # noqa: B008
 ) -> JSONResponse:
     """A new API key for the organization, shown once (operator, or the organization)."""
-    _self_or_operator(ctx.principal, org_id)
+    self_or_operator(ctx.principal, org_id)
     require_duty(ADMIN, ctx.principal)
     _org(session, org_id)
 
@@ -276,7 +266,7 @@ def list_api_keys(
     session: SessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> list[ApiKeyView]:
-    _self_or_operator(p, org_id)
+    self_or_operator(p, org_id)
     rows = session.exec(select(ApiKey).where(ApiKey.org_id == org_id)).all()
     return [
         ApiKeyView(
@@ -299,7 +289,7 @@ def revoke_api_key(
     session: SessionDep,
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> RevokedApiKey:
-    _self_or_operator(p, org_id)
+    self_or_operator(p, org_id)
     require_duty(ADMIN, p)
     key = session.get(ApiKey, key_id)
     if key is None or key.org_id != org_id:

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from api.auth import Principal
+from api.auth import OPERATOR, Principal
 from api.models import CertificateRow, Document, FragmentRow, OfferRow, Organization
 from api.problems import Problem
 from chain_client import ledger_types
@@ -45,6 +45,18 @@ def not_found(kind: str, ident: object) -> Problem:
         f"No such {kind}",
         f"There is no {kind} {ident} that your organization may see.",
     )
+
+
+def self_or_operator(p: Principal, org_id: int) -> None:
+    """403 ``forbidden`` unless the caller is the organization itself or the operator (its
+    keys, its people, its approval policy)."""
+    if p.role != OPERATOR and p.org_id != org_id:
+        raise Problem(
+            403,
+            "forbidden",
+            "Not your organization",
+            "Only the organization itself or the operator may do this.",
+        )
 
 
 def org_or_422(session: Session, org_id: int, *, what: str = "counterparty") -> Organization:

@@ -104,6 +104,19 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/fragments/{fragment_id}/quotes"): HOLDERS,
     ("POST", "/v1/fragments/{fragment_id}/finance"): HOLDERS,
     ("GET", "/v1/portfolio"): {"core_enterprise", "financier"},
+    # people: anyone may try to sign in; the session routes are a signed-in person's, and a
+    # request with an API key has none (404 unknown_session); an organization's people are
+    # managed by the organization or the operator (tried on another's, as keys are)
+    ("POST", "/v1/session"): ALL,
+    ("GET", "/v1/session"): set(),
+    ("DELETE", "/v1/session"): set(),
+    ("PUT", "/v1/session/password"): set(),
+    ("PUT", "/v1/session/language"): set(),
+    ("POST", "/v1/organizations/{org_id}/users"): {"operator"},
+    ("GET", "/v1/organizations/{org_id}/users"): {"operator"},
+    ("POST", "/v1/organizations/{org_id}/users/{user_id}/disable"): {"operator"},
+    ("POST", "/v1/organizations/{org_id}/users/{user_id}/unlock"): {"operator"},
+    ("PUT", "/v1/organizations/{org_id}/users/{user_id}/password"): {"operator"},
 }
 
 
@@ -116,7 +129,8 @@ def matrix_world(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> 
 def _request(w: World, method: str, path: str, role: str, fx: dict[str, Any]) -> Any:
     # key management is tried on an organization none of the tested roles belongs to
     # (every organization may manage its own keys)
-    params = {**fx["path"], "org_id": fx["key_org_id"]} if "api-keys" in path else fx["path"]
+    by_org = "api-keys" in path or "/users" in path
+    params = {**fx["path"], "org_id": fx["key_org_id"]} if by_org else fx["path"]
     url = path.format(**params)
     body = fx["bodies"].get((method, path))
     headers = w.parties[ROLE_PARTY[role]].headers if role != "operator" else w.operator.headers
@@ -171,6 +185,12 @@ def test_authorization_matrix(matrix_world: World) -> None:
     key = w.client.post(
         f"/v1/organizations/{w.tier2.org_id}/api-keys", json={}, headers=w.operator.headers
     ).json()
+    person = w.client.post(
+        f"/v1/organizations/{w.tier2.org_id}/users",
+        json={"login": "matrix-person", "name": "m", "password": "matrix password 1"},
+        headers=w.tier2.headers,
+    )
+    assert person.status_code == 201, person.text
     terms = {
         "bands": [{"up_to_days": 366, "rate_bps": 100}],
         "max_amount": "1000",
@@ -193,6 +213,7 @@ def test_authorization_matrix(matrix_world: World) -> None:
             "offer_id": offer_id,
             "command_id": waiting.json()["command_id"],
             "bid_id": bid.json()["bid_id"],
+            "user_id": person.json()["id"],
         },
         "bodies": {
             ("POST", "/v1/organizations"): {"name": "x", "uscc": "bad", "role": "supplier"},
@@ -241,6 +262,20 @@ def test_authorization_matrix(matrix_world: World) -> None:
             ("PUT", "/v1/bids/{bid_id}/budget"): {"remaining": "1000"},
             # no bid at a rate of 0: 409 no_bid_fits, nothing sold
             ("POST", "/v1/fragments/{fragment_id}/finance"): {"amount": "1", "max_rate_bps": 0},
+            ("POST", "/v1/session"): {"login": "nobody", "password": "not a password"},
+            ("PUT", "/v1/session/password"): {
+                "current_password": "a",
+                "new_password": "long enough new one",
+            },
+            ("PUT", "/v1/session/language"): {"language": "en"},
+            ("POST", "/v1/organizations/{org_id}/users"): {
+                "login": "matrix-made",
+                "name": "m",
+                "password": "matrix password 2",
+            },
+            ("PUT", "/v1/organizations/{org_id}/users/{user_id}/password"): {
+                "password": "matrix password 3"
+            },
         },
     }
     failures = []

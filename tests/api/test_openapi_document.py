@@ -19,7 +19,8 @@ import pytest
 from api.app import create_app
 from api.settings import Settings
 
-PUBLIC = {("get", "/v1/health")}  # the one operation without a key
+#: the operations open without a key or a session: the health check, and signing in
+PUBLIC = {("get", "/v1/health"), ("post", "/v1/session")}
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -106,15 +107,17 @@ def test_problem_headers_are_declared(document: dict[str, Any]) -> None:
 
 
 def test_bearer_scheme_and_every_operations_security(document: dict[str, Any]) -> None:
+    """Every operation but the public ones takes a bearer key or a portal session."""
     schemes = document["components"]["securitySchemes"]
     bearer = [
         name
         for name, s in schemes.items()
         if s["type"] == "http" and s["scheme"].lower() == "bearer"
     ]
-    assert len(bearer) == 1
+    cookie = [name for name, s in schemes.items() if s["type"] == "apiKey" and s["in"] == "cookie"]
+    assert len(bearer) == 1 and len(cookie) == 1
     for method, path, op in _operations(document):
-        expected: list[Any] = [] if (method, path) in PUBLIC else [{bearer[0]: []}]
+        expected: list[Any] = [] if (method, path) in PUBLIC else [{bearer[0]: []}, {cookie[0]: []}]
         assert op.get("security") == expected, (method, path, op.get("security"))
 
 

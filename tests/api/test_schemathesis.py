@@ -137,6 +137,12 @@ BELOW_2_96 = (
     "79 trillion CNY): a numeric bound on a decimal string that a pattern states only "
     "loosely"
 )
+#: why a new password may be refused although its length is within the schema's
+NOT_A_REPETITION = (
+    "a password may not be the login, nor a few characters repeated ('aaaaaaaaaaaa'): a "
+    "rule across two fields, and over a string's distinct characters, that a pattern "
+    "cannot state"
+)
 #: why a standing bid's terms may be refused although the schema allows them
 BID_TERMS = {
     "invalid_rate_bands": "the bands' days rise from one band to the next and cover the "
@@ -217,6 +223,8 @@ REFUSALS: dict[str, dict[str, str]] = {
         "unknown_member": NOT_A_MEMBER,
         "insufficient_value": NO_MORE_THAN_THE_FRAGMENT,
     },
+    "POST /v1/organizations/{org_id}/users": {"weak_password": NOT_A_REPETITION},
+    "PUT /v1/organizations/{org_id}/users/{user_id}/password": {"weak_password": NOT_A_REPETITION},
 }
 #: what positive_data_acceptance takes from the operations of REFUSALS: its defaults and 422
 ACCEPTED_WITH_REFUSALS = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
