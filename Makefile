@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup run test lint test-contracts test-client test-api test-cli test-consortium bench-gas
+.PHONY: setup run test lint test-contracts test-client test-api test-cli test-portal screenshots test-consortium bench-gas
 
 setup:
 	@bash tools/bootstrap.sh
@@ -33,11 +33,19 @@ test-api: setup
 test-cli: setup
 	$(VENV)/python -m pytest tests/cli -q
 
+# the web portal in Debian's chromium, driven by Playwright (tests/portal)
+test-portal: setup
+	$(VENV)/python -m pytest tests/portal -q
+
+# docs/screenshots: each role's main page, as the portal's tests leave it
+screenshots: setup
+	SCF_SCREENSHOTS=1 $(VENV)/python -m pytest tests/portal -q
+
 # a network of four @ethereumjs/client nodes (chain_client/consortium.py), one per run
 test-consortium: setup
 	$(VENV)/python -m pytest tests/consortium -q
 
-test: lint test-contracts test-client test-api test-cli test-consortium
+test: lint test-contracts test-client test-api test-cli test-portal test-consortium
 
 bench-gas: setup
 	$(VENV)/brownie run scripts/benchmark_gas.py --network scf-test

@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from api import body_limits, openapi, openapi_links, wakeup
+from api import body_limits, openapi, openapi_links, portal, wakeup
 from api.auth import OPERATOR, ensure_key
 from api.background import BackgroundWork, election_for
 from api.chain import ChainGateway
@@ -257,6 +257,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         commands,
     ):
         app.include_router(module.router)
+    portal.install(app)
     # last: it wraps the document whatever else post-processes it
     openapi.install(app)  # the problem responses and the bearer scheme
     openapi_links.install(app)

@@ -18,6 +18,22 @@ if ! stamp_matches node_modules/.scf-stamp "$npm_hash"; then
   echo "$npm_hash" > node_modules/.scf-stamp
 fi
 
+# 1b. The browser of the portal's tests (tests/portal): Debian's chromium, which Playwright
+#     drives (it never downloads a browser of its own here), and a font with Chinese
+#     characters, without which the pages' Chinese shows as empty boxes in screenshots.
+need_debs=()
+[ -x /usr/bin/chromium ] || need_debs+=(chromium)
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_debs+=(fonts-wqy-microhei)
+if [ ${#need_debs[@]} -gt 0 ]; then
+  echo "bootstrap: installing Debian packages: ${need_debs[*]}"
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get install -y "${need_debs[@]}" >/dev/null \
+      || { apt-get update >/dev/null && apt-get install -y "${need_debs[@]}" >/dev/null; }
+  else
+    sudo apt-get install -y "${need_debs[@]}" >/dev/null
+  fi
+fi
+
 # 2. Python virtualenv with the pinned packages and this project in editable mode.
 py_hash=$( (cat pyproject.toml; "$PY" --version) | sha256sum | cut -d' ' -f1)
 if ! stamp_matches .venv/.scf-stamp "$py_hash"; then

@@ -156,6 +156,52 @@ def _onboard_self_custody(operator: ApiClient, org: SeedOrg, signer: OwnSigner) 
     )
 
 
+#: the person each seeded organization starts with in the portal: its login and name
+SEED_PEOPLE: dict[str, tuple[str, str]] = {
+    OPERATOR: ("operator", "平台运营 Platform operations"),
+    CORE: ("treasurer@huaxin", "王芳 Wang Fang (treasurer)"),
+    BANK_A: ("credit@boec", "陈伟 Chen Wei (credit officer)"),
+    BANK_B: ("credit@pearlriver", "林静 Lin Jing (credit officer)"),
+    TIER1: ("accountant@yangtze", "张丽 Zhang Li (accountant)"),
+    TIER2: ("accountant@suzhou", "刘洋 Liu Yang (accountant)"),
+    TIER3: ("accountant@ningbo", "赵敏 Zhao Min (accountant)"),
+    AUDITOR: ("auditor@regulator", "孙强 Sun Qiang (auditor)"),
+}
+
+
+class PersonEntry(TypedDict):
+    """One seeded person in the accounts file that `scf up` writes (portal-accounts.json)."""
+
+    organization: str
+    login: str
+    password: str
+
+
+def seed_people(
+    operator: ApiClient, keys: Mapping[str, KeyEntry], passwords: Mapping[str, str]
+) -> list[PersonEntry]:
+    """One person per seeded organization (:data:`SEED_PEOPLE`), an admin who may also
+    start and approve commands, with the password given for the organization's name.
+    Made by the operator; run again, a login already taken is left as it is."""
+    people: list[PersonEntry] = []
+    for name, (login, person) in SEED_PEOPLE.items():
+        org_id = keys[name]["org_id"]
+        made = {u["login"] for u in operator.get(f"/organizations/{org_id}/users")}
+        if login not in made:
+            operator.post(
+                f"/organizations/{org_id}/users",
+                {
+                    "login": login,
+                    "name": person,
+                    "password": passwords[name],
+                    "duties": ["maker", "checker", "admin"],
+                },
+                idempotency_key=f"seed-person-{login}",
+            )
+        people.append({"organization": name, "login": login, "password": passwords[name]})
+    return people
+
+
 def write_keys_file(path: Path, keys: dict[str, KeyEntry]) -> None:
     """Writes the keys readable by the user only (0600 from the first byte), atomically."""
     atomic_write_text(path, json.dumps(keys, indent=2), private=True)

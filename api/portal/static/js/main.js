@@ -1,0 +1,169 @@
+// The portal's shell: who is signed in, the navigation of the organization's role, the
+// language toggle, messages, and the page of the address's #/route.
+
+import { ApiProblem, call, get, onUnauthenticated, setCsrf } from "./api.js";
+import { h, show } from "./dom.js";
+import { currentLanguage, problemText, setLanguage, t } from "./i18n.js";
+import { fragmentPage } from "./pages/fragment.js";
+import { holdingsPage } from "./pages/holdings.js";
+import { signInPage } from "./pages/signin.js";
+
+/** route -> its page and the roles that see it in their navigation */
+const PAGES = {
+  holdings: { render: holdingsPage, nav: ["supplier", "financier"] },
+  fragment: { render: fragmentPage, nav: [] },
+};
+/** the page each role starts on */
+const HOME = {
+  supplier: "holdings",
+  financier: "holdings",
+  core_enterprise: "holdings",
+  operator: "holdings",
+  auditor: "holdings",
+};
+
+const root = document.getElementById("app");
+let session = null;
+let directory = null;
+
+function flash(message, kind = "info") {
+  const box = document.getElementById("flash");
+  if (box) show(box, h("p", { class: `flash ${kind}`, role: kind === "error" ? "alert" : "status" }, message));
+}
+
+/** What a page gets: the session, the member directory, and helpers. */
+function context() {
+  const byAddress = new Map(directory.map((org) => [org.address?.toLowerCase(), org]));
+  return {
+    session,
+    me: session.organization,
+    user: session.user,
+    members: directory,
+    nameOf: (address) => byAddress.get(String(address).toLowerCase())?.name ?? String(address).slice(0, 10),
+    orgOf: (address) => byAddress.get(String(address).toLowerCase()),
+    go: (route) => {
+      location.hash = `#/${route}`;
+    },
+    flash,
+    problem: (error) => flash(problemText(error), "error"),
+    reload: () => render(),
+  };
+}
+
+function header() {
+  const duties = session.user.duties.length ? session.user.duties : ["viewer"];
+  return h(
+    "header",
+    { class: "top" },
+    h("h1", {}, t("app.title")),
+    h(
+      "div",
+      { class: "who" },
+      h("span", { class: "org", "data-test": "org-name" }, session.organization.name),
+      h("span", { class: "role" }, t(`role.${session.organization.role}`)),
+      h("span", { class: "user" }, `${session.user.name} (${duties.map((d) => t(`duty.${d}`)).join("/")})`),
+      languageToggle(),
+      h("button", { type: "button", class: "link", "data-test": "sign-out", onclick: signOut }, t("signout")),
+    ),
+  );
+}
+
+function languageToggle() {
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "link",
+      "data-test": "language",
+      onclick: async () => {
+        const next = currentLanguage() === "zh" ? "en" : "zh";
+        setLanguage(next);
+        if (session) {
+          call("PUT", "/v1/session/language", { language: next }).catch(() => {});
+        }
+        render();
+      },
+    },
+    t("lang.toggle"),
+  );
+}
+
+function navigation(current) {
+  const role = session.organization.role;
+  const items = Object.entries(PAGES).filter(([, page]) => page.nav.includes(role));
+  return h(
+    "nav",
+    { class: "side" },
+    h(
+      "ul",
+      {},
+      items.map(([route]) =>
+        h(
+          "li",
+          {},
+          h("a", { href: `#/${route}`, class: route === current ? "current" : "", "data-nav": route }, t(`nav.${route}`)),
+        ),
+      ),
+    ),
+  );
+}
+
+async function signOut() {
+  try {
+    await call("DELETE", "/v1/session");
+  } finally {
+    session = null;
+    setCsrf(null);
+    render();
+  }
+}
+
+function route() {
+  const [name, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
+  return { name, param: rest.join("/") };
+}
+
+async function render() {
+  if (!session) {
+    show(root, h("div", { class: "corner" }, languageToggle()), h("div", { id: "flash" }));
+    const main = h("main", { class: "signin" });
+    root.append(main);
+    signInPage(main, {
+      flash,
+      signedIn: async (answer) => {
+        await start(answer);
+      },
+    });
+    return;
+  }
+  let { name, param } = route();
+  if (!PAGES[name]) name = HOME[session.organization.role];
+  const main = h("main", { "data-page": name }, h("p", { class: "muted" }, t("loading")));
+  show(root, header(), h("div", { class: "body" }, navigation(name), h("div", { class: "content" }, h("div", { id: "flash" }), main)));
+  try {
+    await PAGES[name].render(main, context(), param);
+  } catch (error) {
+    if (error instanceof ApiProblem && error.status === 401) return;
+    show(main, h("p", { class: "flash error", role: "alert" }, problemText(error)));
+  }
+}
+
+async function start(answer) {
+  session = answer;
+  setCsrf(answer.csrf_token);
+  setLanguage(answer.user.language);
+  directory = await get("/v1/organizations");
+  await render();
+}
+
+onUnauthenticated(() => {
+  session = null;
+  setCsrf(null);
+  render().then(() => flash(t("problem.unauthenticated"), "error"));
+});
+window.addEventListener("hashchange", () => session && render());
+
+setLanguage(currentLanguage());
+get("/v1/session")
+  .then(start)
+  .catch(() => render());
