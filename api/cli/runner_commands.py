@@ -205,6 +205,7 @@ def _print_where(network: LocalNetwork, profile: Path | None) -> None:
 
     data = network.options.data_dir
     table = Table(title="supply-chain finance network", show_header=False)
+    table.add_row("portal (web)", f"{network.api_url}/portal/")
     table.add_row("API", network.api_url)
     table.add_row("API docs", f"{network.api_url}/docs")
     table.add_row("chain (JSON-RPC)", network.rpc_url)
@@ -215,6 +216,8 @@ def _print_where(network: LocalNetwork, profile: Path | None) -> None:
     table.add_row("manifest", str(data / "manifest.json"))
     table.add_row("data folder", str(data.resolve()))
     table.add_row("API keys (0600)", str(network.keys_file))
+    if network.accounts_file is not None:
+        table.add_row("portal accounts (0600)", str(network.accounts_file))
     if network.bank_signer is not None:
         from api.cli.seed import BANK_A
 
@@ -239,6 +242,18 @@ def _print_where(network: LocalNetwork, profile: Path | None) -> None:
                 f"  {entry['role']:<16} {name:<30} {entry['api_key']}", soft_wrap=True, markup=False
             )
         _out().print("\ntry: scf status --as 'Yangtze Precision Parts'   or   scf demo")
+    if network.accounts_made and network.accounts_file is not None:
+        _out().print(
+            f"\nSign in to the portal at {network.api_url}/portal/ as one of these people "
+            "(shown this once; kept in the accounts file above):"
+        )
+        for person in json.loads(network.accounts_file.read_text()):
+            _out().print(
+                f"  {person['organization']:<30} login {person['login']:<22} "
+                f"password {person['password']}",
+                soft_wrap=True,
+                markup=False,
+            )
 
 
 def _print_warnings(network: LocalNetwork) -> None:

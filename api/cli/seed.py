@@ -182,12 +182,18 @@ def seed_people(
 ) -> list[PersonEntry]:
     """One person per seeded organization (:data:`SEED_PEOPLE`), an admin who may also
     start and approve commands, with the password given for the organization's name.
-    Made by the operator; run again, a login already taken is left as it is."""
+    Made by the operator; run again (a start that died before it saved the passwords), a
+    person already made gets the password given."""
     people: list[PersonEntry] = []
     for name, (login, person) in SEED_PEOPLE.items():
         org_id = keys[name]["org_id"]
-        made = {u["login"] for u in operator.get(f"/organizations/{org_id}/users")}
-        if login not in made:
+        made = {u["login"]: u["id"] for u in operator.get(f"/organizations/{org_id}/users")}
+        if login in made:
+            operator.put(
+                f"/organizations/{org_id}/users/{made[login]}/password",
+                {"password": passwords[name]},
+            )
+        else:
             operator.post(
                 f"/organizations/{org_id}/users",
                 {
@@ -205,3 +211,8 @@ def seed_people(
 def write_keys_file(path: Path, keys: dict[str, KeyEntry]) -> None:
     """Writes the keys readable by the user only (0600 from the first byte), atomically."""
     atomic_write_text(path, json.dumps(keys, indent=2), private=True)
+
+
+def write_accounts_file(path: Path, people: list[PersonEntry]) -> None:
+    """Writes the portal's seeded accounts, readable by the user only, atomically."""
+    atomic_write_text(path, json.dumps(people, indent=2, ensure_ascii=False), private=True)

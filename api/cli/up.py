@@ -57,7 +57,14 @@ from api.app import create_app
 from api.cli.client import ApiClient
 from api.cli.health import wait_until_serving
 from api.cli.own_signer import SIGNER_DIR, OwnSigner
-from api.cli.seed import BANK_A, seed_network, write_keys_file
+from api.cli.seed import (
+    BANK_A,
+    SEED_PEOPLE,
+    seed_network,
+    seed_people,
+    write_accounts_file,
+    write_keys_file,
+)
 from api.private_files import read_secret_file, restrict_new_files, secure_folder
 from api.server import KEEP_ALIVE
 from api.settings import Settings
@@ -107,6 +114,9 @@ class LocalNetwork:
     settings: Settings | None = None
     keys_file: Path | None = None
     first_start: bool = False
+    #: the portal's seeded accounts (portal-accounts.json), and whether this start made them
+    accounts_file: Path | None = None
+    accounts_made: bool = False
     #: where the master passphrase came from (shown on start): the demo file's path, or
     #: the variable that gave it
     passphrase_source: str = ""
@@ -195,6 +205,18 @@ class LocalNetwork:
                 operator.close()
         else:
             self.bank_signer = OwnSigner.open(data / SIGNER_DIR)
+        # the portal's people: made at first start, or at the first start of a folder made
+        # before the portal existed
+        self.accounts_file = data / "portal-accounts.json"
+        if self.options.seed and not self.accounts_file.exists():
+            operator = ApiClient(self.api_url, self._secrets["operator_api_key"])
+            try:
+                passwords = {name: secrets.token_urlsafe(12) for name in SEED_PEOPLE}
+                keys = json.loads(self.keys_file.read_text())
+                write_accounts_file(self.accounts_file, seed_people(operator, keys, passwords))
+                self.accounts_made = True
+            finally:
+                operator.close()
 
     def stop(self) -> None:
         if self._server is not None:

@@ -172,6 +172,21 @@ def test_first_start_seeds_the_network(first_start: LocalNetwork) -> None:
     assert {org.name for org in SEED_NETWORK} < set(keys)
     assert all(entry["api_key"] for entry in keys.values())
     assert first_start.first_start
+    # one person per organization for the portal, whose passwords only this file keeps
+    accounts = first_start.accounts_file
+    assert accounts is not None and accounts.stat().st_mode & 0o777 == 0o600
+    assert first_start.accounts_made
+    people = json.loads(accounts.read_text())
+    assert {p["organization"] for p in people} == set(keys)
+    for person in people:
+        assert _signs_in(first_start.api_url, person["login"], person["password"]) == 200
+
+
+def _signs_in(api_url: str, login: str, password: str) -> int:
+    import httpx
+
+    answer = httpx.post(f"{api_url}/v1/session", json={"login": login, "password": password})
+    return answer.status_code
 
 
 def test_data_folder_is_the_owners_only(first_start: LocalNetwork) -> None:
@@ -238,6 +253,7 @@ def test_demo_plays_the_whole_story(first_start: LocalNetwork) -> None:
 
 def test_restart_resumes_without_reseeding(first_start: LocalNetwork, data_dir: Path) -> None:
     keys_before = (data_dir / "api-keys.json").read_text()
+    people_before = (data_dir / "portal-accounts.json").read_text()
     manifest_before = (data_dir / "manifest.json").read_text()
     accounts_before = (data_dir / "chain" / "dev-accounts.json").read_text()
     assert first_start.node is not None
@@ -268,8 +284,19 @@ def test_restart_resumes_without_reseeding(first_start: LocalNetwork, data_dir: 
         w3 = connect(again.rpc_url)
         assert [w3.eth.get_balance(a.address) for a in (spender, receiver)] == balances
         assert w3.eth.get_transaction_count(spender.address) == 1
+        assert not again.accounts_made
+        assert (data_dir / "portal-accounts.json").read_text() == people_before
         # the chain kept its state (certificate #1 is settled) and time still moves forward
         play(again)
+    # a folder made before the portal: its people are made at the next start (the login
+    # already taken gets the new password; the old one no longer signs in)
+    (data_dir / "portal-accounts.json").unlink()
+    with LocalNetwork(options(data_dir)) as third:
+        assert third.accounts_made
+        person = json.loads((data_dir / "portal-accounts.json").read_text())[0]
+        old = next(p for p in json.loads(people_before) if p["login"] == person["login"])
+        assert _signs_in(third.api_url, person["login"], person["password"]) == 200
+        assert _signs_in(third.api_url, old["login"], old["password"]) == 401
 
 
 def test_python_m_api_serves_the_folder_with_only_the_passphrase(data_dir: Path) -> None:
@@ -450,8 +477,12 @@ def test_scf_up_command_leaves_a_profile_and_stops_cleanly_on_ctrl_c(tmp_path: P
                 time.sleep(0.5)
         else:
             pytest.fail("scf up did not serve the API within 90 s")
-        keys_file = tmp_path / "api-keys.json"
-        while not keys_file.exists() and time.monotonic() < deadline:
+        # the profile is written once the network is seeded (organizations, then people)
+        profile = Path(os.environ["XDG_CONFIG_HOME"]) / "scf" / "profile.json"
+        ours = f"http://127.0.0.1:{api_port}"
+        while time.monotonic() < deadline and not (
+            profile.exists() and json.loads(profile.read_text())["api_url"] == ours
+        ):
             time.sleep(0.5)
         elsewhere = os.environ["HOME"]  # no .data/ there: nothing found by the defaults
         status = subprocess.run(
@@ -463,7 +494,6 @@ def test_scf_up_command_leaves_a_profile_and_stops_cleanly_on_ctrl_c(tmp_path: P
         )
         assert status.returncode == 0, status.stderr
         assert json.loads(status.stdout)["me"]["name"] == "Yangtze Precision Parts"
-        profile = Path(os.environ["XDG_CONFIG_HOME"]) / "scf" / "profile.json"
         saved = json.loads(profile.read_text())
         assert saved["api_url"] == f"http://127.0.0.1:{api_port}"
         # the bank that keeps its own key: `scf` signs its commands with it
@@ -480,6 +510,9 @@ def test_scf_up_command_leaves_a_profile_and_stops_cleanly_on_ctrl_c(tmp_path: P
     # demo mode, said clearly, with its generated passphrase owner-only
     assert "demo mode" in output and str(tmp_path / "master-passphrase") in output, output
     assert "for this user's machine only" in output, output
+    # the portal's address and the seeded people, shown at first start
+    assert f"http://127.0.0.1:{api_port}/portal/" in output, output
+    assert "login treasurer@huaxin" in output, output
     assert_private(tmp_path)
     assert not _listening(chain_port) and not _listening(api_port)
 
