@@ -47,6 +47,7 @@ from api.routes import (
     financing,
     fragments,
     organizations,
+    payables,
     people,
     reports,
 )
@@ -249,6 +250,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         people,
         documents,
         certificates,
+        payables,
         fragments,
         financing,
         bids,

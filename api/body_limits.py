@@ -40,7 +40,7 @@ from chain_client.ledger_types import is_ascii_decimal
 #: file name), the ``kind`` field
 MULTIPART_OVERHEAD = 64 * 1024
 #: routes whose body is a file upload; every other body is JSON
-UPLOAD_ROUTES = frozenset({("POST", "/v1/documents")})
+UPLOAD_ROUTES = frozenset({("POST", "/v1/documents"), ("POST", "/v1/payables/preview")})
 #: the one body read from a caller without credentials: a login and a password
 SIGN_IN_ROUTE = ("POST", "/v1/session")
 SIGN_IN_BYTES = 1024

@@ -1215,3 +1215,69 @@ class Portfolio(BaseModel):
 
     holdings: list[PortfolioHolding]
     exposure: list[PortfolioExposure]
+
+
+class PayableRowError(BaseModel):
+    field: str
+    code: str
+    message: str
+
+
+class PayableRowView(BaseModel):
+    """One row of a payables file as read and checked (api.services.payables): what was
+    typed, what it resolved to, and why it would be refused (``errors``, empty if none)."""
+
+    row: int = Field(description="the row's line in the file (the header is line 1)")
+    supplier: str
+    amount: str
+    maturity_text: str
+    invoice_number: str
+    invoice_code: str | None
+    credit_provider: str
+    beneficiary_id: int | None
+    beneficiary_name: str | None
+    face_value: FenText | None
+    maturity: int | None
+    maturity_date: str | None
+    credit_provider_id: int | None
+    credit_provider_name: str | None
+    issued_certificate_id: int | None = Field(
+        description="the certificate this row of this file already became"
+    )
+    errors: list[PayableRowError]
+
+
+class PayablesCredit(BaseModel):
+    credit_provider_id: int
+    name: str
+    available: FenText
+    needed: FenText
+
+
+class PayablesPreview(BaseModel):
+    """A payables file checked before anything is sent: issue its valid rows one by one
+    with ``POST /v1/payables/issue``."""
+
+    file_name: str
+    file_sha256: str
+    rows: list[PayableRowView]
+    valid_rows: int
+    rows_with_errors: int
+    already_issued: int
+    total_face_value: FenText = Field(description="of the valid rows not yet issued")
+    credit: list[PayablesCredit]
+
+
+class PayableIssueRequest(Strict):
+    """One checked row of a payables file, issued as a certificate that anchors a record
+    of the row (a JSON document made from it: the same row, the same document)."""
+
+    beneficiary_id: DbId
+    credit_provider_id: DbId
+    face_value: Fen
+    maturity: UnixTime
+    invoice_number: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    invoice_code: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+    source_file: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    source_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    row: Annotated[int, Field(ge=2, le=1_000_000)]

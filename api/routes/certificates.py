@@ -14,7 +14,7 @@ from api.commands.catalogue import ChainPlan
 from api.commands.claims import CommandContext
 from api.commands.http import command_response, run_on_record
 from api.deps import RuntimeDep, SessionDep, command_context
-from api.models import CertificateRow, Document, FragmentRow, OfferRow
+from api.models import CertificateRow, FragmentRow, OfferRow
 from api.problems import Problem
 from api.schemas import (
     AcceptAnswer,
@@ -34,10 +34,8 @@ from api.services.access import (
     certificate_for_command,
     certificate_or_404,
     certificate_visible,
-    not_found,
-    org_or_422,
 )
-from chain_client import identity
+from api.services.issuance import issuance_plan
 from chain_client.ledger_types import fragment_id_bounds
 
 router = APIRouter(prefix="/v1/certificates", tags=["certificates"])
@@ -61,53 +59,7 @@ def issue(
     so one invoice typed two ways is 409 ``duplicate_invoice``."""
 
     def plan() -> ChainPlan:
-        beneficiary = org_or_422(session, body.beneficiary_id, what="beneficiary")
-        provider = org_or_422(session, body.credit_provider_id, what="credit provider")
-        doc = session.get(Document, body.document_id)
-        if doc is None or doc.org_id != p.org_id:
-            raise not_found("document", body.document_id)
-        if doc.certificate_id is not None:
-            raise Problem(
-                409,
-                "document_in_use",
-                "Document already backs a certificate",
-                f"Document {doc.id} backs certificate {doc.certificate_id}.",
-            )
-        try:
-            seller = identity.invoice_seller(beneficiary.uscc or "", body.seller_tax_id)
-        except identity.SellerMismatchError as exc:
-            raise Problem(
-                422, "seller_mismatch", "The seller must be the beneficiary", str(exc)
-            ) from None
-        except ValueError as exc:  # a member without a registered code cannot sell
-            raise Problem(
-                422, "invalid_invoice", "The beneficiary has no valid credit code", str(exc)
-            ) from None
-        try:
-            key = identity.invoice_key(
-                seller,
-                body.invoice_number,
-                secret=rt.invoice_secret,
-                invoice_code=body.invoice_code,
-            )
-        except (ValueError, TypeError) as exc:
-            raise Problem(422, "invalid_invoice", "Invalid invoice identity", str(exc)) from None
-        if int(fen(body.face_value)) >= 2**96:
-            raise Problem(
-                422,
-                "invalid_amount",
-                "The face value is too large",
-                "A face value must be below 2**96 fen.",
-            )
-        return catalogue.ISSUE.plan(
-            p.address or "",
-            provider.address or "",
-            beneficiary.address or "",
-            fen(body.face_value),
-            body.maturity,
-            key,
-            bytes.fromhex(doc.keccak256[2:]),
-        )
+        return issuance_plan(session, rt, p, body)
 
     # the document is linked to its certificate when the command succeeds, in the
     # transaction that stores the answer (catalogue.link_document)

@@ -53,6 +53,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/documents/{document_id}/content"): OVERSEE
     | {"core_enterprise", "financier", "supplier"},
     ("POST", "/v1/certificates"): {"core_enterprise"},
+    ("POST", "/v1/payables/preview"): {"core_enterprise"},
+    ("POST", "/v1/payables/issue"): {"core_enterprise"},
     ("GET", "/v1/certificates"): ALL,
     ("GET", "/v1/certificates/{certificate_id}"): ALL,
     ("POST", "/v1/certificates/{certificate_id}/accept"): {"supplier"},
@@ -134,7 +136,7 @@ def _request(w: World, method: str, path: str, role: str, fx: dict[str, Any]) ->
     url = path.format(**params)
     body = fx["bodies"].get((method, path))
     headers = w.parties[ROLE_PARTY[role]].headers if role != "operator" else w.operator.headers
-    if path == "/v1/documents" and method == "POST":
+    if path in ("/v1/documents", "/v1/payables/preview") and method == "POST":
         return w.client.post(
             url, files={"file": ("a.txt", b"x" + role.encode(), "text/plain")}, headers=headers
         )
@@ -230,6 +232,16 @@ def test_authorization_matrix(matrix_world: World) -> None:
                 "invoice_number": "M-1",
             },
             ("POST", "/v1/certificates/{certificate_id}/repay"): {"amount": "1"},
+            ("POST", "/v1/payables/issue"): {
+                "beneficiary_id": w.tier1.org_id,
+                "credit_provider_id": w.bank.org_id,
+                "face_value": "10",
+                "maturity": 1,
+                "invoice_number": "M-2",
+                "source_file": "m.csv",
+                "source_sha256": "0" * 64,
+                "row": 2,
+            },
             ("POST", "/v1/fragments/{fragment_id}/split"): {
                 "to_org_id": w.tier2.org_id,
                 "amount": "1",
