@@ -6,18 +6,22 @@ import { h, show } from "./dom.js";
 import { currentLanguage, problemText, setLanguage, t } from "./i18n.js";
 import { fragmentPage } from "./pages/fragment.js";
 import { holdingsPage } from "./pages/holdings.js";
+import { issuePage } from "./pages/issue.js";
+import { payablesPage } from "./pages/payables.js";
 import { signInPage } from "./pages/signin.js";
 
 /** route -> its page and the roles that see it in their navigation */
 const PAGES = {
   holdings: { render: holdingsPage, nav: ["supplier", "financier"] },
+  payables: { render: payablesPage, nav: ["core_enterprise"] },
+  issue: { render: issuePage, nav: ["core_enterprise"] },
   fragment: { render: fragmentPage, nav: [] },
 };
 /** the page each role starts on */
 const HOME = {
   supplier: "holdings",
   financier: "holdings",
-  core_enterprise: "holdings",
+  core_enterprise: "payables",
   operator: "holdings",
   auditor: "holdings",
 };
