@@ -141,6 +141,7 @@ def audit_log(
     session: ReadSessionDep,
     action: Annotated[str | None, Query(max_length=64)] = None,
     outcome: AuditOutcome | None = None,
+    org_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     _: Principal = Depends(require_roles(*OVERSEERS)),  # noqa: B008
 ) -> list[AuditEntryView]:
@@ -157,6 +158,8 @@ def audit_log(
         query = query.where(AuditEntry.action == action)
     if outcome:
         query = query.where(AuditEntry.outcome == outcome)
+    if org_id is not None:
+        query = query.where(AuditEntry.org_id == org_id)
     return [
         AuditEntryView(
             id=e.id,

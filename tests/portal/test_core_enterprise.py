@@ -20,7 +20,7 @@ def test_the_treasurer_issues_from_a_payables_file(
     now = portal.operator.get("/health")["block_time"]
     due = china_date(now + 60 * 86_400)
     rows = [
-        f"{TIER1},\"250,000.00\",{due},INV-{uuid.uuid4().hex[:8]}",
+        f'{TIER1},"250,000.00",{due},INV-{uuid.uuid4().hex[:8]}',
         f"{TIER2},18000.5,{due},INV-{uuid.uuid4().hex[:8]}",
         f"{TIER1},99.99,{china_date(now + 90 * 86_400)},INV-{uuid.uuid4().hex[:8]}",
         f"Nobody Ltd,10,{due},INV-{uuid.uuid4().hex[:8]}",

@@ -4,17 +4,29 @@
 import { ApiProblem, call, get, onUnauthenticated, setCsrf } from "./api.js";
 import { h, show } from "./dom.js";
 import { currentLanguage, problemText, setLanguage, t } from "./i18n.js";
+import { approvalsPage } from "./pages/approvals.js";
+import { bidsPage, offersPage, portfolioPage } from "./pages/bank.js";
 import { fragmentPage } from "./pages/fragment.js";
 import { holdingsPage } from "./pages/holdings.js";
 import { issuePage } from "./pages/issue.js";
 import { payablesPage } from "./pages/payables.js";
+import { auditPage, membersPage, reportsPage } from "./pages/oversight.js";
 import { signInPage } from "./pages/signin.js";
+import { verifyPage } from "./pages/verify.js";
 
 /** route -> its page and the roles that see it in their navigation */
 const PAGES = {
   holdings: { render: holdingsPage, nav: ["supplier", "financier"] },
   payables: { render: payablesPage, nav: ["core_enterprise"] },
   issue: { render: issuePage, nav: ["core_enterprise"] },
+  bids: { render: bidsPage, nav: ["financier", "core_enterprise"] },
+  offers: { render: offersPage, nav: ["financier"] },
+  portfolio: { render: portfolioPage, nav: ["financier"] },
+  verify: { render: verifyPage, nav: ["financier", "supplier", "operator", "auditor"] },
+  approvals: { render: approvalsPage, nav: ["supplier", "financier", "core_enterprise", "operator"] },
+  reports: { render: reportsPage, nav: ["operator", "auditor"] },
+  audit: { render: auditPage, nav: ["operator", "auditor"] },
+  members: { render: membersPage, nav: ["operator", "auditor"] },
   fragment: { render: fragmentPage, nav: [] },
 };
 /** the page each role starts on */
@@ -22,8 +34,8 @@ const HOME = {
   supplier: "holdings",
   financier: "holdings",
   core_enterprise: "payables",
-  operator: "holdings",
-  auditor: "holdings",
+  operator: "reports",
+  auditor: "reports",
 };
 
 const root = document.getElementById("app");
@@ -51,6 +63,9 @@ function context() {
     flash,
     problem: (error) => flash(problemText(error), "error"),
     reload: () => render(),
+    refreshMembers: async () => {
+      directory = await get("/v1/organizations");
+    },
   };
 }
 

@@ -1,0 +1,102 @@
+"""Every role's pages open without an error, in Chinese and in English, at a desk's width
+and a phone's; a role sees only its own pages, and the API refuses what the role may not
+do even when the page is bypassed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from api.cli.seed import AUDITOR, BANK_A, CORE, OPERATOR, TIER1
+from tests.portal.conftest import Portal, shoot, sign_in
+
+#: organization -> the pages its navigation lists, and the file its main page is shot to
+ROLES = {
+    TIER1: (["holdings", "verify", "approvals"], "supplier-home"),
+    CORE: (["payables", "issue", "bids", "approvals"], "core-enterprise-home"),
+    BANK_A: (["holdings", "bids", "offers", "portfolio", "verify", "approvals"], "bank"),
+    OPERATOR: (["verify", "approvals", "reports", "audit", "members"], "operator"),
+    AUDITOR: (["verify", "reports", "audit", "members"], "auditor"),
+}
+
+
+def watch(page: Page) -> list[str]:
+    """The page's script errors and failed requests (each one fails the test)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"script error: {e}"))
+    page.on(
+        "console",
+        lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+    )
+    return errors
+
+
+@pytest.mark.parametrize("organization", list(ROLES))
+def test_every_page_of_a_role_opens(
+    page: Page, portal: Portal, screenshots: Path, organization: str
+) -> None:
+    pages, shot = ROLES[organization]
+    sign_in(page, portal, organization)
+    errors = watch(page)  # (before signing in, GET /v1/session answers 401, as it should)
+    nav = page.locator("nav.side [data-nav]")
+    expect(nav).to_have_count(len(pages))
+    assert [nav.nth(i).get_attribute("data-nav") for i in range(len(pages))] == pages
+    shoot(page, screenshots, shot)
+    for name in pages:
+        page.click(f"[data-nav={name}]")
+        expect(page.locator(f"main[data-page={name}]")).to_be_visible()
+        expect(page.locator("main .muted", has_text="加载中")).to_have_count(0)
+        expect(page.locator("main .flash.error")).to_have_count(0)
+    # English on the toggle, and back
+    page.click("[data-test=language]")
+    expect(page.locator("[data-test=sign-out]")).to_have_text("Sign out")
+    expect(page.locator("nav.side")).not_to_contain_text("凭证")
+    page.click("[data-test=language]")
+    expect(page.locator("[data-test=sign-out]")).to_have_text("退出")
+    assert errors == []
+
+
+def test_a_phone_sees_one_column(
+    context: BrowserContext, portal: Portal, screenshots: Path
+) -> None:
+    page = context.new_page()
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, portal, TIER1)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page is {width} px wide on a 390 px screen"
+    shoot(page, screenshots, "supplier-phone")
+
+
+def test_the_api_refuses_what_the_role_may_not_do(page: Page, portal: Portal) -> None:
+    """The pages list only what a role may do; a request made around them (with the
+    session's own CSRF token) is still the API's to refuse, by the same rules."""
+    sign_in(page, portal, TIER1)
+    answer = page.evaluate(
+        """async () => {
+            const session = await (await fetch("/v1/session")).json();
+            const r = await fetch("/v1/organizations", {
+                method: "POST",
+                headers: {"Content-Type": "application/json", "X-CSRF-Token": session.csrf_token},
+                body: JSON.stringify({name: "x", uscc: "x", role: "supplier"}),
+            });
+            return [r.status, (await r.json()).code];
+        }"""
+    )
+    assert answer == [403, "wrong_role"]
+
+
+def test_a_change_without_the_csrf_token_is_refused(page: Page, portal: Portal) -> None:
+    sign_in(page, portal, CORE)
+    answer = page.evaluate(
+        """async () => {
+            const r = await fetch("/v1/session/language", {
+                method: "PUT",
+                headers: {"Content-Type": "application/json"},
+                body: JSON.stringify({language: "en"}),
+            });
+            return [r.status, (await r.json()).code];
+        }"""
+    )
+    assert answer == [403, "csrf_failed"]
