@@ -34,6 +34,7 @@ from api.headers import SecurityHeaders
 from api.indexer import Indexer
 from api.jobs import MaturityJob
 from api.models import Organization
+from api.notifier import Notifier
 from api.problems import install_handlers
 from api.ratelimit import RateLimiter
 from api.refusals import RefusalAuditMiddleware, RefusalLog
@@ -46,6 +47,7 @@ from api.routes import (
     documents,
     financing,
     fragments,
+    notifications,
     organizations,
     payables,
     people,
@@ -53,6 +55,7 @@ from api.routes import (
 )
 from api.runtime import Runtime
 from api.settings import Settings
+from api.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,8 @@ def build_runtime(settings: Settings) -> Runtime:
         refusals=RefusalLog(
             engine, window=settings.refusal_window, max_sources=settings.refusal_sources
         ),
+        notifier=Notifier(engine, gateway.block_time),
+        webhooks=WebhookSender(engine, settings, settings.document_key_bytes()),
     )
     _bootstrap_operator(runtime)
     return runtime
@@ -257,6 +262,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reports,
         approvals,
         commands,
+        notifications,
     ):
         app.include_router(module.router)
     portal.install(app)

@@ -1,5 +1,6 @@
-"""Background work of a server: one process indexes the chain, runs the maturity job and
-finishes commands a dead worker left half done.
+"""Background work of a server: one process indexes the chain, runs the maturity job,
+finishes commands a dead worker left half done, and makes notifications and delivers
+their webhooks.
 
 Why one process: the read model must have one writer (two indexers would race on the same
 rows) and a payout page should be sent once. The process that holds the *election* does
@@ -275,6 +276,7 @@ class BackgroundWork:
         workers = [
             self._spawn("indexer", self.runtime.indexer.follow, done, settings.indexer_interval),
             self._spawn("maturity-job", self._maturity, settings.maturity_interval, done),
+            self._spawn("notifications", self._notify, settings.indexer_interval, done),
         ]
         log.info("this process (%d) indexes the chain and runs the maturity job", os.getpid())
         try:
@@ -296,6 +298,20 @@ class BackgroundWork:
             if not self._stop.is_set():
                 self.lock.release()
         return watching
+
+    def _notify(self, interval: float, done: threading.Event) -> None:
+        """Notifications from what the indexer read, and the webhook deliveries due (a
+        thread of their own: an endpoint that answers slowly delays nothing else)."""
+        while not done.is_set():
+            try:
+                self.runtime.notifier.step()
+            except Exception:
+                log.exception("making notifications failed")
+            try:
+                self.runtime.webhooks.deliver_due()
+            except Exception:
+                log.exception("delivering webhooks failed")
+            done.wait(max(interval, 0.2))
 
     def _maturity(self, interval: float, done: threading.Event) -> None:
         """The maturity job, commands a dead worker left half done, and waiting commands

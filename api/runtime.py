@@ -12,9 +12,11 @@ from api.chain import ChainGateway
 from api.commands.runner import CommandRunner
 from api.indexer import Indexer
 from api.jobs import MaturityJob
+from api.notifier import Notifier
 from api.ratelimit import RateLimiter
 from api.refusals import RefusalLog
 from api.settings import Settings
+from api.webhooks import WebhookSender
 
 
 @dataclass
@@ -33,3 +35,6 @@ class Runtime:
     limits: RateLimiter
     #: refusals not journaled with a command, coalesced into the audit log (api.refusals)
     refusals: RefusalLog
+    #: notifications from the read model, and their webhooks (api.notifier, api.webhooks)
+    notifier: Notifier
+    webhooks: WebhookSender

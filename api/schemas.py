@@ -1281,3 +1281,75 @@ class PayableIssueRequest(Strict):
     source_file: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     source_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
     row: Annotated[int, Field(ge=2, le=1_000_000)]
+
+
+NotificationKind = Literal[
+    "certificate_received",
+    "fragment_received",
+    "financing_paid",
+    "payout_received",
+    "maturity_soon",
+    "overdue",
+]
+
+
+class NotificationView(BaseModel):
+    """Something the organization should know (api.notifier); ``data``'s amounts are
+    strings of whole fen, its addresses the ledger's."""
+
+    id: int
+    kind: NotificationKind
+    subject: str
+    data: dict[str, Any]
+    created_at: str
+    read_at: str | None
+
+
+class MarkReadRequest(Strict):
+    """Mark the organization's notifications up to this id read."""
+
+    up_to_id: DbId
+
+
+class MarkReadAnswer(BaseModel):
+    marked: int
+
+
+class WebhookRequest(Strict):
+    url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=500)]
+
+
+class WebhookView(BaseModel):
+    id: int
+    url: str
+    created_at: str
+    disabled: bool
+
+
+class NewWebhook(WebhookView):
+    secret: str | None = Field(
+        description="the signing secret (SCF-Signature), shown this once; null in a replay"
+    )
+    note: str
+
+
+class DeliveryAttempt(BaseModel):
+    at: str
+    status_code: int | None
+    error: str | None
+    ms: int
+
+
+class DeliveryView(BaseModel):
+    id: int
+    webhook_id: int
+    event: str
+    notification_id: int | None
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    next_attempt_at: str | None
+    last_status_code: int | None
+    last_error: str | None
+    log: list[DeliveryAttempt]
+    created_at: str
+    delivered_at: str | None

@@ -83,6 +83,13 @@ class Settings(BaseModel):
     #: a browser session ends after this long without a request, or this long after sign-in
     session_idle_minutes: float = 30.0
     session_hours: float = 12.0
+    # -- webhooks (api.webhooks) --
+    #: http and private addresses allowed (a network on one machine: scf up sets it)
+    webhook_allow_private: bool = False
+    #: the first retry's wait; each next one is 4 times longer (at most 6 hours)
+    webhook_retry_seconds: float = 30.0
+    webhook_attempts: int = 8
+    webhook_timeout: float = 5.0
 
     @model_validator(mode="before")
     @classmethod

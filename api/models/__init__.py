@@ -12,6 +12,12 @@ from api.models.chain_index import (
 from api.models.commands import AuditEntry, Command
 from api.models.coordination import Deployment, NonceCounter, RateBucket, SigningKey
 from api.models.documents import Document
+from api.models.notifications import (
+    Notification,
+    NotifierCheckpoint,
+    Webhook,
+    WebhookDelivery,
+)
 from api.models.people import User, WebSession
 
 __all__ = [
@@ -26,10 +32,14 @@ __all__ = [
     "FragmentRow",
     "IndexerCheckpoint",
     "NonceCounter",
+    "Notification",
+    "NotifierCheckpoint",
     "OfferRow",
     "Organization",
     "RateBucket",
     "SigningKey",
     "User",
     "WebSession",
+    "Webhook",
+    "WebhookDelivery",
 ]

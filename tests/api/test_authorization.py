@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlmodel import Session
 
+from api import webhooks
+from api.models import Webhook
 from chain_client.node import AnvilNode
 from tests.api.helpers import World, issue_certificate, open_world, populate, upload_invoice
 
@@ -119,6 +122,14 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/organizations/{org_id}/users/{user_id}/disable"): {"operator"},
     ("POST", "/v1/organizations/{org_id}/users/{user_id}/unlock"): {"operator"},
     ("PUT", "/v1/organizations/{org_id}/users/{user_id}/password"): {"operator"},
+    # notifications and webhooks are each organization's own (another's webhook: 404)
+    ("GET", "/v1/notifications"): ALL,
+    ("POST", "/v1/notifications/read"): ALL,
+    ("POST", "/v1/webhooks"): ALL,
+    ("GET", "/v1/webhooks"): ALL,
+    ("DELETE", "/v1/webhooks/{webhook_id}"): {"supplier"},
+    ("POST", "/v1/webhooks/{webhook_id}/test"): {"supplier"},
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): {"supplier"},
 }
 
 
@@ -193,6 +204,20 @@ def test_authorization_matrix(matrix_world: World) -> None:
         headers=w.tier2.headers,
     )
     assert person.status_code == 201, person.text
+    # the supplier's webhook (made in the database: this world calls no address)
+    with Session(w.rt.engine) as session:
+        nonce, sealed = webhooks.seal_secret(
+            w.rt.document_key, "whsec_m", w.tier1.org_id, "https://hooks.invalid/m"
+        )
+        hook = Webhook(
+            org_id=w.tier1.org_id,
+            url="https://hooks.invalid/m",
+            secret_nonce=nonce,
+            secret_sealed=sealed,
+        )
+        session.add(hook)
+        session.commit()
+        webhook_id = hook.id
     terms = {
         "bands": [{"up_to_days": 366, "rate_bps": 100}],
         "max_amount": "1000",
@@ -216,6 +241,7 @@ def test_authorization_matrix(matrix_world: World) -> None:
             "command_id": waiting.json()["command_id"],
             "bid_id": bid.json()["bid_id"],
             "user_id": person.json()["id"],
+            "webhook_id": webhook_id,
         },
         "bodies": {
             ("POST", "/v1/organizations"): {"name": "x", "uscc": "bad", "role": "supplier"},
@@ -280,6 +306,8 @@ def test_authorization_matrix(matrix_world: World) -> None:
                 "new_password": "long enough new one",
             },
             ("PUT", "/v1/session/language"): {"language": "en"},
+            ("POST", "/v1/notifications/read"): {"up_to_id": 1},
+            ("POST", "/v1/webhooks"): {"url": "https://hooks.invalid/x"},
             ("POST", "/v1/organizations/{org_id}/users"): {
                 "login": "matrix-made",
                 "name": "m",

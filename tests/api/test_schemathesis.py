@@ -227,6 +227,10 @@ REFUSALS: dict[str, dict[str, str]] = {
         "insufficient_value": NO_MORE_THAN_THE_FRAGMENT,
     },
     "POST /v1/organizations/{org_id}/users": {"weak_password": NOT_A_REPETITION},
+    "POST /v1/webhooks": {
+        "webhook_url_refused": "the address must resolve, and to a public address (or, on "
+        "a network on one machine, any): what a name resolves to is no schema's to state",
+    },
     "POST /v1/payables/preview": {
         "unreadable_payables": "the file must be CSV or Excel with a header row naming its "
         "columns: a format no schema of a binary part can state",
