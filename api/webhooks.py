@@ -71,23 +71,25 @@ def url_refused(detail: str) -> Problem:
 
 def check_url(url: str, allow_private: bool) -> None:
     """422 ``webhook_url_refused`` unless ``url`` may be called (see the module docstring)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a bracket left open, a port out of range
+        raise url_refused("This is no http(s) address.") from None
+    if parts.scheme not in ("https", "http") or not host:
         raise url_refused("A webhook is an http(s) address with a host.")
     if parts.scheme == "http" and not allow_private:
         raise url_refused("A webhook must use https.")
     if parts.username or parts.password:
         raise url_refused("Put no credentials in the address: verify the signature instead.")
     try:
-        found = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except OSError:
-        raise url_refused(f"The host {parts.hostname!r} does not resolve.") from None
+        found = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):  # no such name; a name IDNA cannot encode
+        raise url_refused(f"The host {host!r} does not resolve.") from None
     for *_, address in found:
         ip = ipaddress.ip_address(address[0])
         if not ip.is_global and not allow_private:
-            raise url_refused(
-                f"{parts.hostname} resolves to {ip}, an address inside a private network."
-            )
+            raise url_refused(f"{host} resolves to {ip}, an address inside a private network.")
 
 
 def new_secret() -> str:

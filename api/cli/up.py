@@ -189,6 +189,8 @@ class LocalNetwork:
             keystore_scrypt_n=self.options.keystore_scrypt_n,
             host=self.options.host,
             port=self.options.api_port,
+            # a network on this machine: its members' webhooks may be local receivers
+            webhook_allow_private=True,
         )
         self._start_api(self.settings)
         self.keys_file = data / "api-keys.json"

@@ -60,7 +60,14 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     tmp = tmp_path_factory.mktemp("portal")
     with AnvilNode() as anvil:
         settings = make_settings(
-            anvil, tmp, background=True, indexer_interval=0.2, maturity_interval=0.3
+            anvil,
+            tmp,
+            background=True,
+            indexer_interval=0.2,
+            maturity_interval=0.3,
+            # webhooks to a receiver on loopback, retried quickly
+            webhook_allow_private=True,
+            webhook_retry_seconds=0.5,
         )
         for url in serve(create_app(settings)):
             operator = ApiClient(url, OPERATOR_KEY)

@@ -14,11 +14,17 @@ from tests.portal.conftest import Portal, shoot, sign_in
 
 #: organization -> the pages its navigation lists, and the file its main page is shot to
 ROLES = {
-    TIER1: (["holdings", "verify", "approvals"], "supplier-home"),
-    CORE: (["payables", "issue", "bids", "approvals"], "core-enterprise-home"),
-    BANK_A: (["holdings", "bids", "offers", "portfolio", "verify", "approvals"], "bank"),
-    OPERATOR: (["verify", "approvals", "reports", "audit", "members"], "operator"),
-    AUDITOR: (["verify", "reports", "audit", "members"], "auditor"),
+    TIER1: (["holdings", "verify", "approvals", "notifications"], "supplier-home"),
+    CORE: (["payables", "issue", "bids", "approvals", "notifications"], "core-enterprise-home"),
+    BANK_A: (
+        ["holdings", "bids", "offers", "portfolio", "verify", "approvals", "notifications"],
+        "bank",
+    ),
+    OPERATOR: (
+        ["verify", "approvals", "reports", "audit", "members", "notifications"],
+        "operator",
+    ),
+    AUDITOR: (["verify", "reports", "audit", "members", "notifications"], "auditor"),
 }
 
 

@@ -9,6 +9,7 @@ import { bidsPage, offersPage, portfolioPage } from "./pages/bank.js";
 import { fragmentPage } from "./pages/fragment.js";
 import { holdingsPage } from "./pages/holdings.js";
 import { issuePage } from "./pages/issue.js";
+import { notificationsPage } from "./pages/notifications.js";
 import { payablesPage } from "./pages/payables.js";
 import { auditPage, membersPage, reportsPage } from "./pages/oversight.js";
 import { signInPage } from "./pages/signin.js";
@@ -27,6 +28,7 @@ const PAGES = {
   reports: { render: reportsPage, nav: ["operator", "auditor"] },
   audit: { render: auditPage, nav: ["operator", "auditor"] },
   members: { render: membersPage, nav: ["operator", "auditor"] },
+  notifications: { render: notificationsPage, nav: ["supplier", "financier", "core_enterprise", "operator", "auditor"] },
   fragment: { render: fragmentPage, nav: [] },
 };
 /** the page each role starts on */
@@ -41,6 +43,8 @@ const HOME = {
 const root = document.getElementById("app");
 let session = null;
 let directory = null;
+/** a message for the page a route change is about to show (ctx.go's second argument) */
+let pending = null;
 
 function flash(message, kind = "info") {
   const box = document.getElementById("flash");
@@ -57,8 +61,10 @@ function context() {
     members: directory,
     nameOf: (address) => byAddress.get(String(address).toLowerCase())?.name ?? String(address).slice(0, 10),
     orgOf: (address) => byAddress.get(String(address).toLowerCase()),
-    go: (route) => {
-      location.hash = `#/${route}`;
+    go: (route, message) => {
+      pending = message ?? null;
+      if (location.hash === `#/${route}`) render();
+      else location.hash = `#/${route}`;
     },
     flash,
     problem: (error) => flash(problemText(error), "error"),
@@ -69,7 +75,16 @@ function context() {
   };
 }
 
-function header() {
+/** The unread notifications' count, shown in the header (the page lists them). */
+async function unreadCount() {
+  try {
+    return (await get("/v1/notifications?unread=true&limit=100")).length;
+  } catch {
+    return 0;
+  }
+}
+
+function header(unread) {
   const duties = session.user.duties.length ? session.user.duties : ["viewer"];
   return h(
     "header",
@@ -81,6 +96,7 @@ function header() {
       h("span", { class: "org", "data-test": "org-name" }, session.organization.name),
       h("span", { class: "role" }, t(`role.${session.organization.role}`)),
       h("span", { class: "user" }, `${session.user.name} (${duties.map((d) => t(`duty.${d}`)).join("/")})`),
+      h("a", { href: "#/notifications", class: unread ? "bell unread" : "bell", "data-test": "bell" }, t("notice.bell", { n: unread || "" })),
       languageToggle(),
       h("button", { type: "button", class: "link", "data-test": "sign-out", onclick: signOut }, t("signout")),
     ),
@@ -158,9 +174,13 @@ async function render() {
   let { name, param } = route();
   if (!PAGES[name]) name = HOME[session.organization.role];
   const main = h("main", { "data-page": name }, h("p", { class: "muted" }, t("loading")));
-  show(root, header(), h("div", { class: "body" }, navigation(name), h("div", { class: "content" }, h("div", { id: "flash" }), main)));
+  show(root, header(await unreadCount()), h("div", { class: "body" }, navigation(name), h("div", { class: "content" }, h("div", { id: "flash" }), main)));
   try {
     await PAGES[name].render(main, context(), param);
+    if (pending) {
+      flash(pending);
+      pending = null;
+    }
   } catch (error) {
     if (error instanceof ApiProblem && error.status === 401) return;
     show(main, h("p", { class: "flash error", role: "alert" }, problemText(error)));

@@ -107,7 +107,7 @@ function actions(ctx, fragment) {
         const answer = await run(ctx, transferButton, "POST", `/v1/fragments/${fragment.id}/transfer`, {
           to_org_id: Number(transferTo.value),
         });
-        if (answer) ctx.go("holdings");
+        if (answer) ctx.go("holdings", t("done"));
       },
     },
     h("h3", {}, t("transfer.title")),
@@ -155,10 +155,7 @@ function quoteTable(ctx, fragment, answer) {
         amount: answer.amount,
         bid: q.bid_id,
       });
-      if (sold) {
-        ctx.go("holdings");
-        setTimeout(() => ctx.flash(t("cash.done", { payment: yuan(sold.payment) })), 0);
-      }
+      if (sold) ctx.go("holdings", t("cash.done", { payment: yuan(sold.payment) }));
     });
     return [
       h("span", {}, q.funder_name || `#${q.bid_id}`, index === 0 ? h("b", { class: "badge" }, t("cash.best")) : null),
