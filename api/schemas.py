@@ -669,9 +669,13 @@ class VerifiedCertificate(BaseModel):
 
 
 class VerifiedFinancing(BaseModel):
-    """A FinancingAccepted event touching the lineage, re-priced by the discount rule."""
+    """A financing touching the lineage, re-priced by the discount rule: an accepted offer
+    (FinancingAccepted: ``offer_id``) or a sale to a standing bid (SoldToBid: ``bid_id``,
+    and the ``payee`` it paid)."""
 
-    offer_id: int
+    offer_id: int | None = Field(default=None, description="an accepted offer's")
+    bid_id: int | None = Field(default=None, description="a sale to a standing bid's")
+    payee: str | None = Field(default=None, description="a sale's: who was paid")
     from_fragment: ReportInt
     financed_fragment: ReportInt
     financier: str
@@ -680,7 +684,9 @@ class VerifiedFinancing(BaseModel):
     discount_fen: FenText
     payment_fen: FenText
     days: int
-    rate_bps: int | None = Field(description="the offer's rate; null if it could not be read")
+    rate_bps: int | None = Field(
+        description="the offer's rate, or the bid's for the sale's days; null if unknown"
+    )
     block_number: int
     in_lineage: bool = Field(description="the financed fragment is on this fragment's path")
 

@@ -535,7 +535,9 @@ def check_financing(
     """FinancingAccepted events touching the lineage, each re-priced with its offer's rate;
     SoldToBid events likewise, with the rate ``sale_rates`` gives by (block, log index):
     the bid's band for the sale's days under the terms in force then (None: outside them,
-    which a sale cannot be)."""
+    which a sale cannot be). Both kinds of row have the same keys (``offer_id`` for an
+    offer, ``bid_id`` and ``payee`` for a sale, the others None), so that a report's
+    financings are one shape (api.schemas.VerifiedFinancing)."""
     on_path = set(path)
     relevant = [
         e for e in financed if e.fragment_id in on_path or e.financed_fragment_id in on_path
@@ -558,12 +560,13 @@ def check_financing(
             )
         rows.append(
             {
+                "offer_id": None,
                 "bid_id": sale.bid_id,
+                "payee": sale.payee,
                 "from_fragment": sale.fragment_id,
                 "financed_fragment": sale.financed_fragment_id,
                 "financier": sale.funder,
                 "seller": sale.seller,
-                "payee": sale.payee,
                 "amount_fen": str(sale.amount),
                 "discount_fen": str(sale.discount),
                 "payment_fen": str(sale.payment),
@@ -586,6 +589,8 @@ def check_financing(
         rows.append(
             {
                 "offer_id": event.offer_id,
+                "bid_id": None,
+                "payee": None,  # the seller is paid
                 "from_fragment": event.fragment_id,
                 "financed_fragment": event.financed_fragment_id,
                 "financier": event.financier,
@@ -606,7 +611,11 @@ def check_financing(
         detail = "never financed (no FinancingAccepted or SoldToBid touches this lineage)"
     elif in_lineage:
         first = in_lineage[0]
-        source = f"offer {first['offer_id']}" if "offer_id" in first else f"bid {first['bid_id']}"
+        source = (
+            f"offer {first['offer_id']}"
+            if first["offer_id"] is not None
+            else f"bid {first['bid_id']}"
+        )
         detail = (
             f"{len(in_lineage)} financing(s) of this lineage, e.g. {source} to "
             f"{first['financier']} paying {first['payment_fen']} fen; all priced by the "

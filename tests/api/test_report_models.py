@@ -15,7 +15,8 @@ import pytest
 
 from api.schemas import VerificationView
 from chain_client.errors import ManifestError
-from chain_client.events import FinancingAccepted
+from chain_client.discount import discount
+from chain_client.events import FinancingAccepted, SoldToBid
 from chain_client.freshness import Head, ReferenceComparison, judge
 from chain_client.ledger_types import Certificate, CertificateStatus, Fragment, fragment_id_of
 from chain_client.verifier import (
@@ -69,7 +70,28 @@ def full_report(certificate_id: int) -> VerificationReport:
             log_index=0,
         )
     ]
-    financing_check, financing = check_financing([child, root], financed, {7: 1_000})
+    # and a piece of the root sold to a standing bid (its rows have a bid, not an offer)
+    sale_discount = discount(100_000, 1_200, 30)
+    sales = [
+        SoldToBid(
+            bid_id=3,
+            fragment_id=root,
+            funder=BANK,
+            seller=SUPPLIER,
+            payee=SUPPLIER,
+            financed_fragment_id=fragment_id_of(certificate_id, 2),
+            amount=100_000,
+            discount=sale_discount,
+            days=30,
+            payment=100_000 - sale_discount,
+            block_number=13,
+            log_index=1,
+        )
+    ]
+    financing_check, financing = check_financing(
+        [child, root], financed, {7: 1_000}, sales, {(13, 1): 1_200}
+    )
+    assert {"bid_id", "offer_id"} <= {k for f in financing for k in f}
     repayment_check, repayment = check_repayment(certificate, fragments, fragments[1], 0)
     head = Head(number=20, hash="0x" + "55" * 32, timestamp=1_800_000_100)
     freshness = judge(
