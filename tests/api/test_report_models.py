@@ -14,8 +14,8 @@ import json
 import pytest
 
 from api.schemas import VerificationView
-from chain_client.errors import ManifestError
 from chain_client.discount import discount
+from chain_client.errors import ManifestError
 from chain_client.events import FinancingAccepted, SoldToBid
 from chain_client.freshness import Head, ReferenceComparison, judge
 from chain_client.ledger_types import Certificate, CertificateStatus, Fragment, fragment_id_of
