@@ -11,7 +11,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
-from api.cli.seed import BANK_A, BANK_B, CORE, OPERATOR, TIER1
+from api.cli.seed import AUDITOR, BANK_A, BANK_B, CORE, OPERATOR, TIER1
 from api.timeutil import china_date
 from tests.helpers import travel, valid_uscc
 from tests.portal.conftest import Portal, shoot, sign_in
@@ -69,7 +69,6 @@ def test_the_whole_story_by_clicking(
     operator.locator("label.inline", has_text="经办").locator("input").check()
     operator.click("[data-test=person-submit]")
     expect(operator.locator(".flash.info")).to_contain_text(ACCOUNTANT[0])
-    shoot(page=operator, folder=screenshots, name="operator-members")
 
     # the core enterprise issues by CSV
     core = person(browser, portal, CORE)
@@ -120,7 +119,6 @@ def test_the_whole_story_by_clicking(
     expect(tier2.locator("[data-test=plain-words]")).to_contain_text("¥250,000.00")
     best.locator("button").click()
     expect(tier2.locator(".flash.info")).to_contain_text("融资成功")
-    shoot(page=tier2, folder=screenshots, name="supplier-financed")
 
     # the bank that bought verifies it from the chain, check by check
     bank_b = person(browser, portal, BANK_B)
@@ -143,6 +141,24 @@ def test_the_whole_story_by_clicking(
     after = {who: balance(portal, org) for who, org in holders.items()}
     assert after["tier1"] - before["tier1"] == 350_000_00
     assert after["bank"] - before["bank"] == 250_000_00
-    shoot(page=tier1, folder=screenshots, name="supplier-payout")
-    for page in (operator, core, tier1, tier2, bank_b):
+    # each role's main page once the story is told (docs/screenshots, README)
+    auditor = person(browser, portal, AUDITOR)
+    for page, name in (
+        (tier1, "supplier"),
+        (core, "core-enterprise"),
+        (bank_b, "bank"),
+        (operator, "operator"),
+        (auditor, "auditor"),
+    ):
+        page.goto(f"{portal.url}/portal/#/")
+        page.reload()
+        page.wait_for_selector("main[data-page] section")
+        shoot(page=page, folder=screenshots, name=name)
+    bank_b.click("[data-nav=portfolio]")
+    expect(bank_b.locator("[data-test=portfolio]")).to_contain_text(CORE)
+    shoot(page=bank_b, folder=screenshots, name="bank-portfolio")
+    tier1.set_viewport_size({"width": 390, "height": 844})
+    tier1.click("[data-nav=notifications]")
+    shoot(page=tier1, folder=screenshots, name="supplier-phone")
+    for page in (operator, core, tier1, tier2, bank_b, auditor):
         page.context.close()

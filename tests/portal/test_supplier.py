@@ -44,7 +44,6 @@ def test_the_supplier_accepts_splits_and_gets_cash(
     page.click(f"[data-test=accept-{cert}]")
     holdings = page.locator("[data-test=holdings]")
     expect(holdings).to_contain_text(f"{cert}/0")
-    shoot(page, screenshots, "supplier")
     page.click(f"[data-test='open-{cert}/0']")
     tree = page.locator("[data-test=split-tree]")
     expect(tree.locator(f"[data-fragment='{cert}/0']")).to_have_attribute("data-kind", "mine")

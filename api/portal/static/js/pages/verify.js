@@ -4,7 +4,7 @@
 import { get } from "../api.js";
 import { h, show } from "../dom.js";
 import { yuan } from "../format.js";
-import { problemText, t } from "../i18n.js";
+import { has, problemText, t } from "../i18n.js";
 
 /** "12/3" (certificate/sequence) or a decimal id -> the decimal fragment id. */
 export function fragmentIdOf(text) {
@@ -60,7 +60,7 @@ function report(r) {
         h(
           "li",
           { class: c.skipped ? "skipped" : c.passed ? "passed" : "failed", "data-check": c.name },
-          h("b", {}, c.skipped ? "–" : c.passed ? "✓" : "✗", " ", c.name),
+          h("b", {}, c.skipped ? "–" : c.passed ? "✓" : "✗", " ", has(`check.${c.name}`) ? t(`check.${c.name}`) : c.name),
           h("span", {}, " ", c.detail),
         ),
       ),
