@@ -5,10 +5,8 @@ back-off, every attempt in the delivery log; a test delivery on demand."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -18,7 +16,7 @@ from api.models import ChainEvent
 from api.notifier import _from_event
 from api.problems import Problem
 from chain_client.node import AnvilNode
-from tests.api.helpers import World, issue_certificate, open_world, populate
+from tests.api.helpers import Receiver, World, issue_certificate, open_world, populate
 
 
 @pytest.fixture(scope="module")
@@ -31,33 +29,6 @@ def w(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
         webhook_attempts=3,
     ):
         yield populate(world)
-
-
-class Receiver:
-    """A webhook endpoint on loopback: answers with the statuses given, in turn (then
-    200), and keeps what it received."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = list(statuses)
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.received.append((dict(self.headers), body))
-                self.send_response(outer.statuses.pop(0) if outer.statuses else 200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/scf-hook"
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 def notes(w: World, party: Any, **params: Any) -> list[dict[str, Any]]:

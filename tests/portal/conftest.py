@@ -12,18 +12,17 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from api.app import create_app
 from api.cli.client import ApiClient
-from api.cli.seed import SEED_PEOPLE, KeyEntry, seed_network, seed_people
+from api.cli.seed import SEED_PEOPLE, seed_network, seed_people
 from chain_client.node import AnvilNode
 from tests.api.helpers import OPERATOR_KEY, make_settings, serve
+from tests.portal.helpers import Portal
 
 CHROMIUM = os.environ.get("SCF_CHROMIUM", "/usr/bin/chromium")
 #: Chromium's flags for a closed machine: no sandbox as root, and no background traffic
@@ -40,19 +39,6 @@ CHROMIUM_ARGS = [
 #: where screenshots go: docs/screenshots (linked from the README) with SCF_SCREENSHOTS=1
 #: (`make screenshots`), else a temporary folder, so that a test run leaves the tree clean
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-@dataclass
-class Portal:
-    url: str
-    anvil: AnvilNode
-    operator: ApiClient
-    keys: dict[str, KeyEntry]
-    #: organization name -> (login, password)
-    people: dict[str, tuple[str, str]]
-
-    def client(self, organization: str) -> ApiClient:
-        return self.operator.as_key(self.keys[organization]["api_key"])
 
 
 @pytest.fixture(scope="module")
@@ -107,24 +93,9 @@ def page(context: BrowserContext) -> Page:
     return page
 
 
-def sign_in(page: Page, portal: Portal, organization: str) -> Page:
-    login, password = portal.people[organization]
-    page.goto(portal.url + "/")
-    page.fill("[data-test=login]", login)
-    page.fill("[data-test=password]", password)
-    page.click("[data-test=sign-in]")
-    page.wait_for_selector("[data-test=org-name]")
-    return page
-
-
 @pytest.fixture(scope="session")
 def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if os.environ.get("SCF_SCREENSHOTS") == "1":
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         return DOCS_SCREENSHOTS
     return tmp_path_factory.mktemp("screenshots")
-
-
-def shoot(page: Page, folder: Path, name: str) -> Any:
-    """A screenshot of the whole page (a role's main page: see :func:`screenshots`)."""
-    return page.screenshot(path=str(folder / f"{name}.png"), full_page=True)

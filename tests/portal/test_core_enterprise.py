@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from api.cli.seed import BANK_A, CORE, TIER1, TIER2
 from api.timeutil import china_date
-from tests.portal.conftest import Portal, shoot, sign_in
+from tests.portal.helpers import Portal, shoot, sign_in
 
 
 def test_the_treasurer_issues_from_a_payables_file(

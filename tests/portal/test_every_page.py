@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from api.cli.seed import AUDITOR, BANK_A, CORE, OPERATOR, TIER1
-from tests.portal.conftest import Portal, sign_in
+from tests.portal.helpers import Portal, sign_in
 
 #: organization -> the pages its navigation lists
 ROLES = {

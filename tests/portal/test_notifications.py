@@ -7,9 +7,8 @@ from playwright.sync_api import Page, expect
 
 from api import webhooks
 from api.cli.seed import TIER1
-from tests.api.test_notifications import Receiver
-from tests.portal.conftest import Portal, sign_in
-from tests.portal.test_supplier import issue
+from tests.api.helpers import Receiver
+from tests.portal.helpers import Portal, issue, sign_in
 
 
 def test_a_webhook_is_tested_then_delivers_a_notification_after_a_retry(

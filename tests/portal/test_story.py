@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 from api.cli.seed import AUDITOR, BANK_A, BANK_B, CORE, OPERATOR, TIER1
 from api.timeutil import china_date
 from tests.helpers import travel, valid_uscc
-from tests.portal.conftest import Portal, shoot, sign_in
+from tests.portal.helpers import Portal, shoot, sign_in
 
 NEW_SUPPLIER = "Wuxi Springs 无锡弹簧"
 ACCOUNTANT = ("accountant@wuxi", "wuxi springs 2027!")

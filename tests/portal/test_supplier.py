@@ -3,33 +3,12 @@ split tree, splits a part to a member picked by name, and gets cash at the best 
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
 from api.cli.seed import BANK_A, BANK_B, CORE, TIER1, TIER2
-from tests.portal.conftest import Portal, shoot, sign_in
-
-
-def issue(portal: Portal, face_value: str, days: int = 120) -> int:
-    core = portal.client(CORE)
-    doc = core.post(
-        "/documents", files={"file": ("invoice.pdf", uuid.uuid4().bytes, "application/pdf")}
-    )
-    head = core.get("/health")["block_time"]
-    answer = core.post(
-        "/certificates",
-        {
-            "beneficiary_id": portal.keys[TIER1]["org_id"],
-            "credit_provider_id": portal.keys[BANK_A]["org_id"],
-            "face_value": face_value,
-            "maturity": head + days * 86_400,
-            "document_id": doc["id"],
-            "invoice_number": "INV-" + uuid.uuid4().hex[:10],
-        },
-    )
-    return int(answer["certificate_id"])
+from tests.portal.helpers import Portal, issue, shoot, sign_in
 
 
 def test_the_supplier_accepts_splits_and_gets_cash(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page
 
-from tests.portal.conftest import Portal
+from tests.portal.helpers import Portal
 
 JS = Path(__file__).resolve().parents[2] / "api" / "portal" / "static" / "js"
 
