@@ -221,6 +221,14 @@ ENV_NAMES: dict[str, str] = {
     "refusal_sources": "SCF_REFUSAL_SOURCES",
     "approval_window": "SCF_APPROVAL_WINDOW",
     "signature_window": "SCF_SIGNATURE_WINDOW",
+    "sign_in_attempts": "SCF_SIGN_IN_ATTEMPTS",
+    "lockout_minutes": "SCF_LOCKOUT_MINUTES",
+    "session_idle_minutes": "SCF_SESSION_IDLE_MINUTES",
+    "session_hours": "SCF_SESSION_HOURS",
+    "webhook_allow_private": "SCF_WEBHOOK_ALLOW_PRIVATE",
+    "webhook_retry_seconds": "SCF_WEBHOOK_RETRY_SECONDS",
+    "webhook_attempts": "SCF_WEBHOOK_ATTEMPTS",
+    "webhook_timeout": "SCF_WEBHOOK_TIMEOUT",
 }
 
 
