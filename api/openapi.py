@@ -124,6 +124,35 @@ SESSION_SCHEME: dict[str, Any] = {
 }
 
 
+def upload_body(file_description: str, **fields: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI request body of an endpoint that reads its multipart body itself, after
+    authentication (FastAPI cannot derive it from the signature): a ``file`` and the
+    ``fields`` given (name -> JSON schema), nothing else."""
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "minLength": 1,  # empty: 422
+                            "contentMediaType": "application/octet-stream",
+                            "description": file_description,
+                        },
+                        **fields,
+                    },
+                    # like every JSON body (api.schemas.Strict): an unknown field is refused
+                    "additionalProperties": False,
+                }
+            }
+        },
+    }
+
+
 def _header(description: str) -> dict[str, Any]:
     return {"description": description, "schema": {"type": "string"}}
 

@@ -11,11 +11,12 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData, UploadFile
 
 from api import documents as crypto
-from api.audit import record
+from api.audit import record_done
 from api.auth import AUDITOR, MAKER, Principal, authenticate, require_duty
 from api.deps import RuntimeDep, SessionDep
 from api.headers import clean_filename, content_disposition, media_type
 from api.models import CertificateRow, Document
+from api.openapi import upload_body
 from api.problems import Problem
 from api.quotas import check_document_quota
 from api.schemas import DocumentView
@@ -29,29 +30,10 @@ KINDS: tuple[str, ...] = get_args(DocumentKind)
 
 #: The upload's body as the OpenAPI document declares it. The endpoint reads the body
 #: itself, after authentication, so FastAPI cannot derive this from its parameters.
-UPLOAD_BODY: dict[str, Any] = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["file"],
-                "properties": {
-                    "file": {
-                        "type": "string",
-                        "format": "binary",
-                        "minLength": 1,  # empty: 422
-                        "contentMediaType": "application/octet-stream",
-                        "description": "the document (at most SCF_MAX_UPLOAD_BYTES bytes)",
-                    },
-                    "kind": {"type": "string", "enum": list(KINDS), "default": "invoice"},
-                },
-                # like every JSON body (api.schemas.Strict): an unknown field is refused
-                "additionalProperties": False,
-            }
-        }
-    },
-}
+UPLOAD_BODY = upload_body(
+    "the document (at most SCF_MAX_UPLOAD_BYTES bytes)",
+    kind={"type": "string", "enum": list(KINDS), "default": "invoice"},
+)
 
 
 def _view(doc: Document, chain_hash: str | None) -> DocumentView:
@@ -162,15 +144,7 @@ async def upload(
         ciphertext=sealed,
     )
     session.add(doc)
-    record(
-        session,
-        org_id=p.org_id,
-        api_key_id=p.api_key_id,
-        action="upload_document",
-        target=f"document:{doc_id}",
-        params={"kind": kind, "sha256": sha},
-        outcome="succeeded",
-    )
+    record_done(session, p, "upload_document", f"document:{doc_id}", {"kind": kind, "sha256": sha})
     session.commit()
     return _view(doc, None)
 

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from api import webhooks
-from api.audit import record
+from api.audit import record_done
 from api.auth import ADMIN, Principal, authenticate, require_duty
 from api.commands.claims import CommandContext
 from api.commands.http import command_response
@@ -162,15 +162,7 @@ def disable_webhook(
     if hook.disabled_at is None:
         hook.disabled_at = utcnow()
         session.add(hook)
-        record(
-            session,
-            org_id=p.org_id,
-            api_key_id=p.api_key_id,
-            action="disable_webhook",
-            target=f"webhook:{webhook_id}",
-            params={},
-            outcome="succeeded",
-        )
+        record_done(session, p, "disable_webhook", f"webhook:{webhook_id}")
         session.commit()
     return webhook_view(hook)
 

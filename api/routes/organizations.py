@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 from sqlmodel import Session, select
 
+from api.audit import record_done
 from api.auth import (
     ADMIN,
     CORE_ENTERPRISE,
@@ -297,17 +298,7 @@ def revoke_api_key(
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         session.add(key)
-        from api.audit import record
-
-        record(
-            session,
-            org_id=p.org_id,
-            api_key_id=p.api_key_id,
-            action="revoke_api_key",
-            target=f"api_key:{key_id}",
-            params={},
-            outcome="succeeded",
-        )
+        record_done(session, p, "revoke_api_key", f"api_key:{key_id}")
         session.commit()
     return RevokedApiKey(id=key_id, revoked_at=key.revoked_at.isoformat())
 

@@ -5,7 +5,6 @@ the checks are :mod:`api.services.payables`."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +20,7 @@ from api.commands.http import command_response
 from api.deps import RuntimeDep, SessionDep, command_context
 from api.headers import clean_filename
 from api.models import Command, Document, Organization
+from api.openapi import upload_body
 from api.problems import Problem
 from api.quotas import check_document_quota
 from api.runtime import Runtime
@@ -39,32 +39,14 @@ router = APIRouter(prefix="/v1/payables", tags=["certificates"])
 
 #: the preview's body as the OpenAPI document declares it (the endpoint reads it itself,
 #: after authentication, as the document upload does)
-PREVIEW_BODY: dict[str, Any] = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["file"],
-                "properties": {
-                    "file": {
-                        "type": "string",
-                        "format": "binary",
-                        "minLength": 1,
-                        "contentMediaType": "application/octet-stream",
-                        "description": "the payables: .csv (UTF-8 or GB18030) or .xlsx",
-                    },
-                    "bank_id": {
-                        "type": "string",
-                        "pattern": "^[1-9][0-9]{0,9}$",
-                        "description": "the bank for rows that name none",
-                    },
-                },
-                "additionalProperties": False,
-            }
-        }
+PREVIEW_BODY = upload_body(
+    "the payables: .csv (UTF-8 or GB18030) or .xlsx",
+    bank_id={
+        "type": "string",
+        "pattern": "^[1-9][0-9]{0,9}$",
+        "description": "the bank for rows that name none",
     },
-}
+)
 
 
 def _core_maker(p: Principal) -> None:

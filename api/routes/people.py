@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session, col, select
 
 from api import people
-from api.audit import record
+from api.audit import record, record_done
 from api.auth import ADMIN, Principal, authenticate, issue_key, parse_duties
 from api.commands.claims import CommandContext
 from api.commands.http import command_response
@@ -155,15 +155,7 @@ def sign_out(session: SessionDep, p: Principal = Depends(authenticate)) -> Respo
     row = session.get(WebSession, p.session_hash)
     if row is not None:
         session.delete(row)
-    record(
-        session,
-        org_id=p.org_id,
-        api_key_id=p.api_key_id,
-        action="sign_out",
-        target=f"user:{user_id}",
-        params={},
-        outcome="succeeded",
-    )
+    record_done(session, p, "sign_out", f"user:{user_id}")
     session.commit()
     response = Response(status_code=204)
     response.delete_cookie(people.SESSION_COOKIE, path="/")
@@ -187,15 +179,7 @@ def change_password(
     user.password_hash = people.hash_password(body.new_password)
     session.add(user)
     people.end_sessions(session, user.id, keep=p.session_hash)  # type: ignore[arg-type]
-    record(
-        session,
-        org_id=p.org_id,
-        api_key_id=p.api_key_id,
-        action="change_password",
-        target=f"user:{user.id}",
-        params={},
-        outcome="succeeded",
-    )
+    record_done(session, p, "change_password", f"user:{user.id}")
     session.commit()
     return _session_view(session, user, request.cookies[people.SESSION_COOKIE], request)
 
