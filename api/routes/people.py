@@ -345,7 +345,9 @@ def reset_password(
     ctx: CommandContext = Depends(command_context),  # noqa: B008
 ) -> JSONResponse:
     """An admin sets a new password (the person forgot it): its sessions end and its
-    lock is lifted. The password is never journaled."""
+    lock is lifted. The password is never journaled. Four eyes then counts the person as
+    made by the admin: an admin who could sign in as a checker never checks its own
+    commands through that checker."""
     self_or_operator(ctx.principal, org_id)
     user, _ = _user_of(session, org_id, user_id)
     people.check_password_rules(body.password, user.login)
@@ -354,5 +356,8 @@ def reset_password(
     def change(user: User, key: ApiKey) -> None:
         user.password_hash, user.locked_until, user.failed_attempts = new_hash, None, 0
         people.end_sessions(session, user.id)  # type: ignore[arg-type]
+        # whoever sets a person's password can act as that person until it is changed:
+        # four eyes counts the person as made by the resetter (api.commands.approvals)
+        key.created_by_key_id = ctx.principal.api_key_id
 
     return _admin_step("reset_password", org_id, user_id, rt, session, ctx, change)

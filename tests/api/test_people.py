@@ -214,6 +214,33 @@ def test_four_eyes_between_two_people(w: World) -> None:
         w.client.put("/v1/approval-policy", json={"rules": []}, headers=w.tier1.headers)
 
 
+def test_an_admin_who_resets_a_checkers_password_cannot_approve_through_it(w: World) -> None:
+    admin = browser(w, add_user(w, w.tier1, ["maker", "admin"]))
+    checker = add_user(w, w.tier1, ["checker"])  # made by the organization's key
+    r = w.client.put(
+        "/v1/approval-policy", json={"rules": [{"action": "split"}]}, headers=w.tier1.headers
+    )
+    assert r.status_code == 200, r.text
+    try:
+        r = w.client.put(
+            f"/v1/organizations/{w.tier1.org_id}/users/{checker['id']}/password",
+            json={"password": "now the admin knows it"},
+            headers=admin.headers(),
+        )
+        assert r.status_code == 200, r.text
+        root = issue_certificate(w)["root_fragment_id"]
+        r = admin.post(
+            f"/v1/fragments/{root}/split", {"amount": "1000", "to_org_id": w.tier2.org_id}
+        )
+        assert r.status_code == 202, r.text
+        as_checker = sign_in(w, checker["login"], "now the admin knows it")
+        b = Browser(w, as_checker.cookies[SESSION_COOKIE], as_checker.json()["csrf_token"], {})
+        refused = b.post(f"/v1/approvals/{r.json()['command_id']}/approve")
+        assert refused.status_code == 403 and refused.json()["code"] == "own_command", refused.text
+    finally:
+        w.client.put("/v1/approval-policy", json={"rules": []}, headers=w.tier1.headers)
+
+
 def test_a_session_ends_when_idle_at_sign_out_and_when_the_user_is_disabled(w: World) -> None:
     user = add_user(w, w.bank, ["maker"])
     idle = browser(w, user)
