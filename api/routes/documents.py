@@ -5,22 +5,23 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from sqlmodel import col, select
 from starlette.datastructures import FormData, UploadFile
 
 from api import documents as crypto
 from api.audit import record_done
 from api.auth import AUDITOR, MAKER, Principal, authenticate, require_duty
-from api.deps import RuntimeDep, SessionDep
+from api.deps import ReadSessionDep, RuntimeDep, SessionDep
 from api.headers import clean_filename, content_disposition, media_type
 from api.models import CertificateRow, Document
 from api.openapi import upload_body
 from api.problems import Problem
 from api.quotas import check_document_quota
 from api.schemas import DocumentView
-from api.services.access import document_visible, not_found
+from api.services.access import MAX_DB_INT, certificate_or_404, document_visible, not_found
 from chain_client.encoding import to_hex
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -154,6 +155,23 @@ def _chain_hash(session: Any, doc: Document) -> str | None:
         return None
     cert = session.get(CertificateRow, doc.certificate_id)
     return cert.document_hash if cert is not None else None
+
+
+@router.get("", response_model=list[DocumentView])
+def list_documents(
+    session: ReadSessionDep,
+    certificate_id: Annotated[int, Query(ge=1, le=MAX_DB_INT)],
+    p: Principal = Depends(authenticate),  # noqa: B008
+) -> list[DocumentView]:
+    """The documents of a certificate the caller may see (404 ``unknown_certificate``
+    otherwise), each with whether it matches the hash its certificate anchors."""
+    cert = certificate_or_404(session, p, certificate_id)
+    docs = session.exec(
+        select(Document)
+        .where(Document.certificate_id == cert.id)
+        .order_by(col(Document.created_at))
+    ).all()
+    return [_view(doc, cert.document_hash) for doc in docs if document_visible(session, p, doc)]
 
 
 @router.get("/{document_id}", response_model=DocumentView)

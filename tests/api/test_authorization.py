@@ -52,6 +52,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/organizations/{org_id}/settlement-funds"): {"operator"},
     ("GET", "/v1/organizations/{org_id}/balance"): OVERSEE,
     ("POST", "/v1/documents"): ALL - {"auditor"},
+    # the certificate's documents, to whom may see the certificate (the bank underwrote it)
+    ("GET", "/v1/documents"): ALL,
     ("GET", "/v1/documents/{document_id}"): OVERSEE | {"core_enterprise", "financier", "supplier"},
     ("GET", "/v1/documents/{document_id}/content"): OVERSEE
     | {"core_enterprise", "financier", "supplier"},

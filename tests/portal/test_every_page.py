@@ -70,22 +70,41 @@ def test_a_phone_sees_one_column(
         assert width <= 390, f"{name} is {width} px wide on a 390 px screen"
 
 
-def test_the_api_refuses_what_the_role_may_not_do(page: Page, portal: Portal) -> None:
+#: what each role may not do, asked of the API with the session's own CSRF token
+FORBIDDEN = {
+    TIER1: ("POST", "/v1/organizations", {"name": "x", "uscc": "x", "role": "supplier"}),
+    CORE: ("POST", "/v1/offers/1/accept", None),
+    BANK_A: ("POST", "/v1/certificates/1/repay", {"amount": "1"}),
+    OPERATOR: ("PUT", "/v1/credit-lines", {"core_enterprise_id": 1, "limit": "1"}),
+    AUDITOR: ("POST", "/v1/bids/1/cancel", None),
+}
+
+
+@pytest.mark.parametrize("organization", list(FORBIDDEN))
+def test_the_api_refuses_what_the_role_may_not_do(
+    page: Page, portal: Portal, organization: str
+) -> None:
     """The pages list only what a role may do; a request made around them (with the
-    session's own CSRF token) is still the API's to refuse, by the same rules."""
-    sign_in(page, portal, TIER1)
+    session's own CSRF token) is still the API's to refuse, by the same rules, and the
+    refusal is in the audit log under the person's organization."""
+    sign_in(page, portal, organization)
+    method, path, body = FORBIDDEN[organization]
     answer = page.evaluate(
-        """async () => {
+        """async ([method, path, body]) => {
             const session = await (await fetch("/v1/session")).json();
-            const r = await fetch("/v1/organizations", {
-                method: "POST",
+            const r = await fetch(path, {
+                method,
                 headers: {"Content-Type": "application/json", "X-CSRF-Token": session.csrf_token},
-                body: JSON.stringify({name: "x", uscc: "x", role: "supplier"}),
+                body: body === null ? undefined : JSON.stringify(body),
             });
             return [r.status, (await r.json()).code];
-        }"""
+        }""",
+        [method, path, body],
     )
     assert answer == [403, "wrong_role"]
+    org_id = portal.keys[organization]["org_id"]
+    refused = portal.operator.get("/audit-log", outcome="refused", org_id=org_id)
+    assert any(e["code"] == "wrong_role" for e in refused)
 
 
 def test_a_change_without_the_csrf_token_is_refused(page: Page, portal: Portal) -> None:

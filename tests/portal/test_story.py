@@ -96,6 +96,10 @@ def test_the_whole_story_by_clicking(
     tier1.select_option("[data-test=split-to]", label=NEW_SUPPLIER)
     tier1.click("[data-test=split-submit]")
     expect(tier1.locator("[data-test=split-tree]")).to_contain_text("¥350,000.00")
+    # the row's record the certificate anchors, checked against the chain
+    documents = tier1.locator("[data-test=documents]")
+    expect(documents).to_contain_text("应付账款记录")
+    expect(documents.locator("[data-test=matches-chain]")).to_have_count(1)
 
     # both banks post standing bids from their pages
     for bank, rate in ((BANK_A, "4.20"), (BANK_B, "3.90")):

@@ -34,6 +34,12 @@ def test_the_supplier_accepts_splits_and_gets_cash(
     # tier-1 supplier's to see (the API masks it), its own remainder is
     expect(tree.locator(f"[data-fragment='{cert}/1']")).to_have_attribute("data-kind", "hidden")
     expect(tree.locator(f"[data-fragment='{cert}/0']")).to_contain_text("¥12,325,678.40")
+    # the certificate's invoice: downloadable, and what the chain anchors
+    docs = page.locator("[data-test=documents]")
+    expect(docs.locator("[data-test=matches-chain]")).to_have_count(1)
+    with page.expect_download() as download:
+        docs.locator("a").first.click()
+    assert Path(download.value.path()).stat().st_size > 0
     shoot(page, screenshots, "supplier-certificate")
     # the banks' standing bids, then cash for a part at the best quote
     for bank, rate in ((BANK_A, 420), (BANK_B, 380)):

@@ -5,17 +5,18 @@ import { get } from "../api.js";
 import { run } from "../commands.js";
 import { h, show } from "../dom.js";
 import { chinaDate, daysUntil, parseYuan, yuan } from "../format.js";
-import { t } from "../i18n.js";
+import { has, t } from "../i18n.js";
 import { splitTree, seqOf } from "../tree.js";
 import { amount, table } from "./holdings.js";
 
 export async function fragmentPage(main, ctx, id) {
   const fragment = await get(`/v1/fragments/${id}`);
-  const [certificate, provenance, history, health] = await Promise.all([
+  const [certificate, provenance, history, health, documents] = await Promise.all([
     get(`/v1/certificates/${fragment.certificate_id}`),
     get(`/v1/fragments/${id}/provenance`),
     get(`/v1/fragments/${id}/history`),
     get("/v1/health"),
+    get(`/v1/documents?certificate_id=${fragment.certificate_id}`),
   ]);
   const ref = `${fragment.certificate_id}/${seqOf(fragment.id)}`;
   const now = health.block_time ?? Math.floor(Date.now() / 1000); // the chain's clock decides maturity
@@ -39,16 +40,39 @@ export async function fragmentPage(main, ctx, id) {
     ),
     h("section", { class: "card" }, h("h3", {}, t("tree.title")), splitTree(provenance, ctx, fragment.certificate_id, fragment.id)),
     canAct ? actions(ctx, fragment) : null,
+    h("section", { class: "card" }, h("h3", {}, t("docs.title")), documentList(documents)),
     h(
       "section",
       { class: "card" },
       h("h3", {}, t("history.title")),
       table(
         [t("col.event"), t("col.block"), ""],
-        history.map((e) => [e.event, String(e.block_number), h("code", {}, e.tx_hash.slice(0, 18) + "…")]),
+        history.map((e) => [
+          has(`event.${e.event}`) ? t(`event.${e.event}`) : e.event,
+          String(e.block_number),
+          h("code", {}, e.tx_hash.slice(0, 18) + "…"),
+        ]),
         "history",
       ),
     ),
+  );
+}
+
+/** The certificate's documents, each with whether it is what the chain anchors. */
+function documentList(documents) {
+  if (!documents.length) return h("p", { class: "muted" }, t("docs.none"));
+  return table(
+    [t("docs.name"), t("docs.kind"), t("docs.size"), t("docs.chain"), ""],
+    documents.map((d) => [
+      d.filename,
+      t(`docs.kind.${d.kind}`),
+      `${Math.ceil(d.size / 1024)} KB`,
+      d.matches_chain
+        ? h("span", { class: "ok", "data-test": "matches-chain" }, t("docs.matches"))
+        : h("span", { class: "error" }, t("docs.differs")),
+      h("a", { href: `/v1/documents/${encodeURIComponent(d.id)}/content`, download: d.filename }, t("docs.download")),
+    ]),
+    "documents",
   );
 }
 
