@@ -53,13 +53,14 @@ export async function holdingsPage(main, ctx) {
       h("h2", {}, t("holdings.title")),
       held.length
         ? table(
-            [t("col.certificate"), t("col.issuer"), t("col.value"), t("col.maturity"), t("col.status"), ""],
+            [t("col.certificate"), t("col.issuer"), t("col.value"), t("col.paid"), t("col.maturity"), t("col.status"), ""],
             held.map((f) => {
               const cert = byId.get(f.certificate_id);
               return [
                 fragmentRef(f),
                 cert ? ctx.nameOf(cert.issuer) : "",
                 amount(f.value),
+                amount(f.paid),
                 cert ? chinaDate(cert.maturity) : "",
                 cert ? t(`status.${cert.status}`) : "",
                 h("a", { href: `#/fragment/${f.id}`, "data-test": `open-${fragmentRef(f)}` }, t("details")),
