@@ -10,6 +10,9 @@ duties, four eyes, idempotency, the audit log, the problem documents) applies un
   with older parameters is replaced at the next sign-in. A sign-in for an unknown login
   still verifies a password (against a fixed hash), so the answer's timing does not tell
   which logins exist.
+* **Cost**: a hash or a check takes ~0.1 s and 64 MiB, and a sign-in is the one request
+  anyone may send: at most :data:`AT_ONCE` run at a time in a process (the others wait
+  their turn), so a flood of sign-ins queues instead of taking the machine's memory.
 * **Lock-out**: after ``sign_in_attempts`` wrong passwords in a row, the account is locked
   for ``lockout_minutes``; while locked, a sign-in is refused (429 ``account_locked``, with
   Retry-After) *without* looking at the password, so guessing cannot go on. An admin of
@@ -31,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -58,24 +62,29 @@ MIN_PASSWORD = 12
 MAX_PASSWORD = 128
 
 _hasher = PasswordHasher()
+#: password hashes and checks running at once in a process (see the module docstring)
+AT_ONCE = 4
+_turns = threading.BoundedSemaphore(AT_ONCE)
 
 
 @cache
 def _dummy_hash() -> str:
     """Verified against when the login is unknown (see the module docstring); made on
-    first use, as a hash costs tens of milliseconds."""
-    return _hasher.hash(secrets.token_urlsafe(16))
+    first use, as a hash costs a tenth of a second."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _turns:
+        return _hasher.hash(password)
 
 
 def password_matches(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    with _turns:
+        try:
+            return _hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 def weak_password(detail: str) -> Problem:

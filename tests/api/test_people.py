@@ -328,3 +328,36 @@ def test_passwords_rules_change_and_reset(w: World) -> None:
     with Session(w.rt.engine) as session:
         params = [json.loads(a.params) for a in session.exec(select(AuditEntry)).all()]
     assert not any("set by the admin 1" in json.dumps(p) for p in params)
+
+
+def test_password_checks_run_a_few_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flood of sign-ins queues: no more than AT_ONCE argon2 checks (64 MiB each) run at
+    once in a process."""
+    import threading
+    import time
+
+    from api import people
+
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def slow_verify(_hash: str, _password: str) -> bool:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return False
+
+    class SlowHasher:
+        verify = staticmethod(slow_verify)
+
+    monkeypatch.setattr(people, "_hasher", SlowHasher())
+    threads = [threading.Thread(target=people.password_matches, args=("h", "p")) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == people.AT_ONCE
