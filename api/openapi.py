@@ -241,6 +241,8 @@ EXTRA_STATUSES: dict[tuple[str, str], set[int]] = {
     ("post", "/v1/commands/{command_id}/signature"): {409, 410, 422},
     # a wrong login or password, a suspended member, too many wrong passwords
     ("post", "/v1/session"): {401, 403, 429},
+    # the certificate named in the query, unknown or not the caller's to see
+    ("get", "/v1/documents"): {404},
     # a request with an API key has no session (unknown_session)
     ("get", "/v1/session"): {404},
     ("delete", "/v1/session"): {404},
