@@ -37,7 +37,9 @@ def test_the_treasurer_issues_from_a_payables_file(
     expect(summary).to_contain_text("3 行可开立")
     expect(summary).to_contain_text("¥268,100.49")
     expect(page.locator("[data-row='5']")).to_contain_text("Nobody Ltd")
-    expect(page.locator("[data-row-status='5']")).to_contain_text("供应商")
+    expect(page.locator("[data-row-status='5'] [data-code=unknown_supplier]")).to_contain_text(
+        "供应商"
+    )
     page.click("[data-test=payables-issue]")
     expect(page.locator("[data-test=payables-count]")).to_have_text("3 / 3", timeout=60_000)
     expect(page.locator(".flash.info")).to_contain_text("成功 3 张")

@@ -32,3 +32,13 @@ def test_every_key_asked_for_by_name_exists() -> None:
     for script in (s for s in JS.rglob("*.js") if s.name != "i18n.js"):
         asked |= set(re.findall(r'\bt\("([a-z_.]+)"', script.read_text()))
     assert asked - defined == set()
+
+
+def test_every_row_problem_of_a_payables_file_has_words() -> None:
+    """The preview's per-row codes (api/services/payables.py) are shown in the page's
+    language, not in the API's English."""
+    source = (JS.parents[3] / "api" / "services" / "payables.py").read_text()
+    codes = set(re.findall(r'refuse\(\s*"[a-z_]+",\s*"([a-z_]+)"', source))
+    assert len(codes) >= 8
+    words = (JS / "i18n.js").read_text()
+    assert {c for c in codes if f'"rowerror.{c}"' not in words} == set()

@@ -8,7 +8,7 @@ import { ApiProblem, call } from "../api.js";
 import { run } from "../commands.js";
 import { h, show } from "../dom.js";
 import { parseYuan, yuan } from "../format.js";
-import { problemText, t } from "../i18n.js";
+import { has, problemText, t } from "../i18n.js";
 import { amount, table } from "./holdings.js";
 
 /** How many rows are sent at once (the API takes them one by one per account anyway). */
@@ -73,7 +73,7 @@ function single(ctx) {
       },
     },
     h("h2", {}, t("issue.one")),
-    h("label", {}, t("split.to"), supplier),
+    h("label", {}, t("col.supplier"), supplier),
     h("label", {}, t("col.funder"), bank),
     h("label", {}, t("split.amount"), value),
     h("label", {}, t("col.maturity"), maturity),
@@ -188,7 +188,7 @@ function previewOf(ctx, preview) {
         h(
           "thead",
           {},
-          h("tr", {}, ["#", t("split.to"), t("col.value"), t("col.maturity"), t("issue.invoice_number"), t("col.funder"), t("col.status")].map((x) => h("th", {}, x))),
+          h("tr", {}, ["#", t("col.supplier"), t("col.value"), t("col.maturity"), t("issue.invoice_number"), t("col.funder"), t("col.status")].map((x) => h("th", {}, x))),
         ),
         h("tbody", {}, rows),
       ),
@@ -200,7 +200,17 @@ function previewOf(ctx, preview) {
 function rowStatus(row) {
   if (row.issued_certificate_id !== null) return h("span", { class: "ok" }, t("bulk.issued", { id: row.issued_certificate_id }));
   if (!row.errors.length) return h("span", { class: "ok" }, "✓");
-  return h("ul", { class: "errors" }, row.errors.map((e) => h("li", {}, `${t(`field.${e.field}`)}: ${e.message}`)));
+  return h(
+    "ul",
+    { class: "errors" },
+    row.errors.map((e) =>
+      h(
+        "li",
+        { title: e.message, "data-code": e.code },
+        `${t(`field.${e.field}`)}: ${has(`rowerror.${e.code}`) ? t(`rowerror.${e.code}`) : e.message}`,
+      ),
+    ),
+  );
 }
 
 /** One row, sent again with the same key after a rate limit or an unreachable node. */
