@@ -2,7 +2,8 @@
 
 The ledger's events, as the indexer stored them (:class:`~api.models.ChainEvent`), say
 who received what; the certificates' maturities say what comes due. :class:`Notifier`
-turns them into :class:`~api.models.Notification` rows, one per organization and thing:
+turns them into :class:`~api.models.Notification` rows, one per organization and thing, of
+the kinds :data:`api.schemas.NotificationKind` names:
 
 * ``certificate_received``: a certificate issued to it, waiting for it to accept;
 * ``fragment_received``: a fragment split off or transferred to it (a funder receives
@@ -50,14 +51,6 @@ from api.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
-KINDS = (
-    "certificate_received",
-    "fragment_received",
-    "financing_paid",
-    "payout_received",
-    "maturity_soon",
-    "overdue",
-)
 #: blocks read again on every pass, for reorganizations (deeper than the indexer's window)
 REREAD_BLOCKS = 64
 #: how far ahead ``maturity_soon`` looks

@@ -123,6 +123,13 @@ def sign_in(body: SignInRequest, request: Request, rt: RuntimeDep) -> JSONRespon
     return response
 
 
+def _me(session: Session, p: Principal) -> User:
+    """The signed-in person's row (404 ``unknown_session`` for an API key)."""
+    user = session.get(User, _person(p))
+    assert user is not None
+    return user
+
+
 def _person(p: Principal) -> int:
     """The signed-in person's user id (404 ``unknown_session`` for an API key)."""
     if p.user_id is None:
@@ -143,8 +150,7 @@ def current_session(
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> SessionView:
     """Who is signed in, and the session's CSRF token (for a page loaded anew)."""
-    user = session.get(User, _person(p))
-    assert user is not None
+    user = _me(session, p)
     return _session_view(session, user, request.cookies[people.SESSION_COOKIE], request)
 
 
@@ -171,8 +177,7 @@ def change_password(
 ) -> SessionView:
     """A person changes its own password (422 ``wrong_password`` if the current one is
     wrong); every other session of the person ends."""
-    user = session.get(User, _person(p))
-    assert user is not None
+    user = _me(session, p)
     if not people.password_matches(user.password_hash, body.current_password):
         raise Problem(422, "wrong_password", "Wrong password", "The current password is not right.")
     people.check_password_rules(body.new_password, user.login)
@@ -191,8 +196,7 @@ def choose_language(
     p: Principal = Depends(authenticate),  # noqa: B008
 ) -> UserView:
     """The portal's language for this person (``zh`` or ``en``)."""
-    user = session.get(User, _person(p))
-    assert user is not None
+    user = _me(session, p)
     user.language = body.language
     session.add(user)
     session.commit()

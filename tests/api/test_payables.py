@@ -156,6 +156,17 @@ def test_rows_beyond_the_credit_line_are_refused_in_the_preview(w: World) -> Non
     assert rows[1]["errors"][0]["code"] == "credit_line_exceeded"
 
 
+def test_the_answer_carries_every_field_of_a_checked_row() -> None:
+    """PayableRowView is the service's PayableRow field for field: a field added to one and
+    not the other would vanish from the answer without a word."""
+    from dataclasses import fields
+
+    from api.schemas import PayableRowView
+    from api.services.payables import PayableRow
+
+    assert list(PayableRowView.model_fields) == [f.name for f in fields(PayableRow)]
+
+
 def test_only_a_core_enterprise_maker_previews_and_a_bad_file_is_refused(w: World) -> None:
     r = preview(w, "x.csv", b"supplier,amount\n", who=w.tier1)
     assert r.status_code == 403 and r.json()["code"] == "wrong_role"
