@@ -213,6 +213,16 @@ def issue_row(
     )
 
     def plan() -> ChainPlan:
+        # the ledger's window first: the row's record is made only for a row it may take
+        # (and a date past the year 9999 has no calendar day to write into it)
+        now = rt.gateway.block_time()
+        if not now < body.maturity <= now + payables.MAX_TENOR_SECONDS:
+            raise Problem(
+                422,
+                "invalid_maturity",
+                "The maturity date is out of range",
+                "The maturity must lie after the chain's clock and at most 366 days ahead.",
+            )
         _record_document(rt, session, p, body, doc_id)
         return issuance_plan(session, rt, p, request)
 

@@ -144,6 +144,27 @@ def test_valid_rows_are_issued_once_each_and_anchor_their_record(w: World) -> No
     assert again["valid_rows"] == 0 and again["already_issued"] == 3
 
 
+def test_a_row_outside_the_ledgers_window_is_refused_before_its_record_is_made(w: World) -> None:
+    """The fuzzer sent a maturity in the year 35477: the row's record could not write its
+    date and the answer was 500. Now the ledger's window is checked first: 422."""
+    for maturity in (2**40 - 1, w.block_time() - 1):
+        r = w.client.post(
+            "/v1/payables/issue",
+            json={
+                "beneficiary_id": w.tier1.org_id,
+                "credit_provider_id": w.bank.org_id,
+                "face_value": "100",
+                "maturity": maturity,
+                "invoice_number": invoice(),
+                "source_file": "far.csv",
+                "source_sha256": "ab" * 32,
+                "row": 2,
+            },
+            headers={**w.core.headers, "Idempotency-Key": uuid.uuid4().hex},
+        )
+        assert r.status_code == 422 and r.json()["code"] == "invalid_maturity", r.text
+
+
 def test_rows_beyond_the_credit_line_are_refused_in_the_preview(w: World) -> None:
     line = w.client.get("/v1/credit-lines", headers=w.core.headers).json()[0]
     available = int(line["available"])
