@@ -61,11 +61,9 @@ def _core_maker(p: Principal) -> None:
     require_duty(MAKER, p)
 
 
-def _members(session: Session) -> list[payables.Member]:
+def _members(orgs: list[Organization]) -> list[payables.Member]:
     return [
-        payables.Member(o.id, o.name, o.uscc, o.role, o.status)
-        for o in session.exec(select(Organization)).all()
-        if o.id is not None
+        payables.Member(o.id, o.name, o.uscc, o.role, o.status) for o in orgs if o.id is not None
     ]
 
 
@@ -137,12 +135,11 @@ def _checked(
     sha: str,
     rows: list[payables.PayableRow],
 ) -> PayablesPreview:
-    members = _members(session)
+    orgs = list(session.exec(select(Organization)).all())
+    members = _members(orgs)
     banks = [m for m in members if m.role == "financier"]
     ledger = rt.gateway.ledger
-    addresses = {
-        o.id: o.address for o in session.exec(select(Organization)).all() if o.id is not None
-    }
+    addresses = {o.id: o.address for o in orgs if o.id is not None}
     available = {
         bank.id: ledger.credit_line(addresses[bank.id] or "", p.address or "").available
         for bank in banks
@@ -237,12 +234,10 @@ def _record_document(
     same for the same row)."""
     if session.get(Document, doc_id) is not None:
         return
-    names = {o.id: o for o in session.exec(select(Organization)).all()}
-    me, supplier, bank = (
-        names[p.org_id],
-        names.get(body.beneficiary_id),
-        names.get(body.credit_provider_id),
-    )
+    me = session.get(Organization, p.org_id)
+    supplier = session.get(Organization, body.beneficiary_id)
+    bank = session.get(Organization, body.credit_provider_id)
+    assert me is not None
     content = payables.record_bytes(
         {
             "record": "payable",

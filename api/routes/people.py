@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from api import people
 from api.audit import record, record_done
-from api.auth import ADMIN, Principal, authenticate, issue_key, parse_duties
+from api.auth import ADMIN, Principal, authenticate, issue_key, member_suspended, parse_duties
 from api.commands.claims import CommandContext
 from api.commands.http import command_response
 from api.deps import ReadSessionDep, RuntimeDep, SessionDep, command_context
@@ -93,12 +93,7 @@ def sign_in(body: SignInRequest, request: Request, rt: RuntimeDep) -> JSONRespon
             session.commit()
             if key.revoked_at is not None:
                 raise people.sign_in_failed()
-            raise Problem(
-                403,
-                "member_suspended",
-                "Organization suspended",
-                "Your organization is suspended by the platform operator.",
-            )
+            raise member_suspended()
         record(
             session,
             org_id=user.org_id,
