@@ -222,17 +222,26 @@ class Notifier:
     def _make(self, session: Session, drafts: list[Draft], orgs: dict[str, int]) -> int:
         made = 0
         hooks: dict[int, list[int]] = {}
+        # what was made already, in one read (every pass re-reads recent blocks and the
+        # calendar, so most drafts are made already)
+        keys = sorted({d.dedupe for d in drafts})
+        done: set[tuple[int, str]] = set()
+        for chunk in (keys[i : i + 500] for i in range(0, len(keys), 500)):
+            done |= {
+                (org_id, dedupe)
+                for org_id, dedupe in session.exec(
+                    select(Notification.org_id, Notification.dedupe).where(
+                        col(Notification.dedupe).in_(chunk)
+                    )
+                ).all()
+            }
         for draft in drafts:
             org_id = orgs.get(draft.address.lower())
             if org_id is None:  # a retired key, or no member
                 continue
-            exists = session.exec(
-                select(Notification.id)
-                .where(Notification.org_id == org_id)
-                .where(Notification.dedupe == draft.dedupe)
-            ).first()
-            if exists is not None:
+            if (org_id, draft.dedupe) in done:
                 continue
+            done.add((org_id, draft.dedupe))
             row = Notification(
                 org_id=org_id,
                 kind=draft.kind,
